@@ -1,0 +1,250 @@
+/**
+ * Microsoft Graph access: one client per run, pages followed to the end as an async iteration,
+ * throttling and transient faults retried with a bound, errors surfaced with Graph's code.
+ *
+ * Built on @microsoft/microsoft-graph-client with our own middleware chain, because the SDK's
+ * RetryHandler neither retries a connection reset nor a body cut off mid-page, and gives no count
+ * of requests (which the manifest and the benchmark report).
+ */
+import { Client, AuthenticationHandler, HTTPMessageHandler, GraphError } from '@microsoft/microsoft-graph-client';
+import type { Context, Middleware } from '@microsoft/microsoft-graph-client';
+import { TokenCredentialAuthenticationProvider } from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials';
+import type { TokenCredential } from '@azure/identity';
+import type { Log } from '../log';
+
+export interface GraphClientOptions {
+  /** Graph root, e.g. https://graph.microsoft.com (GRAPH_ENDPOINT). */
+  endpoint: string;
+  credential: TokenCredential;
+  log: Log;
+  /** Attempts after the first for 429/503/504 and network faults. */
+  maxRetries?: number;
+  /** Longest single wait, whatever Retry-After asks (Graph's own SDKs cap at 180 s). */
+  maxDelayMs?: number;
+  /** Wait before the first retry when the response gives no Retry-After; doubles each time. */
+  baseDelayMs?: number;
+}
+
+export interface GraphStats {
+  /** HTTP requests sent, retries included. */
+  requests: number;
+  retries: number;
+  throttled: number;
+  /** Requests by endpoint, ids collapsed: `/groups/{id}/transitiveMembers`. */
+  byEndpoint: Record<string, number>;
+}
+
+/** A Graph failure with Graph's own code, and a message a person can act on. */
+export class GraphRequestError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly code: string,
+    readonly path: string,
+  ) {
+    super(message);
+    this.name = 'GraphRequestError';
+  }
+}
+
+const RETRYABLE_STATUS = new Set([429, 503, 504]);
+const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
+
+interface Page<T> {
+  value?: T[];
+  '@odata.nextLink'?: string;
+}
+
+export class GraphClient {
+  readonly stats: GraphStats = { requests: 0, retries: 0, throttled: 0, byEndpoint: {} };
+  private readonly client: Client;
+  private readonly root: string;
+
+  constructor(private readonly options: GraphClientOptions) {
+    this.root = `${options.endpoint.replace(/\/+$/, '')}/v1.0`;
+    const authProvider = new TokenCredentialAuthenticationProvider(options.credential, {
+      scopes: [`${new URL(options.endpoint).origin}/.default`],
+    });
+    const chain: Middleware[] = [
+      new AuthenticationHandler(authProvider),
+      new RetryAndCount(this.stats, options),
+      new HTTPMessageHandler(),
+    ];
+    chain.reduce((previous, next) => {
+      previous.setNext?.(next);
+      return next;
+    });
+    this.client = Client.initWithMiddleware({
+      middleware: chain,
+      baseUrl: options.endpoint,
+      defaultVersion: 'v1.0',
+      // The SDK attaches the token only to hosts it knows; a national cloud or a local simulator
+      // must be named here, without scheme or port (azure-functions.md section 5c).
+      customHosts: new Set([new URL(options.endpoint).hostname]),
+    });
+  }
+
+  /** An absolute URL for a Graph path with an OData query, values percent-encoded. */
+  url(path: string, query: Record<string, string | number | undefined> = {}): string {
+    const parts = Object.entries(query)
+      .filter(([, v]) => v !== undefined && v !== '')
+      .map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`);
+    return `${this.root}${path}${parts.length ? `?${parts.join('&')}` : ''}`;
+  }
+
+  async get<T>(path: string, query?: Record<string, string | number | undefined>): Promise<T> {
+    return this.call(path, () => this.client.api(this.url(path, query)).get());
+  }
+
+  async post<T>(path: string, body: unknown): Promise<T> {
+    return this.call(path, () => this.client.api(this.url(path)).post(body));
+  }
+
+  /**
+   * Every page of a list, following `@odata.nextLink` unchanged until it is absent (a page may be
+   * empty; graph-pim.md section 6).
+   */
+  async *pages<T>(path: string, query?: Record<string, string | number | undefined>): AsyncGenerator<T[]> {
+    let next: string | undefined = this.url(path, query);
+    while (next) {
+      const link: string = next;
+      const page: Page<T> = await this.call(path, () => this.client.api(link).get());
+      yield page.value ?? [];
+      next = page['@odata.nextLink'];
+    }
+  }
+
+  async *list<T>(path: string, query?: Record<string, string | number | undefined>): AsyncGenerator<T> {
+    for await (const page of this.pages<T>(path, query)) yield* page;
+  }
+
+  private async call<T>(path: string, send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (error) {
+      throw toGraphRequestError(error, path);
+    }
+  }
+}
+
+/** Graph's errors, rewritten where Graph's own words would leave an admin guessing. */
+export function toGraphRequestError(error: unknown, path: string): Error {
+  if (error instanceof GraphRequestError) return error;
+  if (error instanceof GraphError) {
+    const code = error.code ?? 'Unknown';
+    const status = error.statusCode;
+    let message = `Graph ${status || 'error'} ${code} on ${path}: ${error.message}`;
+    if (code === 'AadPremiumLicenseRequired') {
+      message = `this tenant needs Entra ID P2 or ID Governance for PIM (Graph ${status} ${code} on ${path})`;
+    } else if (status === 401) {
+      message = `Graph refused the token (401 ${code}) on ${path}: check the identity and GRAPH_ENDPOINT. ${error.message}`;
+    } else if (status === 403) {
+      message = `Graph denied access (403 ${code}) on ${path}: the identity lacks a Graph application permission (see the README). ${error.message}`;
+    }
+    return new GraphRequestError(message, status, code, path);
+  }
+  if (error instanceof Error && error.name === 'CredentialUnavailableError') {
+    return new GraphRequestError(`no credential for Graph: ${error.message}`, 0, 'CredentialUnavailable', path);
+  }
+  if (error instanceof Error && error.name === 'AuthenticationError') {
+    return new GraphRequestError(`could not get a token for Graph: ${error.message}`, 0, 'AuthenticationFailed', path);
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/** `/groups/0b1c.../transitiveMembers` -> `/groups/{id}/transitiveMembers`, for counting. */
+export function endpointKey(url: string): string {
+  let path: string;
+  try {
+    path = new URL(url).pathname;
+  } catch {
+    path = url.split('?')[0];
+  }
+  return path
+    .replace(/^\/v1\.0/, '')
+    .split('/')
+    .map((segment) => (/[0-9a-f]{8}-[0-9a-f]{4}-/i.test(segment) ? '{id}' : segment))
+    .join('/');
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Retry-After is seconds or an HTTP date (RFC 9110); undefined when absent or unreadable. */
+export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
+  if (!header) return undefined;
+  if (/^\d+(\.\d+)?$/.test(header.trim())) return Math.ceil(Number(header) * 1000);
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/**
+ * Retries 429/503/504 honouring Retry-After (graph-pim.md section 6: throttled calls still count,
+ * so never retry early) and network faults, including a body cut off mid-page: the body is read
+ * here so that a reset is retried like any other transient fault. Counts every attempt.
+ */
+class RetryAndCount implements Middleware {
+  private next?: Middleware;
+  private readonly maxRetries: number;
+  private readonly maxDelayMs: number;
+  private readonly baseDelayMs: number;
+
+  constructor(
+    private readonly stats: GraphStats,
+    private readonly options: GraphClientOptions,
+  ) {
+    this.maxRetries = options.maxRetries ?? 6;
+    this.maxDelayMs = options.maxDelayMs ?? 180_000;
+    this.baseDelayMs = options.baseDelayMs ?? 1_000;
+  }
+
+  setNext(next: Middleware): void {
+    this.next = next;
+  }
+
+  async execute(context: Context): Promise<void> {
+    const url = typeof context.request === 'string' ? context.request : context.request.url;
+    const key = endpointKey(url);
+    for (let attempt = 0; ; attempt++) {
+      this.stats.requests++;
+      this.stats.byEndpoint[key] = (this.stats.byEndpoint[key] ?? 0) + 1;
+      let failure: string;
+      let wait: number | undefined;
+      try {
+        await this.next!.execute(context);
+        const response = context.response!;
+        // Read the body here: a connection reset mid-page surfaces now and is retried below.
+        const body = await response.arrayBuffer();
+        if (!RETRYABLE_STATUS.has(response.status) || attempt >= this.maxRetries) {
+          context.response = new Response(NULL_BODY_STATUS.has(response.status) ? null : body, {
+            status: response.status,
+            statusText: response.statusText,
+            headers: response.headers,
+          });
+          return;
+        }
+        if (response.status === 429) this.stats.throttled++;
+        wait = retryAfterMs(response.headers.get('retry-after'));
+        failure = `${response.status}`;
+      } catch (error) {
+        if (attempt >= this.maxRetries || !isTransientNetworkError(error)) throw error;
+        failure = (error as Error).message || 'network error';
+      }
+      const delay = Math.min(wait ?? this.baseDelayMs * 2 ** attempt, this.maxDelayMs);
+      this.stats.retries++;
+      this.options.log.warn(
+        `Graph ${failure} on ${key}; retrying in ${(delay / 1000).toFixed(1)} s (retry ${attempt + 1} of ${this.maxRetries})`,
+      );
+      await sleep(delay);
+    }
+  }
+}
+
+function isTransientNetworkError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const text = `${error.name} ${error.message} ${(error as { code?: string }).code ?? ''} ${
+    (error as { cause?: { code?: string; message?: string } }).cause?.code ?? ''
+  } ${(error as { cause?: { message?: string } }).cause?.message ?? ''}`;
+  return /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|socket hang up|terminated|other side closed|UND_ERR|fetch failed|network/i.test(text);
+}

@@ -1,0 +1,35 @@
+/**
+ * What the Functions share: settings read and validated once per worker, one credential (it caches
+ * tokens), and a JobContext per invocation whose log is the invocation's own.
+ */
+import type { InvocationContext } from '@azure/functions';
+import type { TokenCredential } from '@azure/identity';
+import type { JobContext } from './jobs/context';
+import { redacting, type Log } from './log';
+import { createCredential, createServices } from './services';
+import { loadSettings, type Settings } from './settings';
+
+let worker: { settings: Settings; credential: TokenCredential } | undefined;
+
+export function invocationLog(invocation: InvocationContext): Log {
+  return redacting({
+    info: (m) => invocation.log(m),
+    warn: (m) => invocation.warn(m),
+    error: (m) => invocation.error(m),
+  });
+}
+
+/** Throws SettingsError (a failed invocation naming the setting) before anything is called. */
+export function jobContextFor(invocation: InvocationContext, now = new Date()): JobContext {
+  if (!worker) {
+    const settings = loadSettings();
+    worker = { settings, credential: createCredential(settings) };
+  }
+  const log = invocationLog(invocation);
+  return { settings: worker.settings, ...createServices(worker.settings, log, worker.credential), log, now };
+}
+
+/** For tests: forget the worker's settings so the next invocation reads the environment again. */
+export function resetWorker(): void {
+  worker = undefined;
+}

@@ -1,0 +1,71 @@
+/** Writing report files to Blob: CSVs streamed from sorted rows, manifests last. */
+import type { BlobStore } from '../io/blob';
+import { ACTIVATION_COLUMNS, ASSIGNMENT_COLUMNS, activationValues, assignmentValues, csvStream, sha256 } from '../report/csv';
+import type { FileFacts, ScopeNamer } from '../report/csv';
+import type { ActivationRow, AssignmentRow } from '../pim/model';
+
+export const CSV_CONTENT_TYPE = 'text/csv; charset=utf-8';
+export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+
+export interface ManifestFile extends FileFacts {
+  name: string;
+}
+
+export async function* map<T, U>(items: AsyncIterable<T>, f: (item: T) => U): AsyncGenerator<U> {
+  for await (const item of items) yield f(item);
+}
+
+export async function writeAssignmentsCsv(
+  store: BlobStore,
+  container: string,
+  name: string,
+  rows: AsyncIterable<AssignmentRow>,
+  scopeName: ScopeNamer,
+  onlyIfAbsent = false,
+): Promise<ManifestFile> {
+  const { stream, facts } = csvStream(ASSIGNMENT_COLUMNS, map(rows, (row) => assignmentValues(row, scopeName)));
+  await store.writeStream(container, name, stream, { contentType: CSV_CONTENT_TYPE, onlyIfAbsent });
+  return { name: baseName(name), ...facts() };
+}
+
+export async function writeActivationsCsv(
+  store: BlobStore,
+  container: string,
+  name: string,
+  rows: AsyncIterable<ActivationRow> | Iterable<ActivationRow>,
+  onlyIfAbsent = false,
+): Promise<ManifestFile> {
+  const { stream, facts } = csvStream(ACTIVATION_COLUMNS, map(toAsync(rows), activationValues));
+  await store.writeStream(container, name, stream, { contentType: CSV_CONTENT_TYPE, onlyIfAbsent });
+  return { name: baseName(name), ...facts() };
+}
+
+export async function writeTextFile(
+  store: BlobStore,
+  container: string,
+  name: string,
+  text: string,
+  contentType: string,
+  onlyIfAbsent = false,
+): Promise<ManifestFile> {
+  await store.writeText(container, name, text, { contentType, onlyIfAbsent });
+  return { name: baseName(name), rows: 0, bytes: Buffer.byteLength(text), sha256: sha256(text) };
+}
+
+export async function* toAsync<T>(items: AsyncIterable<T> | Iterable<T>): AsyncGenerator<T> {
+  yield* items as AsyncIterable<T>;
+}
+
+function baseName(name: string): string {
+  return name.slice(name.lastIndexOf('/') + 1);
+}
+
+/** `daily/2026/11/24/` for the UTC day of `at`. */
+export function dayFolder(at: Date): string {
+  const iso = at.toISOString();
+  return `daily/${iso.slice(0, 4)}/${iso.slice(5, 7)}/${iso.slice(8, 10)}/`;
+}
+
+export function utcDay(at: Date): string {
+  return at.toISOString().slice(0, 10);
+}

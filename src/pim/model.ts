@@ -1,0 +1,251 @@
+/**
+ * The PIM domain: Graph's schedule and directory-object records turned into report rows.
+ * Pure functions only; no I/O.
+ */
+
+export type AssignmentState = 'Eligible' | 'Active';
+export type PrincipalType = 'User' | 'Group' | 'ServicePrincipal' | '';
+
+/** One line of eligible-assignments.csv or active-assignments.csv (SPEC 4.1). */
+export interface AssignmentRow {
+  state: AssignmentState;
+  principalDisplayName: string;
+  /** UPN for users, appId for service principals, blank for groups. */
+  principalName: string;
+  memberType: 'Direct' | 'Group';
+  /** ISO times, or null when unknown / permanent. */
+  start: string | null;
+  end: string | null;
+  principalType: PrincipalType;
+  principalId: string;
+  viaGroup: string;
+  viaGroupId: string;
+  roleId: string;
+  roleName: string;
+  scopeId: string;
+  /** `Assigned` or `Activated` for active rows; blank for eligible rows. */
+  assignmentType: string;
+  privileged: boolean;
+  outsidePim: boolean;
+  created: string | null;
+  scheduleId: string;
+}
+
+/** One completed activation of an Entra role, from the audit log (SPEC 4.2). */
+export interface ActivationRow {
+  activated: string;
+  principalDisplayName: string;
+  principalName: string;
+  principalId: string;
+  roleName: string;
+  roleId: string;
+  scopeId: string;
+  start: string | null;
+  end: string | null;
+  justification: string;
+  ticketNumber: string;
+  ticketSystem: string;
+  requestId: string;
+  auditId: string;
+}
+
+/** Graph's directoryObject as `$expand=principal` or a member list returns it. */
+export interface DirectoryObject {
+  '@odata.type'?: string;
+  id: string;
+  displayName?: string | null;
+  userPrincipalName?: string | null;
+  appId?: string | null;
+}
+
+export interface ScheduleInfo {
+  startDateTime?: string | null;
+  expiration?: { type?: string | null; endDateTime?: string | null; duration?: string | null } | null;
+}
+
+/** roleEligibilitySchedule / roleAssignmentSchedule, as listed with `$expand=principal`. */
+export interface RoleSchedule {
+  id: string;
+  principalId: string;
+  roleDefinitionId: string;
+  directoryScopeId?: string | null;
+  memberType?: string | null;
+  assignmentType?: string | null;
+  createdUsing?: string | null;
+  createdDateTime?: string | null;
+  status?: string | null;
+  scheduleInfo?: ScheduleInfo | null;
+  principal?: DirectoryObject | null;
+}
+
+/** privilegedAccessGroupEligibilitySchedule (PIM for Groups); its enums are lowercase. */
+export interface GroupEligibilitySchedule {
+  id: string;
+  groupId: string;
+  principalId: string;
+  accessId?: string | null;
+  memberType?: string | null;
+  scheduleInfo?: ScheduleInfo | null;
+  principal?: DirectoryObject | null;
+}
+
+export interface Principal {
+  id: string;
+  type: PrincipalType;
+  displayName: string;
+  /** UPN for users, appId for service principals, blank for groups. */
+  name: string;
+}
+
+/** Case-insensitive: PIM for Groups returns `direct`, Entra roles `Direct` (graph-pim.md section 5). */
+export function sameEnum(a: string | null | undefined, b: string): boolean {
+  return (a ?? '').toLowerCase() === b.toLowerCase();
+}
+
+export function principalOf(id: string, object: DirectoryObject | null | undefined): Principal {
+  if (!object) return { id, type: '', displayName: '', name: '' };
+  const odataType = (object['@odata.type'] ?? '').toLowerCase();
+  const type: PrincipalType = odataType.endsWith('.user')
+    ? 'User'
+    : odataType.endsWith('.group')
+      ? 'Group'
+      : odataType.endsWith('.serviceprincipal')
+        ? 'ServicePrincipal'
+        : '';
+  const name = type === 'User' ? object.userPrincipalName ?? '' : type === 'ServicePrincipal' ? object.appId ?? '' : '';
+  return { id: object.id || id, type, displayName: object.displayName ?? '', name };
+}
+
+/** An ISO time with up to 7 fractional digits (Graph mixes precisions), normalised; null if unreadable. */
+export function isoTime(value: string | null | undefined): string | null {
+  if (!value) return null;
+  const trimmed = value.replace(/(\.\d{3})\d+/, '$1');
+  const ms = Date.parse(trimmed);
+  return Number.isNaN(ms) ? null : new Date(ms).toISOString();
+}
+
+const DURATION = /^P(?:(\d+(?:\.\d+)?)Y)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$/;
+
+/** start + an ISO 8601 duration such as `PT8H` or `P90D`; null if either is unreadable. */
+export function addDuration(startIso: string, duration: string): string | null {
+  const m = DURATION.exec(duration.trim());
+  if (!m || duration.trim() === 'P' || duration.trim().endsWith('T')) return null;
+  const [years, months, weeks, days, hours, minutes, seconds] = m.slice(1).map((v) => (v ? Number(v) : 0));
+  const d = new Date(startIso);
+  if (Number.isNaN(d.getTime())) return null;
+  d.setUTCFullYear(d.getUTCFullYear() + years);
+  d.setUTCMonth(d.getUTCMonth() + months);
+  const ms = ((weeks * 7 + days) * 86400 + hours * 3600 + minutes * 60 + seconds) * 1000;
+  return new Date(d.getTime() + ms).toISOString();
+}
+
+/**
+ * A schedule's start and end. `afterDuration` ends at start + duration; `noExpiration` and
+ * `notSpecified` have no end (graph-pim.md section 2, expirationPattern).
+ */
+export function scheduleWindow(info: ScheduleInfo | null | undefined): { start: string | null; end: string | null } {
+  const start = isoTime(info?.startDateTime);
+  const expiration = info?.expiration;
+  const type = (expiration?.type ?? '').toLowerCase();
+  let end: string | null = null;
+  if (type === 'afterdatetime') end = isoTime(expiration?.endDateTime);
+  else if (type === 'afterduration' && start && expiration?.duration) end = addDuration(start, expiration.duration);
+  return { start, end };
+}
+
+/** The later of two starts; an unknown start yields to the other. */
+export function laterStart(a: string | null, b: string | null): string | null {
+  if (!a) return b;
+  if (!b) return a;
+  return a > b ? a : b;
+}
+
+/** The earlier of two ends; no end (permanent) yields to the other. */
+export function earlierEnd(a: string | null, b: string | null): string | null {
+  if (!a) return b;
+  if (!b) return a;
+  return a < b ? a : b;
+}
+
+function ordinal(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** SPEC 4.1 order: role name, principal name, principal id; then via group and schedule for a total order. */
+export function compareAssignmentRows(a: AssignmentRow, b: AssignmentRow): number {
+  return (
+    ordinal(a.roleName, b.roleName) ||
+    ordinal(a.principalDisplayName, b.principalDisplayName) ||
+    ordinal(a.principalId, b.principalId) ||
+    ordinal(a.viaGroupId, b.viaGroupId) ||
+    ordinal(a.scheduleId, b.scheduleId)
+  );
+}
+
+export function compareActivationRows(a: ActivationRow, b: ActivationRow): number {
+  return ordinal(a.activated, b.activated) || ordinal(a.auditId, b.auditId);
+}
+
+/** The assignment row for a schedule's own principal (Member Type `Direct`). */
+export function directRow(
+  state: AssignmentState,
+  schedule: RoleSchedule,
+  roleName: string,
+  privilegedRoleIds: ReadonlySet<string>,
+): AssignmentRow {
+  const principal = principalOf(schedule.principalId, schedule.principal);
+  const { start, end } = scheduleWindow(schedule.scheduleInfo);
+  return {
+    state,
+    principalDisplayName: principal.displayName,
+    principalName: principal.name,
+    memberType: 'Direct',
+    start,
+    end,
+    principalType: principal.type,
+    principalId: principal.id,
+    viaGroup: '',
+    viaGroupId: '',
+    roleId: schedule.roleDefinitionId,
+    roleName,
+    scopeId: schedule.directoryScopeId ?? '',
+    assignmentType: state === 'Active' ? schedule.assignmentType ?? '' : '',
+    privileged: privilegedRoleIds.has((schedule.roleDefinitionId ?? '').toLowerCase()),
+    // Assignments made outside PIM carry no createdUsing (graph-pim.md section 1, sentinel values).
+    outsidePim: state === 'Active' && !schedule.createdUsing,
+    created: isoTime(schedule.createdDateTime),
+    scheduleId: schedule.id,
+  };
+}
+
+/** A transitive member of a group that holds the role: inherits the group row's schedule. */
+export function memberRow(groupRow: AssignmentRow, member: Principal): AssignmentRow {
+  return {
+    ...groupRow,
+    principalDisplayName: member.displayName,
+    principalName: member.name,
+    principalType: member.type,
+    principalId: member.id,
+    memberType: 'Group',
+    viaGroup: groupRow.principalDisplayName,
+    viaGroupId: groupRow.principalId,
+  };
+}
+
+/**
+ * A PIM-for-Groups eligible member of a group that holds the role: can obtain the role only by
+ * activating the membership, so the row is eligible whatever the group's own state (SPEC 4.1),
+ * valid while both the membership eligibility and the group's assignment are.
+ */
+export function groupEligibleRow(groupRow: AssignmentRow, eligibility: GroupEligibilitySchedule): AssignmentRow {
+  const member = principalOf(eligibility.principalId, eligibility.principal);
+  const window = scheduleWindow(eligibility.scheduleInfo);
+  return {
+    ...memberRow(groupRow, member),
+    state: 'Eligible',
+    assignmentType: '',
+    outsidePim: false,
+    start: laterStart(groupRow.start, window.start),
+    end: earlierEnd(groupRow.end, window.end),
+  };
+}
