@@ -8,6 +8,7 @@ import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { runDaily } from './jobs/daily';
+import { parseMonth, runMonthly, verifyMonth } from './jobs/monthly';
 import { ExportParameterError, parseExportRequest, runExport } from './jobs/export';
 import type { JobContext } from './jobs/context';
 import { streamLog, type Log } from './log';
@@ -17,10 +18,15 @@ import { describeSettings, loadSettings, SettingsError } from './settings';
 const USAGE = `Usage: pim-reporter <command> [options]
 
 Commands:
-  daily   [--now <ISO time>] [--force-email]
-          today's snapshot CSVs, activations, digest and email
-  export  --dataset <eligible|active> [--format csv|json] [--out <file>|-]
-          one dataset, now, to a file or stdout
+  daily    [--now <ISO time>] [--force-email]
+           today's snapshot CSVs, harvested activations, digest and email
+  monthly  [--month YYYY-MM] [--now <ISO time>]
+           the compliance pack of a month (default: every complete month not yet archived)
+  export   --dataset <eligible|active|activations> [--from YYYY-MM-DD] [--to YYYY-MM-DD]
+           [--format csv|json] [--out <file>|-] [--save]
+           one dataset to a file or stdout (activations: default the last 30 days)
+  verify   --month YYYY-MM
+           recompute each archived file's SHA-256 against the month's manifest
 Settings come from the environment (see README). Exit status 0 on success.`;
 
 export class UsageError extends Error {}
@@ -29,6 +35,14 @@ export interface CliIo {
   env: Record<string, string | undefined>;
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
+}
+
+function parseMonthOption(value: string): string {
+  try {
+    return parseMonth(value);
+  } catch (error) {
+    throw new UsageError(`--month: ${(error as Error).message}`);
+  }
 }
 
 function parseNow(value: string | undefined): Date {
@@ -58,16 +72,42 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     switch (command) {
       case 'daily': {
         const result = await runDaily(ctx, { forceEmail: Boolean(values['force-email']) });
-        log.info(`Daily run done: ${result.folder}`);
+        log.info(`Daily run done: ${result.folder}${result.subject ? ` (${result.subject})` : ''}`);
+        return 0;
+      }
+      case 'monthly': {
+        const result = await runMonthly(ctx, { month: values.month ? parseMonthOption(values.month as string) : undefined });
+        log.info(
+          `Monthly run done: archived ${result.archived.join(', ') || 'nothing new'}${
+            result.alreadyArchived.length ? `; already archived: ${result.alreadyArchived.join(', ')}` : ''
+          }`,
+        );
         return 0;
       }
       case 'export': {
-        const request = parseExportRequest({ dataset: values.dataset as string, format: values.format as string });
+        const request = parseExportRequest(
+          {
+            dataset: values.dataset as string | undefined,
+            format: values.format as string | undefined,
+            from: values.from as string | undefined,
+            to: values.to as string | undefined,
+            save: values.save ? 'true' : 'false',
+          },
+          now,
+        );
         const out = (values.out as string | undefined) ?? '-';
         const result = await runExport(ctx, request);
         await pipeline(result.body, out === '-' ? io.stdout : createWriteStream(out));
+        for (const gap of result.uncovered) log.warn(`not covered by any source: ${gap.fromUtc} to ${gap.toUtc} (${gap.reason})`);
         log.info(`Exported ${result.rows()} ${request.dataset} row(s) to ${out === '-' ? 'stdout' : out}`);
         return 0;
+      }
+      case 'verify': {
+        if (!values.month) throw new UsageError('verify needs --month YYYY-MM');
+        const result = await verifyMonth(ctx, parseMonthOption(values.month as string));
+        for (const problem of result.problems) log.error(problem);
+        log.info(result.ok ? `${result.month}: every archived file matches its manifest` : `${result.month}: verification FAILED`);
+        return result.ok ? 0 : 1;
       }
     }
     throw new UsageError(`unknown command "${command}"`);
@@ -90,7 +130,17 @@ type OptionValues = Record<string, string | boolean | undefined>;
 function parseCommand(command: string, args: string[]): { values: OptionValues } {
   const options = {
     daily: { now: { type: 'string' }, 'force-email': { type: 'boolean' } },
-    export: { dataset: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' }, now: { type: 'string' } },
+    monthly: { month: { type: 'string' }, now: { type: 'string' } },
+    export: {
+      dataset: { type: 'string' },
+      format: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      out: { type: 'string' },
+      save: { type: 'boolean' },
+      now: { type: 'string' },
+    },
+    verify: { month: { type: 'string' }, now: { type: 'string' } },
   } as const;
   const spec = options[command as keyof typeof options];
   if (!spec) throw new UsageError(`unknown command "${command}"`);

@@ -6,6 +6,7 @@ import { AzureCliCredential, AzureDeveloperCliCredential, ChainedTokenCredential
 import type { TokenCredential } from '@azure/identity';
 import { GraphClient } from './graph/client';
 import { BlobStore } from './io/blob';
+import { createMailer, type Mailer } from './io/email';
 import type { Log } from './log';
 import type { Settings } from './settings';
 
@@ -13,6 +14,7 @@ export interface Services {
   graph: GraphClient;
   store: BlobStore;
   credential: TokenCredential;
+  mailer?: Mailer;
 }
 
 /**
@@ -34,5 +36,6 @@ export function createServices(settings: Settings, log: Log, credential = create
     credential,
     graph: new GraphClient({ endpoint: settings.graphEndpoint, credential, log }),
     store: BlobStore.fromSettings(settings.storage, credential),
+    mailer: settings.email ? createMailer(settings.email, credential) : undefined,
   };
 }

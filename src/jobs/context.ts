@@ -1,6 +1,7 @@
 /** What every job is given: settings, clients, a log and the moment it runs as. No trigger types. */
 import type { GraphClient } from '../graph/client';
 import type { BlobStore } from '../io/blob';
+import type { Mailer } from '../io/email';
 import type { Log } from '../log';
 import type { Settings } from '../settings';
 
@@ -8,6 +9,8 @@ export interface JobContext {
   settings: Settings;
   graph: GraphClient;
   store: BlobStore;
+  /** Absent when email is not configured: the digest is then stored, not sent. */
+  mailer?: Mailer;
   log: Log;
   /** The moment the run behaves as (`--now` on the CLI; the clock otherwise). */
   now: Date;

@@ -1,51 +1,211 @@
 /**
- * The daily job: today's snapshot CSVs and manifest in `daily/YYYY/MM/DD/` of the reports container.
+ * The daily job (SPEC sections 4, 5 and 6): harvest the activations since the last run, take the
+ * snapshot, write the day's CSVs, digest and manifest, then email the digest once.
+ *
+ * A day whose manifest exists is final: a re-run rewrites nothing and only retries an email that
+ * has not gone out. Order of writes: harvested activations and watermark first, the day's files,
+ * then the manifest that marks the day final, then the email.
  */
+import { harvestSince } from './harvest';
+import { assignmentChanges, GlobalAdministratorCount, LIST_LIMIT } from '../pim/changes';
+import type { AssignmentRow } from '../pim/model';
 import { takeSnapshot } from '../pim/snapshot';
+import { renderDigest } from '../report/digest';
 import { APP_VERSION } from '../version';
 import type { JobContext } from './context';
-import { dayFolder, JSON_CONTENT_TYPE, utcDay, writeAssignmentsCsv, writeTextFile, type ManifestFile } from './files';
+import {
+  dayFolder,
+  JSON_CONTENT_TYPE,
+  utcDay,
+  writeActivationsCsv,
+  writeAssignmentsCsv,
+  writeTextFile,
+  type ManifestFile,
+} from './files';
+import { StateStore } from './state';
+import { EmailError } from '../io/email';
 
 export interface DailyOptions {
+  /** Send today's digest again even if it was sent. */
   forceEmail?: boolean;
 }
 
 export interface DailyResult {
   day: string;
   folder: string;
+  /** False when the day was already final and nothing was rewritten. */
+  wrote: boolean;
+  subject?: string;
   files: ManifestFile[];
+  emailsSent: string[];
 }
 
-export async function runDaily(ctx: JobContext, _options: DailyOptions = {}): Promise<DailyResult> {
-  const { settings, graph, store, log, now } = ctx;
-  const started = new Date();
+export class DailyRunError extends Error {
+  constructor(
+    message: string,
+    readonly result: DailyResult,
+  ) {
+    super(message);
+    this.name = 'DailyRunError';
+  }
+}
+
+export async function runDaily(ctx: JobContext, options: DailyOptions = {}): Promise<DailyResult> {
+  const { settings, store, log, now } = ctx;
+  const day = utcDay(now);
   const folder = dayFolder(now);
   const container = settings.reportsContainer;
-  log.info(`Daily run for ${utcDay(now)} into ${store.location(container)}/${folder}`);
+  const state = new StateStore(store, container);
+  log.info(`Daily run for ${day} into ${store.location(container)}/${folder}`);
+
+  let result: DailyResult;
+  const manifestText = await store.readText(container, `${folder}manifest.json`);
+  if (manifestText) {
+    const manifest = JSON.parse(manifestText) as { files: ManifestFile[]; digest?: { subject: string } };
+    log.info(`${folder} is complete already (manifest.json exists); nothing is rewritten`);
+    result = { day, folder, wrote: false, subject: manifest.digest?.subject, files: manifest.files, emailsSent: [] };
+  } else {
+    result = await writeDay(ctx, state, day, folder);
+  }
+
+  if (!ctx.mailer) {
+    log.info('Email is not configured (ACS_ENDPOINT or ACS_CONNECTION_STRING): the digest is stored, not sent');
+    return result;
+  }
+  if (options.forceEmail) await requeueToday(ctx, state, day, folder, result.subject);
+  result.emailsSent = await deliverOutbox(ctx, state, result);
+  return result;
+}
+
+async function writeDay(ctx: JobContext, state: StateStore, day: string, folder: string): Promise<DailyResult> {
+  const { settings, graph, store, log, now } = ctx;
+  const started = new Date();
+  const container = settings.reportsContainer;
+  const files: ManifestFile[] = [];
+
+  const harvest = await harvestSince(ctx, state, day);
+  files.push(await writeActivationsCsv(store, container, `${folder}activations.csv`, harvest.rows));
+  log.info(`Wrote ${folder}activations.csv (${harvest.rows.length} activation(s))`);
 
   const snapshot = await takeSnapshot(graph, { privilegedRoleIds: settings.privilegedRoleIds, log });
   try {
-    const files: ManifestFile[] = [];
-    files.push(await writeAssignmentsCsv(store, container, `${folder}eligible-assignments.csv`, snapshot.eligible.sorted(), snapshot.scopeName));
-    log.info(`Wrote ${folder}eligible-assignments.csv (${files[0].rows} rows)`);
-    files.push(await writeAssignmentsCsv(store, container, `${folder}active-assignments.csv`, snapshot.active.sorted(), snapshot.scopeName));
-    log.info(`Wrote ${folder}active-assignments.csv (${files[1].rows} rows)`);
+    const globalAdministrators = new GlobalAdministratorCount();
+    const observed = async function* (rows: AsyncIterable<AssignmentRow>) {
+      for await (const row of rows) {
+        globalAdministrators.observe(row);
+        yield row;
+      }
+    };
+    for (const [name, rows] of [
+      ['eligible-assignments.csv', snapshot.eligible],
+      ['active-assignments.csv', snapshot.active],
+    ] as const) {
+      const file = await writeAssignmentsCsv(store, container, `${folder}${name}`, observed(rows.sorted()), snapshot.scopeName);
+      files.push(file);
+      log.info(`Wrote ${folder}${name} (${file.rows} row(s))`);
+    }
+
+    const previous = await state.previousSnapshot(day);
+    const changes = await assignmentChanges(snapshot.schedules.sorted(), previous, {
+      now,
+      expiryWindowDays: settings.expiryWindowDays,
+      excludedPrincipalIds: settings.excludedPrincipalIds,
+    });
+    await state.saveSnapshot(day, snapshot.schedules.sorted());
+
+    const digest = renderDigest({
+      day,
+      changes,
+      activations: { count: harvest.rows.length, items: harvest.rows.slice(-LIST_LIMIT).reverse() },
+      globalAdministrators: {
+        count: globalAdministrators.count,
+        names: globalAdministrators.names,
+        isFinding: globalAdministrators.isFinding,
+      },
+      expiryWindowDays: settings.expiryWindowDays,
+      gaps: harvest.newGaps,
+      folder,
+    });
+    files.push(await writeTextFile(store, container, `${folder}digest.html`, digest.html, 'text/html; charset=utf-8'));
+    files.push(await writeTextFile(store, container, `${folder}digest.txt`, digest.text, 'text/plain; charset=utf-8'));
+    log.info(`Digest: ${digest.subject}`);
+
+    if (ctx.mailer && !(await state.wasSent(day))) {
+      await state.addToOutbox({ day, subject: digest.subject, html: digest.html, text: digest.text, createdUtc: new Date().toISOString() });
+    }
 
     const manifest = {
       kind: 'daily',
-      day: utcDay(now),
+      day,
       appVersion: APP_VERSION,
+      asOfUtc: now.toISOString(),
       runStartedUtc: started.toISOString(),
       runFinishedUtc: new Date().toISOString(),
-      asOfUtc: now.toISOString(),
       files,
-      counts: snapshot.counts,
+      digest: {
+        subject: digest.subject,
+        new: changes.added.count,
+        removed: changes.removed.count,
+        expiring: changes.expiring.count,
+        permanent: changes.permanent.count,
+        permanentPrivilegedFindings: changes.permanentPrivilegedFindings.count,
+        globalAdministrators: globalAdministrators.count,
+        baseline: changes.baseline,
+      },
+      schedules: snapshot.counts,
+      activations: {
+        harvestedFromUtc: harvest.window?.from.toISOString() ?? null,
+        harvestedToUtc: harvest.window?.to.toISOString() ?? null,
+        count: harvest.rows.length,
+        gaps: harvest.newGaps,
+      },
       graph: graph.stats,
     };
     await writeTextFile(store, container, `${folder}manifest.json`, `${JSON.stringify(manifest, null, 2)}\n`, JSON_CONTENT_TYPE);
-    log.info(`Wrote ${folder}manifest.json (${graph.stats.requests} Graph requests)`);
-    return { day: utcDay(now), folder, files };
+    log.info(`Wrote ${folder}manifest.json (${graph.stats.requests} Graph request(s))`);
+    return { day, folder, wrote: true, subject: digest.subject, files, emailsSent: [] };
   } finally {
     await snapshot.dispose();
   }
+}
+
+/** `--force-email`: put the day's stored digest back in the outbox, exactly as it was stored. */
+async function requeueToday(ctx: JobContext, state: StateStore, day: string, folder: string, subject?: string): Promise<void> {
+  const container = ctx.settings.reportsContainer;
+  const [html, text] = await Promise.all([
+    ctx.store.readText(container, `${folder}digest.html`),
+    ctx.store.readText(container, `${folder}digest.txt`),
+  ]);
+  if (!html || !text || !subject) throw new Error(`no stored digest for ${day} to send again`);
+  await state.addToOutbox({ day, subject, html, text, createdUtc: new Date().toISOString() });
+  ctx.log.info(`Digest of ${day} queued to be sent again (--force-email)`);
+}
+
+/**
+ * Sends every digest waiting in the outbox, oldest first: a digest that failed yesterday goes out
+ * today. The run fails if any send fails; the digest stays queued for the next run.
+ */
+async function deliverOutbox(ctx: JobContext, state: StateStore, result: DailyResult): Promise<string[]> {
+  const mailer = ctx.mailer!;
+  const sent: string[] = [];
+  const failures: string[] = [];
+  for (const entry of await state.outbox()) {
+    try {
+      const operationId = await mailer.send(entry);
+      await state.markSent(entry.day, { subject: entry.subject, sentUtc: new Date().toISOString(), operationId, recipients: mailer.recipients });
+      sent.push(entry.day);
+      ctx.log.info(`Emailed the digest of ${entry.day} to ${mailer.recipients} recipient(s)`);
+    } catch (error) {
+      if (!(error instanceof EmailError)) throw error;
+      failures.push(`${entry.day}: ${error.message}`);
+      ctx.log.error(`The digest of ${entry.day} was not sent; it stays queued for the next run. ${error.message}`);
+    }
+  }
+  if (failures.length > 0) {
+    throw new DailyRunError(
+      `the CSVs are written but the digest email failed (${failures.join('; ')}); the next run sends it`,
+      { ...result, emailsSent: sent },
+    );
+  }
+  return sent;
 }

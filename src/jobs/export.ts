@@ -1,22 +1,37 @@
 /**
- * The on-demand export: one dataset as CSV or JSON, streamed to whoever asked (a file, stdout, an
- * HTTP response). Knows nothing of HTTP: parameters come in as plain strings and bad ones are
- * reported as ExportParameterError naming the parameter.
+ * The on-demand export (SPEC section 8): one dataset as CSV or JSON, streamed to whoever asked (a
+ * file, stdout, an HTTP response). Knows nothing of HTTP: parameters arrive as plain strings and a
+ * bad one is an ExportParameterError naming it, raised before anything is called or written.
+ *
+ * `eligible` and `active` are read live from Graph. `activations` for a period: what Graph still
+ * holds (30 days) comes from Graph, older days from the app's own harvest and the monthly archive,
+ * merged by audit id; a period nothing covers is reported, never papered over.
  */
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
+import { AUDIT_RETENTION_MS, harvestActivations } from '../pim/activations';
+import { compareActivationRows, type ActivationRow } from '../pim/model';
 import { takeSnapshot } from '../pim/snapshot';
-import { ASSIGNMENT_COLUMNS, assignmentValues, csvStream } from '../report/csv';
+import { ACTIVATION_COLUMNS, activationValues, ASSIGNMENT_COLUMNS, assignmentValues, csvStream, parseCsv, unneutralise } from '../report/csv';
 import { jsonArrayStream } from '../report/json';
+import { ExternalSorter } from '../report/sorter';
 import type { JobContext } from './context';
 import { CSV_CONTENT_TYPE, JSON_CONTENT_TYPE, map, utcDay } from './files';
+import { archiveFolder, monthBounds } from './monthly';
+import { StateStore, type HarvestGap } from './state';
 
-export const DATASETS = ['eligible', 'active'] as const;
+export const DATASETS = ['eligible', 'active', 'activations'] as const;
 export type Dataset = (typeof DATASETS)[number];
 export type ExportFormat = 'csv' | 'json';
+const DAY_MS = 24 * 3600 * 1000;
+const MAX_RANGE_DAYS = 366;
 
 export interface ExportRequest {
   dataset: Dataset;
   format: ExportFormat;
+  /** Inclusive UTC days, YYYY-MM-DD; used by `activations`. */
+  from: string;
+  to: string;
+  save: boolean;
 }
 
 export class ExportParameterError extends Error {
@@ -29,7 +44,15 @@ export class ExportParameterError extends Error {
   }
 }
 
-export function parseExportRequest(params: Record<string, string | undefined>): ExportRequest {
+function parseDay(parameter: string, value: string): string {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`)) || new Date(`${value}T00:00:00Z`).toISOString().slice(0, 10) !== value) {
+    throw new ExportParameterError(parameter, `must be a date written YYYY-MM-DD, got "${value}"`);
+  }
+  return value;
+}
+
+/** Validates every parameter; the defaults are CSV, the last 30 days up to today, not saved. */
+export function parseExportRequest(params: Record<string, string | undefined>, now: Date): ExportRequest {
   const dataset = params.dataset;
   if (!dataset) throw new ExportParameterError('dataset', `is required: one of ${DATASETS.join(', ')}`);
   if (!(DATASETS as readonly string[]).includes(dataset)) {
@@ -37,7 +60,14 @@ export function parseExportRequest(params: Record<string, string | undefined>): 
   }
   const format = params.format ?? 'csv';
   if (format !== 'csv' && format !== 'json') throw new ExportParameterError('format', `must be csv or json, got "${format}"`);
-  return { dataset: dataset as Dataset, format };
+  const to = params.to !== undefined ? parseDay('to', params.to) : utcDay(now);
+  const from = params.from !== undefined ? parseDay('from', params.from) : utcDay(new Date(Date.parse(`${to}T00:00:00Z`) - 29 * DAY_MS));
+  if (from > to) throw new ExportParameterError('from', `(${from}) is after to (${to})`);
+  const days = (Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / DAY_MS + 1;
+  if (days > MAX_RANGE_DAYS) throw new ExportParameterError('to', `makes a range of ${days} days; at most ${MAX_RANGE_DAYS} days per export`);
+  const save = params.save ?? 'false';
+  if (save !== 'true' && save !== 'false') throw new ExportParameterError('save', `must be true or false, got "${save}"`);
+  return { dataset: dataset as Dataset, format, from, to, save: save === 'true' };
 }
 
 export interface ExportResult {
@@ -46,25 +76,154 @@ export interface ExportResult {
   body: Readable;
   /** Rows written so far; final once `body` has ended. */
   rows(): number;
+  /** Periods of an activations export that no source covers. */
+  uncovered: HarvestGap[];
+  /** Blob path (in the reports container) when saved. */
+  savedAs?: string;
+}
+
+interface Rows {
+  columns: readonly string[];
+  values: () => AsyncIterable<string[]>;
+  uncovered: HarvestGap[];
+  dispose: () => Promise<void>;
 }
 
 export async function runExport(ctx: JobContext, request: ExportRequest): Promise<ExportResult> {
-  const { graph, settings, log, now } = ctx;
-  const snapshot = await takeSnapshot(graph, { privilegedRoleIds: settings.privilegedRoleIds, log });
-  const sorter = request.dataset === 'eligible' ? snapshot.eligible : snapshot.active;
-  const values = map(sorter.sorted(), (row) => assignmentValues(row, snapshot.scopeName));
-  const filename = `pim-${request.dataset}-${utcDay(now)}.${request.format}`;
-  let body: Readable;
-  let rows: () => number;
-  if (request.format === 'csv') {
-    const csv = csvStream(ASSIGNMENT_COLUMNS, values);
-    body = csv.stream;
-    rows = csv.rows;
-  } else {
-    const json = jsonArrayStream(ASSIGNMENT_COLUMNS, values);
-    body = json.stream;
-    rows = json.rows;
+  const { log, now, store, settings } = ctx;
+  const rows = request.dataset === 'activations' ? await activationRows(ctx, request) : await assignmentRows(ctx, request.dataset);
+  const suffix = request.dataset === 'activations' ? `${request.from}-to-${request.to}` : utcDay(now);
+  const filename = `pim-${request.dataset}-${suffix}.${request.format}`;
+  const contentType = request.format === 'csv' ? CSV_CONTENT_TYPE : JSON_CONTENT_TYPE;
+  const encode = () => (request.format === 'csv' ? csvStream : jsonArrayStream)(rows.columns, rows.values());
+
+  let savedAs: string | undefined;
+  try {
+    if (request.save) {
+      // Saved first, then streamed again from the same sorted rows: the blob exists when the reply starts.
+      savedAs = `exports/${now.toISOString().slice(0, 10).replace(/-/g, '/')}/${now.toISOString().slice(11, 19).replace(/:/g, '')}-${filename}`;
+      await store.writeStream(settings.reportsContainer, savedAs, encode().stream, { contentType });
+      log.info(`Saved the export to ${settings.reportsContainer}/${savedAs}`);
+    }
+  } catch (error) {
+    await rows.dispose();
+    throw error;
   }
-  body.once('close', () => void snapshot.dispose());
-  return { filename, contentType: request.format === 'csv' ? CSV_CONTENT_TYPE : JSON_CONTENT_TYPE, body, rows };
+  const encoded = encode();
+  encoded.stream.once('close', () => void rows.dispose());
+  return { filename, contentType, body: encoded.stream, rows: encoded.rows, uncovered: rows.uncovered, savedAs };
+}
+
+async function assignmentRows(ctx: JobContext, dataset: 'eligible' | 'active'): Promise<Rows> {
+  const snapshot = await takeSnapshot(ctx.graph, { privilegedRoleIds: ctx.settings.privilegedRoleIds, log: ctx.log });
+  const sorter = dataset === 'eligible' ? snapshot.eligible : snapshot.active;
+  return {
+    columns: ASSIGNMENT_COLUMNS,
+    values: () => map(sorter.sorted(), (row) => assignmentValues(row, snapshot.scopeName)),
+    uncovered: [],
+    dispose: () => snapshot.dispose(),
+  };
+}
+
+async function activationRows(ctx: JobContext, request: ExportRequest): Promise<Rows> {
+  const { graph, log, now, store, settings } = ctx;
+  const from = new Date(`${request.from}T00:00:00Z`);
+  const end = new Date(Date.parse(`${request.to}T00:00:00Z`) + DAY_MS); // exclusive
+  const inRange = (row: ActivationRow) => {
+    const at = Date.parse(row.activated);
+    return at >= from.getTime() && at < end.getTime();
+  };
+  const sorter = new ExternalSorter<ActivationRow>(compareActivationRows);
+  const retentionStart = new Date(now.getTime() - AUDIT_RETENTION_MS);
+
+  try {
+    // Older than Graph's retention: the harvest kept under state/, then the archive for months it lacks.
+    const uncovered: HarvestGap[] = [];
+    if (from < retentionStart) {
+      const state = new StateStore(store, settings.reportsContainer);
+      const watermark = await state.watermark();
+      const oldEnd = end < retentionStart ? end : retentionStart;
+      for (let m = from.toISOString().slice(0, 7); m <= oldEnd.toISOString().slice(0, 7); m = nextMonth(m)) {
+        let found = false;
+        for (const row of await state.activationsOfMonth(m)) {
+          found = true;
+          if (inRange(row)) await sorter.add(row);
+        }
+        if (!found) {
+          for (const row of await archivedActivations(ctx, m)) {
+            found = true;
+            if (inRange(row)) await sorter.add(row);
+          }
+        }
+      }
+      const coverageStart = watermark ? new Date(watermark.coverageStartUtc) : retentionStart;
+      if (from < coverageStart) {
+        uncovered.push({
+          fromUtc: from.toISOString(),
+          toUtc: (coverageStart < oldEnd ? coverageStart : oldEnd).toISOString(),
+          reason: 'before the first harvest of this app, and beyond the 30 days Graph keeps',
+        });
+      }
+      for (const gap of watermark?.gaps ?? []) {
+        if (Date.parse(gap.fromUtc) < oldEnd.getTime() && Date.parse(gap.toUtc) > from.getTime()) uncovered.push(gap);
+      }
+    }
+    // What Graph still holds comes from Graph.
+    if (end > retentionStart) {
+      const window = { from: from > retentionStart ? from : retentionStart, to: end < now ? new Date(end.getTime() - 1) : now };
+      if (window.from <= window.to) {
+        for await (const row of harvestActivations(graph, window, log)) if (inRange(row)) await sorter.add(row);
+      }
+    }
+    for (const gap of uncovered) log.warn(`No source covers activations from ${gap.fromUtc} to ${gap.toUtc}: ${gap.reason}`);
+    return {
+      columns: ACTIVATION_COLUMNS,
+      values: () => map(unique(sorter.sorted()), activationValues),
+      uncovered,
+      dispose: () => sorter.dispose(),
+    };
+  } catch (error) {
+    await sorter.dispose();
+    throw error;
+  }
+}
+
+/** Sorted by time then audit id, so the same event from two sources is adjacent. */
+async function* unique(rows: AsyncIterable<ActivationRow>): AsyncGenerator<ActivationRow> {
+  let last: string | undefined;
+  for await (const row of rows) {
+    if (row.auditId === last) continue;
+    last = row.auditId;
+    yield row;
+  }
+}
+
+function nextMonth(month: string): string {
+  return monthBounds(month).end.toISOString().slice(0, 7);
+}
+
+/** A month's activations read back from its archived CSV. */
+async function archivedActivations(ctx: JobContext, month: string): Promise<ActivationRow[]> {
+  const data = await ctx.store.read(ctx.settings.archiveContainer, `${archiveFolder(month)}activations.csv`);
+  if (!data) return [];
+  const [header, ...records] = parseCsv(data.toString('utf8'));
+  const index = (column: string) => header.indexOf(column);
+  const cell = (record: string[], column: string) => unneutralise(record[index(column)] ?? '');
+  const time = (value: string) => (value ? `${value.replace(' ', 'T')}.000Z` : null);
+  return records.map((r) => ({
+    activated: time(cell(r, 'Activated (UTC)')) ?? '',
+    principalDisplayName: cell(r, 'User Group Name'),
+    principalName: cell(r, 'PrincipalName'),
+    principalId: cell(r, 'Principal Id'),
+    roleName: cell(r, 'Role Name'),
+    roleId: cell(r, 'Role Id'),
+    scopeId: cell(r, 'Scope Id'),
+    start: time(cell(r, 'Start Time (UTC)')),
+    end: time(cell(r, 'End Time (UTC)')),
+    justification: cell(r, 'Justification'),
+    ticketNumber: cell(r, 'Ticket Number'),
+    ticketSystem: cell(r, 'Ticket System'),
+    requestId: cell(r, 'Request Id'),
+    auditId: cell(r, 'Audit Id'),
+  }));
 }

@@ -162,3 +162,65 @@ export function csvStream(
 export function sha256(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
+
+/**
+ * Facts of a CSV already written (a re-run completing a half-written archive): records are
+ * counted with quotes honoured, since a quoted cell may hold a line break.
+ */
+export function csvFacts(data: Buffer): FileFacts {
+  let records = 0;
+  let quoted = false;
+  let nonEmpty = false;
+  for (let i = 0; i < data.length; i++) {
+    const byte = data[i];
+    if (byte === 0x22) quoted = !quoted;
+    else if (byte === 0x0a && !quoted) {
+      if (nonEmpty) records++;
+      nonEmpty = false;
+      continue;
+    }
+    if (byte !== 0x0d && byte !== 0x0a) nonEmpty = true;
+  }
+  if (nonEmpty) records++;
+  return { rows: Math.max(0, records - 1), bytes: data.length, sha256: sha256(data) };
+}
+
+/** Undoes `neutralise`, for values read back from our own CSVs. */
+export function unneutralise(cell: string): string {
+  return /^'[=+\-@\t\r]/.test(cell) ? cell.slice(1) : cell;
+}
+
+/** RFC 4180 records of our own CSV files (BOM, CRLF, quoted cells with line breaks). */
+export function parseCsv(text: string): string[][] {
+  const records: string[][] = [];
+  let record: string[] = [];
+  let cell = '';
+  let quoted = false;
+  let i = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  for (; i < text.length; i++) {
+    const ch = text[i];
+    if (quoted) {
+      if (ch === '"' && text[i + 1] === '"') {
+        cell += '"';
+        i++;
+      } else if (ch === '"') quoted = false;
+      else cell += ch;
+    } else if (ch === '"') quoted = true;
+    else if (ch === ',') {
+      record.push(cell);
+      cell = '';
+    } else if (ch === '\r' && text[i + 1] === '\n') {
+      // end of record on CRLF; a lone CR outside quotes is data
+    } else if (ch === '\n') {
+      record.push(cell);
+      records.push(record);
+      record = [];
+      cell = '';
+    } else cell += ch;
+  }
+  if (cell !== '' || record.length > 0) {
+    record.push(cell);
+    records.push(record);
+  }
+  return records;
+}

@@ -1,0 +1,30 @@
+import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import { GraphRequestError } from '../graph/client';
+import { jobContextFor } from '../hosting';
+import { exportFailure, exportHeaders, exportParameters } from '../http';
+import { ExportParameterError, parseExportRequest, runExport } from '../jobs/export';
+import { SettingsError } from '../settings';
+
+/** GET /api/export?dataset=…&format=…&from=…&to=…&save=… (SPEC section 8), streamed. */
+export async function httpExport(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  const invocation = { 'x-invocation-id': context.invocationId };
+  const now = new Date();
+  let parsed;
+  try {
+    parsed = parseExportRequest(exportParameters(request.query), now);
+  } catch (error) {
+    if (error instanceof ExportParameterError) return exportFailure(400, 'BadParameter', error.message, context, error.parameter);
+    throw error;
+  }
+  try {
+    const result = await runExport(jobContextFor(context, now), parsed);
+    return { status: 200, body: result.body, headers: { ...invocation, ...exportHeaders(result) } };
+  } catch (error) {
+    if (error instanceof GraphRequestError) return exportFailure(502, error.code, error.message, context);
+    if (error instanceof SettingsError) return exportFailure(500, 'Configuration', error.message, context);
+    context.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    return exportFailure(500, 'InternalError', 'the export failed; the function log has the details under this invocation id', context);
+  }
+}
+
+app.http('export', { route: 'export', methods: ['GET'], authLevel: 'function', handler: httpExport });

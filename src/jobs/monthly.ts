@@ -1,0 +1,197 @@
+/**
+ * The monthly compliance archive (SPEC sections 4 and 6): for each month, the assignment snapshot
+ * taken at the run, every activation of the month exactly once, and a manifest with each file's
+ * SHA-256, written once into ARCHIVE_CONTAINER and never overwritten.
+ *
+ * The manifest is written last and marks the pack complete. A pack left half-written by a crash is
+ * completed by the next run: blobs already there are kept as they are and described from their
+ * own bytes, so the manifest always matches what is stored.
+ */
+import { BlobAlreadyExistsError } from '../io/blob';
+import { takeSnapshot, type Snapshot } from '../pim/snapshot';
+import { compareActivationRows } from '../pim/model';
+import { csvFacts, sha256 } from '../report/csv';
+import { APP_VERSION } from '../version';
+import type { JobContext } from './context';
+import { dayFolder, JSON_CONTENT_TYPE, utcDay, writeActivationsCsv, writeAssignmentsCsv, writeTextFile, type ManifestFile } from './files';
+import { harvestSince } from './harvest';
+import { StateStore, type HarvestGap } from './state';
+
+export interface MonthlyOptions {
+  /** YYYY-MM; by default every complete month not yet archived, up to the month before `now`. */
+  month?: string;
+}
+
+export interface MonthlyResult {
+  archived: string[];
+  alreadyArchived: string[];
+}
+
+export function parseMonth(value: string): string {
+  if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(value)) throw new Error(`a month is written YYYY-MM, got "${value}"`);
+  return value;
+}
+
+export function monthBounds(month: string): { start: Date; end: Date } {
+  const [y, m] = month.split('-').map(Number);
+  return { start: new Date(Date.UTC(y, m - 1, 1)), end: new Date(Date.UTC(y, m, 1)) };
+}
+
+function monthOf(at: Date): string {
+  return at.toISOString().slice(0, 7);
+}
+
+function previousMonth(month: string): string {
+  const { start } = monthBounds(month);
+  return monthOf(new Date(start.getTime() - 1));
+}
+
+export const archiveFolder = (month: string) => `monthly/${month}/`;
+
+export async function runMonthly(ctx: JobContext, options: MonthlyOptions = {}): Promise<MonthlyResult> {
+  const { settings, store, log, now } = ctx;
+  const archive = settings.archiveContainer;
+  const state = new StateStore(store, settings.reportsContainer);
+  const lastComplete = previousMonth(monthOf(now));
+
+  if (options.month && options.month > lastComplete) {
+    throw new Error(`${options.month} is not over yet at ${now.toISOString()}: a month is archived once it has ended`);
+  }
+
+  // A final harvest, so the month's last hours (after the last daily run) are in. What it finds
+  // belongs to the next daily file still open: today's, or tomorrow's if today's is final.
+  const today = utcDay(now);
+  const todayFinal = await store.exists(settings.reportsContainer, `${dayFolder(now)}manifest.json`);
+  await harvestSince(ctx, state, todayFinal ? utcDay(new Date(now.getTime() + 24 * 3600 * 1000)) : today);
+  const watermark = await state.watermark();
+  const coverageStart = watermark?.coverageStartUtc;
+
+  let months: string[];
+  if (options.month) {
+    months = [options.month];
+  } else {
+    // Every complete month the harvest covers, oldest first: months missed while the app was
+    // stopped are caught up.
+    months = [];
+    const first = coverageStart ? monthOf(new Date(coverageStart)) : lastComplete;
+    for (let m = lastComplete; m >= first; m = previousMonth(m)) months.unshift(m);
+  }
+
+  const result: MonthlyResult = { archived: [], alreadyArchived: [] };
+  let snapshot: Snapshot | undefined;
+  try {
+    for (const month of months) {
+      const folder = archiveFolder(month);
+      if (await store.exists(archive, `${folder}manifest.json`)) {
+        log.info(`${month} is archived already (${folder}manifest.json exists); nothing is rewritten`);
+        result.alreadyArchived.push(month);
+        continue;
+      }
+      snapshot ??= await takeSnapshot(ctx.graph, { privilegedRoleIds: settings.privilegedRoleIds, log });
+      await archiveMonth(ctx, state, month, snapshot, watermark?.gaps ?? [], coverageStart);
+      result.archived.push(month);
+    }
+  } finally {
+    await snapshot?.dispose();
+  }
+  return result;
+}
+
+async function archiveMonth(
+  ctx: JobContext,
+  state: StateStore,
+  month: string,
+  snapshot: Snapshot,
+  knownGaps: HarvestGap[],
+  coverageStart: string | undefined,
+): Promise<void> {
+  const { settings, store, log, graph } = ctx;
+  const archive = settings.archiveContainer;
+  const folder = archiveFolder(month);
+  const { start, end } = monthBounds(month);
+  log.info(`Archiving ${month} into ${store.location(archive)}/${folder}`);
+
+  const activations = (await state.activationsOfMonth(month))
+    .filter((row) => {
+      const at = Date.parse(row.activated);
+      return at >= start.getTime() && at < end.getTime();
+    })
+    .sort(compareActivationRows);
+
+  const gaps = knownGaps.filter((g) => Date.parse(g.fromUtc) < end.getTime() && Date.parse(g.toUtc) > start.getTime());
+  if (!coverageStart || Date.parse(coverageStart) > start.getTime()) {
+    gaps.unshift({
+      fromUtc: start.toISOString(),
+      toUtc: coverageStart && Date.parse(coverageStart) < end.getTime() ? coverageStart : end.toISOString(),
+      reason: 'before the first harvest of this app (Graph had already dropped these events, or the app was not yet installed)',
+    });
+  }
+  for (const gap of gaps) log.warn(`${month}: activations between ${gap.fromUtc} and ${gap.toUtc} are not in the pack: ${gap.reason}`);
+
+  const files: ManifestFile[] = [];
+  const once = async (name: string, write: () => Promise<ManifestFile>) => {
+    try {
+      files.push(await write());
+      log.info(`Wrote ${folder}${name}`);
+    } catch (error) {
+      if (!(error instanceof BlobAlreadyExistsError)) throw error;
+      // Left by an earlier run that stopped before the manifest: keep it, describe it as stored.
+      const data = await store.read(archive, `${folder}${name}`);
+      files.push({ name, ...csvFacts(data!) });
+      log.info(`${folder}${name} was already written by an earlier run; kept as it is`);
+    }
+  };
+  await once('eligible-assignments.csv', () =>
+    writeAssignmentsCsv(store, archive, `${folder}eligible-assignments.csv`, snapshot.eligible.sorted(), snapshot.scopeName, true),
+  );
+  await once('active-assignments.csv', () =>
+    writeAssignmentsCsv(store, archive, `${folder}active-assignments.csv`, snapshot.active.sorted(), snapshot.scopeName, true),
+  );
+  await once('activations.csv', () => writeActivationsCsv(store, archive, `${folder}activations.csv`, activations, true));
+
+  const manifest = {
+    kind: 'monthly',
+    month,
+    periodStartUtc: start.toISOString(),
+    periodEndUtc: end.toISOString(),
+    generatedUtc: new Date().toISOString(),
+    asOfUtc: ctx.now.toISOString(),
+    appVersion: APP_VERSION,
+    files,
+    activations: { count: activations.length, complete: gaps.length === 0, gaps },
+    snapshot: { note: 'assignments as Graph reported them when this pack was generated', ...snapshot.counts },
+    graph: graph.stats,
+  };
+  await writeTextFile(store, archive, `${folder}manifest.json`, `${JSON.stringify(manifest, null, 2)}\n`, JSON_CONTENT_TYPE, true);
+  log.info(`Wrote ${folder}manifest.json: ${activations.length} activation(s)${gaps.length ? `, ${gaps.length} gap(s)` : ''}`);
+}
+
+export interface VerifyResult {
+  month: string;
+  ok: boolean;
+  problems: string[];
+  checked: string[];
+}
+
+/** Recomputes each archived file's SHA-256 and compares it with the month's manifest. */
+export async function verifyMonth(ctx: Pick<JobContext, 'settings' | 'store' | 'log'>, month: string): Promise<VerifyResult> {
+  const { settings, store, log } = ctx;
+  const folder = archiveFolder(month);
+  const text = await store.readText(settings.archiveContainer, `${folder}manifest.json`);
+  if (!text) return { month, ok: false, problems: [`${folder}manifest.json not found: ${month} is not archived`], checked: [] };
+  const manifest = JSON.parse(text) as { files: ManifestFile[] };
+  const problems: string[] = [];
+  const checked: string[] = [];
+  for (const file of manifest.files) {
+    const data = await store.read(settings.archiveContainer, `${folder}${file.name}`);
+    if (!data) {
+      problems.push(`${folder}${file.name} is missing`);
+      continue;
+    }
+    const actual = sha256(data);
+    if (actual !== file.sha256) problems.push(`${folder}${file.name} does not match the manifest: SHA-256 ${actual}, manifest ${file.sha256}`);
+    else checked.push(file.name);
+    log.info(`${folder}${file.name}: ${actual === file.sha256 ? 'OK' : 'MISMATCH'}`);
+  }
+  return { month, ok: problems.length === 0, problems, checked };
+}

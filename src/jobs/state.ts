@@ -1,0 +1,163 @@
+/**
+ * What the app keeps under `state/` in the reports container to resume where it stopped:
+ *
+ *   state/activations-watermark.json           how far the audit log has been harvested
+ *   state/activations/YYYY-MM/<run day>.jsonl  activations harvested by the run of that day, by event month
+ *   state/snapshots/<day>.jsonl                one line per schedule, for the next digest's diff
+ *   state/outbox/<day>.json                    a digest waiting to be emailed (deleted once sent)
+ *   state/email/<day>.json                     proof a day's digest was sent
+ *
+ * Every write is a whole-blob replace of something derived again on a re-run, so a run killed at
+ * any point leaves state the next run completes without losing or doubling anything.
+ */
+import { Readable } from 'node:stream';
+import { createInterface } from 'node:readline';
+import type { BlobStore } from '../io/blob';
+import type { ActivationRow, AssignmentRow } from '../pim/model';
+import { JSON_CONTENT_TYPE } from './files';
+
+const WATERMARK = 'state/activations-watermark.json';
+const ACTIVATIONS = 'state/activations/';
+const SNAPSHOTS = 'state/snapshots/';
+const OUTBOX = 'state/outbox/';
+const SENT = 'state/email/';
+const JSONL = 'application/x-ndjson; charset=utf-8';
+
+export interface HarvestGap {
+  fromUtc: string;
+  toUtc: string;
+  reason: string;
+}
+
+export interface Watermark {
+  /** Every activation up to this time has been harvested. */
+  harvestedThroughUtc: string;
+  /** The first time ever harvested: nothing before it was ever in the app's hands. */
+  coverageStartUtc: string;
+  /** Audit ids (with their time) near the watermark, to de-duplicate the next run's overlap. */
+  recent: Record<string, string>;
+  /** Periods that could not be harvested (Graph had already dropped them). */
+  gaps: HarvestGap[];
+}
+
+export interface OutboxEntry {
+  day: string;
+  subject: string;
+  html: string;
+  text: string;
+  createdUtc: string;
+}
+
+export class StateStore {
+  constructor(
+    private readonly store: BlobStore,
+    private readonly container: string,
+  ) {}
+
+  async watermark(): Promise<Watermark | undefined> {
+    const text = await this.store.readText(this.container, WATERMARK);
+    return text ? (JSON.parse(text) as Watermark) : undefined;
+  }
+
+  async saveWatermark(watermark: Watermark): Promise<void> {
+    await this.store.writeText(this.container, WATERMARK, JSON.stringify(watermark), { contentType: JSON_CONTENT_TYPE });
+  }
+
+  /** Activations harvested by the run(s) of `runDay`, across every event month. */
+  async activationsOfRunDay(runDay: string): Promise<ActivationRow[]> {
+    const rows: ActivationRow[] = [];
+    for await (const name of this.store.list(this.container, ACTIVATIONS)) {
+      if (name.endsWith(`/${runDay}.jsonl`)) rows.push(...(await this.readJsonl<ActivationRow>(name)));
+    }
+    return rows;
+  }
+
+  /** Replaces the run day's files with `rows` (a superset of what an earlier attempt that day wrote). */
+  async saveActivationsOfRunDay(runDay: string, rows: ActivationRow[]): Promise<void> {
+    const byMonth = new Map<string, ActivationRow[]>();
+    for (const row of rows) {
+      const month = row.activated.slice(0, 7) || 'unknown';
+      byMonth.set(month, [...(byMonth.get(month) ?? []), row]);
+    }
+    for (const [month, monthRows] of byMonth) {
+      await this.writeJsonl(`${ACTIVATIONS}${month}/${runDay}.jsonl`, monthRows);
+    }
+  }
+
+  /** Every harvested activation whose time falls in `month` (YYYY-MM), each audit id once. */
+  async activationsOfMonth(month: string): Promise<ActivationRow[]> {
+    const byId = new Map<string, ActivationRow>();
+    for await (const name of this.store.list(this.container, `${ACTIVATIONS}${month}/`)) {
+      for (const row of await this.readJsonl<ActivationRow>(name)) byId.set(row.auditId, row);
+    }
+    return [...byId.values()];
+  }
+
+  /** The newest stored snapshot from a day before `day`: its day, and its schedules streamed in stored order. */
+  async previousSnapshot(day: string): Promise<{ day: string; schedules: AsyncIterable<AssignmentRow> } | undefined> {
+    let latest: string | undefined;
+    for await (const name of this.store.list(this.container, SNAPSHOTS)) {
+      const d = name.slice(SNAPSHOTS.length, -'.jsonl'.length);
+      if (d < day && (!latest || d > latest)) latest = d;
+    }
+    if (!latest) return undefined;
+    const stream = await this.store.readStream(this.container, `${SNAPSHOTS}${latest}.jsonl`);
+    return { day: latest, schedules: stream ? jsonLines<AssignmentRow>(stream) : [] as unknown as AsyncIterable<AssignmentRow> };
+  }
+
+  /** Streams the schedules (in the order given) to `state/snapshots/<day>.jsonl`. */
+  async saveSnapshot(day: string, schedules: AsyncIterable<AssignmentRow>): Promise<void> {
+    const body = Readable.from(
+      (async function* () {
+        for await (const row of schedules) yield `${JSON.stringify(row)}\n`;
+      })(),
+    );
+    await this.store.writeStream(this.container, `${SNAPSHOTS}${day}.jsonl`, body, { contentType: JSONL });
+  }
+
+  async outbox(): Promise<OutboxEntry[]> {
+    const entries: OutboxEntry[] = [];
+    for await (const name of this.store.list(this.container, OUTBOX)) {
+      const text = await this.store.readText(this.container, name);
+      if (text) entries.push(JSON.parse(text) as OutboxEntry);
+    }
+    return entries.sort((a, b) => (a.day < b.day ? -1 : 1));
+  }
+
+  async addToOutbox(entry: OutboxEntry): Promise<void> {
+    await this.store.writeText(this.container, `${OUTBOX}${entry.day}.json`, JSON.stringify(entry), { contentType: JSON_CONTENT_TYPE });
+  }
+
+  async wasSent(day: string): Promise<boolean> {
+    return this.store.exists(this.container, `${SENT}${day}.json`);
+  }
+
+  /** Records the send first, then empties the outbox slot: a crash in between never sends twice. */
+  async markSent(day: string, details: { subject: string; sentUtc: string; operationId: string; recipients: number }): Promise<void> {
+    await this.store.writeText(this.container, `${SENT}${day}.json`, JSON.stringify({ day, ...details }), { contentType: JSON_CONTENT_TYPE });
+    await this.store.delete(this.container, `${OUTBOX}${day}.json`);
+  }
+
+  async dropFromOutbox(day: string): Promise<void> {
+    await this.store.delete(this.container, `${OUTBOX}${day}.json`);
+  }
+
+  private async readJsonl<T>(name: string): Promise<T[]> {
+    const text = await this.store.readText(this.container, name);
+    if (!text) return [];
+    return text
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => JSON.parse(line) as T);
+  }
+
+  private async writeJsonl(name: string, rows: unknown[]): Promise<void> {
+    await this.store.writeText(this.container, name, rows.map((r) => JSON.stringify(r)).join('\n'), { contentType: JSONL });
+  }
+}
+
+async function* jsonLines<T>(stream: NodeJS.ReadableStream): AsyncGenerator<T> {
+  for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) {
+    if (line.trim() !== '') yield JSON.parse(line) as T;
+  }
+}

@@ -1,0 +1,198 @@
+/**
+ * The daily digest (SPEC section 5) as an email: HTML that reads well in Outlook and on a phone
+ * (tables, inline styles, no script, no external image) and a plain-text part. Every value from
+ * data is HTML-escaped: display names and justifications are typed by users.
+ */
+import type { AssignmentChanges, Counted, ExpiringAssignment } from '../pim/changes';
+import type { ActivationRow, AssignmentRow } from '../pim/model';
+import type { HarvestGap } from '../jobs/state';
+import { csvTime } from './csv';
+
+export interface DigestContent {
+  day: string;
+  changes: AssignmentChanges;
+  activations: Counted<ActivationRow>;
+  globalAdministrators: { count: number; names: string[]; isFinding: boolean };
+  expiryWindowDays: number;
+  gaps: HarvestGap[];
+  /** Where the day's files are, for the footer. */
+  folder: string;
+}
+
+export interface RenderedDigest {
+  subject: string;
+  html: string;
+  text: string;
+}
+
+export function digestSubject(c: DigestContent): string {
+  return `PIM digest ${c.day}: ${c.changes.added.count} new, ${c.changes.expiring.count} expiring, ${c.changes.permanent.count} permanent`;
+}
+
+export function escapeHtml(value: string): string {
+  return value.replace(/[&<>"'`]/g, (ch) => `&#${ch.charCodeAt(0)};`);
+}
+
+const who = (r: { principalDisplayName: string; principalName: string; principalId: string }) =>
+  r.principalDisplayName || r.principalName || r.principalId || '(unknown)';
+const scope = (r: AssignmentRow) => (r.scopeId === '/' || r.scopeId === '' ? 'Directory' : r.scopeId);
+const kind = (r: AssignmentRow) => (r.state === 'Eligible' ? 'Eligible' : `Active${r.assignmentType ? ` (${r.assignmentType})` : ''}`);
+const ends = (r: AssignmentRow) => (r.end ? csvTime(r.end) : 'never');
+
+function hours(a: ActivationRow): string {
+  if (!a.start || !a.end) return '';
+  const h = (Date.parse(a.end) - Date.parse(a.start)) / 3600000;
+  return Number.isFinite(h) ? `${Math.round(h * 10) / 10} h` : '';
+}
+
+interface Table<T> {
+  title: string;
+  intro?: string;
+  columns: string[];
+  cells: (item: T) => string[];
+  list: Counted<T>;
+  empty: string;
+  /** Rows to highlight as findings. */
+  highlight?: (item: T) => boolean;
+}
+
+const SHOWN = 50;
+
+function htmlTable<T>(t: Table<T>): string {
+  const shown = t.list.items.slice(0, SHOWN);
+  const head = t.columns
+    .map((c) => `<th align="left" style="padding:6px 8px;border-bottom:2px solid #c8c8c8;font-size:12px;color:#444;">${escapeHtml(c)}</th>`)
+    .join('');
+  const rows = shown
+    .map((item) => {
+      const bg = t.highlight?.(item) ? 'background:#fde7e9;' : '';
+      const tds = t
+        .cells(item)
+        .map((v) => `<td valign="top" style="padding:6px 8px;border-bottom:1px solid #e6e6e6;font-size:13px;${bg}">${escapeHtml(v)}</td>`)
+        .join('');
+      return `<tr>${tds}</tr>`;
+    })
+    .join('');
+  const more =
+    t.list.count > shown.length
+      ? `<p style="margin:6px 0 0;font-size:12px;color:#666;">and ${t.list.count - shown.length} more in the CSV files.</p>`
+      : '';
+  const body =
+    t.list.count === 0
+      ? `<p style="margin:4px 0;font-size:13px;color:#666;">${escapeHtml(t.empty)}</p>`
+      : `<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="border-collapse:collapse;"><tr>${head}</tr>${rows}</table>${more}`;
+  const intro = t.intro ? `<p style="margin:4px 0 8px;font-size:13px;color:#444;">${escapeHtml(t.intro)}</p>` : '';
+  return `<tr><td style="padding:16px 0 0;"><h2 style="margin:0 0 4px;font-size:16px;color:#1f1f1f;">${escapeHtml(
+    `${t.title} (${t.list.count})`,
+  )}</h2>${intro}${body}</td></tr>`;
+}
+
+function textTable<T>(t: Table<T>): string {
+  const lines = [`${t.title} (${t.list.count})`, '-'.repeat(t.title.length + 4)];
+  if (t.intro) lines.push(t.intro);
+  if (t.list.count === 0) lines.push(t.empty);
+  for (const item of t.list.items.slice(0, SHOWN)) {
+    const mark = t.highlight?.(item) ? '! ' : '- ';
+    lines.push(mark + t.cells(item).filter((v) => v !== '').join(' | '));
+  }
+  if (t.list.count > SHOWN) lines.push(`and ${t.list.count - SHOWN} more in the CSV files.`);
+  return lines.join('\n');
+}
+
+function section<T>(t: Table<T>): { html: string; text: string } {
+  return { html: htmlTable(t), text: textTable(t) };
+}
+
+export function renderDigest(c: DigestContent): RenderedDigest {
+  const subject = digestSubject(c);
+  const ch = c.changes;
+  const assignmentColumns = ['Who', 'Role', 'Kind', 'Scope', 'Ends (UTC)'];
+  const assignmentCells = (r: AssignmentRow) => [who(r), r.roleName || r.roleId, kind(r), scope(r), ends(r)];
+  const findingIds = new Set(ch.permanentPrivilegedFindings.items.map((r) => `${r.state}/${r.scheduleId}`));
+  const newIntro =
+    ch.baseline.kind === 'previous'
+      ? `Compared with the snapshot of ${ch.baseline.day}.`
+      : 'First run: no earlier snapshot, so these are the assignments created in the last 24 hours.';
+
+  const sections = [
+    section({ title: 'New assignments', intro: newIntro, columns: assignmentColumns, cells: assignmentCells, list: ch.added, empty: 'None.' }),
+    section({ title: 'Removed assignments', columns: assignmentColumns, cells: assignmentCells, list: ch.removed, empty: 'None.' }),
+    section({
+      title: `Expiring within ${c.expiryWindowDays} days`,
+      columns: ['Who', 'Role', 'Kind', 'Ends (UTC)', 'Days left'],
+      cells: (e: ExpiringAssignment) => [who(e.row), e.row.roleName || e.row.roleId, kind(e.row), ends(e.row), String(e.daysLeft)],
+      list: ch.expiring,
+      empty: 'None.',
+    }),
+    section({
+      title: 'Permanent assignments',
+      intro:
+        ch.permanentPrivilegedFindings.count > 0
+          ? `${ch.permanentPrivilegedFindings.count} permanent active assignment(s) of highly privileged roles (highlighted) are findings under CISA MS.AAD.7.4: make them eligible, or list break-glass accounts in EXCLUDED_PRINCIPAL_IDS.`
+          : 'No permanent active assignment of a highly privileged role (CISA MS.AAD.7.4).',
+      columns: assignmentColumns,
+      cells: assignmentCells,
+      list: ch.permanent,
+      empty: 'None.',
+      highlight: (r: AssignmentRow) => findingIds.has(`${r.state}/${r.scheduleId}`),
+    }),
+    section({
+      title: 'Activations',
+      intro: 'Just-in-time activations harvested from the audit log by this run.',
+      columns: ['When (UTC)', 'Who', 'Role', 'For', 'Justification', 'Ticket'],
+      cells: (a: ActivationRow) => [
+        csvTime(a.activated),
+        who(a),
+        a.roleName || a.roleId,
+        hours(a),
+        a.justification,
+        [a.ticketSystem, a.ticketNumber].filter(Boolean).join(' '),
+      ],
+      list: c.activations,
+      empty: 'No activation.',
+    }),
+  ];
+
+  const ga = c.globalAdministrators;
+  const gaText = `${ga.count} user(s) hold Global Administrator, eligibly or actively, directly or through groups${
+    ga.isFinding ? ': outside 2 to 8, a finding under CISA MS.AAD.7.1.' : ' (CISA MS.AAD.7.1 wants 2 to 8).'
+  }`;
+  const gapText = c.gaps.map(
+    (g) => `Activations between ${csvTime(g.fromUtc)} and ${csvTime(g.toUtc)} UTC could not be harvested: ${g.reason}.`,
+  );
+
+  const htmlParts = [
+    `<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(
+      subject,
+    )}</title></head>`,
+    `<body style="margin:0;padding:0;background:#f3f3f3;font-family:Segoe UI,Helvetica,Arial,sans-serif;color:#1f1f1f;">`,
+    `<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="background:#f3f3f3;"><tr><td align="center" style="padding:16px 8px;">`,
+    `<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="max-width:720px;background:#ffffff;border:1px solid #e0e0e0;"><tr><td style="padding:16px 20px;">`,
+    `<table role="presentation" width="100%" cellpadding="0" cellspacing="0">`,
+    `<tr><td><h1 style="margin:0;font-size:20px;">${escapeHtml(`PIM digest ${c.day}`)}</h1><p style="margin:6px 0 0;font-size:14px;color:#444;">${escapeHtml(
+      `${ch.added.count} new, ${ch.removed.count} removed, ${ch.expiring.count} expiring, ${ch.permanent.count} permanent, ${c.activations.count} activation(s).`,
+    )}</p></td></tr>`,
+    ...gapText.map(
+      (g) => `<tr><td style="padding:12px 0 0;"><p style="margin:0;padding:8px;background:#fff4ce;font-size:13px;">${escapeHtml(g)}</p></td></tr>`,
+    ),
+    ...sections.map((t) => t.html),
+    `<tr><td style="padding:16px 0 0;"><h2 style="margin:0 0 4px;font-size:16px;">Global Administrators (${ga.count})</h2><p style="margin:4px 0;font-size:13px;${
+      ga.isFinding ? 'background:#fde7e9;padding:6px;' : ''
+    }">${escapeHtml(gaText)}</p><p style="margin:4px 0;font-size:12px;color:#666;">${escapeHtml(ga.names.join(', '))}</p></td></tr>`,
+    `<tr><td style="padding:20px 0 0;font-size:11px;color:#888;">${escapeHtml(
+      `Counts are of assignments (schedules), not of the group members they reach. Full lists: ${c.folder} in the reports container. Sent by pim-reporter.`,
+    )}</td></tr>`,
+    `</table></td></tr></table></td></tr></table></body></html>`,
+  ];
+
+  const text = [
+    `PIM digest ${c.day}`,
+    `${ch.added.count} new, ${ch.removed.count} removed, ${ch.expiring.count} expiring, ${ch.permanent.count} permanent, ${c.activations.count} activation(s).`,
+    ...gapText,
+    ...sections.map((t) => t.text),
+    `Global Administrators (${ga.count})\n${gaText}\n${ga.names.join(', ')}`,
+    `Counts are of assignments (schedules), not of the group members they reach. Full lists: ${c.folder} in the reports container.`,
+  ].join('\n\n');
+
+  return { subject, html: htmlParts.join('\n'), text: `${text}\n` };
+}
