@@ -1,0 +1,88 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { activationOf, isRoleActivation, type DirectoryAudit } from '../../src/pim/activations';
+import { activationsWindow, HARVEST_OVERLAP_MS } from '../../src/jobs/harvest';
+
+const sample = JSON.parse(
+  readFileSync(join(__dirname, '../fixtures/directoryAudits-pim-activation.json'), 'utf8'),
+).value[0] as DirectoryAudit;
+
+describe('activation records', () => {
+  it('reads the reference sample by key and type', () => {
+    expect(isRoleActivation(sample)).toBe(true);
+    const { row, missing } = activationOf(sample);
+    expect(missing).toEqual([]);
+    expect(row).toEqual({
+      activated: '2024-04-12T15:01:02.123Z',
+      principalDisplayName: 'Conf Room Adams',
+      principalName: 'Adams@Contoso.com',
+      principalId: '071cc716-8147-4397-a5ba-b2105951cc0b',
+      roleName: 'Global Administrator',
+      roleId: '62e90394-69f5-4237-9190-012177145e10',
+      scopeId: '',
+      start: '2024-04-12T15:00:55.000Z',
+      end: '2024-04-12T23:00:55.000Z',
+      justification: 'Investigating incident INC-1234',
+      ticketNumber: 'INC-1234',
+      ticketSystem: 'ServiceNow',
+      requestId: '61998d6f-fcf3-400a-9d40-cbfa74a3bfbd',
+      auditId: sample.id,
+    });
+  });
+
+  it('does not depend on the order of targets and details, nor on the case of `type`', () => {
+    const shuffled: DirectoryAudit = {
+      ...sample,
+      targetResources: [...sample.targetResources!].reverse().map((t) => {
+        const { type, ...rest } = t;
+        return { ...rest, Type: type };
+      }),
+      additionalDetails: [...sample.additionalDetails!].reverse(),
+    };
+    expect(activationOf(shuffled).row).toEqual(activationOf(sample).row);
+  });
+
+  it('keeps an incomplete record with blanks and says what is missing', () => {
+    const bare: DirectoryAudit = { id: 'PIM_x', activityDateTime: null, targetResources: null, additionalDetails: null, resultReason: 'why' };
+    const { row, missing } = activationOf(bare);
+    expect(missing).toEqual(['activated', 'principalId', 'roleId']);
+    expect(row.justification).toBe('why');
+    expect(row.auditId).toBe('PIM_x');
+  });
+
+  it('counts only Entra-role activations logged by PIM', () => {
+    expect(isRoleActivation({ ...sample, category: 'GroupManagement' })).toBe(false);
+    expect(isRoleActivation({ ...sample, loggedByService: 'Core Directory' })).toBe(false);
+    expect(isRoleActivation({ ...sample, activityDisplayName: 'Add member to role requested (PIM activation)' })).toBe(false);
+  });
+});
+
+describe('harvest window', () => {
+  const now = new Date('2026-11-24T06:00:00Z');
+  const day = 24 * 3600 * 1000;
+  const mark = (at: Date) => ({ harvestedThroughUtc: at.toISOString(), coverageStartUtc: '2026-01-01T00:00:00Z', recent: {}, gaps: [] });
+
+  it('reads what Graph holds on the first run', () => {
+    const { window, gaps } = activationsWindow(undefined, now);
+    expect(window).toEqual({ from: new Date(now.getTime() - 30 * day), to: now });
+    expect(gaps).toEqual([]);
+  });
+
+  it('overlaps the watermark', () => {
+    const through = new Date(now.getTime() - day);
+    expect(activationsWindow(mark(through), now).window?.from).toEqual(new Date(through.getTime() - HARVEST_OVERLAP_MS));
+  });
+
+  it('records a gap when runs stopped for longer than Graph keeps events', () => {
+    const through = new Date(now.getTime() - 40 * day);
+    const { window, gaps } = activationsWindow(mark(through), now);
+    expect(window?.from).toEqual(new Date(now.getTime() - 30 * day));
+    expect(gaps).toEqual([{ fromUtc: through.toISOString(), toUtc: new Date(now.getTime() - 30 * day).toISOString(), reason: expect.any(String) }]);
+  });
+
+  it('harvests nothing when the clock is behind the watermark', () => {
+    const result = activationsWindow(mark(new Date(now.getTime() + 3600_000)), now);
+    expect(result.clockBehind).toBe(true);
+    expect(result.window).toBeUndefined();
+  });
+});

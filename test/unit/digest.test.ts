@@ -1,0 +1,140 @@
+import { assignmentChanges, GlobalAdministratorCount } from '../../src/pim/changes';
+import type { ActivationRow, AssignmentRow } from '../../src/pim/model';
+import { compareSchedules } from '../../src/pim/snapshot';
+import { renderDigest } from '../../src/report/digest';
+
+const GA = '62e90394-69f5-4237-9190-012177145e10';
+const now = new Date('2026-11-24T06:00:00Z');
+const days = (n: number) => new Date(now.getTime() + n * 86400000).toISOString();
+
+function row(id: string, overrides: Partial<AssignmentRow> = {}): AssignmentRow {
+  return {
+    state: 'Active',
+    principalDisplayName: `User ${id}`,
+    principalName: `${id}@contoso.com`,
+    memberType: 'Direct',
+    start: days(-100),
+    end: days(100),
+    principalType: 'User',
+    principalId: `p-${id}`,
+    viaGroup: '',
+    viaGroupId: '',
+    roleId: GA,
+    roleName: 'Global Administrator',
+    scopeId: '/',
+    assignmentType: 'Assigned',
+    privileged: true,
+    outsidePim: false,
+    created: days(-100),
+    scheduleId: id,
+    ...overrides,
+  };
+}
+
+async function* stream(rows: AssignmentRow[]) {
+  yield* [...rows].sort(compareSchedules);
+}
+
+describe('assignment changes', () => {
+  const options = { now, expiryWindowDays: 14, excludedPrincipalIds: new Set(['p-breakglass']) };
+
+  it('diffs against the previous snapshot, per schedule, without activated ones', async () => {
+    const previous = [row('a'), row('b'), row('gone'), row('jit-old', { assignmentType: 'Activated' })];
+    const current = [
+      row('a'),
+      row('b', { state: 'Eligible', assignmentType: '' }),
+      row('new'),
+      row('jit', { assignmentType: 'Activated', end: days(0.1), created: days(-0.01) }),
+    ];
+    const c = await assignmentChanges(stream(current), { day: '2026-11-23', schedules: stream(previous) }, options);
+    expect(c.baseline).toEqual({ kind: 'previous', day: '2026-11-23' });
+    expect(c.added.items.map((r) => `${r.state}/${r.scheduleId}`).sort()).toEqual(['Active/new', 'Eligible/b']);
+    expect(c.removed.items.map((r) => `${r.state}/${r.scheduleId}`).sort()).toEqual(['Active/b', 'Active/gone']);
+    expect(c.expiring.count).toBe(0);
+  });
+
+  it('on the first run, new means created in the last 24 hours', async () => {
+    const c = await assignmentChanges(stream([row('old'), row('fresh', { created: days(-0.5) })]), undefined, options);
+    expect(c.baseline).toEqual({ kind: 'first-run' });
+    expect(c.added.items.map((r) => r.scheduleId)).toEqual(['fresh']);
+  });
+
+  it('lists expiring soonest first and flags permanent privileged active assignments unless excluded', async () => {
+    const c = await assignmentChanges(
+      stream([
+        row('late', { end: days(13) }),
+        row('soon', { end: days(2.5), state: 'Eligible', assignmentType: '' }),
+        row('outside-window', { end: days(15) }),
+        row('past', { end: days(-1) }),
+        row('perm'),
+        row('perm-eligible', { state: 'Eligible', assignmentType: '' }),
+        row('perm-reader', { privileged: false }),
+        row('breakglass', { principalId: 'p-breakglass' }),
+      ].map((r) => (['perm', 'perm-eligible', 'perm-reader', 'breakglass'].includes(r.scheduleId) ? { ...r, end: null } : r))),
+      undefined,
+      options,
+    );
+    expect(c.expiring.items.map((e) => [e.row.scheduleId, e.daysLeft])).toEqual([
+      ['soon', 2],
+      ['late', 13],
+    ]);
+    expect(c.permanent.count).toBe(4);
+    expect(c.permanentPrivilegedFindings.items.map((r) => r.scheduleId)).toEqual(['perm']);
+  });
+
+  it('counts distinct Global Administrator users, directly or through groups', () => {
+    const ga = new GlobalAdministratorCount();
+    ga.observe(row('a'));
+    ga.observe(row('a2', { principalId: 'p-a', state: 'Eligible' }));
+    ga.observe(row('g', { principalType: 'Group', principalId: 'g1' }));
+    ga.observe(row('m', { principalId: 'p-m', memberType: 'Group', viaGroupId: 'g1' }));
+    ga.observe(row('r', { principalId: 'p-r', roleId: 'other' }));
+    expect(ga.count).toBe(2);
+    expect(ga.isFinding).toBe(false);
+  });
+});
+
+describe('digest rendering', () => {
+  it('puts counts in the subject and escapes every value', async () => {
+    const hostile = '<script>alert(1)</script><img src=x onerror=alert(2)>"\'&';
+    const changes = await assignmentChanges(
+      stream([row('h', { principalDisplayName: hostile, end: null, roleName: `<b>${hostile}</b>` })]),
+      { day: '2026-11-23', schedules: stream([]) },
+      { now, expiryWindowDays: 14, excludedPrincipalIds: new Set() },
+    );
+    const activation: ActivationRow = {
+      activated: days(-0.1),
+      principalDisplayName: hostile,
+      principalName: 'x@contoso.com',
+      principalId: 'p-x',
+      roleName: 'Global Administrator',
+      roleId: GA,
+      scopeId: '/',
+      start: days(-0.1),
+      end: days(0.2),
+      justification: `=HYPERLINK("http://evil")${hostile}`,
+      ticketNumber: '<t>',
+      ticketSystem: 'SN',
+      requestId: 'r',
+      auditId: 'a',
+    };
+    const digest = renderDigest({
+      day: '2026-11-24',
+      changes,
+      activations: { count: 1, items: [activation] },
+      globalAdministrators: { count: 1, names: [hostile], isFinding: true },
+      expiryWindowDays: 14,
+      gaps: [],
+      folder: 'daily/2026/11/24/',
+    });
+    expect(digest.subject).toBe('PIM digest 2026-11-24: 1 new, 0 expiring, 1 permanent');
+    // No markup from data: the only tags are the template's own.
+    expect(digest.html).not.toMatch(/<script|<img|<b>|<t>/i);
+    const tags = new Set([...digest.html.matchAll(/<\/?([a-z0-9!]+)/gi)].map((m) => m[1].toLowerCase()));
+    expect([...tags].sort()).toEqual(['!doctype', 'body', 'h1', 'h2', 'head', 'html', 'meta', 'p', 'table', 'td', 'th', 'title', 'tr']);
+    expect(digest.html).toContain('&#60;script&#62;');
+    expect(digest.text).toContain(hostile);
+    expect(digest.html).toContain('MS.AAD.7.4');
+    expect(digest.html).toContain('MS.AAD.7.1');
+  });
+});
