@@ -47,6 +47,23 @@ export class GraphRequestError extends Error {
   }
 }
 
+export interface ListQuery {
+  /** The caller's name for the list, handed back with each of its pages. */
+  key: string;
+  path: string;
+  query?: Record<string, string | number | undefined>;
+}
+
+interface BatchResponse {
+  id: string;
+  status: number;
+  headers?: Record<string, string>;
+  body?: { value?: unknown[]; '@odata.nextLink'?: string; error?: { code?: string; message?: string } };
+}
+
+/** Graph's JSON batching takes at most 20 requests (graph-pim.md section 6). */
+export const BATCH_LIMIT = 20;
+
 const RETRYABLE_STATUS = new Set([429, 503, 504]);
 const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
 
@@ -118,6 +135,63 @@ export class GraphClient {
     for await (const page of this.pages<T>(path, query)) yield* page;
   }
 
+  /**
+   * Every page of many lists, up to 20 at a time in one `$batch` request: expanding 3,000 groups
+   * costs 150 requests instead of 3,000. Each sub-request is throttled on its own (a batch
+   * answers 200 while an item answers 429), so items are retried after their Retry-After;
+   * follow-up pages go back into the queue as relative URLs. `onPage` sees each list's pages in
+   * order; `onMissing` hears of lists that answer 404.
+   */
+  async batchPages<T>(
+    lists: ListQuery[],
+    onPage: (key: string, items: T[]) => Promise<void>,
+    onMissing: (key: string) => void = () => undefined,
+  ): Promise<void> {
+    const queue = lists.map((l) => ({ key: l.key, url: this.relative(this.url(l.path, l.query)), attempts: 0 }));
+    while (queue.length > 0) {
+      const round = queue.splice(0, BATCH_LIMIT);
+      const answer = await this.post<{ responses?: BatchResponse[] }>('/$batch', {
+        requests: round.map((item, i) => ({ id: String(i), method: 'GET', url: item.url })),
+      });
+      const byId = new Map((answer.responses ?? []).map((r) => [r.id, r]));
+      let wait = 0;
+      for (const [i, item] of round.entries()) {
+        const response = byId.get(String(i));
+        const status = response?.status ?? 0;
+        if (status === 200) {
+          await onPage(item.key, (response!.body?.value ?? []) as T[]);
+          const next = response!.body?.['@odata.nextLink'];
+          if (next) queue.push({ key: item.key, url: this.relative(next), attempts: 0 });
+        } else if (status === 404) {
+          onMissing(item.key);
+        } else if ((RETRYABLE_STATUS.has(status) || status === 0) && item.attempts < (this.options.maxRetries ?? 6)) {
+          if (status === 429) this.stats.throttled++;
+          this.stats.retries++;
+          const retryAfter = retryAfterMs(headerOf(response?.headers, 'retry-after') ?? null);
+          wait = Math.max(wait, Math.min(retryAfter ?? (this.options.baseDelayMs ?? 1000) * 2 ** item.attempts, this.options.maxDelayMs ?? 180_000));
+          queue.push({ ...item, attempts: item.attempts + 1 });
+        } else {
+          const error = response?.body?.error;
+          throw new GraphRequestError(
+            `Graph ${status} ${error?.code ?? 'Unknown'} on ${endpointKey(this.root + item.url)} (in a batch): ${error?.message ?? 'no answer for this item'}`,
+            status,
+            error?.code ?? 'Unknown',
+            item.url,
+          );
+        }
+      }
+      if (wait > 0) {
+        this.options.log.warn(`Graph throttled items of a batch; retrying them in ${(wait / 1000).toFixed(1)} s`);
+        await sleep(wait);
+      }
+    }
+  }
+
+  /** A URL on this Graph as `$batch` wants it: relative to the version root. */
+  private relative(url: string): string {
+    return url.startsWith(this.root) ? url.slice(this.root.length) : new URL(url).pathname.replace(/^\/v1\.0/, '') + new URL(url).search;
+  }
+
   private async call<T>(path: string, send: () => Promise<T>): Promise<T> {
     try {
       return await send();
@@ -165,6 +239,12 @@ export function endpointKey(url: string): string {
     .split('/')
     .map((segment) => (/[0-9a-f]{8}-[0-9a-f]{4}-/i.test(segment) ? '{id}' : segment))
     .join('/');
+}
+
+function headerOf(headers: Record<string, string> | undefined, name: string): string | undefined {
+  if (!headers) return undefined;
+  const key = Object.keys(headers).find((k) => k.toLowerCase() === name);
+  return key === undefined ? undefined : headers[key];
 }
 
 function sleep(ms: number): Promise<void> {

@@ -7,7 +7,6 @@
  * holds a role is expanded once however many roles it holds.
  */
 import type { GraphClient } from '../graph/client';
-import { GraphRequestError } from '../graph/client';
 import type { Log } from '../log';
 import { ExternalSorter } from '../report/sorter';
 import type { ScopeNamer } from '../report/csv';
@@ -28,8 +27,6 @@ import {
 export interface SnapshotOptions {
   privilegedRoleIds: ReadonlySet<string>;
   log: Log;
-  /** Groups expanded at once. */
-  groupConcurrency?: number;
   /** Rows kept in memory per list before spilling to disk. */
   sortRunSize?: number;
 }
@@ -129,9 +126,7 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
     }
 
     log.info(`Expanding ${groupRows.size} group(s) that hold roles`);
-    await forEachConcurrently([...groupRows.entries()], options.groupConcurrency ?? 4, async ([groupId, rows]) => {
-      await expandGroup(graph, groupId, rows, { eligible, active }, log);
-    });
+    await expandGroups(graph, groupRows, { eligible, active }, log);
 
     const scopeNames = await resolveAdministrativeUnits(graph, [...scopeIds], log);
     const scopeName: ScopeNamer = (scopeId) => {
@@ -154,42 +149,49 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
   }
 }
 
-async function expandGroup(
+/**
+ * Each group that holds a role, expanded once however many roles it holds: its transitive members
+ * and its PIM-for-Groups eligible members, all groups' lists paged together through `$batch`.
+ */
+async function expandGroups(
   graph: GraphClient,
-  groupId: string,
-  rows: AssignmentRow[],
+  groupRows: Map<string, AssignmentRow[]>,
   sinks: { eligible: ExternalSorter<AssignmentRow>; active: ExternalSorter<AssignmentRow> },
   log: Log,
 ): Promise<void> {
-  const sinkOf = (row: AssignmentRow) => (row.state === 'Eligible' ? sinks.eligible : sinks.active);
-  try {
-    for await (const page of graph.pages<DirectoryObject>(`/groups/${encodeURIComponent(groupId)}/transitiveMembers`, {
-      $select: MEMBER_SELECT,
-      $top: 999,
-    })) {
-      for (const object of page) {
-        const member = principalOf(object.id, object);
-        for (const row of rows) await sinkOf(row).add(memberRow(row, member));
+  const lists = [...groupRows.keys()].flatMap((groupId) => [
+    {
+      key: `members:${groupId}`,
+      path: `/groups/${encodeURIComponent(groupId)}/transitiveMembers`,
+      query: { $select: MEMBER_SELECT, $top: 999 },
+    },
+    {
+      // No tenant-wide PIM-for-Groups list exists; the groupId filter is required (graph-pim.md section 5).
+      key: `eligible:${groupId}`,
+      path: GROUP_ELIGIBILITY_SCHEDULES,
+      query: { $filter: `groupId eq '${groupId}'`, $expand: 'principal' },
+    },
+  ]);
+  await graph.batchPages<DirectoryObject & GroupEligibilitySchedule>(
+    lists,
+    async (key, items) => {
+      const [kind, groupId] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
+      const rows = groupRows.get(groupId)!;
+      if (kind === 'members') {
+        for (const object of items) {
+          const member = principalOf(object.id, object);
+          for (const row of rows) await (row.state === 'Eligible' ? sinks.eligible : sinks.active).add(memberRow(row, member));
+        }
+      } else {
+        for (const eligibility of items) {
+          // Owners can manage the group, but only eligible *members* can activate into its roles.
+          if (!sameEnum(eligibility.accessId, 'member')) continue;
+          for (const row of rows) await sinks.eligible.add(groupEligibleRow(row, eligibility));
+        }
       }
-    }
-  } catch (error) {
-    if (error instanceof GraphRequestError && error.status === 404) {
-      log.warn(`group ${groupId} holds a role but no longer exists; its members are not listed`);
-      return;
-    }
-    throw error;
-  }
-  // No tenant-wide PIM-for-Groups list exists; the groupId filter is required (graph-pim.md section 5).
-  for await (const page of graph.pages<GroupEligibilitySchedule>(GROUP_ELIGIBILITY_SCHEDULES, {
-    $filter: `groupId eq '${groupId}'`,
-    $expand: 'principal',
-  })) {
-    for (const eligibility of page) {
-      // Owners can manage the group but only eligible *members* can activate into the role.
-      if (!sameEnum(eligibility.accessId, 'member')) continue;
-      for (const row of rows) await sinks.eligible.add(groupEligibleRow(row, eligibility));
-    }
-  }
+    },
+    (key) => log.warn(`${key.replace(':', ' of group ')}: the group holds a role but no longer exists; its members are not listed`),
+  );
 }
 
 async function resolveAdministrativeUnits(graph: GraphClient, scopeIds: string[], log: Log): Promise<Map<string, string>> {
@@ -206,18 +208,4 @@ async function resolveAdministrativeUnits(graph: GraphClient, scopeIds: string[]
   const missing = ids.filter((id) => !names.has(id.toLowerCase()));
   if (missing.length > 0) log.warn(`administrative unit(s) ${missing.join(', ')} not found; their scope name is blank`);
   return names;
-}
-
-export async function forEachConcurrently<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    try {
-      while (!failed && next < items.length) await work(items[next++]);
-    } catch (error) {
-      failed = true; // the other workers stop taking items
-      throw error;
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
