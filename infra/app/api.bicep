@@ -1,0 +1,133 @@
+// The Flex Consumption Function App (Node.js 22, Functions v4 programming model) running as the
+// user-assigned identity. Every setting the app reads comes from a resource or a parameter here;
+// none is a key or a connection string with a secret in it.
+//
+// Flex Consumption rejects the old settings FUNCTIONS_WORKER_RUNTIME, FUNCTIONS_EXTENSION_VERSION,
+// WEBSITE_RUN_FROM_PACKAGE, WEBSITE_CONTENT*, and ignores WEBSITE_TIME_ZONE/TZ (schedules are UTC):
+// the runtime is declared in functionAppConfig instead, and none of those settings appear here.
+
+param name string
+param planName string
+param location string = resourceGroup().location
+param tags object = {}
+
+@description('Resource id of the user-assigned identity the app runs as.')
+param identityId string
+@description('Client id of that identity (MANAGED_IDENTITY_CLIENT_ID, AzureWebJobsStorage__clientId).')
+param identityClientId string
+
+@description('Blob endpoint of the host storage account (AzureWebJobsStorage__blobServiceUri).')
+param hostStorageBlobEndpoint string
+param deploymentContainerName string
+
+param applicationInsightsConnectionString string
+
+param graphEndpoint string
+param reportsStorageAccountUrl string
+param reportsContainerName string
+param archiveContainerName string
+param acsEndpoint string
+param emailSender string
+param emailRecipients string
+
+@minValue(1)
+@maxValue(365)
+param expiryWindowDays int
+param dailySchedule string
+param monthlySchedule string
+param privilegedRoleIds string = ''
+param excludedPrincipalIds string = ''
+
+param maximumInstanceCount int = 100
+param instanceMemoryMB int = 2048
+
+var appSettings = {
+  // Host storage through the managed identity: the identity-based form of AzureWebJobsStorage
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identityClientId
+  AzureWebJobsStorage__blobServiceUri: hostStorageBlobEndpoint // blob only: timers need blob leases, not queues or tables
+
+  // Telemetry, authenticated with the managed identity (the component has local auth off)
+  APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+
+  // pim-reporter (SPEC section 3). The local-run alternatives REPORTS_STORAGE_CONNECTION_STRING and
+  // ACS_CONNECTION_STRING are deliberately absent: in Azure everything goes through the identity.
+  GRAPH_ENDPOINT: graphEndpoint
+  MANAGED_IDENTITY_CLIENT_ID: identityClientId
+  REPORTS_STORAGE_ACCOUNT_URL: reportsStorageAccountUrl
+  REPORTS_CONTAINER: reportsContainerName
+  ARCHIVE_CONTAINER: archiveContainerName
+  ACS_ENDPOINT: acsEndpoint
+  EMAIL_SENDER: emailSender
+  EMAIL_RECIPIENTS: emailRecipients
+  EXPIRY_WINDOW_DAYS: string(expiryWindowDays)
+  PRIVILEGED_ROLE_IDS: privilegedRoleIds // empty: the app's built-in CISA SCuBA list
+  EXCLUDED_PRINCIPAL_IDS: excludedPrincipalIds
+  DAILY_SCHEDULE: dailySchedule // read by the timer trigger as %DAILY_SCHEDULE%
+  MONTHLY_SCHEDULE: monthlySchedule // read by the timer trigger as %MONTHLY_SCHEDULE%
+}
+
+// One Flex Consumption plan per app
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    tier: 'FlexConsumption'
+    name: 'FC1'
+  }
+  properties: {
+    reserved: true // Linux
+  }
+}
+
+resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
+  name: name
+  location: location
+  tags: union(tags, { 'azd-service-name': 'api' })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    siteConfig: {
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      appSettings: map(items(appSettings), setting => {
+        name: setting.key
+        value: setting.value
+      })
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${hostStorageBlobEndpoint}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      runtime: {
+        name: 'node'
+        version: '22'
+      }
+    }
+  }
+}
+
+output name string = functionApp.name
+output id string = functionApp.id
+output url string = 'https://${functionApp.properties.defaultHostName}'

@@ -1,0 +1,36 @@
+// Microsoft Graph application permissions for the app's managed identity (SPEC section 6: read-only,
+// least privilege, no secret). Deploying this needs an Entra role that may grant application
+// permissions of Microsoft Graph: Privileged Role Administrator (or Global Administrator). When the
+// deployer lacks it, set grantGraphPermissions=false and an admin runs
+// infra/scripts/grant-graph-permissions.sh with the same list.
+
+extension microsoftGraphV1
+
+@description('Object id of the managed identity\'s service principal (the identity\'s principalId).')
+param principalId string
+
+// Application permission (app role) value -> app role id on the Microsoft Graph service principal.
+// The ids are the same in every tenant (Microsoft Graph permissions reference).
+var graphAppRoles = {
+  'RoleEligibilitySchedule.Read.Directory': 'ff278e11-4a33-4d0c-83d2-d01dc58929a5' // eligible role assignments
+  'RoleAssignmentSchedule.Read.Directory': 'd5fe8ce8-684c-4c83-a52c-46e882ce4be1' // active role assignments
+  'RoleManagement.Read.Directory': '483bed4a-2ad3-4361-a73b-c83ccdbdc53c' // role definitions
+  'AuditLog.Read.All': 'b0afded3-3588-46d8-8b3d-9842eff778da' // PIM activations in the directory audit log
+  'Directory.Read.All': '7ab1d382-f21e-4acd-a863-ba3e13f7da61' // principals, groups and their members, administrative units
+  'PrivilegedEligibilitySchedule.Read.AzureADGroup': 'edb419d6-7edc-42a3-9345-509bfdf5d87c' // PIM for Groups eligible members
+}
+
+// Microsoft Graph's service principal in this tenant (well-known appId)
+resource microsoftGraph 'Microsoft.Graph/servicePrincipals@v1.0' existing = {
+  appId: '00000003-0000-0000-c000-000000000000'
+}
+
+resource grants 'Microsoft.Graph/appRoleAssignedTo@v1.0' = [
+  for role in items(graphAppRoles): {
+    appRoleId: role.value
+    principalId: principalId
+    resourceId: microsoftGraph.id
+  }
+]
+
+output grantedPermissions array = [for role in items(graphAppRoles): role.key]

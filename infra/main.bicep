@@ -1,0 +1,230 @@
+targetScope = 'subscription'
+
+// pim-reporter: a Flex Consumption Function App that reads Entra PIM data from Microsoft Graph with a
+// user-assigned managed identity, writes CSVs to Blob Storage and emails a digest through Azure
+// Communication Services. Deployed with `azd up`; see infra/README.md.
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment, used to derive a short unique token for resource names.')
+param environmentName string
+
+@minLength(1)
+@description('Primary location for all resources. It must offer the Flex Consumption plan (az functionapp list-flexconsumption-locations).')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@minLength(3)
+@description('Comma-separated addresses that receive the daily digest (EMAIL_RECIPIENTS).')
+param emailRecipients string
+
+@description('Where Azure Communication Services and its Email service keep data at rest; both must use the same one. Examples: Europe, United States, UK, Australia, Japan.')
+param communicationDataLocation string = 'Europe'
+
+@description('Grant the Microsoft Graph application permissions to the identity in this deployment. Needs an Entra Privileged Role Administrator (or Global Administrator) as the deployer; set false otherwise and have an admin run infra/scripts/grant-graph-permissions.sh.')
+param grantGraphPermissions bool = true
+
+@description('Container for daily snapshots, state and exports (REPORTS_CONTAINER).')
+param reportsContainerName string = 'pim-reports'
+
+@description('Container for the monthly compliance packs, write-once (ARCHIVE_CONTAINER).')
+param archiveContainerName string = 'pim-archive'
+
+@minValue(1)
+@maxValue(146000)
+@description('Days every archived blob version stays immutable after it is written.')
+param archiveRetentionDays int = 365
+
+@allowed([
+  'Unlocked'
+  'Locked'
+])
+@description('Unlocked: the retention can still be shortened or removed by an administrator (use for trials). Locked: irreversible; the policy can only be extended, and the account cannot be deleted while protected blobs exist. Bicep cannot lock a policy: the postprovision hook does it when this is Locked.')
+param archiveImmutabilityState string = 'Unlocked'
+
+@description('Microsoft Graph root (GRAPH_ENDPOINT); change it for a national cloud, e.g. https://graph.microsoft.us.')
+param graphEndpoint string = 'https://graph.microsoft.com'
+
+@minValue(1)
+@maxValue(365)
+@description('An assignment is "expiring" when its end falls within this many days (EXPIRY_WINDOW_DAYS).')
+param expiryWindowDays int = 14
+
+@description('Six-field NCRONTAB in UTC for the daily digest (DAILY_SCHEDULE). Flex Consumption has no time zone setting.')
+param dailySchedule string = '0 0 6 * * *'
+
+@description('Six-field NCRONTAB in UTC for the monthly archive (MONTHLY_SCHEDULE).')
+param monthlySchedule string = '0 0 3 1 * *'
+
+@description('Comma-separated role template ids treated as highly privileged (PRIVILEGED_ROLE_IDS). Empty: the CISA SCuBA list built into the app.')
+param privilegedRoleIds string = ''
+
+@description('Comma-separated object ids of break-glass and service accounts that are reported but never flagged (EXCLUDED_PRINCIPAL_IDS).')
+param excludedPrincipalIds string = ''
+
+var abbrs = loadJsonContent('./abbreviations.json')
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = { 'azd-env-name': environmentName }
+var functionAppName = '${abbrs.webSitesFunctions}pim-${resourceToken}'
+var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(toLower(uniqueString(functionAppName, resourceToken)), 7)}'
+
+// Organize resources in a resource group
+resource rg 'Microsoft.Resources/resourceGroups@2021-04-01' = {
+  name: '${abbrs.resourcesResourceGroups}${environmentName}'
+  location: location
+  tags: tags
+}
+
+// User-assigned managed identity: the app's only credential, for Graph, storage, App Insights and email
+module identity 'app/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: '${abbrs.managedIdentityUserAssignedIdentities}pim-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+// Host storage: AzureWebJobsStorage (timer locks, host keys) and the Flex deployment package
+module hostStorage 'app/host-storage.bicep' = {
+  name: 'hostStorage'
+  scope: rg
+  params: {
+    name: '${abbrs.storageStorageAccounts}${resourceToken}'
+    location: location
+    tags: tags
+    deploymentContainerName: deploymentContainerName
+  }
+}
+
+// Reports storage: daily CSVs and the write-once monthly archive, kept apart from host storage so that
+// the identity's broad host role does not reach the reports
+module reportsStorage 'app/reports-storage.bicep' = {
+  name: 'reportsStorage'
+  scope: rg
+  params: {
+    name: '${abbrs.storageStorageAccounts}rpt${resourceToken}'
+    location: location
+    tags: tags
+    reportsContainerName: reportsContainerName
+    archiveContainerName: archiveContainerName
+    archiveRetentionDays: archiveRetentionDays
+    archiveImmutabilityState: archiveImmutabilityState
+  }
+}
+
+// Monitor the app with Application Insights (Entra authentication only) on a Log Analytics workspace
+module monitoring 'app/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: '${abbrs.operationalInsightsWorkspaces}${resourceToken}'
+    applicationInsightsName: '${abbrs.insightsComponents}${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+// Azure Communication Services with an Email service and a linked Azure-managed domain
+module email 'app/email.bicep' = {
+  name: 'email'
+  scope: rg
+  params: {
+    communicationServiceName: '${abbrs.communicationServices}${resourceToken}'
+    emailServiceName: '${abbrs.communicationEmailServices}${resourceToken}'
+    dataLocation: communicationDataLocation
+    tags: tags
+  }
+}
+
+// The Flex Consumption Function App and its plan
+module api 'app/api.bicep' = {
+  name: 'api'
+  scope: rg
+  params: {
+    name: functionAppName
+    planName: '${abbrs.webServerFarms}${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    hostStorageBlobEndpoint: hostStorage.outputs.blobEndpoint
+    deploymentContainerName: deploymentContainerName
+    applicationInsightsConnectionString: monitoring.outputs.connectionString
+    graphEndpoint: graphEndpoint
+    reportsStorageAccountUrl: reportsStorage.outputs.blobEndpoint
+    reportsContainerName: reportsContainerName
+    archiveContainerName: archiveContainerName
+    acsEndpoint: email.outputs.endpoint
+    emailSender: email.outputs.senderAddress
+    emailRecipients: emailRecipients
+    expiryWindowDays: expiryWindowDays
+    dailySchedule: dailySchedule
+    monthlySchedule: monthlySchedule
+    privilegedRoleIds: privilegedRoleIds
+    excludedPrincipalIds: excludedPrincipalIds
+  }
+}
+
+// Azure RBAC for the identity: host storage, reports, archive (write-once), App Insights, email
+module rbac 'app/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    principalId: identity.outputs.principalId
+    resourceToken: resourceToken
+    hostStorageAccountName: hostStorage.outputs.name
+    reportsStorageAccountName: reportsStorage.outputs.name
+    reportsContainerName: reportsContainerName
+    archiveContainerName: archiveContainerName
+    applicationInsightsName: monitoring.outputs.name
+    communicationServiceName: email.outputs.name
+  }
+}
+
+// Microsoft Graph application permissions (SPEC section 6) for the identity, through the Graph Bicep extension
+module graphPermissions 'app/graph-permissions.bicep' = if (grantGraphPermissions) {
+  name: 'graphPermissions'
+  scope: rg
+  params: {
+    principalId: identity.outputs.principalId
+  }
+}
+
+// azd environment outputs: every app setting the function app gets, plus what the hooks and scripts need
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_NAME string = api.outputs.name
+output AZURE_FUNCTION_URL string = api.outputs.url
+output SERVICE_API_NAME string = api.outputs.name
+output MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+output MANAGED_IDENTITY_NAME string = identity.outputs.name
+output GRAPH_PERMISSIONS_GRANTED bool = grantGraphPermissions
+output GRAPH_ENDPOINT string = graphEndpoint
+output AZUREWEBJOBSSTORAGE__BLOBSERVICEURI string = hostStorage.outputs.blobEndpoint
+output HOST_STORAGE_ACCOUNT_NAME string = hostStorage.outputs.name
+output REPORTS_STORAGE_ACCOUNT_NAME string = reportsStorage.outputs.name
+output REPORTS_STORAGE_ACCOUNT_URL string = reportsStorage.outputs.blobEndpoint
+output REPORTS_CONTAINER string = reportsContainerName
+output ARCHIVE_CONTAINER string = archiveContainerName
+output ARCHIVE_RETENTION_DAYS int = archiveRetentionDays
+output ARCHIVE_IMMUTABILITY_STATE string = archiveImmutabilityState
+output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.connectionString
+output APPLICATIONINSIGHTS_AUTHENTICATION_STRING string = 'ClientId=${identity.outputs.clientId};Authorization=AAD'
+output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.name
+output ACS_ENDPOINT string = email.outputs.endpoint
+output ACS_NAME string = email.outputs.name
+output EMAIL_SENDER string = email.outputs.senderAddress
+output EMAIL_RECIPIENTS string = emailRecipients
+output EXPIRY_WINDOW_DAYS int = expiryWindowDays
+output DAILY_SCHEDULE string = dailySchedule
+output MONTHLY_SCHEDULE string = monthlySchedule
+output PRIVILEGED_ROLE_IDS string = privilegedRoleIds
+output EXCLUDED_PRINCIPAL_IDS string = excludedPrincipalIds

@@ -1,0 +1,163 @@
+/**
+ * infra/scripts/*.sh, run with a fake `az` on PATH that records its calls and answers like Graph and
+ * ARM would. Checks what the scripts send, not Azure's behaviour (that needs a real tenant).
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { infraPath } from './bicep';
+
+const posixIt = process.platform === 'win32' ? it.skip : it;
+
+const PRINCIPAL = '11111111-2222-3333-4444-555555555555';
+const GRAPH_SP = '99999999-8888-7777-6666-555555555555';
+const APP_ROLE_IDS: Record<string, string> = {
+  'RoleEligibilitySchedule.Read.Directory': 'ff278e11-4a33-4d0c-83d2-d01dc58929a5',
+  'RoleAssignmentSchedule.Read.Directory': 'd5fe8ce8-684c-4c83-a52c-46e882ce4be1',
+  'RoleManagement.Read.Directory': '483bed4a-2ad3-4361-a73b-c83ccdbdc53c',
+  'AuditLog.Read.All': 'b0afded3-3588-46d8-8b3d-9842eff778da',
+  'Directory.Read.All': '7ab1d382-f21e-4acd-a863-ba3e13f7da61',
+  'PrivilegedEligibilitySchedule.Read.AzureADGroup': 'edb419d6-7edc-42a3-9345-509bfdf5d87c',
+};
+
+/** A fake `az` (Node script): appends each call's argv to $FAKE_AZ_LOG and prints a canned answer. */
+const FAKE_AZ = `#!${process.execPath}
+const fs = require('fs');
+const args = process.argv.slice(2);
+fs.appendFileSync(process.env.FAKE_AZ_LOG, JSON.stringify(args) + '\\n');
+const arg = (name) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
+const url = arg('--url') || '';
+const query = arg('--query') || '';
+const out = (s) => process.stdout.write(s + '\\n');
+const roles = ${JSON.stringify(APP_ROLE_IDS)};
+if (args[0] === 'rest') {
+  if (arg('--method') === 'post') process.exit(0);
+  if (url.includes("servicePrincipals(appId='00000003-0000-0000-c000-000000000000')")) return out('${GRAPH_SP}');
+  if (url.endsWith('/appRoleAssignments')) return out(process.env.FAKE_GRANTED || '');
+  if (url.includes('$select=appRoles')) {
+    const name = /value=='([^']+)'/.exec(query)[1];
+    return out(roles[name] || '');
+  }
+  if (url.endsWith('/servicePrincipals/${PRINCIPAL}')) return out('id-pim-test');
+  process.exit(3);
+}
+if (args[0] === 'storage' && args[1] === 'container' && args[2] === 'immutability-policy') {
+  const state = process.env.FAKE_POLICY_STATE || 'Unlocked';
+  if (args[3] === 'show') {
+    if (query === 'state') return out(state);
+    if (query === 'etag') return out('"etag-1"');
+    if (query === 'immutabilityPeriodSinceCreationInDays') return out(process.env.FAKE_POLICY_DAYS || '365');
+  }
+  process.exit(0);
+}
+process.exit(4);
+`;
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  calls: string[][];
+}
+
+function run(script: string, args: string[], env: Record<string, string>): Run {
+  const dir = mkdtempSync(path.join(tmpdir(), 'fake-az-'));
+  try {
+    const az = path.join(dir, 'az');
+    writeFileSync(az, FAKE_AZ);
+    chmodSync(az, 0o755);
+    const log = path.join(dir, 'calls.log');
+    writeFileSync(log, '');
+    const result = spawnSync('sh', [infraPath('scripts', script), ...args], {
+      encoding: 'utf8',
+      // Only the fake az and the basic tools: no real az, no azd
+      env: { PATH: `${dir}:/usr/bin:/bin`, FAKE_AZ_LOG: log, ...env },
+    });
+    const calls = readFileSync(log, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as string[]);
+    return { status: result.status, stdout: result.stdout, stderr: result.stderr, calls };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const posts = (calls: string[][]) => calls.filter((c) => c[0] === 'rest' && c.includes('post'));
+
+describe('grant-graph-permissions.sh', () => {
+  posixIt('grants each missing permission with az rest, skipping those already granted', () => {
+    const r = run('grant-graph-permissions.sh', [PRINCIPAL], { FAKE_GRANTED: APP_ROLE_IDS['AuditLog.Read.All'] });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const bodies = posts(r.calls).map((c) => JSON.parse(c[c.indexOf('--body') + 1]));
+    expect(bodies).toHaveLength(5);
+    for (const body of bodies) expect(body).toMatchObject({ principalId: PRINCIPAL, resourceId: GRAPH_SP });
+    expect(bodies.map((b) => b.appRoleId).sort()).toEqual(
+      Object.entries(APP_ROLE_IDS)
+        .filter(([name]) => name !== 'AuditLog.Read.All')
+        .map(([, id]) => id)
+        .sort(),
+    );
+    for (const c of posts(r.calls)) expect(c[c.indexOf('--url') + 1]).toBe(`https://graph.microsoft.com/v1.0/servicePrincipals/${GRAPH_SP}/appRoleAssignedTo`);
+    expect(r.stdout).toContain('AuditLog.Read.All: already granted');
+  });
+
+  posixIt('takes the principal id from MANAGED_IDENTITY_PRINCIPAL_ID, and --dry-run changes nothing', () => {
+    const r = run('grant-graph-permissions.sh', ['--dry-run'], { MANAGED_IDENTITY_PRINCIPAL_ID: PRINCIPAL });
+    expect(r.status).toBe(0);
+    expect(posts(r.calls)).toEqual([]);
+    expect(r.stdout.match(/would grant/g)).toHaveLength(6);
+  });
+
+  posixIt('refuses to run without a principal id', () => {
+    const r = run('grant-graph-permissions.sh', [], {});
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("principal (object) id");
+    expect(r.calls).toEqual([]);
+  });
+});
+
+describe('postprovision.sh', () => {
+  posixIt('prints the grant command when the deployment skipped the Graph permissions', () => {
+    const r = run('postprovision.sh', [], {
+      GRAPH_PERMISSIONS_GRANTED: 'false',
+      MANAGED_IDENTITY_PRINCIPAL_ID: PRINCIPAL,
+      ARCHIVE_IMMUTABILITY_STATE: 'Unlocked',
+    });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`./infra/scripts/grant-graph-permissions.sh ${PRINCIPAL}`);
+    expect(r.calls).toEqual([]); // Unlocked: nothing to lock
+  });
+
+  posixIt('locks the archive policy when ARCHIVE_IMMUTABILITY_STATE is Locked', () => {
+    const r = run('postprovision.sh', [], {
+      GRAPH_PERMISSIONS_GRANTED: 'True',
+      ARCHIVE_IMMUTABILITY_STATE: 'Locked',
+      AZURE_RESOURCE_GROUP: 'rg-pim',
+      REPORTS_STORAGE_ACCOUNT_NAME: 'strptabc',
+      ARCHIVE_CONTAINER: 'pim-archive',
+      ARCHIVE_RETENTION_DAYS: '2557',
+    });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).not.toContain('grant-graph-permissions.sh');
+    const create = r.calls.find((c) => c[3] === 'create');
+    expect(create).toEqual(expect.arrayContaining(['--period', '2557', '--container-name', 'pim-archive', '--account-name', 'strptabc']));
+    const lock = r.calls.find((c) => c[3] === 'lock');
+    expect(lock).toEqual(expect.arrayContaining(['--if-match', '"etag-1"', '--resource-group', 'rg-pim']));
+  });
+
+  posixIt('leaves an already locked policy alone', () => {
+    const r = run('lock-archive-immutability.sh', [], {
+      FAKE_POLICY_STATE: 'Locked',
+      AZURE_RESOURCE_GROUP: 'rg-pim',
+      REPORTS_STORAGE_ACCOUNT_NAME: 'strptabc',
+      ARCHIVE_RETENTION_DAYS: '365',
+    });
+    expect(r.status).toBe(0);
+    expect(r.calls.filter((c) => c[3] === 'lock' || c[3] === 'create')).toEqual([]);
+    expect(r.stdout).toContain('already locked at 365 days');
+  });
+});

@@ -1,0 +1,436 @@
+/**
+ * An independent oracle: the exact rows pim-reporter must write for a SimTenant, computed straight from
+ * SPEC 4.1-4.3 and the team's binding decisions (group expansion, PIM for Groups, sorting), without any code
+ * from src/. Tests compare the product's CSVs (read with parseCsv) with these rows.
+ */
+import type { SimDirectoryAudit, SimGroupEligibilitySchedule, SimRoleSchedule, SimScheduleInfo, SimTenant } from '../../tools/tenant/model';
+
+export const ASSIGNMENT_COLUMNS = [
+  'Assignment State',
+  'User Group Name',
+  'Role Name',
+  'PrincipalName',
+  'Member Type',
+  'Assignment Start Time (UTC)',
+  'Assignment End Time (UTC)',
+  'Principal Type',
+  'Principal Id',
+  'Via Group',
+  'Via Group Id',
+  'Role Id',
+  'Scope',
+  'Scope Id',
+  'Assignment Type',
+  'Permanent',
+  'Privileged',
+  'Outside PIM',
+  'Created (UTC)',
+  'Schedule Id',
+] as const;
+
+export const ACTIVATION_COLUMNS = [
+  'Activated (UTC)',
+  'User Group Name',
+  'PrincipalName',
+  'Principal Id',
+  'Role Name',
+  'Role Id',
+  'Scope Id',
+  'Start Time (UTC)',
+  'End Time (UTC)',
+  'Justification',
+  'Ticket Number',
+  'Ticket System',
+  'Request Id',
+  'Audit Id',
+] as const;
+
+export type AssignmentColumn = (typeof ASSIGNMENT_COLUMNS)[number];
+export type ActivationColumn = (typeof ACTIVATION_COLUMNS)[number];
+export type AssignmentRow = Record<AssignmentColumn, string>;
+export type ActivationRow = Record<ActivationColumn, string>;
+
+export const ACTIVATION_ACTIVITY = 'Add member to role completed (PIM activation)';
+
+// ---------------------------------------------------------------------------------------------------------
+// Time
+// ---------------------------------------------------------------------------------------------------------
+
+const ISO = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$/i;
+
+/** Epoch ms plus the sub-millisecond digits, so instants order exactly at 100 ns. */
+function instant(text: string | null | undefined): { ms: number; sub: number } | null {
+  if (!text) return null;
+  const m = ISO.exec(text.trim());
+  if (!m) return null;
+  const frac = (m[7] ?? '').padEnd(7, '0').slice(0, 7);
+  let ms = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]) + Number(frac.slice(0, 3));
+  if (m[8].toUpperCase() !== 'Z') {
+    const sign = m[8][0] === '-' ? -1 : 1;
+    ms -= sign * (Number(m[8].slice(1, 3)) * 60 + Number(m[8].slice(4, 6))) * 60_000;
+  }
+  return { ms, sub: Number(frac.slice(3)) };
+}
+
+function compareInstants(a: { ms: number; sub: number }, b: { ms: number; sub: number }): number {
+  return a.ms !== b.ms ? a.ms - b.ms : a.sub - b.sub;
+}
+
+/** `YYYY-MM-DD HH:MM:SS` in UTC, fractions truncated; blank when absent or unparsable. */
+export function formatUtc(text: string | null | undefined): string {
+  const t = instant(text);
+  return t ? formatMs(t.ms) : '';
+}
+
+function formatMs(ms: number): string {
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString().slice(0, 19).replace('T', ' ');
+}
+
+/** ISO-8601 PnDTnHnMnS (weeks too) in ms; null when not of that form. */
+export function durationMs(duration: string): number | null {
+  const m = /^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/i.exec(duration.trim());
+  if (!m || duration.trim().toUpperCase() === 'P' || /T$/i.test(duration.trim())) return null;
+  const [, w = '0', d = '0', h = '0', mi = '0', s = '0'] = m;
+  return ((+w * 7 + +d) * 24 * 3600 + +h * 3600 + +mi * 60 + +s) * 1000;
+}
+
+interface Window {
+  start: { ms: number; sub: number } | null;
+  end: { ms: number; sub: number } | null;
+}
+
+/** Start and end of a schedule per the team rules (noExpiration/notSpecified: no end). */
+function scheduleWindow(info: SimScheduleInfo): Window {
+  const start = instant(info.startDateTime);
+  const exp = info.expiration;
+  let end: Window['end'] = null;
+  if (exp.type === 'afterDateTime') end = instant(exp.endDateTime);
+  else if (exp.type === 'afterDuration' && start && exp.duration) {
+    const d = durationMs(exp.duration);
+    end = d === null ? null : { ms: start.ms + d, sub: start.sub };
+  }
+  return { start, end };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Cells
+// ---------------------------------------------------------------------------------------------------------
+
+/** SPEC 4.3: a leading `'` on cells a spreadsheet would run as a formula. */
+export function neutralise(cell: string): string {
+  return /^[=+\-@\t\r]/.test(cell) ? `'${cell}` : cell;
+}
+
+interface Lookups {
+  principal(id: string): { name: string; principalName: string; type: '' | 'User' | 'Group' | 'ServicePrincipal' };
+  roleName(id: string): string;
+  scope(scopeId: string): string;
+  groupName(id: string): string | null;
+  transitiveMembers(groupId: string): string[];
+  groupEligibilities(groupId: string): SimGroupEligibilitySchedule[];
+}
+
+function lookups(t: SimTenant): Lookups {
+  const lc = (s: string) => s.toLowerCase();
+  const users = new Map(t.users.map((u) => [lc(u.id), u]));
+  const groups = new Map(t.groups.map((g) => [lc(g.id), g]));
+  const sps = new Map(t.servicePrincipals.map((s) => [lc(s.id), s]));
+  const aus = new Map(t.administrativeUnits.map((a) => [lc(a.id), a]));
+  const roles = new Map(t.roleDefinitions.map((r) => [lc(r.id), r]));
+  const exists = (id: string) => users.has(lc(id)) || groups.has(lc(id)) || sps.has(lc(id));
+  return {
+    principal(id) {
+      const u = users.get(lc(id));
+      if (u) return { name: u.displayName, principalName: u.userPrincipalName, type: 'User' };
+      const g = groups.get(lc(id));
+      if (g) return { name: g.displayName, principalName: '', type: 'Group' };
+      const s = sps.get(lc(id));
+      if (s) return { name: s.displayName, principalName: s.appId, type: 'ServicePrincipal' };
+      return { name: '', principalName: '', type: '' };
+    },
+    roleName: (id) => roles.get(lc(id))?.displayName ?? '',
+    scope(scopeId) {
+      if (scopeId === '/') return 'Directory';
+      const m = /^\/administrativeUnits\/(.+)$/i.exec(scopeId);
+      if (m) return aus.get(lc(m[1]))?.displayName ?? '';
+      return scopeId;
+    },
+    groupName: (id) => groups.get(lc(id))?.displayName ?? null,
+    transitiveMembers(groupId) {
+      // Breadth-first over nested groups; every reachable existing object once, never the group itself.
+      const seen = new Set<string>([lc(groupId)]);
+      const out: string[] = [];
+      const queue = [...(groups.get(lc(groupId))?.members ?? [])];
+      while (queue.length) {
+        const id = queue.shift() as string;
+        if (seen.has(lc(id))) continue;
+        seen.add(lc(id));
+        if (!exists(id)) continue;
+        out.push(id);
+        const nested = groups.get(lc(id));
+        if (nested) queue.push(...nested.members);
+      }
+      return out;
+    },
+    groupEligibilities: (groupId) =>
+      t.groupEligibilitySchedules.filter((s) => lc(s.groupId) === lc(groupId) && lc(s.accessId) === 'member'),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Assignment rows (SPEC 4.1)
+// ---------------------------------------------------------------------------------------------------------
+
+export interface ExpectedOptions {
+  /** Role template ids treated as highly privileged (lowercase or not). */
+  privilegedRoleIds: Set<string>;
+}
+
+export interface ExpectedAssignments {
+  eligible: AssignmentRow[];
+  active: AssignmentRow[];
+}
+
+export function expectedAssignmentRows(tenant: SimTenant, options: ExpectedOptions): ExpectedAssignments {
+  const look = lookups(tenant);
+  const privileged = new Set([...options.privilegedRoleIds].map((r) => r.toLowerCase()));
+  const eligible: AssignmentRow[] = [];
+  const active: AssignmentRow[] = [];
+
+  const direct = (s: SimRoleSchedule, state: 'Eligible' | 'Active'): AssignmentRow => {
+    const p = look.principal(s.principalId);
+    const { start, end } = scheduleWindow(s.scheduleInfo);
+    return {
+      'Assignment State': state,
+      'User Group Name': p.name,
+      'Role Name': look.roleName(s.roleDefinitionId),
+      PrincipalName: p.principalName,
+      'Member Type': 'Direct',
+      'Assignment Start Time (UTC)': start ? formatMs(start.ms) : '',
+      'Assignment End Time (UTC)': end ? formatMs(end.ms) : '',
+      'Principal Type': p.type,
+      'Principal Id': s.principalId,
+      'Via Group': '',
+      'Via Group Id': '',
+      'Role Id': s.roleDefinitionId,
+      Scope: look.scope(s.directoryScopeId),
+      'Scope Id': s.directoryScopeId,
+      'Assignment Type': state === 'Active' ? s.assignmentType ?? '' : '',
+      Permanent: end ? 'No' : 'Yes',
+      Privileged: privileged.has(s.roleDefinitionId.toLowerCase()) ? 'Yes' : 'No',
+      'Outside PIM': state === 'Active' && s.createdUsing === null ? 'Yes' : 'No',
+      'Created (UTC)': formatUtc(s.createdDateTime),
+      'Schedule Id': s.id,
+    };
+  };
+
+  const asMember = (row: AssignmentRow, memberId: string, groupId: string, groupName: string): AssignmentRow => {
+    const p = look.principal(memberId);
+    return {
+      ...row,
+      'User Group Name': p.name,
+      PrincipalName: p.principalName,
+      'Member Type': 'Group',
+      'Principal Type': p.type,
+      'Principal Id': memberId,
+      'Via Group': groupName,
+      'Via Group Id': groupId,
+    };
+  };
+
+  const sources: [SimRoleSchedule[], 'Eligible' | 'Active', AssignmentRow[]][] = [
+    [tenant.eligibilitySchedules, 'Eligible', eligible],
+    [tenant.assignmentSchedules, 'Active', active],
+  ];
+  for (const [schedules, state, out] of sources) {
+    for (const s of schedules) {
+      // Graph's own group-derived rows are skipped: the product expands groups itself.
+      if (s.memberType.toLowerCase() !== 'direct') continue;
+      const row = direct(s, state);
+      out.push(row);
+      const groupName = look.groupName(s.principalId);
+      if (groupName === null) continue;
+      for (const member of look.transitiveMembers(s.principalId)) out.push(asMember(row, member, s.principalId, groupName));
+      // PIM for Groups: eligible members can obtain the role only by activating membership -> eligible CSV.
+      const roleWindow = scheduleWindow(s.scheduleInfo);
+      for (const ge of look.groupEligibilities(s.principalId)) {
+        const w = scheduleWindow(ge.scheduleInfo);
+        const start = later(roleWindow.start, w.start);
+        const end = earlier(roleWindow.end, w.end);
+        eligible.push({
+          ...asMember(row, ge.principalId, s.principalId, groupName),
+          'Assignment State': 'Eligible',
+          'Assignment Start Time (UTC)': start ? formatMs(start.ms) : '',
+          'Assignment End Time (UTC)': end ? formatMs(end.ms) : '',
+          'Assignment Type': '',
+          Permanent: end ? 'No' : 'Yes',
+          'Outside PIM': 'No',
+        });
+      }
+    }
+  }
+  return { eligible: finishAssignments(eligible), active: finishAssignments(active) };
+}
+
+type Instant = { ms: number; sub: number } | null;
+/** The later start; a blank (unknown) start yields to the other. */
+function later(a: Instant, b: Instant): Instant {
+  if (!a) return b;
+  if (!b) return a;
+  return compareInstants(a, b) >= 0 ? a : b;
+}
+/** The earlier end; a blank end (no end) yields to the other. */
+function earlier(a: Instant, b: Instant): Instant {
+  if (!a) return b;
+  if (!b) return a;
+  return compareInstants(a, b) <= 0 ? a : b;
+}
+
+function ordinal(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function finishAssignments(rows: AssignmentRow[]): AssignmentRow[] {
+  const keys: AssignmentColumn[] = ['Role Name', 'User Group Name', 'Principal Id', 'Via Group Id', 'Schedule Id'];
+  rows.sort((x, y) => {
+    for (const k of keys) {
+      const c = ordinal(x[k], y[k]);
+      if (c) return c;
+    }
+    return 0;
+  });
+  return rows.map((r) => neutraliseRow(r));
+}
+
+function neutraliseRow<T extends Record<string, string>>(row: T): T {
+  const out = { ...row };
+  for (const k of Object.keys(out) as (keyof T)[]) out[k] = neutralise(out[k] as string) as T[keyof T];
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Activation rows (SPEC 4.2)
+// ---------------------------------------------------------------------------------------------------------
+
+function typeOf(target: Record<string, unknown>): string {
+  for (const [k, v] of Object.entries(target)) if (k.toLowerCase() === 'type' && typeof v === 'string') return v.toLowerCase();
+  return '';
+}
+
+function detail(rec: SimDirectoryAudit, key: string): string | undefined {
+  const found = (rec.additionalDetails ?? []).find((d) => d.key.toLowerCase() === key.toLowerCase());
+  return found ? found.value ?? '' : undefined;
+}
+
+const nonEmpty = (v: string | undefined | null) => (v === undefined || v === null || v === '' ? undefined : v);
+
+/** Rows for every completed Entra-role activation with activityDateTime in [from, to). */
+export function expectedActivations(tenant: SimTenant, from: Date, to: Date): ActivationRow[] {
+  const lo = instant(from.toISOString()) as { ms: number; sub: number };
+  const hi = instant(to.toISOString()) as { ms: number; sub: number };
+  const seen = new Set<string>();
+  const picked: { rec: SimDirectoryAudit; at: { ms: number; sub: number } }[] = [];
+  for (const rec of tenant.directoryAudits) {
+    if (rec.activityDisplayName !== ACTIVATION_ACTIVITY || rec.category !== 'RoleManagement' || rec.loggedByService !== 'PIM') continue;
+    const at = instant(rec.activityDateTime);
+    if (!at || compareInstants(at, lo) < 0 || compareInstants(at, hi) >= 0 || seen.has(rec.id)) continue;
+    seen.add(rec.id);
+    picked.push({ rec, at });
+  }
+  picked.sort((a, b) => compareInstants(a.at, b.at) || ordinal(a.rec.id, b.rec.id));
+  return picked.map(({ rec }) => {
+    const targets = (rec.targetResources ?? []) as unknown as Record<string, unknown>[];
+    const principal = targets.find((t) => ['user', 'serviceprincipal', 'group'].includes(typeOf(t)));
+    const role = targets.find((t) => typeOf(t) === 'role');
+    const request = targets.find((t) => typeOf(t) === 'request');
+    const str = (v: unknown) => (typeof v === 'string' ? v : '');
+    const row: ActivationRow = {
+      'Activated (UTC)': formatUtc(rec.activityDateTime),
+      'User Group Name': str(principal?.displayName),
+      PrincipalName: str(principal?.userPrincipalName),
+      'Principal Id': str(principal?.id),
+      'Role Name': str(role?.displayName),
+      'Role Id': nonEmpty(detail(rec, 'RoleDefinitionOriginId')) ?? nonEmpty(detail(rec, 'TemplateId')) ?? str(role?.id),
+      'Scope Id': detail(rec, 'DirectoryScopeId') ?? '',
+      'Start Time (UTC)': formatUtc(detail(rec, 'StartTime')),
+      'End Time (UTC)': formatUtc(detail(rec, 'ExpirationTime')),
+      Justification: detail(rec, 'Justification') ?? rec.resultReason ?? '',
+      'Ticket Number': detail(rec, 'TicketNumber') ?? '',
+      'Ticket System': detail(rec, 'TicketSystem') ?? '',
+      'Request Id': nonEmpty(detail(rec, 'RoleAssignmentRequestId')) ?? str(request?.id),
+      'Audit Id': rec.id,
+    };
+    return neutraliseRow(row);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Reading the product's CSVs
+// ---------------------------------------------------------------------------------------------------------
+
+/** RFC 4180: BOM, CRLF (or LF) line ends, quoted fields with doubled quotes and embedded line breaks. */
+export function parseCsv(text: string): string[][] {
+  const s = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let quoted = false;
+  let i = 0;
+  while (i < s.length) {
+    const c = s[i];
+    if (quoted) {
+      if (c === '"') {
+        if (s[i + 1] === '"') {
+          field += '"';
+          i += 2;
+          continue;
+        }
+        quoted = false;
+        i++;
+        continue;
+      }
+      field += c;
+      i++;
+      continue;
+    }
+    if (c === '"' && field === '') {
+      quoted = true;
+      i++;
+    } else if (c === ',') {
+      row.push(field);
+      field = '';
+      i++;
+    } else if (c === '\r' && s[i + 1] === '\n') {
+      row.push(field);
+      rows.push(row);
+      row = [];
+      field = '';
+      i += 2;
+    } else if (c === '\n') {
+      row.push(field);
+      rows.push(row);
+      row = [];
+      field = '';
+      i++;
+    } else {
+      field += c;
+      i++;
+    }
+  }
+  if (quoted) throw new Error('parseCsv: unterminated quoted field');
+  if (field !== '' || row.length) {
+    row.push(field);
+    rows.push(row);
+  }
+  return rows;
+}
+
+/** Header + rows as records; throws if a row's width differs from the header's. */
+export function csvRecords(text: string): { header: string[]; rows: Record<string, string>[] } {
+  const [header = [], ...body] = parseCsv(text);
+  const rows = body.map((cells, n) => {
+    if (cells.length !== header.length) throw new Error(`csvRecords: row ${n + 2} has ${cells.length} cells, header has ${header.length}`);
+    return Object.fromEntries(header.map((h, i) => [h, cells[i]]));
+  });
+  return { header, rows };
+}

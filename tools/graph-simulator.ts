@@ -1,0 +1,1052 @@
+/**
+ * An HTTPS Microsoft Graph v1.0 simulator serving a SimTenant, as strict as Graph about what it documents:
+ * undocumented query options, filters and expansions are rejected (graph-pim.md 1, 3.4, 5), pages are
+ * server-driven with absolute opaque nextLinks (6), the audit log is rate limited (6) and keeps 30 days (3.4).
+ * HTTPS because the Graph SDK only sends the token to https hosts (azure-functions.md 5c).
+ */
+import { randomUUID } from 'node:crypto';
+import * as https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ODataError, compileFilter, parseExpand, parseFilter, parseSelect, topLevelEquals, validateFilter, type FilterSpec } from './graph/odata';
+import { bearerToken, closeServer, decodeJwt, isRecord, listen, queryRecord, readBody, sleep } from './http-util';
+import type {
+  SimAdministrativeUnit,
+  SimDirectoryAudit,
+  SimGroup,
+  SimGroupEligibilitySchedule,
+  SimRoleDefinition,
+  SimRoleSchedule,
+  SimServicePrincipal,
+  SimTenant,
+  SimUser,
+} from './tenant/model';
+import { timeKey } from './tenant/time';
+
+// ---------------------------------------------------------------------------------------------------------
+// Public API
+// ---------------------------------------------------------------------------------------------------------
+
+export interface GraphRequestRecord {
+  method: string;
+  /** Path without the query, e.g. /v1.0/roleManagement/directory/roleEligibilitySchedules */
+  path: string;
+  query: Record<string, string>;
+  status: number;
+  /** epoch ms when the request arrived */
+  at: number;
+  /** true for the sub-requests of a $batch (the $batch itself is logged with false) */
+  batched: boolean;
+}
+
+type FaultPath = RegExp | string;
+
+export type GraphFault =
+  | { path?: FaultPath; status: 400 | 403 | 404 | 429 | 500 | 502 | 503 | 504; retryAfterSeconds?: number; times: number; body?: object }
+  | { path?: FaultPath; kind: 'reset'; times: number }
+  | { path?: FaultPath; kind: 'invalidSkipToken'; times: number }
+  | { path?: FaultPath; kind: 'emptyPage'; times: number };
+
+export interface GraphSimulatorOptions {
+  tenant: SimTenant;
+  tls: { cert: string; key: string };
+  /** Server page size of the PIM lists (and roleDefinitions). Default 50. */
+  pageSize?: number;
+  /** Audit log throttling per identity. Default 5 requests per 10 000 ms (graph-pim.md 6). */
+  auditRateLimit?: { requests: number; perMs: number };
+  /** Delay added to every response (benchmarks). */
+  latencyMs?: number;
+  /** The simulator's clock, for audit retention. Default: the real clock. */
+  now?: () => Date;
+  /** Shuffle $batch responses as Graph may (default true). */
+  shuffleBatchResponses?: boolean;
+  port?: number;
+}
+
+export interface GraphSimulator {
+  /** https://127.0.0.1:<port> (give it to the product as GRAPH_ENDPOINT). */
+  readonly url: string;
+  readonly requests: GraphRequestRecord[];
+  readonly tenant: SimTenant;
+  /** Replace the tenant, or pass the same object after mutating it (indexes are rebuilt). */
+  setTenant(tenant: SimTenant): void;
+  setNow(now: () => Date): void;
+  inject(fault: GraphFault): void;
+  clearFaults(): void;
+  /** Forget the audit-log rate limiter's history. */
+  resetRateLimits(): void;
+  stop(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Internals
+// ---------------------------------------------------------------------------------------------------------
+
+const JSON_ODATA = 'application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8';
+const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
+const RETENTION_MS = 30 * 86_400_000;
+/** Directory-object lists: Graph's $top range (graph-pim.md 4/6; e.g. /users caps at 999). */
+const DIRECTORY_MAX_TOP = 999;
+
+class GraphHttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+    readonly body?: object,
+  ) {
+    super(message);
+  }
+}
+
+const bad = (message: string, code = 'BadRequest') => new GraphHttpError(400, code, message);
+const notFound = (id: string) =>
+  new GraphHttpError(404, 'Request_ResourceNotFound', `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`);
+
+interface Result {
+  status: number;
+  headers: Record<string, string>;
+  body?: unknown;
+  reset?: boolean;
+}
+
+interface Call {
+  method: string;
+  path: string;
+  rawQuery: string;
+  query: URLSearchParams;
+  headers: Record<string, string | undefined>;
+  body: unknown;
+  identity: string;
+  batched: boolean;
+  /** An injected emptyPage fault the pager may consume. */
+  emptyPageFault: GraphFault | null;
+}
+
+type DirectoryObject =
+  | { kind: 'user'; obj: SimUser }
+  | { kind: 'group'; obj: SimGroup }
+  | { kind: 'servicePrincipal'; obj: SimServicePrincipal }
+  | { kind: 'administrativeUnit'; obj: SimAdministrativeUnit };
+
+/** Properties served per directory object type ($select is validated against their union). */
+const OBJECT_PROPS: Record<DirectoryObject['kind'], string[]> = {
+  user: ['id', 'displayName', 'userPrincipalName', 'mail', 'accountEnabled', 'userType', 'givenName', 'surname', 'jobTitle'],
+  group: ['id', 'displayName', 'description', 'mail', 'mailEnabled', 'mailNickname', 'securityEnabled', 'groupTypes', 'isAssignableToRole'],
+  servicePrincipal: ['id', 'displayName', 'appId', 'appDisplayName', 'servicePrincipalType', 'accountEnabled'],
+  administrativeUnit: ['id', 'displayName', 'description', 'visibility', 'membershipType'],
+};
+const DIRECTORY_OBJECT_PROPS = [...new Set(Object.values(OBJECT_PROPS).flat())];
+
+const ROLE_SCHEDULE_PROPS = [
+  'id', 'principalId', 'roleDefinitionId', 'directoryScopeId', 'appScopeId', 'createdUsing', 'createdDateTime',
+  'modifiedDateTime', 'status', 'memberType', 'scheduleInfo',
+];
+const ROLE_DEFINITION_PROPS = ['id', 'description', 'displayName', 'isBuiltIn', 'isEnabled', 'resourceScopes', 'templateId', 'version', 'rolePermissions'];
+const GROUP_SCHEDULE_PROPS = [
+  'id', 'groupId', 'principalId', 'accessId', 'memberType', 'status', 'createdDateTime', 'createdUsing', 'modifiedDateTime', 'scheduleInfo',
+];
+const AUDIT_PROPS = [
+  'id', 'category', 'correlationId', 'result', 'resultReason', 'activityDisplayName', 'activityDateTime', 'loggedByService',
+  'operationType', 'initiatedBy', 'targetResources', 'additionalDetails',
+];
+
+/** Filterable properties as documented (graph-pim.md 1 table). */
+const eqNe = { type: 'string', ops: ['eq', 'ne'] } as const;
+const eqOnly = { type: 'string', ops: ['eq'] } as const;
+const eqNeNull = { type: 'string', ops: ['eq', 'ne', 'null'] } as const;
+const ELIGIBILITY_FILTER: FilterSpec = {
+  entity: 'microsoft.graph.unifiedRoleEligibilitySchedule',
+  properties: { id: eqOnly, principalId: eqNe, memberType: eqNe, status: eqNe, appScopeId: eqNeNull, directoryScopeId: eqNeNull, createdUsing: eqNeNull },
+  hint: 'roleDefinitionId is not documented as filterable on roleEligibilitySchedules (graph-pim.md 1).',
+};
+const ASSIGNMENT_FILTER: FilterSpec = {
+  entity: 'microsoft.graph.unifiedRoleAssignmentSchedule',
+  properties: { ...ELIGIBILITY_FILTER.properties, roleDefinitionId: eqNe, assignmentType: eqNe },
+};
+const ROLE_DEFINITION_FILTER: FilterSpec = {
+  entity: 'microsoft.graph.unifiedRoleDefinition',
+  properties: { id: { type: 'string', ops: ['eq', 'in'] }, displayName: { type: 'string', ops: ['eq', 'in'] }, isBuiltIn: { type: 'bool', ops: ['eq', 'in'] } },
+};
+const GROUP_SCHEDULE_FILTER: FilterSpec = {
+  entity: 'microsoft.graph.privilegedAccessGroupEligibilitySchedule',
+  properties: { groupId: eqOnly, principalId: eqOnly },
+};
+const AUDIT_FILTER: FilterSpec = {
+  entity: 'microsoft.graph.directoryAudit',
+  properties: {
+    activityDateTime: { type: 'datetime', ops: ['eq', 'ge', 'le', 'gt', 'lt'] },
+    activityDisplayName: { type: 'string', ops: ['eq', 'startswith'] },
+    loggedByService: eqOnly,
+    correlationId: eqOnly,
+    id: eqOnly,
+    'initiatedBy/user/id': eqOnly,
+    'initiatedBy/user/displayName': eqOnly,
+    'initiatedBy/user/userPrincipalName': { type: 'string', ops: ['eq', 'startswith'] },
+    'initiatedBy/app/appId': eqOnly,
+    'initiatedBy/app/displayName': eqOnly,
+  },
+  hint: "'category' is not a documented filter on directoryAudits (graph-pim.md 3.4): filter it on the client.",
+};
+
+interface Indexes {
+  users: Map<string, SimUser>;
+  groups: Map<string, SimGroup>;
+  sps: Map<string, SimServicePrincipal>;
+  aus: Map<string, SimAdministrativeUnit>;
+  roles: Map<string, SimRoleDefinition>;
+  eligibilityById: Map<string, SimRoleSchedule>;
+  eligibilityByKey: Map<string, SimRoleSchedule>;
+  groupSchedulesByGroup: Map<string, SimGroupEligibilitySchedule[]>;
+  groupSchedulesByPrincipal: Map<string, SimGroupEligibilitySchedule[]>;
+  /** audit records with their sortable time key, ascending */
+  audits: { rec: SimDirectoryAudit; key: string }[];
+  transitive: Map<string, string[]>;
+}
+
+function buildIndexes(t: SimTenant): Indexes {
+  const byId = <T extends { id: string }>(items: T[]) => new Map(items.map((x) => [x.id.toLowerCase(), x]));
+  const groupSchedulesByGroup = new Map<string, SimGroupEligibilitySchedule[]>();
+  const groupSchedulesByPrincipal = new Map<string, SimGroupEligibilitySchedule[]>();
+  for (const s of t.groupEligibilitySchedules) {
+    const g = s.groupId.toLowerCase();
+    const p = s.principalId.toLowerCase();
+    (groupSchedulesByGroup.get(g) ?? groupSchedulesByGroup.set(g, []).get(g))?.push(s);
+    (groupSchedulesByPrincipal.get(p) ?? groupSchedulesByPrincipal.set(p, []).get(p))?.push(s);
+  }
+  const audits = t.directoryAudits.map((rec) => ({ rec, key: timeKey(rec.activityDateTime) ?? '' }));
+  audits.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.rec.id < b.rec.id ? -1 : a.rec.id > b.rec.id ? 1 : 0));
+  return {
+    users: byId(t.users),
+    groups: byId(t.groups),
+    sps: byId(t.servicePrincipals),
+    aus: byId(t.administrativeUnits),
+    roles: byId(t.roleDefinitions),
+    eligibilityById: byId(t.eligibilitySchedules),
+    eligibilityByKey: new Map(
+      t.eligibilitySchedules.map((s) => [`${s.principalId}|${s.roleDefinitionId}|${s.directoryScopeId}`.toLowerCase(), s]),
+    ),
+    groupSchedulesByGroup,
+    groupSchedulesByPrincipal,
+    audits,
+    transitive: new Map(),
+  };
+}
+
+function graphErrorBody(code: string, message: string, clientRequestId: string, requestId: string) {
+  return {
+    error: {
+      code,
+      message,
+      innerError: { date: new Date().toISOString().slice(0, 19), 'request-id': requestId, 'client-request-id': clientRequestId },
+    },
+  };
+}
+
+function faultMatches(fault: GraphFault, call: Call): boolean {
+  if (fault.path === undefined) return true;
+  const full = call.rawQuery ? `${call.path}?${call.rawQuery}` : call.path;
+  if (typeof fault.path === 'string') return full.includes(fault.path);
+  fault.path.lastIndex = 0;
+  return fault.path.test(full);
+}
+
+/** Options a list endpoint accepts; any other `$` option is a 400 naming it. */
+function checkOptions(call: Call, allowed: readonly string[], resource: string): void {
+  const seen = new Set<string>();
+  for (const rawName of call.query.keys()) {
+    const name = normaliseOption(rawName);
+    if (!name) continue;
+    if (seen.has(name)) throw bad(`Query option '${name}' was specified more than once, but it must be specified at most once.`);
+    seen.add(name);
+    if (!allowed.includes(name)) {
+      throw bad(
+        `Query option '${name}' is not supported on ${resource}. Supported: ${allowed.join(', ')}` +
+          (['$top', '$skip', '$orderby', '$count', '$search'].includes(name) && resource.includes('roleManagement')
+            ? ' (graph-pim.md 1: only $select, $filter and $expand are documented; the server chooses the page size).'
+            : '.'),
+      );
+    }
+  }
+}
+
+/** `$filter` and `filter` are the same option to Graph; other names are not OData options. */
+function normaliseOption(name: string): string | null {
+  const lower = name.toLowerCase();
+  const known = ['select', 'filter', 'expand', 'top', 'skip', 'orderby', 'count', 'search', 'skiptoken', 'format', 'apply', 'compute', 'deltatoken'];
+  if (lower.startsWith('$')) return lower;
+  return known.includes(lower) ? `$${lower}` : null;
+}
+
+function option(call: Call, name: string): string | undefined {
+  for (const [k, v] of call.query) if (normaliseOption(k) === name) return v;
+  return undefined;
+}
+
+function parseTop(call: Call, max: number, code = 'BadRequest'): number | undefined {
+  const raw = option(call, '$top');
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < 1 || n > max) {
+    throw bad(`Invalid page size specified: '${raw}'. Must be between 1 and ${max} inclusive.`, code);
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The simulator
+// ---------------------------------------------------------------------------------------------------------
+
+export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<GraphSimulator> {
+  let tenant = opts.tenant;
+  let idx = buildIndexes(tenant);
+  let generation = 0;
+  let now = opts.now ?? (() => new Date());
+  const pageSize = opts.pageSize ?? 50;
+  const rate = opts.auditRateLimit ?? { requests: 5, perMs: 10_000 };
+  const faults: GraphFault[] = [];
+  const requests: GraphRequestRecord[] = [];
+  const auditHits = new Map<string, number[]>();
+  const instance = randomUUID();
+  const listCache = new Map<string, unknown[]>();
+  let origin = '';
+
+  const server = https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, (req, res) => {
+    handleHttp(req, res).catch((err: unknown) => {
+      if (!res.headersSent) {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(graphErrorBody('InternalServerError', String(err), '', randomUUID())));
+      } else {
+        res.destroy();
+      }
+    });
+  });
+  // Keep-alive sockets must not hold the test process open after stop().
+  server.keepAliveTimeout = 2000;
+  const port = await listen(server, opts.port);
+  origin = `https://127.0.0.1:${port}`;
+
+  // ----- HTTP plumbing ---------------------------------------------------------------------------------
+
+  async function handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const at = Date.now();
+    const url = new URL(req.url ?? '/', origin);
+    const raw = await readBody(req).catch(() => Buffer.alloc(0));
+    const clientRequestId = headerValue(req.headers['client-request-id']) ?? randomUUID();
+    const call: Call = {
+      method: (req.method ?? 'GET').toUpperCase(),
+      path: safeDecode(url.pathname),
+      rawQuery: url.search.slice(1),
+      query: url.searchParams,
+      headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, headerValue(v)])),
+      body: undefined,
+      identity: '',
+      batched: false,
+      emptyPageFault: null,
+    };
+    let result: Result;
+    try {
+      call.identity = authenticate(headerValue(req.headers.authorization));
+      if (raw.length) call.body = parseJsonBody(raw);
+      result = dispatch(call);
+    } catch (err) {
+      result = errorResult(err);
+    }
+    requests.push({ method: call.method, path: call.path, query: queryRecord(call.query), status: result.status, at, batched: false });
+    if (opts.latencyMs) await sleep(opts.latencyMs);
+    const requestId = randomUUID();
+    if (result.reset) {
+      // Headers and part of the body, then the connection drops (a mid-response network failure).
+      res.writeHead(200, { 'content-type': JSON_ODATA, 'content-length': '65536', 'request-id': requestId });
+      res.write('{"@odata.context":"' + origin + '/v1.0/$metadata","value":[{"id":"');
+      setTimeout(() => res.socket?.destroy(), 20);
+      return;
+    }
+    const body = finaliseBody(result, clientRequestId, requestId);
+    res.writeHead(result.status, {
+      'content-type': result.status >= 400 ? 'application/json' : JSON_ODATA,
+      'request-id': requestId,
+      'client-request-id': clientRequestId,
+      ...result.headers,
+    });
+    res.end(body === undefined ? undefined : JSON.stringify(body));
+  }
+
+  function finaliseBody(result: Result, clientRequestId: string, requestId: string): unknown {
+    if (result.body instanceof GraphHttpError) {
+      return result.body.body ?? graphErrorBody(result.body.code, result.body.message, clientRequestId, requestId);
+    }
+    return result.body;
+  }
+
+  function errorResult(err: unknown): Result {
+    if (err instanceof GraphHttpError) return { status: err.status, headers: err.headers, body: err };
+    if (err instanceof ODataError) return { status: err.status, headers: {}, body: new GraphHttpError(err.status, err.code, err.message) };
+    const e = new GraphHttpError(500, 'InternalServerError', err instanceof Error ? err.message : String(err));
+    return { status: 500, headers: {}, body: e };
+  }
+
+  function parseJsonBody(raw: Buffer): unknown {
+    try {
+      return JSON.parse(raw.toString('utf8'));
+    } catch {
+      throw bad('Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.');
+    }
+  }
+
+  /** Any JWT-looking token whose `aud` is Graph (or this simulator), unexpired. Returns the caller identity. */
+  function authenticate(header: string | undefined): string {
+    const token = bearerToken(header);
+    if (!token) throw new GraphHttpError(401, 'InvalidAuthenticationToken', 'Access token is empty.');
+    const jwt = decodeJwt(token);
+    if (!jwt) throw new GraphHttpError(401, 'InvalidAuthenticationToken', 'CompactToken parsing failed with error code: 80049217');
+    const aud = typeof jwt.payload.aud === 'string' ? jwt.payload.aud : '';
+    if (!(aud.startsWith(origin) || aud.startsWith('https://graph.microsoft.com') || aud === GRAPH_APP_ID)) {
+      throw new GraphHttpError(401, 'InvalidAuthenticationToken', 'Access token validation failure. Invalid audience.');
+    }
+    if (typeof jwt.payload.exp === 'number' && jwt.payload.exp * 1000 < Date.now()) {
+      throw new GraphHttpError(401, 'InvalidAuthenticationToken', 'Lifetime validation failed, the token is expired.');
+    }
+    // Throttling is per app per tenant: key on the identity claims, falling back to the token itself.
+    const who = jwt.payload.oid ?? jwt.payload.appid ?? jwt.payload.sub;
+    return typeof who === 'string' ? `${who}|${String(jwt.payload.tid ?? '')}` : token;
+  }
+
+  // ----- dispatch ---------------------------------------------------------------------------------------
+
+  function dispatch(call: Call): Result {
+    const fault = takeFault(call);
+    if (fault) return fault;
+    if (!call.path.startsWith('/v1.0/') && call.path !== '/v1.0') {
+      const version = call.path.split('/')[1] ?? '';
+      if (version === 'beta') throw bad('The simulator serves v1.0 only (the product must not depend on beta).');
+      throw new GraphHttpError(404, 'NotFound', `Invalid version: ${version}`);
+    }
+    const segs = call.path.slice('/v1.0/'.length).split('/').filter((s) => s.length > 0);
+    const route = segs.join('/');
+    const get = call.method === 'GET';
+    const post = call.method === 'POST';
+
+    if (route === '$batch') return post ? batch(call) : methodNotAllowed(call);
+    if (route === 'directoryObjects/getByIds') return post ? getByIds(call) : methodNotAllowed(call);
+    if (!get) return methodNotAllowed(call);
+
+    switch (route) {
+      case 'roleManagement/directory/roleDefinitions':
+        return listRoleDefinitions(call);
+      case 'roleManagement/directory/roleEligibilitySchedules':
+        return listRoleSchedules(call, 'eligibility');
+      case 'roleManagement/directory/roleAssignmentSchedules':
+        return listRoleSchedules(call, 'assignment');
+      case 'identityGovernance/privilegedAccess/group/eligibilitySchedules':
+        return listGroupEligibility(call);
+      case 'auditLogs/directoryAudits':
+        return listAudits(call);
+      case 'directory/administrativeUnits':
+        return listAdministrativeUnits(call);
+    }
+    if (segs[0] === 'groups' && segs.length >= 3 && (segs[2] === 'transitiveMembers' || segs[2] === 'members') && segs.length <= 4) {
+      return listMembers(call, segs[1], segs[2] === 'transitiveMembers', segs[3]);
+    }
+    if (segs.length === 2 && ['users', 'groups', 'servicePrincipals', 'directoryObjects'].includes(segs[0])) {
+      return getObject(call, segs[0], segs[1]);
+    }
+    if (segs.length === 3 && segs[0] === 'directory' && segs[1] === 'administrativeUnits') {
+      return getObject(call, 'administrativeUnits', segs[2]);
+    }
+    if (segs.length === 4 && segs[0] === 'roleManagement' && segs[1] === 'directory' && segs[2] === 'roleDefinitions') {
+      return getRoleDefinition(call, segs[3]);
+    }
+    throw bad(`Resource not found for the segment '${segs[segs.length - 1] ?? ''}'.`);
+  }
+
+  function methodNotAllowed(call: Call): Result {
+    throw new GraphHttpError(405, 'Request_BadRequest', `The HTTP method '${call.method}' is not allowed for the requested resource.`);
+  }
+
+  function takeFault(call: Call): Result | null {
+    for (let i = 0; i < faults.length; i++) {
+      const f = faults[i];
+      if (!faultMatches(f, call)) continue;
+      if ('kind' in f) {
+        if (f.kind === 'reset' && call.batched) continue; // a sub-request cannot drop the connection
+        if (f.kind === 'invalidSkipToken' && option(call, '$skiptoken') === undefined) continue;
+        if (f.kind === 'emptyPage') {
+          // Consumed by the pager, and only when it actually has items left to hold back.
+          call.emptyPageFault ??= f;
+          continue;
+        }
+      }
+      consume(i);
+      if ('kind' in f) {
+        if (f.kind === 'reset') return { status: 200, headers: {}, reset: true };
+        // The transient "Invalid Skip Token" error seen on audit and sign-in lists (graph-pim.md 6).
+        throw new GraphHttpError(400, '', 'Invalid Skip Token');
+      }
+      const headers: Record<string, string> = {};
+      if (f.retryAfterSeconds !== undefined) headers['retry-after'] = String(f.retryAfterSeconds);
+      const codes: Record<number, [string, string]> = {
+        429: ['TooManyRequests', 'Too many requests.'],
+        500: ['InternalServerError', 'An internal server error occurred.'],
+        502: ['BadGateway', 'Bad gateway.'],
+        503: ['ServiceUnavailable', 'Service unavailable.'],
+        504: ['GatewayTimeout', 'Gateway timeout.'],
+        403: ['Authorization_RequestDenied', 'Insufficient privileges to complete the operation.'],
+        404: ['Request_ResourceNotFound', 'Resource not found.'],
+        400: ['BadRequest', 'Bad request.'],
+      };
+      const [code, message] = codes[f.status] ?? ['UnknownError', 'Injected fault.'];
+      throw new GraphHttpError(f.status, code, message, headers, f.body);
+    }
+    return null;
+  }
+
+  function consume(i: number): void {
+    const f = faults[i];
+    f.times -= 1;
+    if (f.times <= 0) faults.splice(i, 1);
+  }
+
+  function consumeFault(f: GraphFault): void {
+    const i = faults.indexOf(f);
+    if (i >= 0) consume(i);
+  }
+
+  // ----- paging -------------------------------------------------------------------------------------------
+
+  interface SkipState {
+    i: string;
+    p: string;
+    q: string;
+    o: number;
+  }
+
+  /** The query minus $skiptoken, canonical, so a token only works for the query that produced it. */
+  function queryWithoutSkipToken(call: Call): [string, string][] {
+    return [...call.query].filter(([k]) => normaliseOption(k) !== '$skiptoken');
+  }
+
+  function decodeSkipToken(call: Call): number {
+    const token = option(call, '$skiptoken');
+    if (token === undefined) return 0;
+    try {
+      const state = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as SkipState;
+      const q = JSON.stringify(queryWithoutSkipToken(call));
+      if (state.i !== instance || state.p !== call.path || state.q !== q || !Number.isInteger(state.o) || state.o < 0) throw new Error('mismatch');
+      return state.o;
+    } catch {
+      throw new GraphHttpError(400, '', 'Invalid Skip Token');
+    }
+  }
+
+  function nextLink(call: Call, offset: number): string {
+    const pairs = queryWithoutSkipToken(call);
+    const state: SkipState = { i: instance, p: call.path, q: JSON.stringify(pairs), o: offset };
+    const token = Buffer.from(JSON.stringify(state)).toString('base64url');
+    const qs = [...pairs.map(([k, v]) => `${k}=${encodeURIComponent(v)}`), `$skiptoken=${token}`].join('&');
+    return `${origin}${call.path}?${qs}`;
+  }
+
+  function page<T>(call: Call, items: readonly T[], size: number, render: (item: T) => unknown, context: string): Result {
+    const offset = decodeSkipToken(call);
+    const body: Record<string, unknown> = { '@odata.context': `${origin}/v1.0/$metadata#${context}` };
+    if (call.emptyPageFault && offset < items.length) {
+      consumeFault(call.emptyPageFault);
+      body.value = [];
+      body['@odata.nextLink'] = nextLink(call, offset);
+      return { status: 200, headers: {}, body };
+    }
+    body.value = items.slice(offset, offset + size).map(render);
+    if (offset + size < items.length) body['@odata.nextLink'] = nextLink(call, offset + size);
+    return { status: 200, headers: {}, body };
+  }
+
+  /** Filtered lists are cached per query so paging 50 000 rows does not refilter on every page. */
+  function cached<T>(key: string, compute: () => T[]): T[] {
+    const k = `${generation}|${key}`;
+    const hit = listCache.get(k);
+    if (hit) return hit as T[];
+    const value = compute();
+    listCache.set(k, value);
+    if (listCache.size > 32) listCache.delete(listCache.keys().next().value as string);
+    return value;
+  }
+
+  // ----- rendering ----------------------------------------------------------------------------------------
+
+  function lookupObject(id: string): DirectoryObject | null {
+    const k = id.toLowerCase();
+    const user = idx.users.get(k);
+    if (user) return { kind: 'user', obj: user };
+    const group = idx.groups.get(k);
+    if (group) return { kind: 'group', obj: group };
+    const sp = idx.sps.get(k);
+    if (sp) return { kind: 'servicePrincipal', obj: sp };
+    const au = idx.aus.get(k);
+    if (au) return { kind: 'administrativeUnit', obj: au };
+    return null;
+  }
+
+  /** A directory object as Graph returns it in polymorphic collections (with @odata.type). */
+  function renderObject(o: DirectoryObject, select?: string[]): Record<string, unknown> {
+    let full: Record<string, unknown>;
+    switch (o.kind) {
+      case 'user': {
+        const u = o.obj;
+        full = { id: u.id, displayName: u.displayName, userPrincipalName: u.userPrincipalName, mail: null, accountEnabled: true, userType: 'Member', givenName: null, surname: null, jobTitle: null };
+        break;
+      }
+      case 'group': {
+        const g = o.obj;
+        full = { id: g.id, displayName: g.displayName, description: null, mail: null, mailEnabled: false, mailNickname: g.id.slice(0, 8), securityEnabled: true, groupTypes: [], isAssignableToRole: g.isAssignableToRole ?? false };
+        break;
+      }
+      case 'servicePrincipal': {
+        const s = o.obj;
+        full = { id: s.id, displayName: s.displayName, appId: s.appId, appDisplayName: s.displayName, servicePrincipalType: 'Application', accountEnabled: true };
+        break;
+      }
+      case 'administrativeUnit': {
+        const a = o.obj;
+        full = { id: a.id, displayName: a.displayName, description: null, visibility: null, membershipType: 'Assigned' };
+        break;
+      }
+    }
+    const out: Record<string, unknown> = { '@odata.type': `#microsoft.graph.${o.kind}` };
+    if (!select) return Object.assign(out, full);
+    out.id = full.id;
+    for (const p of select) if (p in full) out[p] = full[p];
+    return out;
+  }
+
+  function renderRoleDefinition(r: SimRoleDefinition, select?: string[]): Record<string, unknown> {
+    const full: Record<string, unknown> = {
+      id: r.id,
+      description: r.description ?? null,
+      displayName: r.displayName,
+      isBuiltIn: r.isBuiltIn,
+      isEnabled: true,
+      resourceScopes: ['/'],
+      templateId: r.templateId,
+      version: '1',
+      rolePermissions: [{ allowedResourceActions: [], condition: null }],
+    };
+    return pick(full, select);
+  }
+
+  function pick(full: Record<string, unknown>, select?: string[]): Record<string, unknown> {
+    if (!select) return full;
+    const out: Record<string, unknown> = { id: full.id };
+    for (const p of select) out[p] = full[p];
+    return out;
+  }
+
+  // ----- endpoints ------------------------------------------------------------------------------------------
+
+  function filterOf(call: Call, spec: FilterSpec): ((item: unknown) => boolean) | null {
+    const raw = option(call, '$filter');
+    if (raw === undefined) return null;
+    const tree = parseFilter(raw);
+    validateFilter(tree, spec);
+    return compileFilter(tree, spec);
+  }
+
+  function requireLicence(): void {
+    if (tenant.licensed === false) {
+      // Verbatim from graph-samples/error-AadPremiumLicenseRequired.json (graph-pim.md 1).
+      throw bad('The tenant needs to have Microsoft Entra ID P2 or Microsoft Entra ID Governance license.', 'AadPremiumLicenseRequired');
+    }
+  }
+
+  function listRoleDefinitions(call: Call): Result {
+    checkOptions(call, ['$select', '$filter', '$expand', '$skiptoken'], '/roleManagement/directory/roleDefinitions');
+    const select = selectOf(call, 'microsoft.graph.unifiedRoleDefinition', ROLE_DEFINITION_PROPS);
+    const expand = option(call, '$expand');
+    if (expand !== undefined && expand.trim() !== 'inheritsPermissionsFrom') {
+      throw bad(`Could not find a navigation property named '${expand}' on type 'microsoft.graph.unifiedRoleDefinition'.`);
+    }
+    const filter = filterOf(call, ROLE_DEFINITION_FILTER);
+    const items = cached(`roleDefinitions|${option(call, '$filter') ?? ''}`, () => tenant.roleDefinitions.filter((r) => !filter || filter(r)));
+    return page(call, items, pageSize, (r) => {
+      const out = renderRoleDefinition(r, select);
+      if (expand) out.inheritsPermissionsFrom = [];
+      return out;
+    }, 'roleManagement/directory/roleDefinitions');
+  }
+
+  function getRoleDefinition(call: Call, id: string): Result {
+    checkOptions(call, ['$select'], '/roleManagement/directory/roleDefinitions/{id}');
+    const r = idx.roles.get(id.toLowerCase());
+    if (!r) throw new GraphHttpError(404, 'Request_ResourceNotFound', `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`);
+    return { status: 200, headers: {}, body: { '@odata.context': `${origin}/v1.0/$metadata#roleManagement/directory/roleDefinitions/$entity`, ...renderRoleDefinition(r, selectOf(call, 'microsoft.graph.unifiedRoleDefinition', ROLE_DEFINITION_PROPS)) } };
+  }
+
+  function selectOf(call: Call, entity: string, props: readonly string[]): string[] | undefined {
+    const raw = option(call, '$select');
+    return raw === undefined ? undefined : parseSelect(raw, entity, props);
+  }
+
+  function listRoleSchedules(call: Call, kind: 'eligibility' | 'assignment'): Result {
+    const resource = kind === 'eligibility' ? 'roleEligibilitySchedules' : 'roleAssignmentSchedules';
+    checkOptions(call, ['$select', '$filter', '$expand', '$skiptoken'], `/roleManagement/directory/${resource}`);
+    requireLicence();
+    const entity = kind === 'eligibility' ? 'microsoft.graph.unifiedRoleEligibilitySchedule' : 'microsoft.graph.unifiedRoleAssignmentSchedule';
+    const props = kind === 'eligibility' ? ROLE_SCHEDULE_PROPS : [...ROLE_SCHEDULE_PROPS, 'assignmentType'];
+    const select = selectOf(call, entity, props);
+    const navs = kind === 'eligibility' ? ['principal', 'roleDefinition', 'directoryScope', 'appScope'] : ['principal', 'roleDefinition', 'directoryScope', 'appScope', 'activatedUsing'];
+    const expand = expandOf(call, entity, navs, true);
+    const filter = filterOf(call, kind === 'eligibility' ? ELIGIBILITY_FILTER : ASSIGNMENT_FILTER);
+    const source = kind === 'eligibility' ? tenant.eligibilitySchedules : tenant.assignmentSchedules;
+    const items = cached(`${resource}|${option(call, '$filter') ?? ''}`, () => (filter ? source.filter(filter) : source));
+    return page(call, items, pageSize, (s) => renderRoleSchedule(s, kind, select, expand), `roleManagement/directory/${resource}`);
+  }
+
+  type Expansion = Map<string, { select?: string[] }>;
+
+  function expandOf(call: Call, entity: string, navs: readonly string[], principalIdOnly: boolean): Expansion {
+    const raw = option(call, '$expand');
+    const out: Expansion = new Map();
+    if (raw === undefined) return out;
+    for (const item of parseExpand(raw)) {
+      if (item.name === '*') {
+        if (Object.keys(item.options).length) throw bad("Nested query options are not allowed on '$expand=*'.");
+        navs.forEach((n) => out.set(n, {}));
+        continue;
+      }
+      const nav = navs.find((n) => n.toLowerCase() === item.name.toLowerCase());
+      if (!nav) throw bad(`Could not find a navigation property named '${item.name}' on type '${entity}'.`);
+      const nested = Object.keys(item.options);
+      const other = nested.filter((k) => k !== '$select');
+      if (nav === 'principal' && principalIdOnly && nested.length) {
+        // Graph: nested $select on principal supports id only; anything else fails with this odd message
+        // (graph-pim.md 1; graph-samples/error-expand-principal-nested-select.json).
+        const sel = (item.options.$select ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+        if (other.length || !sel.length || sel.some((s) => s !== 'id')) throw bad('The  filter is invalid.', 'InvalidFilter');
+        out.set(nav, { select: ['id'] });
+        continue;
+      }
+      if (other.length) throw bad(`Query option '${other[0]}' is not allowed inside $expand of '${nav}'.`);
+      const propsFor: Record<string, readonly string[]> = {
+        principal: DIRECTORY_OBJECT_PROPS,
+        group: DIRECTORY_OBJECT_PROPS,
+        roleDefinition: ROLE_DEFINITION_PROPS,
+        directoryScope: DIRECTORY_OBJECT_PROPS,
+        appScope: ['id', 'displayName', 'type'],
+        activatedUsing: ROLE_SCHEDULE_PROPS,
+      };
+      out.set(nav, { select: item.options.$select !== undefined ? parseSelect(item.options.$select, nav, propsFor[nav] ?? ['id']) : undefined });
+    }
+    return out;
+  }
+
+  function renderRoleSchedule(s: SimRoleSchedule, kind: 'eligibility' | 'assignment', select: string[] | undefined, expand: Expansion): Record<string, unknown> {
+    const full: Record<string, unknown> = {
+      id: s.id,
+      principalId: s.principalId,
+      roleDefinitionId: s.roleDefinitionId,
+      directoryScopeId: s.directoryScopeId,
+      appScopeId: s.appScopeId,
+      createdUsing: s.createdUsing,
+      createdDateTime: s.createdDateTime,
+      modifiedDateTime: s.modifiedDateTime,
+      status: s.status,
+      ...(kind === 'assignment' ? { assignmentType: s.assignmentType ?? 'Assigned' } : {}),
+      memberType: s.memberType,
+      scheduleInfo: s.scheduleInfo,
+    };
+    const out = pick(full, select);
+    for (const [nav, o] of expand) {
+      switch (nav) {
+        case 'principal': {
+          const obj = lookupObject(s.principalId);
+          // A deleted principal leaves the schedule behind with principal: null (graph-pim.md 8).
+          out.principal = obj && obj.kind !== 'administrativeUnit' ? renderObject(obj, o.select) : null;
+          break;
+        }
+        case 'roleDefinition': {
+          const r = idx.roles.get(s.roleDefinitionId.toLowerCase());
+          out.roleDefinition = r ? renderRoleDefinition(r, o.select) : null;
+          break;
+        }
+        case 'directoryScope':
+          out.directoryScope = renderScope(s.directoryScopeId, o.select);
+          break;
+        case 'appScope':
+          out.appScope = null;
+          break;
+        case 'activatedUsing': {
+          const e =
+            s.assignmentType === 'Activated'
+              ? idx.eligibilityByKey.get(`${s.principalId}|${s.roleDefinitionId}|${s.directoryScopeId}`.toLowerCase())
+              : undefined;
+          out.activatedUsing = e ? renderRoleSchedule(e, 'eligibility', o.select, new Map()) : null;
+          break;
+        }
+      }
+    }
+    return out;
+  }
+
+  function renderScope(scopeId: string, select?: string[]): Record<string, unknown> | null {
+    if (scopeId === '/') return { id: '/' };
+    const m = /^\/administrativeUnits\/([^/]+)$/i.exec(scopeId);
+    const obj = lookupObject(m ? m[1] : scopeId.replace(/^\//, ''));
+    return obj ? renderObject(obj, select) : null;
+  }
+
+  function listGroupEligibility(call: Call): Result {
+    checkOptions(call, ['$select', '$filter', '$expand', '$skiptoken'], '/identityGovernance/privilegedAccess/group/eligibilitySchedules');
+    requireLicence();
+    const raw = option(call, '$filter');
+    if (raw === undefined) {
+      // No tenant-wide list exists: the filter must scope the call to a group or a principal (graph-pim.md 5).
+      throw bad("The request requires a $filter (eq) on 'groupId' or 'principalId', e.g. $filter=groupId eq '{id}'.");
+    }
+    const tree = parseFilter(raw);
+    validateFilter(tree, GROUP_SCHEDULE_FILTER);
+    const groupIds = topLevelEquals(tree, 'groupId');
+    const principalIds = topLevelEquals(tree, 'principalId');
+    if (!groupIds.length && !principalIds.length) throw bad("The $filter must include groupId eq '{id}' or principalId eq '{id}'.");
+    const filter = compileFilter(tree, GROUP_SCHEDULE_FILTER);
+    const select = selectOf(call, 'microsoft.graph.privilegedAccessGroupEligibilitySchedule', GROUP_SCHEDULE_PROPS);
+    const expand = expandOf(call, 'microsoft.graph.privilegedAccessGroupEligibilitySchedule', ['principal', 'group'], false);
+    const candidates = groupIds.length
+      ? idx.groupSchedulesByGroup.get(groupIds[0].toLowerCase()) ?? []
+      : idx.groupSchedulesByPrincipal.get(principalIds[0].toLowerCase()) ?? [];
+    const items = candidates.filter(filter);
+    return page(call, items, pageSize, (s) => {
+      const out = pick({ ...s }, select);
+      for (const [nav, o] of expand) {
+        const obj = lookupObject(nav === 'principal' ? s.principalId : s.groupId);
+        out[nav] = obj ? renderObject(obj, o.select) : null;
+      }
+      return out;
+    }, 'identityGovernance/privilegedAccess/group/eligibilitySchedules');
+  }
+
+  function listAudits(call: Call): Result {
+    checkOptions(call, ['$select', '$filter', '$top', '$orderby', '$skiptoken'], '/auditLogs/directoryAudits');
+    throttleAudit(call);
+    const top = parseTop(call, 1000) ?? 100;
+    const orderby = (option(call, '$orderby') ?? 'activityDateTime desc').trim().replace(/\s+/g, ' ');
+    const m = /^activityDateTime( asc| desc)?$/i.exec(orderby);
+    if (!m) throw bad(`Ordering by '${orderby}' is not supported on directoryAudits; use activityDateTime asc|desc.`);
+    const desc = (m[1] ?? ' asc').trim().toLowerCase() === 'desc';
+    const select = selectOf(call, 'microsoft.graph.directoryAudit', AUDIT_PROPS);
+    const filter = filterOf(call, AUDIT_FILTER);
+    // Graph keeps 30 days (graph-pim.md 3.4): older events are gone even if the tenant "has" them.
+    const cutoff = timeKey(new Date(now().getTime() - RETENTION_MS).toISOString()) ?? '';
+    const items = cached(`audits|${option(call, '$filter') ?? ''}|${desc}|${cutoff.slice(0, 16)}`, () => {
+      const kept = idx.audits.filter((a) => a.key >= cutoff && (!filter || filter(a.rec))).map((a) => a.rec);
+      return desc ? kept.reverse() : kept;
+    });
+    return page(call, items, top, (r) => pick(r as unknown as Record<string, unknown>, select), 'auditLogs/directoryAudits');
+  }
+
+  /** 5 requests per 10 s per app per tenant (graph-pim.md 6). Only admitted requests count. */
+  function throttleAudit(call: Call): void {
+    const t = Date.now();
+    const hits = (auditHits.get(call.identity) ?? []).filter((h) => h > t - rate.perMs);
+    if (hits.length >= rate.requests) {
+      const wait = Math.max(1, Math.ceil((hits[0] + rate.perMs - t) / 1000));
+      auditHits.set(call.identity, hits);
+      throw new GraphHttpError(429, 'TooManyRequests', 'Too many requests: the reports API allows 5 requests per 10 seconds per app and tenant.', {
+        'retry-after': String(wait),
+      });
+    }
+    hits.push(t);
+    auditHits.set(call.identity, hits);
+  }
+
+  function transitiveMembers(groupId: string): string[] {
+    const k = groupId.toLowerCase();
+    const hit = idx.transitive.get(k);
+    if (hit) return hit;
+    const seen = new Set<string>();
+    const order: string[] = [];
+    const queue = [...(idx.groups.get(k)?.members ?? [])];
+    for (let i = 0; i < queue.length; i++) {
+      const id = queue[i];
+      const key = id.toLowerCase();
+      if (key === k || seen.has(key)) continue;
+      seen.add(key);
+      if (!lookupObject(id)) continue; // a dangling member id: deleted objects are not listed
+      order.push(id);
+      const nested = idx.groups.get(key);
+      if (nested) queue.push(...nested.members);
+    }
+    idx.transitive.set(k, order);
+    return order;
+  }
+
+  function listMembers(call: Call, groupId: string, transitive: boolean, cast?: string): Result {
+    const resource = transitive ? 'transitiveMembers' : 'members';
+    checkOptions(call, ['$select', '$top', '$skiptoken'], `/groups/{id}/${resource}`);
+    const group = idx.groups.get(groupId.toLowerCase());
+    if (!group) throw notFound(groupId);
+    const castKind = cast ? /^microsoft\.graph\.(user|group|servicePrincipal)$/i.exec(cast)?.[1] : undefined;
+    if (cast && !castKind) throw bad(`Resource not found for the segment '${cast}'.`);
+    const top = parseTop(call, DIRECTORY_MAX_TOP, 'Request_UnsupportedQuery') ?? 100;
+    const select = selectOf(call, 'microsoft.graph.directoryObject', DIRECTORY_OBJECT_PROPS);
+    const ids = transitive ? transitiveMembers(group.id) : group.members.filter((m) => lookupObject(m));
+    const objects = ids
+      .map((id) => lookupObject(id))
+      .filter((o): o is DirectoryObject => o !== null && (!castKind || o.kind.toLowerCase() === castKind.toLowerCase()));
+    return page(call, objects, top, (o) => renderObject(o, select), `directoryObjects`);
+  }
+
+  function listAdministrativeUnits(call: Call): Result {
+    checkOptions(call, ['$select', '$top', '$skiptoken'], '/directory/administrativeUnits');
+    const top = parseTop(call, DIRECTORY_MAX_TOP, 'Request_UnsupportedQuery') ?? 100;
+    const select = selectOf(call, 'microsoft.graph.administrativeUnit', OBJECT_PROPS.administrativeUnit);
+    const items = tenant.administrativeUnits.map((obj): DirectoryObject => ({ kind: 'administrativeUnit', obj }));
+    return page(call, items, top, (o) => renderObject(o, select), 'directory/administrativeUnits');
+  }
+
+  function getObject(call: Call, collection: string, id: string): Result {
+    checkOptions(call, ['$select'], `/${collection}/{id}`);
+    const obj = lookupObject(id);
+    const wanted: Record<string, DirectoryObject['kind'] | null> = {
+      users: 'user', groups: 'group', servicePrincipals: 'servicePrincipal', administrativeUnits: 'administrativeUnit', directoryObjects: null,
+    };
+    const kind = wanted[collection];
+    if (!obj || (kind && obj.kind !== kind)) throw notFound(id);
+    const select = selectOf(call, `microsoft.graph.${kind ?? 'directoryObject'}`, kind ? OBJECT_PROPS[kind] : DIRECTORY_OBJECT_PROPS);
+    return { status: 200, headers: {}, body: { '@odata.context': `${origin}/v1.0/$metadata#${collection}/$entity`, ...renderObject(obj, select) } };
+  }
+
+  function getByIds(call: Call): Result {
+    checkOptions(call, [], '/directoryObjects/getByIds');
+    const body = call.body;
+    if (!isRecord(body) || !Array.isArray(body.ids)) throw bad("The request body must be a JSON object with an 'ids' array.");
+    const ids = body.ids as unknown[];
+    if (!ids.length || ids.some((i) => typeof i !== 'string')) throw bad("'ids' must be a non-empty array of strings.");
+    if (ids.length > 1000) throw bad(`Too many ids: ${ids.length}. getByIds accepts at most 1000.`);
+    let kinds: Set<string> | null = null;
+    if (body.types !== undefined) {
+      if (!Array.isArray(body.types) || body.types.some((t) => typeof t !== 'string')) throw bad("'types' must be an array of strings.");
+      kinds = new Set(
+        (body.types as string[]).map((t) => {
+          const k = t.replace(/^#?microsoft\.graph\./i, '').toLowerCase();
+          const valid = ['user', 'group', 'serviceprincipal', 'administrativeunit', 'device', 'application', 'orgcontact', 'directoryrole', 'directoryobject'];
+          if (!valid.includes(k)) throw bad(`Invalid type '${t}' in 'types'.`);
+          return k;
+        }),
+      );
+    }
+    const value = (ids as string[])
+      .map((id) => lookupObject(id))
+      .filter((o): o is DirectoryObject => o !== null && (!kinds || kinds.has('directoryobject') || kinds.has(o.kind.toLowerCase())))
+      .map((o) => renderObject(o));
+    return { status: 200, headers: {}, body: { '@odata.context': `${origin}/v1.0/$metadata#directoryObjects`, value } };
+  }
+
+  function batch(call: Call): Result {
+    checkOptions(call, [], '/$batch');
+    const body = call.body;
+    if (!isRecord(body) || !Array.isArray(body.requests)) throw bad("The batch body must be a JSON object with a 'requests' array.");
+    const subs = body.requests as unknown[];
+    if (!subs.length) throw bad('The batch request contains no requests.');
+    // JSON batching allows at most 20 requests (graph-pim.md 6).
+    if (subs.length > 20) throw bad(`The batch contains ${subs.length} requests; the limit is 20.`);
+    const ids = new Set<string>();
+    for (const s of subs) {
+      if (!isRecord(s) || typeof s.id !== 'string' || !s.id || typeof s.method !== 'string' || typeof s.url !== 'string') {
+        throw bad("Each batch request needs string 'id', 'method' and 'url' properties.");
+      }
+      if (ids.has(s.id)) throw bad(`The batch contains duplicate request id '${s.id}'.`);
+      ids.add(s.id);
+      if (/^[a-z][a-z0-9+.-]*:/i.test(s.url)) throw bad(`Batch request '${s.id}' has an absolute URL; use a URL relative to the version, e.g. /groups/{id}/members.`);
+      if (s.body !== undefined && !(isRecord(s.headers) && Object.keys(s.headers).some((h) => h.toLowerCase() === 'content-type'))) {
+        throw bad(`Batch request '${s.id}' has a body but no Content-Type header.`);
+      }
+    }
+    const statusById = new Map<string, number>();
+    const responses = (subs as Record<string, unknown>[]).map((s) => {
+      const id = s.id as string;
+      const depends = Array.isArray(s.dependsOn) ? (s.dependsOn as unknown[]).map(String) : [];
+      if (depends.some((d) => (statusById.get(d) ?? 424) >= 400)) {
+        statusById.set(id, 424);
+        return { id, status: 424, headers: { 'content-type': 'application/json' }, body: graphErrorBody('FailedDependency', 'A request this one depends on failed.', '', randomUUID()) };
+      }
+      const rel = (s.url as string).startsWith('/') ? (s.url as string) : `/${s.url as string}`;
+      const url = new URL(`/v1.0${rel}`, origin);
+      const headers: Record<string, string | undefined> = {};
+      if (isRecord(s.headers)) for (const [k, v] of Object.entries(s.headers)) headers[k.toLowerCase()] = String(v);
+      const sub: Call = {
+        method: (s.method as string).toUpperCase(),
+        path: safeDecode(url.pathname),
+        rawQuery: url.search.slice(1),
+        query: url.searchParams,
+        headers,
+        body: s.body,
+        identity: call.identity,
+        batched: true,
+        emptyPageFault: null,
+      };
+      let r: Result;
+      try {
+        r = dispatch(sub);
+      } catch (err) {
+        r = errorResult(err);
+      }
+      requests.push({ method: sub.method, path: sub.path, query: queryRecord(sub.query), status: r.status, at: Date.now(), batched: true });
+      statusById.set(id, r.status);
+      const requestId = randomUUID();
+      return {
+        id,
+        status: r.status,
+        headers: { 'content-type': r.status >= 400 ? 'application/json' : JSON_ODATA, ...r.headers },
+        body: finaliseBody(r, headers['client-request-id'] ?? '', requestId),
+      };
+    });
+    if (opts.shuffleBatchResponses ?? true) {
+      // Graph does not promise response order: match responses by id.
+      for (let i = responses.length - 1; i > 0; i--) {
+        const j = Math.floor(Math.random() * (i + 1));
+        [responses[i], responses[j]] = [responses[j], responses[i]];
+      }
+    }
+    return { status: 200, headers: {}, body: { responses } };
+  }
+
+  return {
+    url: origin,
+    requests,
+    get tenant() {
+      return tenant;
+    },
+    setTenant(t: SimTenant) {
+      tenant = t;
+      idx = buildIndexes(t);
+      generation++;
+      listCache.clear();
+    },
+    setNow(fn: () => Date) {
+      now = fn;
+    },
+    inject(fault: GraphFault) {
+      if (fault.times < 1) throw new Error('a fault needs times >= 1');
+      faults.push({ ...fault });
+    },
+    clearFaults() {
+      faults.length = 0;
+    },
+    resetRateLimits() {
+      auditHits.clear();
+    },
+    stop: () => closeServer(server),
+  };
+}
+
+function safeDecode(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(', ') : v;
+}
