@@ -1,0 +1,201 @@
+/**
+ * Issue 3, end to end: the activation harvest across many days with gaps, the digest's counts and
+ * lists, one email a day through ACS, and recovery from a failed send.
+ */
+import { generateTenant } from '../../tools/tenant/generate';
+import type { SimTenant } from '../../tools/tenant/model';
+import { expectedActivations } from '../support/expected';
+import { records, startWorld, type World } from '../support/world';
+
+const DAY = 86400000;
+const at = (iso: string) => new Date(iso);
+const dayPath = (d: Date) => `daily/${d.toISOString().slice(0, 10).replace(/-/g, '/')}/`;
+
+describe('the daily digest', () => {
+  let world: World;
+  afterEach(async () => world?.stop());
+
+  async function runDay(when: Date, args: string[] = []) {
+    world.graph.setNow(() => when);
+    return world.cli(['daily', '--now', when.toISOString(), ...args]);
+  }
+
+  it('harvests every activation into exactly one day, across fifty days with gaps', async () => {
+    const end = at('2026-11-24T06:00:00Z');
+    const tenant = generateTenant({ seed: 'fifty-days', now: end, users: 60, groups: 6, eligible: 80, active: 40, auditDays: 90, activationsPerDay: 4 });
+    world = await startWorld(tenant, { email: 'none', auditRateLimit: { requests: 1000, perMs: 10000 } });
+
+    const first = new Date(end.getTime() - 50 * DAY);
+    const runs: Date[] = [];
+    // Daily, with gaps of 3, 5 and 9 days (all shorter than Graph's 30-day retention).
+    for (let d = first.getTime(), i = 0; d <= end.getTime(); i++) {
+      runs.push(new Date(d));
+      d += (i % 7 === 3 ? 5 : i % 11 === 5 ? 9 : i % 5 === 2 ? 3 : 1) * DAY;
+    }
+    if (runs[runs.length - 1].getTime() !== end.getTime()) runs.push(end);
+    expect(runs.length).toBeGreaterThan(15);
+    for (const when of runs) {
+      const run = await runDay(when);
+      if (run.code !== 0) throw new Error(`run of ${when.toISOString()} failed:\n${run.stderr}`);
+    }
+
+    const seen = new Map<string, string>();
+    for (const when of runs) {
+      for (const row of records(await world.csv(world.reports, `${dayPath(when)}activations.csv`))) {
+        expect(seen.get(row['Audit Id'])).toBeUndefined();
+        seen.set(row['Audit Id'], when.toISOString());
+      }
+    }
+    // Everything from 30 days before the first run (what Graph held then) up to the last run.
+    const expected = expectedActivations(tenant, new Date(first.getTime() - 30 * DAY), new Date(end.getTime() + 1));
+    expect(expected.length).toBeGreaterThan(100);
+    expect([...seen.keys()].sort()).toEqual(expected.map((r) => r['Audit Id']).sort());
+    // And the rows themselves are right (requests, deactivations, Core Directory and PIM-for-Groups events excluded).
+    const all = (await Promise.all(runs.map((w) => world.csv(world.reports, `${dayPath(w)}activations.csv`)))).flatMap(records);
+    const byId = new Map(all.map((r) => [r['Audit Id'], r]));
+    for (const row of expected) expect(byId.get(row['Audit Id'])).toEqual(row);
+  });
+
+  it('reports a gap longer than Graph keeps, in the digest and the manifest', async () => {
+    const end = at('2026-11-24T06:00:00Z');
+    const tenant = generateTenant({ seed: 'gap', now: end, users: 30, groups: 3, eligible: 30, active: 10, auditDays: 90, activationsPerDay: 2 });
+    world = await startWorld(tenant, { email: 'none', auditRateLimit: { requests: 1000, perMs: 10000 } });
+    const before = new Date(end.getTime() - 45 * DAY);
+    expect((await runDay(before)).code).toBe(0);
+    expect((await runDay(end)).code).toBe(0);
+    const manifest = JSON.parse((await world.read(world.reports, `${dayPath(end)}manifest.json`))!);
+    expect(manifest.activations.gaps).toEqual([
+      { fromUtc: before.toISOString(), toUtc: new Date(end.getTime() - 30 * DAY).toISOString(), reason: expect.stringContaining('30 days') },
+    ]);
+    const text = (await world.read(world.reports, `${dayPath(end)}digest.txt`))!;
+    expect(text).toContain('could not be harvested');
+  });
+
+  it('counts new, expiring and permanent assignments as the tenant says, and names changes the next day', async () => {
+    const now = at('2026-11-24T06:00:00Z');
+    const tenant = generateTenant({ seed: 'digest-counts', now, users: 80, groups: 8, eligible: 120, active: 60 });
+    world = await startWorld(tenant);
+    expect((await runDay(now)).code).toBe(0);
+
+    const expected = expectedCounts(tenant, now);
+    const manifest = JSON.parse((await world.read(world.reports, `${dayPath(now)}manifest.json`))!);
+    expect(manifest.digest.subject).toBe(`PIM digest 2026-11-24: ${expected.new} new, ${expected.expiring} expiring, ${expected.permanent} permanent`);
+    expect(world.email.sent).toHaveLength(1);
+    expect(world.email.sent[0].content.subject).toBe(manifest.digest.subject);
+    expect(world.email.sent[0].content.html).toBe(await world.read(world.reports, `${dayPath(now)}digest.html`));
+    expect(world.email.sent[0].recipients.to.map((r) => r.address)).toEqual(['secops@contoso.com', 'auditor@contoso.com']);
+
+    // Next day: one schedule removed, one added, for principals with recognisable names.
+    const next = new Date(now.getTime() + DAY);
+    const removed = tenant.eligibilitySchedules.find((s) => tenant.users.some((u) => u.id === s.principalId))!;
+    const newcomer = tenant.users.find((u) => !tenant.eligibilitySchedules.some((s) => s.principalId === u.id))!;
+    newcomer.displayName = 'Newcomer Nadia';
+    tenant.eligibilitySchedules = tenant.eligibilitySchedules.filter((s) => s !== removed);
+    tenant.eligibilitySchedules.push({
+      ...removed,
+      id: 'new-schedule-0001',
+      principalId: newcomer.id,
+      createdDateTime: new Date(now.getTime() + 3600000).toISOString(),
+    });
+    world.graph.setTenant(tenant);
+    expect((await runDay(next)).code).toBe(0);
+    const day2 = JSON.parse((await world.read(world.reports, `${dayPath(next)}manifest.json`))!);
+    expect(day2.digest.new).toBe(1);
+    expect(day2.digest.removed).toBe(1);
+    const text = (await world.read(world.reports, `${dayPath(next)}digest.txt`))!;
+    const section = (title: string) => text.slice(text.indexOf(title), text.indexOf('\n\n', text.indexOf(title) + title.length + 1));
+    expect(section('New assignments')).toContain('Newcomer Nadia');
+    const removedName = tenant.users.find((u) => u.id === removed.principalId)!.displayName;
+    expect(section('Removed assignments')).toContain(removedName.startsWith('=') ? removedName : removedName);
+    expect(world.email.sent).toHaveLength(2);
+  });
+
+  it('sends one email a day: a re-run sends none, --force-email sends again', async () => {
+    const now = at('2026-11-24T06:00:00Z');
+    world = await startWorld(generateTenant({ seed: 'once', now, users: 20, eligible: 20, active: 10 }));
+    expect((await runDay(now)).code).toBe(0);
+    const files = await world.list(world.reports, dayPath(now));
+    const etags = await etagsOf(world, files);
+    const rerun = await runDay(new Date(now.getTime() + 3600000));
+    expect(rerun.code).toBe(0);
+    expect(rerun.stderr).toContain('nothing is rewritten');
+    expect(world.email.sent).toHaveLength(1);
+    expect(await etagsOf(world, files)).toEqual(etags);
+    expect((await runDay(now, ['--force-email'])).code).toBe(0);
+    expect(world.email.sent).toHaveLength(2);
+    expect(world.email.sent[1].content.subject).toBe(world.email.sent[0].content.subject);
+  });
+
+  it('keeps the CSVs and fails when the email fails; the next run sends it, once', async () => {
+    const now = at('2026-11-24T06:00:00Z');
+    world = await startWorld(generateTenant({ seed: 'email-fails', now, users: 20, eligible: 20, active: 10 }), { email: 'connectionString' });
+    world.email.inject({ on: 'send', status: 503, times: 10 });
+    const failed = await runDay(now);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/digest email failed/);
+    expect(await world.list(world.reports, dayPath(now))).toEqual(
+      ['activations.csv', 'active-assignments.csv', 'digest.html', 'digest.txt', 'eligible-assignments.csv', 'manifest.json'].map((f) => dayPath(now) + f),
+    );
+    expect(world.email.sent).toHaveLength(0);
+
+    world.email.clearFaults();
+    world.email.inject({ on: 'operation', status: 'Failed', error: { code: 'InternalError', message: 'relay down' }, times: 1 });
+    const failedAgain = await runDay(new Date(now.getTime() + 600000));
+    expect(failedAgain.code).toBe(1);
+    expect(failedAgain.stderr).toContain('relay down');
+
+    const recovered = await runDay(new Date(now.getTime() + 1200000));
+    expect(recovered.code).toBe(0);
+    expect(world.email.sent).toHaveLength(1);
+    const again = await runDay(new Date(now.getTime() + 1800000));
+    expect(again.code).toBe(0);
+    expect(world.email.sent).toHaveLength(1);
+
+    // A digest that could not go out yesterday goes out with today's.
+    const next = new Date(now.getTime() + DAY);
+    world.email.inject({ on: 'send', status: 500, times: 10 });
+    expect((await runDay(next)).code).toBe(1);
+    world.email.clearFaults();
+    const third = new Date(now.getTime() + 2 * DAY);
+    expect((await runDay(third)).code).toBe(0);
+    expect(world.email.sent.map((m) => m.content.subject.slice(0, 21))).toEqual([
+      'PIM digest 2026-11-24',
+      'PIM digest 2026-11-25',
+      'PIM digest 2026-11-26',
+    ]);
+  });
+});
+
+async function etagsOf(world: World, names: string[]): Promise<string[]> {
+  const c = world.blobs.getContainerClient(world.reports);
+  return Promise.all(names.map(async (n) => (await c.getBlockBlobClient(n).getProperties()).etag ?? ''));
+}
+
+/** The subject's counts, from the tenant, per SPEC 5: schedules, not member rows; activated ones excluded. */
+function expectedCounts(tenant: SimTenant, now: Date): { new: number; expiring: number; permanent: number } {
+  const horizon = now.getTime() + 14 * DAY;
+  let added = 0;
+  let expiring = 0;
+  let permanent = 0;
+  const schedules = [...tenant.eligibilitySchedules, ...tenant.assignmentSchedules].filter(
+    (s) => (s.memberType ?? 'Direct').toLowerCase() === 'direct' && (s.assignmentType ?? '').toLowerCase() !== 'activated',
+  );
+  for (const s of schedules) {
+    if (s.createdDateTime && Date.parse(s.createdDateTime) >= now.getTime() - DAY) added++;
+    const exp = s.scheduleInfo.expiration;
+    const start = s.scheduleInfo.startDateTime ? Date.parse(s.scheduleInfo.startDateTime) : NaN;
+    let end: number | undefined;
+    if (exp.type === 'afterDateTime' && exp.endDateTime) end = Date.parse(exp.endDateTime);
+    else if (exp.type === 'afterDuration' && exp.duration) end = start + durationMs(exp.duration);
+    if (end === undefined) permanent++;
+    else if (end >= now.getTime() && end <= horizon) expiring++;
+  }
+  return { new: added, expiring, permanent };
+}
+
+function durationMs(d: string): number {
+  const m = /^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$/.exec(d);
+  if (!m) throw new Error(`duration ${d} not understood by the test`);
+  const [, days, h, min, s] = m.map((v) => Number(v ?? 0));
+  return ((days * 24 + h) * 60 + min) * 60000 + s * 1000;
+}
