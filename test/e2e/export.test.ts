@@ -1,0 +1,171 @@
+/**
+ * Issue 5, end to end: the HTTP export handler through `new HttpRequest()`, the Graph simulator and
+ * Azurite: every dataset, history beyond Graph's retention, streaming, and clear 400 and 502 answers.
+ */
+import { HttpRequest, InvocationContext, type HttpResponseInit } from '@azure/functions';
+import { Readable } from 'node:stream';
+import { buffer, text } from 'node:stream/consumers';
+import { httpExport } from '../../src/functions/httpExport';
+import { jobContextFor } from '../../src/hosting';
+import { parseExportRequest, runExport } from '../../src/jobs/export';
+import { CISA_PRIVILEGED_ROLES } from '../../src/settings';
+import { generateTenant } from '../../tools/tenant/generate';
+import type { SimTenant } from '../../tools/tenant/model';
+import { expectedActivations, expectedAssignmentRows, parseCsv } from '../support/expected';
+import { records, startWorld, type World } from '../support/world';
+
+const DAY = 86400000;
+
+function call(query: string, invocationId = 'inv-1'): Promise<HttpResponseInit> {
+  const request = new HttpRequest({ method: 'GET', url: `http://localhost:7071/api/export${query}` });
+  return httpExport(request, new InvocationContext({ invocationId, functionName: 'export', logHandler: () => undefined }));
+}
+
+async function body(response: HttpResponseInit): Promise<string> {
+  expect(response.body).toBeInstanceOf(Readable);
+  return text(response.body as Readable);
+}
+
+const header = (r: HttpResponseInit, name: string) => (r.headers as Record<string, string>)[name];
+const unneutralised = (row: Record<string, string>) =>
+  Object.fromEntries(Object.entries(row).map(([k, v]) => [k, /^'[=+\-@\t\r]/.test(v) ? v.slice(1) : v]));
+
+describe('the HTTP export', () => {
+  let world: World;
+  let tenant: SimTenant;
+  // The clock of these tests is the real one: the export serves "now".
+  const now = new Date();
+
+  beforeAll(async () => {
+    tenant = generateTenant({ seed: 'export-http', now, users: 60, groups: 6, eligible: 90, active: 40, auditDays: 75, activationsPerDay: 3 });
+    world = await startWorld(tenant, { email: 'none', auditRateLimit: { requests: 1000, perMs: 10000 }, pageSize: 23 });
+    // The app has been running: daily harvests 60 and 35 days ago keep what Graph has since dropped.
+    for (const ago of [60, 35, 10]) {
+      const when = new Date(now.getTime() - ago * DAY);
+      world.graph.setNow(() => when);
+      const run = await world.cli(['daily', '--now', when.toISOString()]);
+      if (run.code !== 0) throw new Error(run.stderr);
+    }
+    world.graph.setNow(() => new Date());
+    world.useProcessEnv();
+  });
+  afterAll(async () => world?.stop());
+
+  it('is registered as GET /api/export with a function key', () => {
+    jest.isolateModules(() => {
+      jest.doMock('@azure/functions', () => {
+        const actual = jest.requireActual('@azure/functions');
+        return { ...actual, app: { ...actual.app, http: jest.fn(), timer: jest.fn(), setup: jest.fn() } };
+      });
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { app } = require('@azure/functions');
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      require('../../src/functions/httpExport');
+      expect(app.http).toHaveBeenCalledWith('export', expect.objectContaining({ route: 'export', methods: ['GET'], authLevel: 'function' }));
+    });
+  });
+
+  it.each(['eligible', 'active'] as const)('streams %s as CSV, rows equal to the tenant', async (dataset) => {
+    const response = await call(`?dataset=${dataset}&code=secret-function-key`);
+    expect(response.status).toBe(200);
+    expect(header(response, 'content-type')).toBe('text/csv; charset=utf-8');
+    expect(header(response, 'content-disposition')).toBe(`attachment; filename="pim-${dataset}-${now.toISOString().slice(0, 10)}.csv"`);
+    expect(header(response, 'x-invocation-id')).toBe('inv-1');
+    const expected = expectedAssignmentRows(tenant, { privilegedRoleIds: new Set(Object.keys(CISA_PRIVILEGED_ROLES)) });
+    expect(records(parseCsv(await body(response)))).toEqual(expected[dataset]);
+  });
+
+  it('serves activations older than Graph holds from the harvest, merged without duplicates', async () => {
+    const from = new Date(now.getTime() - 70 * DAY).toISOString().slice(0, 10);
+    const to = now.toISOString().slice(0, 10);
+    const response = await call(`?dataset=activations&from=${from}&to=${to}&format=json`);
+    expect(response.status).toBe(200);
+    expect(header(response, 'content-type')).toBe('application/json; charset=utf-8');
+    const rows = JSON.parse(await body(response)) as Array<Record<string, string>>;
+    // The first harvest (60 days ago) reached back 30 days: 90 days ago. Everything since is covered.
+    const expected = expectedActivations(tenant, new Date(`${from}T00:00:00Z`), new Date(Date.parse(`${to}T00:00:00Z`) + DAY));
+    expect(expected.some((r) => Date.parse(r['Activated (UTC)'].replace(' ', 'T') + 'Z') < now.getTime() - 40 * DAY)).toBe(true);
+    expect(rows).toEqual(expected.map(unneutralised));
+    expect(header(response, 'x-pim-uncovered')).toBeUndefined();
+  });
+
+  it('says which period nothing covers', async () => {
+    const from = new Date(now.getTime() - 200 * DAY).toISOString().slice(0, 10);
+    const response = await call(`?dataset=activations&from=${from}`);
+    expect(response.status).toBe(200);
+    await body(response);
+    expect(header(response, 'x-pim-uncovered')).toMatch(new RegExp(`^${from}T00:00:00.000Z/`));
+  });
+
+  it('saves the file under exports/ when asked, and says where', async () => {
+    const response = await call('?dataset=active&save=true');
+    const csv = await buffer(response.body as Readable);
+    const path = header(response, 'x-pim-blob-path');
+    expect(path).toMatch(/^exports\/\d{4}\/\d{2}\/\d{2}\/\d{6}-pim-active-\d{4}-\d{2}-\d{2}\.csv$/);
+    const saved = await world.blobs.getContainerClient(world.reports).getBlockBlobClient(path).downloadToBuffer();
+    expect(saved.equals(csv)).toBe(true);
+    expect(csv.length).toBeGreaterThan(1000);
+  });
+
+  it.each([
+    ['?format=csv', 'dataset'],
+    ['?dataset=everything', 'dataset'],
+    ['?dataset=eligible&format=xml', 'format'],
+    ['?dataset=activations&from=2026-13-01', 'from'],
+    ['?dataset=activations&to=yesterday', 'to'],
+    ['?dataset=activations&from=2026-02-30', 'from'],
+    ['?dataset=activations&from=2026-06-02&to=2026-06-01', 'from'],
+    ['?dataset=activations&from=2024-01-01&to=2026-01-01', 'to'],
+    ['?dataset=active&save=yes', 'save'],
+    ['?dataset=active&datset=eligible', 'datset'],
+  ])('answers 400 naming the parameter for %s, calling and writing nothing', async (query, parameter) => {
+    const requestsBefore = world.graph.requests.length;
+    const blobsBefore = await world.list(world.reports);
+    const response = await call(query, 'inv-400');
+    expect(response.status).toBe(400);
+    expect(header(response, 'x-invocation-id')).toBe('inv-400');
+    expect(response.jsonBody).toEqual({
+      error: { code: 'BadParameter', parameter, message: expect.stringContaining(parameter) },
+      invocationId: 'inv-400',
+    });
+    expect(world.graph.requests.length).toBe(requestsBefore);
+    expect(await world.list(world.reports)).toEqual(blobsBefore);
+  });
+
+  it("answers 502 with Graph's code on a Graph failure, never a stack trace", async () => {
+    world.graph.inject({ path: /roleEligibilitySchedules/, status: 403, times: 1, body: { error: { code: 'Authorization_RequestDenied', message: 'Insufficient privileges to complete the operation.' } } });
+    const response = await call('?dataset=eligible', 'inv-502');
+    expect(response.status).toBe(502);
+    expect(response.jsonBody).toEqual({
+      error: { code: 'Authorization_RequestDenied', message: expect.stringContaining('Insufficient privileges') },
+      invocationId: 'inv-502',
+    });
+    expect(JSON.stringify(response.jsonBody)).not.toMatch(/\n\s+at |\.ts:\d+/);
+    world.graph.clearFaults();
+  });
+
+  it('streams: the body is produced as it is read, not built whole first', async () => {
+    const big = generateTenant({ seed: 'export-big', now, users: 2000, groups: 20, eligible: 12000, active: 100, auditDays: 1 });
+    const bigWorld = await startWorld(big, { email: 'none', pageSize: 1000 });
+    try {
+      bigWorld.useProcessEnv();
+      const result = await runExport(
+        jobContextFor(new InvocationContext({ logHandler: () => undefined })),
+        parseExportRequest({ dataset: 'eligible', format: 'json' }, now),
+      );
+      const reader = result.body[Symbol.asyncIterator]();
+      expect((await reader.next()).done).toBe(false);
+      await new Promise((r) => setTimeout(r, 200));
+      // Backpressure: rows are encoded as the reader takes them, not all ahead of it.
+      const producedEarly = result.rows();
+      let chunks = 1;
+      while (!(await reader.next()).done) chunks++;
+      expect(result.rows()).toBeGreaterThan(12000);
+      expect(producedEarly).toBeLessThan(result.rows() / 10);
+      expect(chunks).toBeGreaterThan(100);
+    } finally {
+      await bigWorld.stop();
+      world.useProcessEnv();
+    }
+  });
+});
