@@ -26,6 +26,8 @@ export interface AzuriteHandle {
  */
 const WRAPPER = [
   "process.on('disconnect', () => process.exit(0));",
+  // The channel must not keep Azurite alive once its server has closed on SIGTERM.
+  'process.channel && process.channel.unref();',
   'const main = process.argv[1];',
   'require(main);',
 ].join('\n');

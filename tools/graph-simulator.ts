@@ -38,13 +38,17 @@ export interface GraphRequestRecord {
   batched: boolean;
 }
 
+/**
+ * `path`: a string matches when the request path (plus `?query`) contains it; a RegExp is tested against the
+ * same text; omitted = every request. `times` (default 1) counts down each time the fault fires.
+ */
 type FaultPath = RegExp | string;
 
 export type GraphFault =
-  | { path?: FaultPath; status: 400 | 403 | 404 | 429 | 500 | 502 | 503 | 504; retryAfterSeconds?: number; times: number; body?: object }
-  | { path?: FaultPath; kind: 'reset'; times: number }
-  | { path?: FaultPath; kind: 'invalidSkipToken'; times: number }
-  | { path?: FaultPath; kind: 'emptyPage'; times: number };
+  | { path?: FaultPath; status: 400 | 403 | 404 | 429 | 500 | 502 | 503 | 504; retryAfterSeconds?: number; times?: number; body?: object }
+  | { path?: FaultPath; kind: 'reset'; times?: number }
+  | { path?: FaultPath; kind: 'invalidSkipToken'; times?: number }
+  | { path?: FaultPath; kind: 'emptyPage'; times?: number };
 
 export interface GraphSimulatorOptions {
   tenant: SimTenant;
@@ -503,7 +507,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
 
   function consume(i: number): void {
     const f = faults[i];
-    f.times -= 1;
+    f.times = (f.times ?? 1) - 1;
     if (f.times <= 0) faults.splice(i, 1);
   }
 
@@ -1026,8 +1030,9 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       now = fn;
     },
     inject(fault: GraphFault) {
-      if (fault.times < 1) throw new Error('a fault needs times >= 1');
-      faults.push({ ...fault });
+      const times = fault.times ?? 1;
+      if (!Number.isInteger(times) || times < 1) throw new Error('a fault needs times >= 1');
+      faults.push({ ...fault, times });
     },
     clearFaults() {
       faults.length = 0;

@@ -138,6 +138,14 @@ function lookups(t: SimTenant): Lookups {
   const aus = new Map(t.administrativeUnits.map((a) => [lc(a.id), a]));
   const roles = new Map(t.roleDefinitions.map((r) => [lc(r.id), r]));
   const exists = (id: string) => users.has(lc(id)) || groups.has(lc(id)) || sps.has(lc(id));
+  const memberEligibility = new Map<string, SimGroupEligibilitySchedule[]>();
+  for (const s of t.groupEligibilitySchedules) {
+    if (lc(s.accessId) !== 'member') continue; // owners cannot obtain the group's role
+    const list = memberEligibility.get(lc(s.groupId)) ?? [];
+    list.push(s);
+    memberEligibility.set(lc(s.groupId), list);
+  }
+  const transitive = new Map<string, string[]>();
   return {
     principal(id) {
       const u = users.get(lc(id));
@@ -157,12 +165,14 @@ function lookups(t: SimTenant): Lookups {
     },
     groupName: (id) => groups.get(lc(id))?.displayName ?? null,
     transitiveMembers(groupId) {
+      const hit = transitive.get(lc(groupId));
+      if (hit) return hit;
       // Breadth-first over nested groups; every reachable existing object once, never the group itself.
       const seen = new Set<string>([lc(groupId)]);
       const out: string[] = [];
       const queue = [...(groups.get(lc(groupId))?.members ?? [])];
-      while (queue.length) {
-        const id = queue.shift() as string;
+      for (let i = 0; i < queue.length; i++) {
+        const id = queue[i];
         if (seen.has(lc(id))) continue;
         seen.add(lc(id));
         if (!exists(id)) continue;
@@ -170,10 +180,10 @@ function lookups(t: SimTenant): Lookups {
         const nested = groups.get(lc(id));
         if (nested) queue.push(...nested.members);
       }
+      transitive.set(lc(groupId), out);
       return out;
     },
-    groupEligibilities: (groupId) =>
-      t.groupEligibilitySchedules.filter((s) => lc(s.groupId) === lc(groupId) && lc(s.accessId) === 'member'),
+    groupEligibilities: (groupId) => memberEligibility.get(lc(groupId)) ?? [],
   };
 }
 
@@ -292,14 +302,10 @@ function ordinal(a: string, b: string): number {
 
 function finishAssignments(rows: AssignmentRow[]): AssignmentRow[] {
   const keys: AssignmentColumn[] = ['Role Name', 'User Group Name', 'Principal Id', 'Via Group Id', 'Schedule Id'];
-  rows.sort((x, y) => {
-    for (const k of keys) {
-      const c = ordinal(x[k], y[k]);
-      if (c) return c;
-    }
-    return 0;
-  });
-  return rows.map((r) => neutraliseRow(r));
+  // Joined with U+0000 (the lowest code unit), one ordinal comparison equals comparing field by field.
+  const keyed = rows.map((r) => ({ r, k: keys.map((c) => r[c]).join('\u0000') }));
+  keyed.sort((x, y) => ordinal(x.k, y.k));
+  return keyed.map(({ r }) => neutraliseRow(r));
 }
 
 function neutraliseRow<T extends Record<string, string>>(row: T): T {

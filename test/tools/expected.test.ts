@@ -1,7 +1,8 @@
 /** The oracle itself, on a hand-built tenant whose rows were worked out by hand from SPEC 4.1/4.2 and the team rules. */
 import type { SimDirectoryAudit, SimRoleSchedule, SimTenant } from '../../tools/tenant/model';
 import { CISA_ROLES } from '../../tools/tenant/model';
-import { forDuration, permanent, pimSchedule, scheduleInfo, until } from '../../tools/tenant/generate';
+import { demoTenant } from '../../tools/tenant/demo';
+import { forDuration, generateTenant, permanent, pimSchedule, scheduleInfo, until } from '../../tools/tenant/generate';
 import {
   ACTIVATION_COLUMNS,
   ASSIGNMENT_COLUMNS,
@@ -179,4 +180,16 @@ test('parseCsv: BOM, CRLF, quotes, embedded separators and line breaks', () => {
   expect(csvRecords(text).rows[0]).toEqual({ a: 'x, "y"', b: 'line1\r\nline2', c: '' });
   expect(() => csvRecords('a,b\r\n1\r\n')).toThrow(/row 2/);
   expect(() => parseCsv('"open')).toThrow();
+});
+
+test('on generated and demo tenants the sort keys are unique, so the expected order is total', () => {
+  const now = new Date('2026-03-15T10:00:00Z');
+  for (const t of [demoTenant(now), generateTenant({ seed: 1, now }), generateTenant({ seed: 2, now, users: 300, groups: 40, eligible: 600, active: 300 })]) {
+    const { eligible, active } = expectedAssignmentRows(t, { privilegedRoleIds });
+    for (const rows of [eligible, active]) {
+      const keys = rows.map((r) => [r['Role Name'], r['User Group Name'], r['Principal Id'], r['Via Group Id'], r['Schedule Id']].join('\u0000'));
+      expect(new Set(keys).size).toBe(keys.length);
+    }
+    expect(eligible.some((r) => r['Member Type'] === 'Group')).toBe(true);
+  }
 });
