@@ -199,7 +199,6 @@ interface Indexes {
   sps: Map<string, SimServicePrincipal>;
   aus: Map<string, SimAdministrativeUnit>;
   roles: Map<string, SimRoleDefinition>;
-  eligibilityById: Map<string, SimRoleSchedule>;
   eligibilityByKey: Map<string, SimRoleSchedule>;
   groupSchedulesByGroup: Map<string, SimGroupEligibilitySchedule[]>;
   groupSchedulesByPrincipal: Map<string, SimGroupEligibilitySchedule[]>;
@@ -226,7 +225,6 @@ function buildIndexes(t: SimTenant): Indexes {
     sps: byId(t.servicePrincipals),
     aus: byId(t.administrativeUnits),
     roles: byId(t.roleDefinitions),
-    eligibilityById: byId(t.eligibilitySchedules),
     eligibilityByKey: new Map(
       t.eligibilitySchedules.map((s) => [`${s.principalId}|${s.roleDefinitionId}|${s.directoryScopeId}`.toLowerCase(), s]),
     ),
