@@ -52,6 +52,7 @@ interface BenchOptions {
   seed: string;
   coldRuns: number;
   daily: boolean;
+  profile: boolean;
 }
 
 function parseOptions(argv: string[]): BenchOptions {
@@ -67,6 +68,7 @@ function parseOptions(argv: string[]): BenchOptions {
       seed: { type: 'string', default: 'bench' },
       'cold-runs': { type: 'string', default: '7' },
       'cold-only': { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -83,6 +85,7 @@ function parseOptions(argv: string[]): BenchOptions {
         '  --activations-per-day N   completed activations per day at scale 1 (default 445: ~100,000 audit events in 30 days)',
         '  --cold-runs N             fresh processes for the cold-start measurement (default 7)',
         '  --cold-only               measure the cold start only',
+        '  --profile                 write a V8 CPU profile of the product next to the figures',
         '',
       ].join('\n'),
     );
@@ -105,6 +108,7 @@ function parseOptions(argv: string[]): BenchOptions {
     seed: values.seed ?? 'bench',
     coldRuns: Math.round(num('cold-runs', values['cold-runs'], 0)),
     daily: !values['cold-only'],
+    profile: Boolean(values.profile),
   };
 }
 
@@ -218,8 +222,14 @@ interface Usage {
   sampledPeak: { heapUsed: number; external: number; arrayBuffers: number; rss: number };
 }
 
-function run(command: string, args: string[], env: Record<string, string>, logFile?: string): Promise<{ code: number; wallMs: number; stderr: string }> {
+function run(
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+  logFile?: string,
+): Promise<{ code: number; wallMs: number; stderr: string; startedAt: number }> {
   return new Promise((resolvePromise, reject) => {
+    const startedAt = Date.now();
     const started = process.hrtime.bigint();
     const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT });
     let stderr = '';
@@ -228,7 +238,7 @@ function run(command: string, args: string[], env: Record<string, string>, logFi
     child.on('error', reject);
     child.on('exit', (code) => {
       const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
-      const done = () => resolvePromise({ code: code ?? 1, wallMs, stderr });
+      const done = () => resolvePromise({ code: code ?? 1, wallMs, stderr, startedAt });
       if (logFile) writeFile(logFile, stderr).then(done, done);
       else done();
     });
@@ -252,6 +262,20 @@ function countByEndpoint(records: GraphRequestRecord[]): Record<string, number> 
   return Object.fromEntries(Object.entries(out).sort((a, b) => b[1] - a[1]));
 }
 
+/** When each endpoint was first and last called, in ms from the product's start: where the time went. */
+function timeline(records: GraphRequestRecord[], startedAt: number): Record<string, { first: number; last: number; count: number }> {
+  const out: Record<string, { first: number; last: number; count: number }> = {};
+  for (const r of records) {
+    const key = `${r.method} ${endpointOf(r.path)}`;
+    const t = r.at - startedAt;
+    const e = (out[key] ??= { first: t, last: t, count: 0 });
+    e.first = Math.min(e.first, t);
+    e.last = Math.max(e.last, t);
+    e.count++;
+  }
+  return Object.fromEntries(Object.entries(out).sort((a, b) => a[1].first - b[1].first));
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Cold start
 // ---------------------------------------------------------------------------------------------------------
@@ -264,7 +288,8 @@ const dist = process.argv[1];
 require(join(dist, 'src', 'index.js'));
 for (const f of readdirSync(join(dist, 'src', 'functions')).filter((f) => f.endsWith('.js'))) require(join(dist, 'src', 'functions', f));
 const loadMs = Number(process.hrtime.bigint() - t0) / 1e6;
-process.stdout.write(JSON.stringify({ loadMs, sinceProcessStartMs: process.uptime() * 1000, modules: Object.keys(require.cache).length }));
+// @azure/functions prints to stdout when it loads: mark our line.
+process.stdout.write('\\n@@cold-start@@' + JSON.stringify({ loadMs, sinceProcessStartMs: process.uptime() * 1000, modules: Object.keys(require.cache).length }) + '\\n');
 `;
 
 interface ColdStart {
@@ -289,7 +314,9 @@ async function coldStart(runs: number): Promise<ColdStart | undefined> {
       child.on('exit', (code) => (code === 0 ? resolvePromise(text) : reject(new Error(`cold-start probe exited with ${code}`))));
     });
     walls.push(Number(process.hrtime.bigint() - started) / 1e6);
-    const probe = JSON.parse(out) as { loadMs: number; modules: number };
+    const line = out.split('\n').find((l) => l.startsWith('@@cold-start@@'));
+    if (!line) throw new Error(`cold-start probe printed no figures: ${out}`);
+    const probe = JSON.parse(line.slice('@@cold-start@@'.length)) as { loadMs: number; modules: number };
     loads.push(probe.loadMs);
     modules = probe.modules;
   }
@@ -376,7 +403,13 @@ async function main(): Promise<void> {
         PIM_BENCH_USAGE_FILE: usageFile,
         TMPDIR: scratch,
       };
-      const child = await run(process.execPath, ['-r', hook, join(DIST, 'src', 'cli.js'), 'daily', '--now', now.toISOString()], env, logFile);
+      const nodeArgs = [...(o.profile ? ['--cpu-prof', '--cpu-prof-dir', dirname(o.out)] : []), ...(process.env.PIM_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)];
+      const child = await run(
+        process.execPath,
+        [...nodeArgs, '-r', hook, join(DIST, 'src', 'cli.js'), 'daily', '--now', now.toISOString()],
+        env,
+        logFile,
+      );
       if (child.code !== 0) throw new Error(`pim-reporter daily exited with ${child.code}:\n${child.stderr.split('\n').slice(-15).join('\n')}`);
       const usage = JSON.parse(await readFile(usageFile, 'utf8')) as Usage;
 
@@ -405,6 +438,7 @@ async function main(): Promise<void> {
           throttled: http.filter((r) => r.status === 429).length,
           byEndpoint: countByEndpoint(http),
           batchedSubRequests: countByEndpoint(graph.requests.filter((r) => r.batched)),
+          timelineMs: timeline(http, child.startedAt),
           reportedByProduct: manifest.graph,
         },
         files: manifest.files.map((f) => ({ name: f.name, rows: f.rows, bytes: f.bytes })),
@@ -425,6 +459,9 @@ async function main(): Promise<void> {
       say(`Graph requests ${requests}   lower bound ${bound.requests.total}   ratio ${(requests / bound.requests.total).toFixed(3)}`);
       for (const [k, v] of Object.entries(countByEndpoint(http))) say(`  ${String(v).padStart(6)}  ${k}`);
       say(`  lower bound: ${Object.entries(bound.requests).filter(([k]) => k !== 'total').map(([k, v]) => `${k} ${v}`).join(', ')}`);
+      for (const [k, v] of Object.entries(timeline(http, child.startedAt))) {
+        say(`  ${k.padEnd(52)} ${(v.first / 1000).toFixed(2)} s .. ${(v.last / 1000).toFixed(2)} s`);
+      }
       say(`Rows           ${manifest.files.filter((f) => f.name.endsWith('.csv')).map((f) => `${f.name} ${f.rows}`).join(', ')}`);
       say(`Progress log   ${logFile}`);
     } finally {

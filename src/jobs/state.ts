@@ -3,7 +3,7 @@
  *
  *   state/activations-watermark.json           how far the audit log has been harvested
  *   state/activations/YYYY-MM/<run day>.jsonl  activations harvested by the run of that day, by event month
- *   state/snapshots/<day>.jsonl                one line per schedule, for the next digest's diff
+ *   state/snapshots/<day>.jsonl                one line per schedule, for the next digest's diff (last 7 kept)
  *   state/outbox/<day>.json                    a digest waiting to be emailed (deleted once sent)
  *   state/email/<day>.json                     proof a day's digest was sent
  *
@@ -22,6 +22,7 @@ const SNAPSHOTS = 'state/snapshots/';
 const OUTBOX = 'state/outbox/';
 const SENT = 'state/email/';
 const JSONL = 'application/x-ndjson; charset=utf-8';
+const KEPT_SNAPSHOTS = 7;
 
 export interface HarvestGap {
   fromUtc: string;
@@ -102,7 +103,7 @@ export class StateStore {
     }
     if (!latest) return undefined;
     const stream = await this.store.readStream(this.container, `${SNAPSHOTS}${latest}.jsonl`);
-    return { day: latest, schedules: stream ? jsonLines<AssignmentRow>(stream) : [] as unknown as AsyncIterable<AssignmentRow> };
+    return stream ? { day: latest, schedules: jsonLines<AssignmentRow>(stream) } : undefined;
   }
 
   /** Streams the schedules (in the order given) to `state/snapshots/<day>.jsonl`. */
@@ -113,6 +114,10 @@ export class StateStore {
       })(),
     );
     await this.store.writeStream(this.container, `${SNAPSHOTS}${day}.jsonl`, body, { contentType: JSONL });
+    // Only the newest matters for the next diff; a few more are kept for a person investigating.
+    const names: string[] = [];
+    for await (const name of this.store.list(this.container, SNAPSHOTS)) names.push(name);
+    for (const old of names.sort().slice(0, -KEPT_SNAPSHOTS)) await this.store.delete(this.container, old);
   }
 
   async outbox(): Promise<OutboxEntry[]> {

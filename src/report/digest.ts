@@ -132,7 +132,11 @@ export function renderDigest(c: DigestContent): RenderedDigest {
           : 'No permanent active assignment of a highly privileged role (CISA MS.AAD.7.4).',
       columns: assignmentColumns,
       cells: assignmentCells,
-      list: ch.permanent,
+      // Findings first, then the other permanent assignments.
+      list: {
+        count: ch.permanent.count,
+        items: [...ch.permanentPrivilegedFindings.items, ...ch.permanent.items.filter((r) => !findingIds.has(`${r.state}/${r.scheduleId}`))],
+      },
       empty: 'None.',
       highlight: (r: AssignmentRow) => findingIds.has(`${r.state}/${r.scheduleId}`),
     }),
