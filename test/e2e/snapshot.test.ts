@@ -8,7 +8,7 @@ import { dailyDigest } from '../../src/functions/dailyDigest';
 import { CISA_PRIVILEGED_ROLES } from '../../src/settings';
 import { generateTenant } from '../../tools/tenant/generate';
 import { ASSIGNMENT_COLUMNS, expectedAssignmentRows, parseCsv } from '../support/expected';
-import { records, startWorld, type World } from '../support/world';
+import { records, startWorld, USER_ASSIGNED_CLIENT_ID, type World } from '../support/world';
 
 const NOW = '2026-11-24T06:00:00Z';
 const privilegedRoleIds = new Set(Object.keys(CISA_PRIVILEGED_ROLES));
@@ -122,6 +122,18 @@ describe('the PIM snapshot', () => {
       eligible.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, /^'[=+\-@\t\r]/.test(v) ? v.slice(1) : v]))),
     );
     expect(await world.list(world.reports)).toEqual([]);
+  });
+
+  it('uses the user-assigned identity named by MANAGED_IDENTITY_CLIENT_ID, and says so when it is unknown', async () => {
+    world = await startWorld(generateTenant({ seed: 'uami', now: new Date(NOW), users: 10, eligible: 10, active: 5 }));
+    const ok = await world.cli(['export', '--dataset', 'eligible', '--now', NOW], { MANAGED_IDENTITY_CLIENT_ID: USER_ASSIGNED_CLIENT_ID });
+    expect(ok.code).toBe(0);
+    expect(world.identity.requests.map((r) => r.query.client_id)).toContain(USER_ASSIGNED_CLIENT_ID);
+    const unknown = await world.cli(['export', '--dataset', 'eligible', '--now', NOW], {
+      MANAGED_IDENTITY_CLIENT_ID: '00000000-1111-2222-3333-444444444444',
+    });
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/could not get a token for Graph|no credential for Graph/);
   });
 
   it('says plainly when the tenant has no PIM licence', async () => {

@@ -53,6 +53,9 @@ class Capture extends Writable {
   }
 }
 
+/** A user-assigned identity the identity endpoint knows (MANAGED_IDENTITY_CLIENT_ID). */
+export const USER_ASSIGNED_CLIENT_ID = '3f9c2a1e-5b7d-4e8f-a012-6c4d8e9b7a55';
+
 // One identity endpoint per test process: @azure/identity (MSAL) keeps the managed-identity
 // source it found first for the life of the process, so the endpoint must not change.
 let sharedIdentity: Promise<ManagedIdentitySimulator> | undefined;
@@ -67,7 +70,7 @@ export async function startWorld(tenant: SimTenant, options: WorldOptions = {}):
   if (!connectionString) throw new Error('Azurite is not running: run the tests with npm test');
   const { email: emailMode = 'endpoint', ...graphOptions } = options;
   const graph = await startGraphSimulator({ tenant, tls, ...graphOptions });
-  sharedIdentity ??= startManagedIdentitySimulator();
+  sharedIdentity ??= startManagedIdentitySimulator({ userAssigned: { [USER_ASSIGNED_CLIENT_ID]: '7d0b4ed2-8a76-4c3e-9a43-5d2c1f6e0b11' } });
   const identity = await sharedIdentity;
   await identity.down(false);
   identity.requests.length = 0;
