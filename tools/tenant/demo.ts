@@ -101,6 +101,8 @@ export function demoTenant(now: Date): SimTenant {
     eligible(u('Debra Berger').id, ROLE.helpdeskAdmin, until(ago(170 * DAY_MS), ahead(5 * DAY_MS)), au(berlin)),
     eligible(u('Isaiah Langer').id, ROLE.securityAdmin, forDuration(ago(60 * DAY_MS), 'P180D')),
     eligible(u('Lidia Holloway').id, ROLE.sharePointAdmin, until(ago(30 * DAY_MS), ahead(60 * DAY_MS))),
+    // Granted this morning: the digest's "new assignments" on a first run.
+    eligible(u('Megan Bowen').id, ROLE.exchangeAdmin, until(ago(3 * 3600 * 1000), ahead(30 * DAY_MS))),
     eligible(u('Pradeep Gupta').id, ROLE.appAdmin, permanent(ago(500 * DAY_MS))),
     eligible(u('Henrietta Mueller').id, ROLE.globalReader, permanent(ago(250 * DAY_MS))),
     eligible(u('Grady Archie').id, customRoleId, until(ago(3 * DAY_MS), ahead(87 * DAY_MS)), au(paris)),
