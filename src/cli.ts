@@ -47,8 +47,9 @@ function parseMonthOption(value: string): string {
 
 function parseNow(value: string | undefined): Date {
   if (value === undefined) return new Date();
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms) || !/^\d{4}-\d{2}-\d{2}/.test(value)) throw new UsageError(`--now must be an ISO time such as 2026-11-24T06:00:00Z, got "${value}"`);
+  // A time without Z or an offset would be read as the machine's local time: refuse the ambiguity.
+  const ms = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value) ? Date.parse(value) : NaN;
+  if (Number.isNaN(ms)) throw new UsageError(`--now must be an ISO time with a zone, such as 2026-11-24T06:00:00Z, got "${value}"`);
   return new Date(ms);
 }
 

@@ -92,17 +92,23 @@ function present(env: Env, name: SettingName): string | undefined {
   return trimmed === '' ? undefined : trimmed;
 }
 
+/** What of a URL may be shown in an error: never its query (a SAS signature would be a secret). */
+function shown(value: string): string {
+  return value.replace(/[?#].*$/, '?…');
+}
+
 function httpsUrl(name: SettingName, value: string): string {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new SettingsError(name, `is not a valid URL: "${value}"`);
+    throw new SettingsError(name, `is not a valid URL: "${shown(value)}"`);
   }
   if (url.protocol !== 'https:') {
-    throw new SettingsError(name, `must be an https:// URL (tokens are never sent over plain http), got "${value}"`);
+    throw new SettingsError(name, `must be an https:// URL (tokens are never sent over plain http), got "${shown(value)}"`);
   }
-  if (url.search || url.hash) throw new SettingsError(name, `must not carry a query or fragment: "${value}"`);
+  if (url.username || url.password) throw new SettingsError(name, 'must not carry credentials');
+  if (url.search || url.hash) throw new SettingsError(name, `must not carry a query or fragment (a SAS token is never needed): "${shown(value)}"`);
   return url.toString().replace(/\/+$/, '');
 }
 

@@ -1,6 +1,6 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { GraphRequestError } from '../graph/client';
-import { jobContextFor } from '../hosting';
+import { invocationLog, jobContextFor } from '../hosting';
 import { exportFailure, exportHeaders, exportParameters } from '../http';
 import { ExportParameterError, parseExportRequest, runExport } from '../jobs/export';
 import { SettingsError } from '../settings';
@@ -20,9 +20,13 @@ export async function httpExport(request: HttpRequest, context: InvocationContex
     const result = await runExport(jobContextFor(context, now), parsed);
     return { status: 200, body: result.body, headers: { ...invocation, ...exportHeaders(result) } };
   } catch (error) {
-    if (error instanceof GraphRequestError) return exportFailure(502, error.code, error.message, context);
-    if (error instanceof SettingsError) return exportFailure(500, 'Configuration', error.message, context);
-    context.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    // The caller gets Graph's code and a short reason; details (and any stack) go to the redacted log only.
+    invocationLog(context).error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    if (error instanceof GraphRequestError && error.status > 0) return exportFailure(502, error.code, error.message, context);
+    if (error instanceof GraphRequestError) {
+      return exportFailure(502, error.code, 'the app could not get a token for Graph; the function log has the details under this invocation id', context);
+    }
+    if (error instanceof SettingsError) return exportFailure(500, 'Configuration', `the app setting ${error.setting} is not valid; the function log says why`, context);
     return exportFailure(500, 'InternalError', 'the export failed; the function log has the details under this invocation id', context);
   }
 }

@@ -112,5 +112,9 @@ describe('loadSettings', () => {
       EMAIL_RECIPIENTS: 'c@d.com',
     });
     expect(describeSettings(s)).not.toMatch(/c2VjcmV0|AccountKey/);
+    const sas = fails({ REPORTS_STORAGE_ACCOUNT_URL: 'https://acct.blob.core.windows.net/?sv=2024&sig=c2VjcmV0' }, 'REPORTS_STORAGE_ACCOUNT_URL', /query/);
+    expect(sas.message).not.toContain('c2VjcmV0');
+    const userinfo = fails({ GRAPH_ENDPOINT: 'https://user:c2VjcmV0@graph.microsoft.com' }, 'GRAPH_ENDPOINT', /credentials/);
+    expect(userinfo.message).not.toContain('c2VjcmV0');
   });
 });
