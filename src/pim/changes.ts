@@ -7,8 +7,8 @@ import { GLOBAL_ADMINISTRATOR_ROLE_ID } from '../settings';
 import { sameEnum, type AssignmentRow } from './model';
 import { compareSchedules } from './snapshot';
 
-/** Rows kept per list for the email; counts stay exact. */
-export const LIST_LIMIT = 200;
+/** Rows kept (and shown) per list in the email; counts stay exact, the CSVs have every row. */
+export const LIST_LIMIT = 50;
 
 export interface ExpiringAssignment {
   row: AssignmentRow;

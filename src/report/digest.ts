@@ -3,10 +3,10 @@
  * (tables, inline styles, no script, no external image) and a plain-text part. Every value from
  * data is HTML-escaped: display names and justifications are typed by users.
  */
-import type { AssignmentChanges, Counted, ExpiringAssignment } from '../pim/changes';
+import { LIST_LIMIT, type AssignmentChanges, type Counted, type ExpiringAssignment } from '../pim/changes';
 import type { ActivationRow, AssignmentRow } from '../pim/model';
 import type { HarvestGap } from '../jobs/state';
-import { csvTime } from './csv';
+import { csvTime, type ScopeNamer } from './csv';
 
 export interface DigestContent {
   day: string;
@@ -17,6 +17,8 @@ export interface DigestContent {
   gaps: HarvestGap[];
   /** Where the day's files are, for the footer. */
   folder: string;
+  /** Administrative-unit names, as in the CSVs; without it the scope id is shown. */
+  scopeName?: ScopeNamer;
 }
 
 export interface RenderedDigest {
@@ -35,7 +37,6 @@ export function escapeHtml(value: string): string {
 
 const who = (r: { principalDisplayName: string; principalName: string; principalId: string }) =>
   r.principalDisplayName || r.principalName || r.principalId || '(unknown)';
-const scope = (r: AssignmentRow) => (r.scopeId === '/' || r.scopeId === '' ? 'Directory' : r.scopeId);
 const kind = (r: AssignmentRow) => (r.state === 'Eligible' ? 'Eligible' : `Active${r.assignmentType ? ` (${r.assignmentType})` : ''}`);
 const ends = (r: AssignmentRow) => (r.end ? csvTime(r.end) : 'never');
 
@@ -56,10 +57,9 @@ interface Table<T> {
   highlight?: (item: T) => boolean;
 }
 
-const SHOWN = 50;
 
 function htmlTable<T>(t: Table<T>): string {
-  const shown = t.list.items.slice(0, SHOWN);
+  const shown = t.list.items.slice(0, LIST_LIMIT);
   const head = t.columns
     .map((c) => `<th align="left" style="padding:6px 8px;border-bottom:2px solid #c8c8c8;font-size:12px;color:#444;">${escapeHtml(c)}</th>`)
     .join('');
@@ -91,11 +91,11 @@ function textTable<T>(t: Table<T>): string {
   const lines = [`${t.title} (${t.list.count})`, '-'.repeat(t.title.length + 4)];
   if (t.intro) lines.push(t.intro);
   if (t.list.count === 0) lines.push(t.empty);
-  for (const item of t.list.items.slice(0, SHOWN)) {
+  for (const item of t.list.items.slice(0, LIST_LIMIT)) {
     const mark = t.highlight?.(item) ? '! ' : '- ';
     lines.push(mark + t.cells(item).filter((v) => v !== '').join(' | '));
   }
-  if (t.list.count > SHOWN) lines.push(`and ${t.list.count - SHOWN} more in the CSV files.`);
+  if (t.list.count > LIST_LIMIT) lines.push(`and ${t.list.count - LIST_LIMIT} more in the CSV files.`);
   return lines.join('\n');
 }
 
@@ -107,6 +107,7 @@ export function renderDigest(c: DigestContent): RenderedDigest {
   const subject = digestSubject(c);
   const ch = c.changes;
   const assignmentColumns = ['Who', 'Role', 'Kind', 'Scope', 'Ends (UTC)'];
+  const scope = (r: AssignmentRow) => (r.scopeId === '/' || r.scopeId === '' ? 'Directory' : (c.scopeName?.(r.scopeId) || r.scopeId));
   const assignmentCells = (r: AssignmentRow) => [who(r), r.roleName || r.roleId, kind(r), scope(r), ends(r)];
   const findingIds = new Set(ch.permanentPrivilegedFindings.items.map((r) => `${r.state}/${r.scheduleId}`));
   const newIntro =
