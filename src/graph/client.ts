@@ -208,6 +208,10 @@ export function toGraphRequestError(error: unknown, path: string): Error {
     const code = error.code ?? 'Unknown';
     const status = error.statusCode;
     let message = `Graph ${status || 'error'} ${code} on ${path}: ${error.message}`;
+    if (code === 'CredentialUnavailableError' || code === 'AuthenticationError') {
+      // The SDK wraps the credential's failure as a GraphError with status -1.
+      return new GraphRequestError(`could not get a token for Graph: ${error.message}`, 0, code, path);
+    }
     if (code === 'AadPremiumLicenseRequired') {
       message = `this tenant needs Entra ID P2 or ID Governance for PIM (Graph ${status} ${code} on ${path})`;
     } else if (status === 401) {
