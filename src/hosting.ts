@@ -5,7 +5,7 @@
 import type { InvocationContext } from '@azure/functions';
 import type { TokenCredential } from '@azure/identity';
 import type { JobContext } from './jobs/context';
-import { redacting, type Log } from './log';
+import { redact, redacting, type Log } from './log';
 import { createCredential, createServices } from './services';
 import { loadSettings, type Settings } from './settings';
 
@@ -27,6 +27,16 @@ export function jobContextFor(invocation: InvocationContext, now = new Date()): 
   }
   const log = invocationLog(invocation);
   return { settings: worker.settings, ...createServices(worker.settings, log, worker.credential), log, now };
+}
+
+/**
+ * What a failed timer invocation hands the host, which logs it as it is: the reason, redacted (an
+ * upstream error may echo a token or a key), under the original error's name.
+ */
+export function invocationFailure(error: unknown): Error {
+  const failure = new Error(redact(error instanceof Error ? error.message : String(error)));
+  failure.name = error instanceof Error ? error.name : 'Error';
+  return failure;
 }
 
 /** For tests: forget the worker's settings so the next invocation reads the environment again. */

@@ -63,6 +63,12 @@ export interface GraphSimulatorOptions {
   now?: () => Date;
   /** Shuffle $batch responses as Graph may (default true). */
   shuffleBatchResponses?: boolean;
+  /**
+   * Server keep-alive, ms (default 2000). Node's fetch (undici 6) subtracts 2 s from the server's
+   * `Keep-Alive: timeout` hint, so at 2000 every request opens a new TLS connection; benchmarks set
+   * more to reuse connections as they would against Graph.
+   */
+  keepAliveMs?: number;
   port?: number;
 }
 
@@ -324,7 +330,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     });
   });
   // Keep-alive sockets must not hold the test process open after stop().
-  server.keepAliveTimeout = 2000;
+  server.keepAliveTimeout = opts.keepAliveMs ?? 2000;
   const port = await listen(server, opts.port);
   origin = `https://127.0.0.1:${port}`;
 

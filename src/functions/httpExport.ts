@@ -3,6 +3,7 @@ import { GraphRequestError } from '../graph/client';
 import { invocationLog, jobContextFor } from '../hosting';
 import { exportFailure, exportHeaders, exportParameters } from '../http';
 import { ExportParameterError, parseExportRequest, runExport } from '../jobs/export';
+import { redact } from '../log';
 import { SettingsError } from '../settings';
 
 /** GET /api/export?dataset=…&format=…&from=…&to=…&save=… (SPEC section 8), streamed. */
@@ -22,7 +23,7 @@ export async function httpExport(request: HttpRequest, context: InvocationContex
   } catch (error) {
     // The caller gets Graph's code and a short reason; details (and any stack) go to the redacted log only.
     invocationLog(context).error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-    if (error instanceof GraphRequestError && error.status > 0) return exportFailure(502, error.code, error.message, context);
+    if (error instanceof GraphRequestError && error.status > 0) return exportFailure(502, error.code, redact(error.message), context);
     if (error instanceof GraphRequestError) {
       return exportFailure(502, error.code, 'the app could not get a token for Graph; the function log has the details under this invocation id', context);
     }

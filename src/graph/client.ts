@@ -54,6 +54,13 @@ export interface ListQuery {
   query?: Record<string, string | number | undefined>;
 }
 
+interface BatchItem {
+  key: string;
+  /** Relative to the version root, as `$batch` wants it. */
+  url: string;
+  attempts: number;
+}
+
 interface BatchResponse {
   id: string;
   status: number;
@@ -122,12 +129,20 @@ export class GraphClient {
    * empty; graph-pim.md section 6).
    */
   async *pages<T>(path: string, query?: Record<string, string | number | undefined>): AsyncGenerator<T[]> {
-    let next: string | undefined = this.url(path, query);
-    while (next) {
-      const link: string = next;
-      const page: Page<T> = await this.call(path, () => this.client.api(link).get());
+    const fetchPage = (link: string): Promise<Page<T>> => {
+      const page = this.call<Page<T>>(path, () => this.client.api(link).get());
+      // Surfaced when awaited below; a consumer that stops early must not leave an unhandled rejection.
+      page.catch(() => undefined);
+      return page;
+    };
+    let pending: Promise<Page<T>> | undefined = fetchPage(this.url(path, query));
+    while (pending) {
+      const page: Page<T> = await pending;
+      const next = page['@odata.nextLink'];
+      // Read ahead: the next page is asked for before this one is handed over, so the caller's work
+      // overlaps the round trip. Still one request at a time per list (the audit log's limit).
+      pending = next ? fetchPage(next) : undefined;
       yield page.value ?? [];
-      next = page['@odata.nextLink'];
     }
   }
 
@@ -137,53 +152,86 @@ export class GraphClient {
 
   /**
    * Every page of many lists, up to 20 at a time in one `$batch` request: expanding 3,000 groups
-   * costs 150 requests instead of 3,000. Each sub-request is throttled on its own (a batch
-   * answers 200 while an item answers 429), so items are retried after their Retry-After;
-   * follow-up pages go back into the queue as relative URLs. `onPage` sees each list's pages in
-   * order; `onMissing` hears of lists that answer 404.
+   * costs 150 requests instead of 3,000, and `concurrency` batches are in flight at once. Each
+   * sub-request is throttled on its own (a batch answers 200 while an item answers 429), so items
+   * are retried after their Retry-After; follow-up pages go back into the queue as relative URLs.
+   * `onPage` sees each list's pages in order (a list's next page is asked for only once its page
+   * has been handled); `onMissing` hears of lists that answer 404.
    */
   async batchPages<T>(
     lists: ListQuery[],
-    onPage: (key: string, items: T[]) => Promise<void>,
+    onPage: (key: string, items: T[]) => Promise<void> | void,
     onMissing: (key: string) => void = () => undefined,
+    options: { concurrency?: number } = {},
   ): Promise<void> {
-    const queue = lists.map((l) => ({ key: l.key, url: this.relative(this.url(l.path, l.query)), attempts: 0 }));
-    while (queue.length > 0) {
-      const round = queue.splice(0, BATCH_LIMIT);
-      const answer = await this.post<{ responses?: BatchResponse[] }>('/$batch', {
-        requests: round.map((item, i) => ({ id: String(i), method: 'GET', url: item.url })),
-      });
-      const byId = new Map((answer.responses ?? []).map((r) => [r.id, r]));
-      let wait = 0;
-      for (const [i, item] of round.entries()) {
-        const response = byId.get(String(i));
-        const status = response?.status ?? 0;
-        if (status === 200) {
-          await onPage(item.key, (response!.body?.value ?? []) as T[]);
-          const next = response!.body?.['@odata.nextLink'];
-          if (next) queue.push({ key: item.key, url: this.relative(next), attempts: 0 });
-        } else if (status === 404) {
-          onMissing(item.key);
-        } else if ((RETRYABLE_STATUS.has(status) || status === 0) && item.attempts < (this.options.maxRetries ?? 6)) {
-          if (status === 429) this.stats.throttled++;
-          this.stats.retries++;
-          const retryAfter = retryAfterMs(headerOf(response?.headers, 'retry-after') ?? null);
-          wait = Math.max(wait, Math.min(retryAfter ?? (this.options.baseDelayMs ?? 1000) * 2 ** item.attempts, this.options.maxDelayMs ?? 180_000));
-          queue.push({ ...item, attempts: item.attempts + 1 });
-        } else {
-          const error = response?.body?.error;
-          throw new GraphRequestError(
-            `Graph ${status} ${error?.code ?? 'Unknown'} on ${endpointKey(this.root + item.url)} (in a batch): ${error?.message ?? 'no answer for this item'}`,
-            status,
-            error?.code ?? 'Unknown',
-            item.url,
-          );
-        }
+    const queue: BatchItem[] = lists.map((l) => ({ key: l.key, url: this.relative(this.url(l.path, l.query)), attempts: 0 }));
+    const concurrency = Math.max(1, options.concurrency ?? 1);
+    const inFlight = new Set<Promise<void>>();
+    let failure: { error: unknown } | undefined;
+    while (!failure && (queue.length > 0 || inFlight.size > 0)) {
+      while (!failure && queue.length > 0 && inFlight.size < concurrency) {
+        const round = queue.splice(0, BATCH_LIMIT);
+        const batch: Promise<void> = this.batchRound<T>(round, queue, onPage, onMissing).then(
+          () => void inFlight.delete(batch),
+          (error: unknown) => {
+            inFlight.delete(batch);
+            failure ??= { error };
+          },
+        );
+        inFlight.add(batch);
       }
+      if (inFlight.size > 0) await Promise.race(inFlight);
+    }
+    // Let batches already sent finish (no onPage after we return), then report the first failure.
+    await Promise.all(inFlight);
+    if (failure) throw failure.error;
+  }
+
+  /** One `$batch` of up to 20 items; pages handled, follow-ups and throttled items put back in `queue`. */
+  private async batchRound<T>(
+    round: BatchItem[],
+    queue: BatchItem[],
+    onPage: (key: string, items: T[]) => Promise<void> | void,
+    onMissing: (key: string) => void,
+  ): Promise<void> {
+    const answer = await this.post<{ responses?: BatchResponse[] }>('/$batch', {
+      requests: round.map((item, i) => ({ id: String(i), method: 'GET', url: item.url })),
+    });
+    const byId = new Map((answer.responses ?? []).map((r) => [r.id, r]));
+    let wait = 0;
+    const retry: BatchItem[] = [];
+    for (const [i, item] of round.entries()) {
+      const response = byId.get(String(i));
+      const status = response?.status ?? 0;
+      if (status === 200) {
+        await onPage(item.key, (response!.body?.value ?? []) as T[]);
+        const next = response!.body?.['@odata.nextLink'];
+        if (next) queue.push({ key: item.key, url: this.relative(next), attempts: 0 });
+      } else if (status === 404) {
+        onMissing(item.key);
+      } else if ((RETRYABLE_STATUS.has(status) || status === 0) && item.attempts < (this.options.maxRetries ?? 6)) {
+        if (status === 429) this.stats.throttled++;
+        this.stats.retries++;
+        const retryAfter = retryAfterMs(headerOf(response?.headers, 'retry-after') ?? null);
+        wait = Math.max(wait, Math.min(retryAfter ?? (this.options.baseDelayMs ?? 1000) * 2 ** item.attempts, this.options.maxDelayMs ?? 180_000));
+        retry.push({ ...item, attempts: item.attempts + 1 });
+      } else {
+        const error = response?.body?.error;
+        throw new GraphRequestError(
+          `Graph ${status} ${error?.code ?? 'Unknown'} on ${endpointKey(this.root + item.url)} (in a batch): ${error?.message ?? 'no answer for this item'}`,
+          status,
+          error?.code ?? 'Unknown',
+          item.url,
+        );
+      }
+    }
+    if (retry.length > 0) {
+      // Throttled items wait here, never earlier than Graph asked; the rest of the queue goes on.
       if (wait > 0) {
         this.options.log.warn(`Graph throttled items of a batch; retrying them in ${(wait / 1000).toFixed(1)} s`);
         await sleep(wait);
       }
+      queue.push(...retry);
     }
   }
 
@@ -204,14 +252,12 @@ export class GraphClient {
 /** Graph's errors, rewritten where Graph's own words would leave an admin guessing. */
 export function toGraphRequestError(error: unknown, path: string): Error {
   if (error instanceof GraphRequestError) return error;
+  // The SDK wraps a credential's failure in a GraphError with status -1 and the error's name as code.
+  if (error instanceof GraphError && CREDENTIAL_ERRORS.has(error.code ?? '')) return credentialFailure(error.code!, error.message, path);
   if (error instanceof GraphError) {
     const code = error.code ?? 'Unknown';
     const status = error.statusCode;
     let message = `Graph ${status || 'error'} ${code} on ${path}: ${error.message}`;
-    if (code === 'CredentialUnavailableError' || code === 'AuthenticationError') {
-      // The SDK wraps the credential's failure as a GraphError with status -1.
-      return new GraphRequestError(`could not get a token for Graph: ${error.message}`, 0, code, path);
-    }
     if (code === 'AadPremiumLicenseRequired') {
       message = `this tenant needs Entra ID P2 or ID Governance for PIM (Graph ${status} ${code} on ${path})`;
     } else if (status === 401) {
@@ -221,13 +267,18 @@ export function toGraphRequestError(error: unknown, path: string): Error {
     }
     return new GraphRequestError(message, status, code, path);
   }
-  if (error instanceof Error && error.name === 'CredentialUnavailableError') {
-    return new GraphRequestError(`no credential for Graph: ${error.message}`, 0, 'CredentialUnavailable', path);
-  }
-  if (error instanceof Error && error.name === 'AuthenticationError') {
-    return new GraphRequestError(`could not get a token for Graph: ${error.message}`, 0, 'AuthenticationFailed', path);
-  }
+  if (error instanceof Error && CREDENTIAL_ERRORS.has(error.name)) return credentialFailure(error.name, error.message, path);
   return error instanceof Error ? error : new Error(String(error));
+}
+
+const CREDENTIAL_ERRORS = new Set(['CredentialUnavailableError', 'AuthenticationError', 'AggregateAuthenticationError']);
+
+/** No token: say which source of tokens failed, so an admin knows where to look. */
+function credentialFailure(name: string, message: string, path: string): GraphRequestError {
+  const source = /ManagedIdentityCredential/.test(message)
+    ? 'from the managed identity (IDENTITY_ENDPOINT, and MANAGED_IDENTITY_CLIENT_ID for a user-assigned one)'
+    : 'from the Azure CLI or Azure Developer CLI sign-in (az login, azd auth login)';
+  return new GraphRequestError(`could not get a token for Graph ${source}: ${message}`, 0, name, path);
 }
 
 /** `/groups/0b1c.../transitiveMembers` -> `/groups/{id}/transitiveMembers`, for counting. */
@@ -326,8 +377,9 @@ class RetryAndCount implements Middleware {
 }
 
 function isTransientNetworkError(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const text = `${error.name} ${error.message} ${(error as { code?: string }).code ?? ''} ${
+  // Duck-typed, not `instanceof Error`: fetch's errors may come from another realm (a test VM, a worker).
+  if (typeof error !== 'object' || error === null || typeof (error as Error).message !== 'string') return false;
+  const text = `${(error as Error).name} ${(error as Error).message} ${(error as { code?: string }).code ?? ''} ${
     (error as { cause?: { code?: string; message?: string } }).cause?.code ?? ''
   } ${(error as { cause?: { message?: string } }).cause?.message ?? ''}`;
   return /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|socket hang up|terminated|other side closed|UND_ERR|fetch failed|network/i.test(text);

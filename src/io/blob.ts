@@ -21,7 +21,20 @@ export class BlobAlreadyExistsError extends Error {
   }
 }
 
-const UPLOAD_BUFFER = 4 * 1024 * 1024;
+/** A Blob Storage call that failed: names the store, the operation and the blob, never a key. */
+export class BlobStorageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BlobStorageError';
+  }
+}
+
+/**
+ * Block size and blocks in flight for streamed uploads: 1 MiB x 4 keeps about 5 MiB of a file in
+ * memory (4 MiB x 2 kept 10 and more), and a CSV of 100 MB is still only 100 blocks (of 50,000 allowed).
+ */
+const UPLOAD_BUFFER = 1024 * 1024;
+const UPLOAD_CONCURRENCY = 4;
 
 export class BlobStore {
   private readonly ensured = new Map<string, Promise<unknown>>();
@@ -43,21 +56,41 @@ export class BlobStore {
 
   private async container(name: string): Promise<ContainerClient> {
     const client = this.service.getContainerClient(name);
-    if (!this.ensured.has(name)) this.ensured.set(name, client.createIfNotExists());
-    await this.ensured.get(name);
+    if (!this.ensured.has(name)) {
+      const created = client.createIfNotExists();
+      this.ensured.set(name, created);
+      // A failed attempt is not remembered: the next call tries again.
+      created.catch(() => this.ensured.delete(name));
+    }
+    try {
+      await this.ensured.get(name);
+    } catch (error) {
+      throw this.failure(error, 'creating the container', name);
+    }
     return client;
+  }
+
+  /** Storage's error as one line that says where and what: `Blob Storage at <url>: writing <blob> failed (HTTP 403 AuthorizationFailure): …`. */
+  private failure(error: unknown, action: string, container: string, name?: string): Error {
+    // Only Storage's own failures (HTTP or network): an error from the data being written is the caller's.
+    if (!(error instanceof RestError || (error as { name?: string } | null)?.name === 'RestError')) return error as Error;
+    const e = (error ?? {}) as { statusCode?: number; code?: string; message?: string; details?: { errorCode?: string } };
+    const reason = [e.statusCode ? `HTTP ${e.statusCode}` : '', e.details?.errorCode ?? e.code ?? ''].filter(Boolean).join(' ');
+    const where = `${this.service.url.split('?')[0].replace(/\/+$/, '')}`;
+    const detail = String(e.message ?? error).split('\n')[0];
+    return new BlobStorageError(`Blob Storage at ${where}: ${action} ${container}${name ? `/${name}` : ''} failed${reason ? ` (${reason})` : ''}: ${detail}`);
   }
 
   async writeStream(container: string, name: string, body: Readable, options: WriteOptions): Promise<void> {
     const blob = (await this.container(container)).getBlockBlobClient(name);
     try {
-      await blob.uploadStream(body, UPLOAD_BUFFER, 2, {
+      await blob.uploadStream(body, UPLOAD_BUFFER, UPLOAD_CONCURRENCY, {
         blobHTTPHeaders: { blobContentType: options.contentType },
         conditions: options.onlyIfAbsent ? { ifNoneMatch: '*' } : undefined,
       });
     } catch (error) {
       if (options.onlyIfAbsent && isConflict(error)) throw new BlobAlreadyExistsError(container, name);
-      throw error;
+      throw this.failure(error, 'writing', container, name);
     }
   }
 
@@ -71,7 +104,7 @@ export class BlobStore {
       });
     } catch (error) {
       if (options.onlyIfAbsent && isConflict(error)) throw new BlobAlreadyExistsError(container, name);
-      throw error;
+      throw this.failure(error, 'writing', container, name);
     }
   }
 
@@ -82,7 +115,7 @@ export class BlobStore {
       return await blob.downloadToBuffer();
     } catch (error) {
       if (isNotFound(error)) return undefined;
-      throw error;
+      throw this.failure(error, 'reading', container, name);
     }
   }
 
@@ -98,21 +131,41 @@ export class BlobStore {
       return response.readableStreamBody;
     } catch (error) {
       if (isNotFound(error)) return undefined;
-      throw error;
+      throw this.failure(error, 'reading', container, name);
     }
   }
 
   async exists(container: string, name: string): Promise<boolean> {
-    return (await this.container(container)).getBlockBlobClient(name).exists();
+    const blob = (await this.container(container)).getBlockBlobClient(name);
+    try {
+      return await blob.exists();
+    } catch (error) {
+      throw this.failure(error, 'looking for', container, name);
+    }
   }
 
   async delete(container: string, name: string): Promise<void> {
-    await (await this.container(container)).getBlockBlobClient(name).deleteIfExists();
+    const blob = (await this.container(container)).getBlockBlobClient(name);
+    try {
+      await blob.deleteIfExists();
+    } catch (error) {
+      throw this.failure(error, 'deleting', container, name);
+    }
   }
 
   /** Blob names under a prefix, in name order. */
   async *list(container: string, prefix: string): AsyncGenerator<string> {
-    for await (const item of (await this.container(container)).listBlobsFlat({ prefix })) yield item.name;
+    const items = (await this.container(container)).listBlobsFlat({ prefix })[Symbol.asyncIterator]();
+    for (;;) {
+      let next: IteratorResult<{ name: string }>;
+      try {
+        next = await items.next();
+      } catch (error) {
+        throw this.failure(error, 'listing', container, `${prefix}*`);
+      }
+      if (next.done) return;
+      yield next.value.name;
+    }
   }
 }
 

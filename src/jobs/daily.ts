@@ -14,6 +14,7 @@ import { renderDigest } from '../report/digest';
 import { APP_VERSION } from '../version';
 import type { JobContext } from './context';
 import {
+  dailyManifest,
   dayFolder,
   JSON_CONTENT_TYPE,
   utcDay,
@@ -105,7 +106,8 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
       log.info(`Wrote ${folder}${name} (${file.rows} row(s))`);
     }
 
-    const previous = await state.previousSnapshot(day);
+    // The last day that became final: a day whose run stopped before its manifest sent no digest.
+    const previous = await state.previousSnapshot(day, (d) => store.exists(container, dailyManifest(d)));
     const changes = await assignmentChanges(snapshot.schedules.sorted(), previous, {
       now,
       expiryWindowDays: settings.expiryWindowDays,
@@ -190,8 +192,32 @@ async function deliverOutbox(ctx: JobContext, state: StateStore, result: DailyRe
   const sent: string[] = [];
   const failures: string[] = [];
   for (const entry of await state.outbox()) {
+    // Sent since it was queued: a run stopped between recording the send and emptying the outbox.
+    const record = await state.sentRecord(entry.day);
+    if (record && record.sentUtc >= entry.createdUtc) {
+      await state.dropFromOutbox(entry.day);
+      ctx.log.info(`The digest of ${entry.day} was sent at ${record.sentUtc}; removed from the outbox`);
+      continue;
+    }
+    // Queued by a run that stopped before its manifest: that day never became final, and what it
+    // harvested is reported by a later day's files and digest (harvest.ts), so it is not sent.
+    if (!(await ctx.store.exists(ctx.settings.reportsContainer, dailyManifest(entry.day)))) {
+      await state.dropFromOutbox(entry.day);
+      ctx.log.warn(`The run of ${entry.day} stopped before its files were final: its digest is not sent; a later day's digest reports what it harvested`);
+      continue;
+    }
     try {
-      const operationId = await mailer.send(entry);
+      const operationId = await mailer.send(entry, {
+        onAccepted: async (accepted) => {
+          try {
+            await state.addToOutbox({ ...entry, accepted });
+          } catch (error) {
+            ctx.log.warn(
+              `ACS accepted the digest of ${entry.day} but that could not be recorded (${(error as Error).message}); if this run stops before the send is recorded, the next run sends it again`,
+            );
+          }
+        },
+      });
       await state.markSent(entry.day, { subject: entry.subject, sentUtc: new Date().toISOString(), operationId, recipients: mailer.recipients });
       sent.push(entry.day);
       ctx.log.info(`Emailed the digest of ${entry.day} to ${mailer.recipients} recipient(s)`);

@@ -66,6 +66,11 @@ export function dayFolder(at: Date): string {
   return `daily/${iso.slice(0, 4)}/${iso.slice(5, 7)}/${iso.slice(8, 10)}/`;
 }
 
+/** The manifest that makes a day final: `daily/2026/11/24/manifest.json` for `2026-11-24`. */
+export function dailyManifest(day: string): string {
+  return `${dayFolder(new Date(`${day}T00:00:00Z`))}manifest.json`;
+}
+
 export function utcDay(at: Date): string {
   return at.toISOString().slice(0, 10);
 }

@@ -8,6 +8,7 @@
 import { AUDIT_RETENTION_MS, harvestActivations, type HarvestWindow } from '../pim/activations';
 import { compareActivationRows, type ActivationRow } from '../pim/model';
 import type { JobContext } from './context';
+import { dailyManifest } from './files';
 import type { HarvestGap, StateStore, Watermark } from './state';
 
 /** How far back each run re-reads before the watermark. */
@@ -51,9 +52,11 @@ export async function harvestSince(ctx: JobContext, state: StateStore, day: stri
   const { window, gaps, clockBehind } = activationsWindow(watermark, now);
   for (const gap of gaps) log.warn(`Activations between ${gap.fromUtc} and ${gap.toUtc} are lost to this app: ${gap.reason}`);
 
-  // What earlier attempts of this same day already harvested (a crash, or a forced re-run).
+  // What earlier attempts of this same day already harvested (a crash, or a forced re-run), and what
+  // runs of earlier days harvested but never reported because they failed before their manifest.
   const byId = new Map<string, ActivationRow>();
-  for (const row of await state.activationsOfRunDay(day)) byId.set(row.auditId, row);
+  const isFinal = (d: string) => ctx.store.exists(ctx.settings.reportsContainer, dailyManifest(d));
+  for (const row of await state.activationsToReport(day, isFinal)) byId.set(row.auditId, row);
   const known = watermark?.recent ?? {};
 
   let fresh = 0;

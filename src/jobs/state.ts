@@ -47,6 +47,8 @@ export interface OutboxEntry {
   html: string;
   text: string;
   createdUtc: string;
+  /** Set once ACS accepted the send: a later run resumes it instead of sending again. */
+  accepted?: string;
 }
 
 export class StateStore {
@@ -73,6 +75,26 @@ export class StateStore {
     return rows;
   }
 
+  /**
+   * What the daily file of `runDay` must report: the activations harvested by earlier attempts of
+   * that day, and by runs of earlier days that never became final (`isFinal` says which are): a
+   * day that failed after its harvest is caught up by the next day's file, not lost from the
+   * daily files. Stops at the newest earlier day that is final.
+   */
+  async activationsToReport(runDay: string, isFinal: (day: string) => Promise<boolean>): Promise<ActivationRow[]> {
+    const byDay = new Map<string, string[]>();
+    for await (const name of this.store.list(this.container, ACTIVATIONS)) {
+      const day = name.slice(name.lastIndexOf('/') + 1, -'.jsonl'.length);
+      if (day <= runDay) byDay.set(day, [...(byDay.get(day) ?? []), name]);
+    }
+    const rows: ActivationRow[] = [];
+    for (const day of [...byDay.keys()].sort().reverse()) {
+      if (day < runDay && (await isFinal(day))) break;
+      for (const name of byDay.get(day)!) rows.push(...(await this.readJsonl<ActivationRow>(name)));
+    }
+    return rows;
+  }
+
   /** Replaces the run day's files with `rows` (a superset of what an earlier attempt that day wrote). */
   async saveActivationsOfRunDay(runDay: string, rows: ActivationRow[]): Promise<void> {
     const byMonth = new Map<string, ActivationRow[]>();
@@ -94,16 +116,25 @@ export class StateStore {
     return [...byId.values()];
   }
 
-  /** The newest stored snapshot from a day before `day`: its day, and its schedules streamed in stored order. */
-  async previousSnapshot(day: string): Promise<{ day: string; schedules: AsyncIterable<AssignmentRow> } | undefined> {
-    let latest: string | undefined;
+  /**
+   * The newest stored snapshot from a day before `day` that `isFinal` accepts: its day, and its
+   * schedules streamed in stored order.
+   */
+  async previousSnapshot(
+    day: string,
+    isFinal: (day: string) => Promise<boolean> = async () => true,
+  ): Promise<{ day: string; schedules: AsyncIterable<AssignmentRow> } | undefined> {
+    const days: string[] = [];
     for await (const name of this.store.list(this.container, SNAPSHOTS)) {
       const d = name.slice(SNAPSHOTS.length, -'.jsonl'.length);
-      if (d < day && (!latest || d > latest)) latest = d;
+      if (d < day) days.push(d);
     }
-    if (!latest) return undefined;
-    const stream = await this.store.readStream(this.container, `${SNAPSHOTS}${latest}.jsonl`);
-    return stream ? { day: latest, schedules: jsonLines<AssignmentRow>(stream) } : undefined;
+    for (const latest of days.sort().reverse()) {
+      if (!(await isFinal(latest))) continue;
+      const stream = await this.store.readStream(this.container, `${SNAPSHOTS}${latest}.jsonl`);
+      return stream ? { day: latest, schedules: jsonLines<AssignmentRow>(stream) } : undefined;
+    }
+    return undefined;
   }
 
   /** Streams the schedules (in the order given) to `state/snapshots/<day>.jsonl`. */
@@ -131,6 +162,12 @@ export class StateStore {
 
   async addToOutbox(entry: OutboxEntry): Promise<void> {
     await this.store.writeText(this.container, `${OUTBOX}${entry.day}.json`, JSON.stringify(entry), { contentType: JSON_CONTENT_TYPE });
+  }
+
+  /** The record of the day's last send, if any. */
+  async sentRecord(day: string): Promise<{ sentUtc: string } | undefined> {
+    const text = await this.store.readText(this.container, `${SENT}${day}.json`);
+    return text ? (JSON.parse(text) as { sentUtc: string }) : undefined;
   }
 
   async wasSent(day: string): Promise<boolean> {

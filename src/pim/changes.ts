@@ -90,7 +90,7 @@ export async function assignmentChanges(
 
     if (row.end === null) {
       push(result.permanent, row);
-      if (row.state === 'Active' && row.privileged && !options.excludedPrincipalIds.has(row.principalId.toLowerCase())) {
+      if (row.state === 'Active' && row.privileged && !options.excludedPrincipalIds.has((row.principalId ?? '').toLowerCase())) {
         push(result.permanentPrivilegedFindings, row);
       }
     } else {
@@ -123,7 +123,7 @@ export class GlobalAdministratorCount {
   private readonly users = new Map<string, string>();
 
   observe(row: AssignmentRow): void {
-    if (row.principalType === 'User' && row.roleId.toLowerCase() === GLOBAL_ADMINISTRATOR_ROLE_ID) {
+    if (row.principalType === 'User' && (row.roleId ?? '').toLowerCase() === GLOBAL_ADMINISTRATOR_ROLE_ID) {
       this.users.set(row.principalId, row.principalDisplayName);
     }
   }

@@ -3,8 +3,7 @@
  * Excel reads as dates, and no cell a spreadsheet would run as a formula.
  */
 import { createHash } from 'node:crypto';
-import { Readable, Transform } from 'node:stream';
-import { stringify } from 'csv-stringify';
+import { Readable } from 'node:stream';
 import type { ActivationRow, AssignmentRow } from '../pim/model';
 
 /** The first seven are the Entra admin center's PIM export header, so existing sheets keep working. */
@@ -56,7 +55,9 @@ export function csvTime(iso: string | null | undefined): string {
 
 /** SPEC 4.3: a leading `'` keeps a typed-in `=cmd|...` from running as a formula. */
 export function neutralise(cell: string): string {
-  return /^[=+\-@\t\r]/.test(cell) ? `'${cell}` : cell;
+  const c = cell.charCodeAt(0);
+  // = + - @ TAB CR
+  return c === 61 || c === 43 || c === 45 || c === 64 || c === 9 || c === 13 ? `'${cell}` : cell;
 }
 
 const yesNo = (b: boolean) => (b ? 'Yes' : 'No');
@@ -116,47 +117,142 @@ export interface FileFacts {
   sha256: string;
 }
 
+/** Bytes gathered before a chunk is handed to the stream: few, large writes instead of one per row. */
+const CHUNK_CHARS = 16 * 1024;
+const BOM = '\ufeff';
+
 /**
  * A CSV byte stream from rows of values (neutralised here, SPEC 4.3), counting rows and hashing bytes as they pass, so the
  * manifest is known the moment the upload ends without reading the file back.
+ *
+ * RFC 4180 as csv-stringify writes it with CRLF records: a cell is quoted when it holds a comma, a
+ * quote, a CR or an LF (a lone CR or LF too), quotes doubled. Rows are formatted in a plain loop and
+ * handed over in chunks of about 16 KiB; the stream still honours backpressure, reading rows only
+ * as its reader takes bytes.
  */
 export function csvStream(
   columns: readonly string[],
   rows: AsyncIterable<string[]> | Iterable<string[]>,
 ): { stream: Readable; facts: () => FileFacts; rows: () => number } {
+  if (Symbol.asyncIterator in rows) {
+    const iterator = (rows as AsyncIterable<string[]>)[Symbol.asyncIterator]();
+    return csvFromBatches(columns, async () => {
+      const next = await iterator.next();
+      return next.done ? undefined : [next.value];
+    });
+  }
+  const iterator = (rows as Iterable<string[]>)[Symbol.iterator]();
+  return csvFromBatches(columns, () => {
+    const next = iterator.next();
+    return next.done ? undefined : [next.value];
+  });
+}
+
+/** As `csvStream`, from batches of rows (e.g. `ExternalSorter.sortedBatches`): one await per batch, not per row. */
+export function csvStreamOfBatches(
+  columns: readonly string[],
+  batches: AsyncIterable<readonly string[][]>,
+): { stream: Readable; facts: () => FileFacts; rows: () => number } {
+  const iterator = batches[Symbol.asyncIterator]();
+  return csvFromBatches(columns, async () => {
+    const next = await iterator.next();
+    return next.done ? undefined : next.value;
+  });
+}
+
+function csvFromBatches(
+  columns: readonly string[],
+  nextBatch: () => Promise<readonly string[][] | undefined> | readonly string[][] | undefined,
+): { stream: Readable; facts: () => FileFacts; rows: () => number } {
   const hash = createHash('sha256');
   let count = 0;
   let bytes = 0;
-  const stringifier = stringify({
-    bom: true,
-    header: true,
-    columns: [...columns],
-    record_delimiter: 'windows',
-    // csv-stringify leaves a lone CR or LF unquoted; RFC 4180 readers need them quoted.
-    quoted_match: /[\r\n]/,
-  });
-  const counter = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      done(null, chunk);
+  let pending = BOM + csvRecord(columns, false);
+  let ended = false;
+  let busy = false;
+  let wanted = false;
+
+  const stream = new Readable({
+    read() {
+      wanted = true;
+      if (busy) return;
+      busy = true;
+      void (async () => {
+        try {
+          // A read() that comes while a pump is running is remembered, never dropped.
+          while (wanted && !ended && !stream.destroyed) {
+            wanted = false;
+            await pump();
+          }
+        } catch (error) {
+          stream.destroy(error instanceof Error ? error : new Error(String(error)));
+        } finally {
+          busy = false;
+        }
+      })();
     },
   });
-  const source = Readable.from(
-    (async function* () {
-      for await (const cells of rows) {
-        count++;
-        yield cells.map(neutralise);
+  const push = (text: string): boolean => {
+    const chunk = Buffer.from(text, 'utf8');
+    hash.update(chunk);
+    bytes += chunk.length;
+    return stream.push(chunk);
+  };
+  /** Formats rows until a chunk is full and the stream wants no more, or the rows end. */
+  async function pump(): Promise<void> {
+    for (;;) {
+      const maybe = nextBatch();
+      const batch = maybe instanceof Promise ? await maybe : maybe;
+      if (batch === undefined) {
+        ended = true;
+        if (pending) push(pending);
+        pending = '';
+        stream.push(null);
+        return;
       }
-    })(),
-  );
-  source.on('error', (e) => counter.destroy(e));
-  stringifier.on('error', (e) => counter.destroy(e));
-  source.pipe(stringifier).pipe(counter);
+      for (const row of batch) {
+        count++;
+        pending += csvRecord(row, true);
+      }
+      if (pending.length >= CHUNK_CHARS) {
+        const more = push(pending);
+        pending = '';
+        if (!more) return;
+      }
+    }
+  }
   let digest: string | undefined;
   // facts() is final once the stream has ended: the digest can be taken only once.
-  return { stream: counter, rows: () => count, facts: () => ({ rows: count, bytes, sha256: (digest ??= hash.digest('hex')) }) };
+  return { stream, rows: () => count, facts: () => ({ rows: count, bytes, sha256: (digest ??= hash.digest('hex')) }) };
 }
+
+/** One CSV record with its CRLF; cells neutralised (SPEC 4.3) unless it is the header. */
+function csvRecord(cells: readonly unknown[], neutralised: boolean): string {
+  let line = '';
+  let special = false;
+  for (let i = 0; i < cells.length; i++) {
+    const raw = cells[i];
+    let cell = typeof raw === 'string' ? raw : raw === null || raw === undefined ? '' : typeof raw === 'boolean' ? (raw ? '1' : '') : String(raw);
+    if (neutralised && cell !== '') cell = neutralise(cell);
+    if (cell.indexOf(',') !== -1) special = true;
+    line += i === 0 ? cell : `,${cell}`;
+  }
+  // Most records need no quoting at all: one test of the whole line, cells only when it finds something.
+  if (!special && !LINE_NEEDS_QUOTES.test(line)) return `${line}\r\n`;
+  line = '';
+  for (let i = 0; i < cells.length; i++) {
+    const raw = cells[i];
+    let cell = typeof raw === 'string' ? raw : raw === null || raw === undefined ? '' : typeof raw === 'boolean' ? (raw ? '1' : '') : String(raw);
+    if (neutralised && cell !== '') cell = neutralise(cell);
+    if (i > 0) line += ',';
+    line += NEEDS_QUOTES.test(cell) ? `"${cell.replace(/"/g, '""')}"` : cell;
+  }
+  return `${line}\r\n`;
+}
+
+/** RFC 4180: a cell with a comma, a quote, a CR or an LF is quoted (csv-stringify with CRLF records quotes the same). */
+const NEEDS_QUOTES = /[",\r\n]/;
+const LINE_NEEDS_QUOTES = /["\r\n]/;
 
 /** Hash of any bytes, for files written whole (digest, JSON). */
 export function sha256(data: string | Buffer): string {

@@ -76,12 +76,17 @@ export class ActivationFeed {
   }
 }
 
+export const DAILY_FILES = ['activations.csv', 'eligible-assignments.csv', 'active-assignments.csv', 'digest.html', 'digest.txt'];
+
 /** Problems with a daily folder that has a manifest: every file it lists must exist with its SHA-256. */
 export async function manifestProblems(world: World, container: string, folder: string): Promise<string[]> {
   const text = await world.read(container, `${folder}manifest.json`);
   if (text === undefined) return [`${folder}manifest.json is missing`];
   const manifest = JSON.parse(text) as { files: Array<{ name: string; sha256: string }> };
   const problems: string[] = [];
+  // A daily manifest describes the whole day: the three CSVs and the digest.
+  const required = folder.startsWith('daily/') ? DAILY_FILES : [];
+  for (const name of required) if (!manifest.files.some((f) => f.name === name)) problems.push(`${folder}manifest.json does not list ${name}`);
   for (const file of manifest.files) {
     const blob = world.blobs.getContainerClient(container).getBlockBlobClient(`${folder}${file.name}`);
     if (!(await blob.exists())) {
@@ -113,7 +118,7 @@ export async function dailyActivations(world: World): Promise<Array<ActivationRo
 }
 
 /** Audit ids that appear more than once in `rows`. */
-export function duplicates(rows: Array<{ 'Audit Id': string }>): string[] {
+export function duplicates(rows: Array<Record<string, string>>): string[] {
   const seen = new Map<string, number>();
   for (const r of rows) seen.set(r['Audit Id'], (seen.get(r['Audit Id']) ?? 0) + 1);
   return [...seen].filter(([, n]) => n > 1).map(([id]) => id);

@@ -1,0 +1,55 @@
+/**
+ * Issue 8, a clock earlier than the stored watermark (a host with a wrong clock, or a backfill run
+ * with --now in the past): the run says so, harvests nothing and keeps the watermark where it was,
+ * so the next run with a right clock neither re-reports nor skips anything.
+ */
+import { generateTenant } from '../../tools/tenant/generate';
+import { ActivationFeed, addDays, at, Clock, DAY_MS, dailyFilesProblems, LogBook } from '../support/faults';
+import { startWorld, type World } from '../support/world';
+
+const DAY = '2026-11-20';
+const logs = new LogBook();
+
+describe('a clock behind the watermark', () => {
+  let world: World;
+  const clock = new Clock(at(DAY));
+  afterAll(async () => {
+    await world?.stop();
+    expect(logs.leaks()).toEqual([]);
+  });
+
+  it('harvests nothing, keeps the watermark, and the next right run loses and doubles nothing', async () => {
+    world = await startWorld(generateTenant({ seed: 'clock', now: new Date(at(DAY)), users: 15, groups: 2, eligible: 10, active: 6, auditDays: 31, activationsPerDay: 3 }), {
+      auditRateLimit: { requests: 1000, perMs: 1000 },
+      now: clock.now,
+    });
+    logs.knowSecretsOf(world);
+    const feed = new ActivationFeed(world, 'clock');
+    const run = async (now: string) => {
+      const result = await world.cli(['daily', '--now', now]);
+      logs.add(result.stderr, result.stdout);
+      return result;
+    };
+    expect((await run(at(DAY))).code).toBe(0);
+    const watermark = await world.read(world.reports, 'state/activations-watermark.json');
+
+    // Two days behind: the simulator's clock too, as the host's would be.
+    const behind = at(addDays(DAY, -2));
+    clock.set(behind);
+    const audits = () => world.graph.requests.filter((r) => r.path.endsWith('/directoryAudits')).length;
+    const before = audits();
+    const late = await run(behind);
+    expect(late.code).toBe(0);
+    expect(late.stderr).toMatch(/warning: The clock \(2026-11-18T06:00:00\.000Z\) is earlier than the stored watermark \(2026-11-20T06:00:00\.000Z\); no activation is harvested and the watermark is kept/);
+    expect(audits()).toBe(before);
+    expect(await world.read(world.reports, 'state/activations-watermark.json')).toBe(watermark);
+
+    // The clock is right again; new activations, some late.
+    const next = addDays(DAY, 1);
+    clock.set(at(next));
+    feed.add(at(DAY, 1), at(next), 6);
+    expect((await run(at(next))).code).toBe(0);
+    const problems = await dailyFilesProblems(world, new Date(Date.parse(at(DAY)) - 30 * DAY_MS), new Date(at(next)));
+    expect(problems).toEqual({ missing: [], doubled: [], extra: [], different: [] });
+  });
+});

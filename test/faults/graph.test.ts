@@ -1,0 +1,189 @@
+/**
+ * Issue 8, Graph faults: throttling with and without Retry-After, 503/504, a connection reset in the
+ * middle of a page, an audit-log skip token Graph no longer honours, empty pages, the real audit
+ * rate limit, and a failure that is not transient. Each run is checked against the oracle: nothing
+ * lost, nothing doubled; a run that fails says so and the next one completes.
+ */
+import { CISA_PRIVILEGED_ROLES } from '../../src/settings';
+import { generateTenant } from '../../tools/tenant/generate';
+import { expectedActivations, expectedAssignmentRows } from '../support/expected';
+import { ActivationFeed, Clock, DAY_MS, dailyFilesProblems, finalDays, LogBook, folderOf } from '../support/faults';
+import { records, startWorld, type World, type WorldOptions } from '../support/world';
+
+const NOW = '2026-11-20T06:00:00Z';
+const DAY = '2026-11-20';
+const privilegedRoleIds = new Set(Object.keys(CISA_PRIVILEGED_ROLES));
+const logs = new LogBook();
+
+describe('Graph faults', () => {
+  let world: World;
+  const clock = new Clock(NOW);
+  afterEach(async () => world?.stop());
+  afterAll(() => {
+    expect(logs.size).toBeGreaterThan(0);
+    expect(logs.leaks()).toEqual([]);
+  });
+
+  async function start(seed: string, options: WorldOptions = {}, size: Partial<Parameters<typeof generateTenant>[0]> = {}) {
+    clock.set(NOW);
+    const tenant = generateTenant({ seed, now: new Date(NOW), users: 40, groups: 5, eligible: 50, active: 25, auditDays: 31, ...size });
+    world = await startWorld(tenant, { pageSize: 9, auditRateLimit: { requests: 1000, perMs: 1000 }, now: clock.now, ...options });
+    logs.knowSecretsOf(world);
+    return world;
+  }
+
+  async function daily(now = NOW) {
+    const run = await world.cli(['daily', '--now', now]);
+    logs.add(run.stderr, run.stdout);
+    return run;
+  }
+
+  /** The day's CSVs are exactly the oracle's, and every activation Graph holds is there once. */
+  async function expectTheDayAsTheOracleSaysIt(day = DAY, now = NOW) {
+    const expected = expectedAssignmentRows(world.graph.tenant, { privilegedRoleIds });
+    expect(records(await world.csv(world.reports, `${folderOf(day)}eligible-assignments.csv`))).toEqual(expected.eligible);
+    expect(records(await world.csv(world.reports, `${folderOf(day)}active-assignments.csv`))).toEqual(expected.active);
+    const activations = expectedActivations(world.graph.tenant, new Date(Date.parse(now) - 30 * DAY_MS), new Date(now));
+    expect(activations.length).toBeGreaterThan(10);
+    expect(records(await world.csv(world.reports, `${folderOf(day)}activations.csv`))).toEqual(activations);
+  }
+
+  const gapsAfter = (status: number, path: RegExp) => {
+    const requests = world.graph.requests.filter((r) => !r.batched && path.test(r.path));
+    return requests.flatMap((r, i) => (r.status === status && requests[i + 1] ? [requests[i + 1].at - r.at] : []));
+  };
+
+  it('429 with Retry-After: waits as long as Graph says, then writes exactly the expected day', async () => {
+    await start('throttle-retry-after');
+    world.graph.inject({ path: /roleEligibilitySchedules/, status: 429, retryAfterSeconds: 2, times: 1 });
+    world.graph.inject({ path: /directoryAudits/, status: 429, retryAfterSeconds: 1, times: 1 });
+    const run = await daily();
+    expect(run.code).toBe(0);
+    expect(run.stderr).toMatch(/Graph 429 on \/roleManagement\/directory\/roleEligibilitySchedules; retrying in 2\.0 s/);
+    // Never earlier than asked: throttled calls count against the app (graph-pim.md 6).
+    expect(gapsAfter(429, /roleEligibilitySchedules/)).toEqual([expect.any(Number)]);
+    for (const gap of gapsAfter(429, /roleEligibilitySchedules/)) expect(gap).toBeGreaterThanOrEqual(1950);
+    for (const gap of gapsAfter(429, /directoryAudits/)) expect(gap).toBeGreaterThanOrEqual(950);
+    await expectTheDayAsTheOracleSaysIt();
+  });
+
+  it('429 without Retry-After, 503 and 504 (also inside $batch): backs off exponentially and retries', async () => {
+    await start('throttle-backoff');
+    world.graph.inject({ path: /roleAssignmentSchedules/, status: 429, times: 2 });
+    world.graph.inject({ path: /roleDefinitions/, status: 503, times: 1 });
+    world.graph.inject({ path: /directoryAudits/, status: 504, times: 1 });
+    world.graph.inject({ path: /transitiveMembers/, status: 503, times: 1 }); // an item of a $batch
+    world.graph.inject({ path: /\$batch/, status: 504, times: 1 }); // the $batch itself
+    const run = await daily();
+    expect(run.code).toBe(0);
+    const gaps = gapsAfter(429, /roleAssignmentSchedules/);
+    expect(gaps.length).toBe(2);
+    expect(gaps[0]).toBeGreaterThanOrEqual(950);
+    expect(gaps[1]).toBeGreaterThanOrEqual(1950); // doubled
+    expect(world.graph.requests.filter((r) => r.batched && r.status === 503).length).toBe(1);
+    await expectTheDayAsTheOracleSaysIt();
+  });
+
+  it('a 429 storm longer than the retry budget fails the run loudly; nothing is final; the next run completes', async () => {
+    await start('throttle-storm');
+    world.graph.inject({ path: /roleEligibilitySchedules/, status: 429, retryAfterSeconds: 0, times: 7 });
+    const failed = await daily();
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/error: Graph 429 TooManyRequests on \/roleManagement\/directory\/roleEligibilitySchedules/);
+    expect(await finalDays(world)).toEqual([]);
+    expect(world.email.sent).toEqual([]);
+
+    const again = await daily();
+    expect(again.code).toBe(0);
+    await expectTheDayAsTheOracleSaysIt();
+    expect(world.email.sent.length).toBe(1);
+  });
+
+  it('a failure that is not transient (500) is not retried, is named with Graph\'s code, and the next run completes', async () => {
+    await start('graph-500');
+    world.graph.inject({ path: /roleAssignmentSchedules/, status: 500, times: 1 });
+    const failed = await daily();
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain('error: Graph 500 InternalServerError on /roleManagement/directory/roleAssignmentSchedules');
+    expect(failed.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    expect(await finalDays(world)).toEqual([]);
+    expect((await daily()).code).toBe(0);
+    await expectTheDayAsTheOracleSaysIt();
+  });
+
+  it('a connection reset in the middle of a page is retried (schedules, audit log)', async () => {
+    await start('reset');
+    world.graph.inject({ path: /roleEligibilitySchedules.*skiptoken/i, kind: 'reset', times: 1 });
+    world.graph.inject({ path: /directoryAudits/, kind: 'reset', times: 1 });
+    const run = await daily();
+    expect(run.code).toBe(0);
+    expect(run.stderr).toMatch(/warning: Graph .* on \/roleManagement\/directory\/roleEligibilitySchedules; retrying/);
+    await expectTheDayAsTheOracleSaysIt();
+  });
+
+  it('"Invalid Skip Token" on the audit log: resumes from the last activation seen, not from the link', async () => {
+    // Over 999 activations in Graph's 30 days: the audit log comes in more than one page.
+    await start('skiptoken', {}, { users: 30, eligible: 40, active: 10, activationsPerDay: 45 });
+    world.graph.inject({ path: /directoryAudits/, kind: 'invalidSkipToken', times: 1 });
+    const run = await daily();
+    expect(run.code).toBe(0);
+    expect(run.stderr).toMatch(/Graph no longer accepts the audit log's skip token; resuming from 2026-1/);
+    const audits = world.graph.requests.filter((r) => r.path.endsWith('/directoryAudits'));
+    const refused = audits.findIndex((r) => r.status === 400);
+    expect(refused).toBeGreaterThan(0);
+    const resumed = audits[refused + 1];
+    // A fresh query from the last time seen (no skip token), later than the window's start.
+    expect(resumed.query.$skiptoken).toBeUndefined();
+    const since = /activityDateTime ge (\S+)/.exec(resumed.query.$filter)?.[1];
+    expect(Date.parse(since!)).toBeGreaterThan(Date.parse(NOW) - 29 * DAY_MS);
+    await expectTheDayAsTheOracleSaysIt();
+  });
+
+  it('empty pages with a nextLink are followed to the end', async () => {
+    await start('empty-pages');
+    world.graph.inject({ path: /roleEligibilitySchedules/, kind: 'emptyPage', times: 2 });
+    world.graph.inject({ path: /directoryAudits/, kind: 'emptyPage', times: 1 });
+    expect((await daily()).code).toBe(0);
+    await expectTheDayAsTheOracleSaysIt();
+  });
+
+  it('meets the real audit-log limit (5 requests per 10 s): waits out the 429 and loses nothing', async () => {
+    // The real limit, not a raised one: seven audit requests in a row (empty pages) must wait once.
+    await start('rate-limit', { auditRateLimit: undefined });
+    world.graph.inject({ path: /directoryAudits/, kind: 'emptyPage', times: 6 });
+    const run = await daily();
+    expect(run.code).toBe(0);
+    const audits = world.graph.requests.filter((r) => r.path.endsWith('/directoryAudits'));
+    expect(audits.filter((r) => r.status === 429).length).toBeGreaterThanOrEqual(1);
+    const admitted = audits.filter((r) => r.status === 200).map((r) => r.at);
+    expect(admitted.length).toBe(7);
+    // Sequential and within the limit: no 6 admitted requests inside any 10 s.
+    for (let i = 5; i < admitted.length; i++) expect(admitted[i] - admitted[i - 5]).toBeGreaterThanOrEqual(9_000);
+    await expectTheDayAsTheOracleSaysIt();
+  }, 40_000);
+
+  it('across days with faults and late audit events, each activation is in exactly one daily file', async () => {
+    await start('days', {}, { auditDays: 31 });
+    const feed = new ActivationFeed(world, 'days');
+    const days = ['2026-11-20', '2026-11-21', '2026-11-22'];
+    const faults = [
+      () => world.graph.inject({ path: /directoryAudits/, kind: 'reset', times: 1 }),
+      () => world.graph.inject({ path: /directoryAudits/, status: 503, retryAfterSeconds: 0, times: 2 }),
+      () => world.graph.inject({ path: /directoryAudits/, kind: 'emptyPage', times: 1 }),
+    ];
+    for (const [i, day] of days.entries()) {
+      clock.set(`${day}T06:00:00Z`);
+      // Some land before the previous run's watermark (audit events arrive late): the overlap finds them.
+      if (i > 0) feed.add(new Date(Date.parse(`${day}T06:00:00Z`) - 28 * 3_600_000), `${day}T06:00:00Z`, 12);
+      faults[i]();
+      expect((await daily(`${day}T06:00:00Z`)).code).toBe(0);
+    }
+    expect(await finalDays(world)).toEqual(days);
+    expect(await dailyFilesProblems(world, new Date(Date.parse(NOW) - 30 * DAY_MS), new Date('2026-11-22T06:00:00Z'))).toEqual({
+      missing: [],
+      doubled: [],
+      extra: [],
+      different: [],
+    });
+  });
+});

@@ -1,0 +1,182 @@
+/**
+ * Issue 8, Blob Storage faults, through a proxy in front of Azurite (test/support/blob-proxy.ts):
+ * storage down, and a write that fails at the Nth for every N a daily run and a monthly run make.
+ * Whatever the N: no manifest ever describes a file that is missing or different, the day (or the
+ * pack) is completed by the re-run or by the next day's run, each activation lands in exactly one
+ * final daily file, and no day gets two emails.
+ */
+import { generateTenant } from '../../tools/tenant/generate';
+import { startBlobProxy, type BlobProxy } from '../support/blob-proxy';
+import {
+  ActivationFeed,
+  addDays,
+  at,
+  Clock,
+  DAY_MS,
+  dailyFilesProblems,
+  emailsPerDay,
+  finalDays,
+  folderOf,
+  LogBook,
+  manifestProblems,
+} from '../support/faults';
+import { csvRecordsOf } from '../support/faults';
+import { expectedActivations } from '../support/expected';
+import { startWorld, type World } from '../support/world';
+
+const START = '2026-09-01';
+const logs = new LogBook();
+
+describe('Blob Storage faults', () => {
+  let world: World;
+  let proxy: BlobProxy;
+  const clock = new Clock(at(START));
+  let feed: ActivationFeed;
+
+  beforeAll(async () => {
+    const tenant = generateTenant({ seed: 'storage', now: new Date(at(START)), users: 15, groups: 2, eligible: 10, active: 6, auditDays: 31, activationsPerDay: 2 });
+    world = await startWorld(tenant, { auditRateLimit: { requests: 1000, perMs: 1000 }, now: clock.now });
+    proxy = await startBlobProxy();
+    feed = new ActivationFeed(world, 'storage');
+    logs.knowSecretsOf(world);
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+    await world?.stop();
+    expect(logs.leaks()).toEqual([]);
+  });
+
+  async function run(args: string[]) {
+    const result = await world.cli(args, { REPORTS_STORAGE_CONNECTION_STRING: proxy.connectionString });
+    logs.add(result.stderr, result.stdout);
+    return result;
+  }
+
+  it('storage down: the run fails naming Blob Storage, reads nothing from Graph; the re-run completes', async () => {
+    await proxy.down('refuse');
+    const failed = await run(['daily', '--now', at(START)]);
+    expect(failed.code).toBe(1);
+    const errors = failed.stderr.split('\n').filter((l) => / error: /.test(l));
+    expect(errors.length).toBe(1);
+    expect(errors[0]).toMatch(/Blob Storage/);
+    expect(errors[0]).toContain('ECONNREFUSED');
+    expect(world.graph.requests).toEqual([]);
+    await proxy.down(false);
+    expect((await run(['daily', '--now', at(START)])).code).toBe(0);
+    expect(await finalDays(world)).toEqual([START]);
+  }, 40_000);
+
+  it('a transient 500 or reset on a write is retried by the storage client; the run succeeds', async () => {
+    const day = addDays(START, 1);
+    clock.set(at(day));
+    feed.add(at(START), at(day), 3);
+    let n = 0;
+    const base = proxy.writes.length;
+    proxy.onWrite = (w) => {
+      n = w.n - base;
+      return n === 3 ? { status: 500 } : n === 7 ? 'reset' : 'pass';
+    };
+    const result = await run(['daily', '--now', at(day)]);
+    proxy.clear();
+    expect(result.code).toBe(0);
+    expect(n).toBeGreaterThan(10);
+    expect(await manifestProblems(world, world.reports, folderOf(day))).toEqual([]);
+  });
+
+  it('a daily run failing at its Nth write, for every N: never final over missing files; caught up by a re-run or by the next day', async () => {
+    let day = addDays(START, 1);
+    const outcomes: string[] = [];
+    for (let n = 1; ; n++) {
+      day = addDays(day, 1);
+      clock.set(at(day));
+      feed.add(at(addDays(day, -1), 2), at(day), 3); // some before yesterday's run: late arrivals
+      const base = proxy.writes.length;
+      proxy.failOnce(n, { status: 403 });
+      const failed = await run(['daily', '--now', at(day)]);
+      const hit = proxy.writes.slice(base).find((w) => typeof w.action === 'object');
+      proxy.clear();
+      if (failed.code === 0) break; // N is past the last write of a run
+      outcomes.push(`${n}`);
+      // Loud and clear: one error line naming the store and the blob.
+      const errors = failed.stderr.split('\n').filter((l) => / error: /.test(l));
+      expect([n, errors.length]).toEqual([n, 1]);
+      expect([n, errors[0]]).toEqual([n, expect.stringMatching(/Blob Storage/)]);
+      expect(errors[0]).toContain(hit!.blob || world.reports);
+      // Either not final, or final with every file as the manifest says.
+      if (await world.read(world.reports, `${folderOf(day)}manifest.json`)) {
+        expect([n, await manifestProblems(world, world.reports, folderOf(day))]).toEqual([n, []]);
+      }
+      // Odd N: re-run the same day. Even N: let the next day's run catch up.
+      if (n % 2 === 1) {
+        const again = await run(['daily', '--now', at(day)]);
+        expect([n, again.code, again.stderr.includes(' error: ')]).toEqual([n, 0, false]);
+        expect([n, await manifestProblems(world, world.reports, folderOf(day))]).toEqual([n, []]);
+      }
+    }
+    expect(outcomes.length).toBeGreaterThanOrEqual(14);
+    // One clean day last, to send anything still queued.
+    day = addDays(day, 1);
+    clock.set(at(day));
+    expect((await run(['daily', '--now', at(day)])).code).toBe(0);
+
+    const problems = await dailyFilesProblems(world, new Date(Date.parse(at(START)) - 30 * DAY_MS), new Date(at(day)));
+    expect(problems).toEqual({ missing: [], doubled: [], extra: [], different: [] });
+    for (const d of await finalDays(world)) expect([d, await manifestProblems(world, world.reports, folderOf(d))]).toEqual([d, []]);
+    const emails = emailsPerDay(world);
+    expect([...emails].filter(([, count]) => count > 1)).toEqual([]);
+    // Every final day's digest went out, once.
+    expect((await finalDays(world)).filter((d) => emails.get(d) !== 1)).toEqual([]);
+  }, 120_000);
+
+  it('a digest sent and recorded, whose acceptance was not recorded and whose outbox entry was not emptied: the next run does not send it again', async () => {
+    const day = '2026-09-27';
+    clock.set(at(day));
+    let outboxWrites = 0;
+    proxy.onWrite = (w) => {
+      if (w.method === 'PUT' && w.blob === `state/outbox/${day}.json` && ++outboxWrites === 2) return { status: 403 }; // ACS accepted it
+      if (w.method === 'DELETE' && w.blob === `state/outbox/${day}.json`) return { status: 403 };
+      return 'pass';
+    };
+    const first = await run(['daily', '--now', at(day)]);
+    proxy.clear();
+    expect(first.code).toBe(1);
+    expect(first.stderr).toContain(`warning: ACS accepted the digest of ${day} but that could not be recorded`);
+    expect(first.stderr).toMatch(/error: Blob Storage at .*: deleting .*state\/outbox\/2026-09-27\.json failed \(HTTP 403/);
+    expect(emailsPerDay(world).get(day)).toBe(1);
+
+    clock.set(at(addDays(day, 1)));
+    const next = await run(['daily', '--now', at(addDays(day, 1))]);
+    expect(next.code).toBe(0);
+    expect(next.stderr).toContain(`The digest of ${day} was sent at`);
+    expect(emailsPerDay(world).get(day)).toBe(1);
+    expect(await world.list(world.reports, 'state/outbox/')).toEqual([]);
+  });
+
+  it('a monthly run failing at its Nth write, for every N: no manifest until the pack is whole; the re-run completes and verifies', async () => {
+    // The harvest so far covers August (partly) and September; archive September on October 1st.
+    const now = '2026-10-01T03:00:00Z';
+    clock.set(now);
+    feed.add(at('2026-09-29'), now, 4);
+    const month = '2026-09';
+    let n = 1;
+    for (; n < 40; n++) {
+      proxy.failOnce(n, { status: 403 });
+      const failed = await run(['monthly', '--month', month, '--now', now]);
+      proxy.clear();
+      if (failed.code === 0) break;
+      expect([n, failed.stderr]).toEqual([n, expect.stringMatching(/ error: .*Blob Storage/)]);
+      // The manifest is written last: if it exists, the pack is whole and verifies.
+      if (await world.read(world.archive, `monthly/${month}/manifest.json`)) {
+        expect([n, (await run(['verify', '--month', month])).code]).toEqual([n, 0]);
+      }
+    }
+    expect(n).toBeGreaterThan(5);
+    const verify = await run(['verify', '--month', month]);
+    expect(verify.code).toBe(0);
+    // Exactly the month's activations, once: from the harvest, not from what Graph still has.
+    const pack = await csvRecordsOf(world, world.archive, `monthly/${month}/activations.csv`);
+    const expected = expectedActivations(world.graph.tenant, new Date('2026-09-01T00:00:00Z'), new Date('2026-10-01T00:00:00Z'));
+    expect(pack.map((r) => r['Audit Id']).sort()).toEqual(expected.map((r) => r['Audit Id']).sort());
+    expect(pack).toEqual(expected);
+  }, 60_000);
+});
