@@ -170,8 +170,8 @@ async function activationRows(ctx: JobContext, request: ExportRequest): Promise<
     }
     // What Graph still holds comes from Graph.
     if (end > retentionStart) {
-      const window = { from: from > retentionStart ? from : retentionStart, to: end < now ? new Date(end.getTime() - 1) : now };
-      if (window.from <= window.to) {
+      const window = { from: from > retentionStart ? from : retentionStart, to: end < now ? end : now };
+      if (window.from < window.to) {
         for await (const row of harvestActivations(graph, window, log)) if (inRange(row)) await sorter.add(row);
       }
     }

@@ -95,7 +95,7 @@ export function activationOf(record: DirectoryAudit): { row: ActivationRow; miss
 export interface HarvestWindow {
   /** Inclusive start. */
   from: Date;
-  /** Inclusive end. */
+  /** Exclusive end (rounded up to the second in the query; the caller de-duplicates). */
   to: Date;
 }
 
@@ -113,7 +113,7 @@ export async function* harvestActivations(graph: GraphClient, window: HarvestWin
   for (;;) {
     try {
       const pages = graph.pages<DirectoryAudit>(DIRECTORY_AUDITS, {
-        $filter: `loggedByService eq 'PIM' and activityDisplayName eq '${ACTIVATION_ACTIVITY}' and activityDateTime ge ${odataTime(from)} and activityDateTime le ${odataTime(window.to)}`,
+        $filter: `loggedByService eq 'PIM' and activityDisplayName eq '${ACTIVATION_ACTIVITY}' and activityDateTime ge ${odataTime(from)} and activityDateTime lt ${odataTime(window.to, 'ceil')}`,
         $orderby: 'activityDateTime asc',
         $top: 999,
       });
@@ -151,7 +151,8 @@ function isInvalidSkipToken(error: unknown): boolean {
   return error instanceof GraphRequestError && error.status === 400 && /skip ?token/i.test(error.message);
 }
 
-/** OData DateTimeOffset literal: unquoted, UTC, whole seconds. */
-function odataTime(at: Date): string {
-  return at.toISOString().replace(/\.\d{3}Z$/, 'Z');
+/** OData DateTimeOffset literal: unquoted, UTC, whole seconds (rounded down, or up for an exclusive end). */
+function odataTime(at: Date, round: 'floor' | 'ceil' = 'floor'): string {
+  const ms = round === 'ceil' ? Math.ceil(at.getTime() / 1000) * 1000 : Math.floor(at.getTime() / 1000) * 1000;
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }

@@ -89,6 +89,18 @@ describe('the HTTP export', () => {
     expect(header(response, 'x-pim-uncovered')).toBeUndefined();
   });
 
+  it('includes an activation in the last second of `to`', async () => {
+    const yesterday = new Date(now.getTime() - DAY).toISOString().slice(0, 10);
+    const template = tenant.directoryAudits.find((a) => a.activityDisplayName === 'Add member to role completed (PIM activation)' && a.category === 'RoleManagement')!;
+    const late = { ...template, id: 'PIM_last-second-of-the-day', activityDateTime: `${yesterday}T23:59:59.5000000Z` };
+    tenant.directoryAudits.push(late);
+    world.graph.setTenant(tenant);
+    const response = await call(`?dataset=activations&from=${yesterday}&to=${yesterday}`);
+    const ids = records(parseCsv(await body(response))).map((r) => r['Audit Id']);
+    expect(ids).toContain('PIM_last-second-of-the-day');
+    expect(ids).toEqual(expectedActivations(tenant, new Date(`${yesterday}T00:00:00Z`), new Date(Date.parse(`${yesterday}T00:00:00Z`) + DAY)).map((r) => r['Audit Id']));
+  });
+
   it('says which period nothing covers', async () => {
     const from = new Date(now.getTime() - 200 * DAY).toISOString().slice(0, 10);
     const response = await call(`?dataset=activations&from=${from}`);
