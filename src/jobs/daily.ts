@@ -113,7 +113,7 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
       expiryWindowDays: settings.expiryWindowDays,
       excludedPrincipalIds: settings.excludedPrincipalIds,
     });
-    await state.saveSnapshot(day, snapshot.schedules.sorted());
+    await state.saveSnapshot(day, snapshot.schedules.sorted(), previous?.day);
 
     const digest = renderDigest({
       day,

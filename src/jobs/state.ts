@@ -137,8 +137,11 @@ export class StateStore {
     return undefined;
   }
 
-  /** Streams the schedules (in the order given) to `state/snapshots/<day>.jsonl`. */
-  async saveSnapshot(day: string, schedules: AsyncIterable<AssignmentRow>): Promise<void> {
+  /**
+   * Streams the schedules (in the order given) to `state/snapshots/<day>.jsonl`, then prunes all
+   * but the newest few, never `baseline` (the last final day's, which the next diff may still need).
+   */
+  async saveSnapshot(day: string, schedules: AsyncIterable<AssignmentRow>, baseline?: string): Promise<void> {
     const body = Readable.from(
       (async function* () {
         for await (const row of schedules) yield `${JSON.stringify(row)}\n`;
@@ -148,7 +151,8 @@ export class StateStore {
     // Only the newest matters for the next diff; a few more are kept for a person investigating.
     const names: string[] = [];
     for await (const name of this.store.list(this.container, SNAPSHOTS)) names.push(name);
-    for (const old of names.sort().slice(0, -KEPT_SNAPSHOTS)) await this.store.delete(this.container, old);
+    const keep = baseline ? `${SNAPSHOTS}${baseline}.jsonl` : undefined;
+    for (const old of names.sort().slice(0, -KEPT_SNAPSHOTS)) if (old !== keep) await this.store.delete(this.container, old);
   }
 
   async outbox(): Promise<OutboxEntry[]> {
