@@ -7,6 +7,7 @@
  * holds (30 days) comes from Graph, older days from the app's own harvest and the monthly archive,
  * merged by audit id; a period nothing covers is reported, never papered over.
  */
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { AUDIT_RETENTION_MS, harvestActivations } from '../pim/activations';
 import { compareActivationRows, type ActivationRow } from '../pim/model';
@@ -92,8 +93,8 @@ interface Rows {
 export async function runExport(ctx: JobContext, request: ExportRequest): Promise<ExportResult> {
   const { log, now, store, settings } = ctx;
   const rows = request.dataset === 'activations' ? await activationRows(ctx, request) : await assignmentRows(ctx, request.dataset);
-  const suffix = request.dataset === 'activations' ? `${request.from}-to-${request.to}` : utcDay(now);
-  const filename = `pim-${request.dataset}-${suffix}.${request.format}`;
+  // SPEC 8: pim-<dataset>-<date>, the day of the export; the period of an activations export is in its rows.
+  const filename = `pim-${request.dataset}-${utcDay(now)}.${request.format}`;
   const contentType = request.format === 'csv' ? CSV_CONTENT_TYPE : JSON_CONTENT_TYPE;
   const encode = () => (request.format === 'csv' ? csvStream : jsonArrayStream)(rows.columns, rows.values());
 
@@ -101,8 +102,10 @@ export async function runExport(ctx: JobContext, request: ExportRequest): Promis
   try {
     if (request.save) {
       // Saved first, then streamed again from the same sorted rows: the blob exists when the reply starts.
-      savedAs = `exports/${now.toISOString().slice(0, 10).replace(/-/g, '/')}/${now.toISOString().slice(11, 19).replace(/:/g, '')}-${filename}`;
-      await store.writeStream(settings.reportsContainer, savedAs, encode().stream, { contentType });
+      // Unique per export, and never written over: two saves in the same second keep both files.
+      const stamp = `${now.toISOString().slice(11, 19).replace(/:/g, '')}-${randomBytes(3).toString('hex')}`;
+      savedAs = `exports/${now.toISOString().slice(0, 10).replace(/-/g, '/')}/${stamp}-${filename}`;
+      await store.writeStream(settings.reportsContainer, savedAs, encode().stream, { contentType, onlyIfAbsent: true });
       log.info(`Saved the export to ${settings.reportsContainer}/${savedAs}`);
     }
   } catch (error) {
@@ -164,6 +167,11 @@ async function activationRows(ctx: JobContext, request: ExportRequest): Promise<
           reason: 'before the first harvest of this app, and beyond the 30 days Graph keeps',
         });
       }
+      // Stopped for longer than Graph keeps events, and no harvest has recorded the gap yet.
+      if (watermark && Date.parse(watermark.harvestedThroughUtc) < retentionStart.getTime()) {
+        const gapFrom = new Date(Math.max(Date.parse(watermark.harvestedThroughUtc), from.getTime()));
+        if (gapFrom < oldEnd) uncovered.push({ fromUtc: gapFrom.toISOString(), toUtc: oldEnd.toISOString(), reason: 'no run harvested it within the 30 days Graph keeps audit events' });
+      }
       for (const gap of watermark?.gaps ?? []) {
         if (Date.parse(gap.fromUtc) < oldEnd.getTime() && Date.parse(gap.toUtc) > from.getTime()) uncovered.push(gap);
       }
@@ -188,12 +196,16 @@ async function activationRows(ctx: JobContext, request: ExportRequest): Promise<
   }
 }
 
-/** Sorted by time then audit id, so the same event from two sources is adjacent. */
+/**
+ * Each audit id once. The same event can come from two sources (the harvest or the archive, and
+ * Graph) with times of different precision, so adjacency is not enough; the ids of one export's
+ * period are few enough to remember.
+ */
 async function* unique(rows: AsyncIterable<ActivationRow>): AsyncGenerator<ActivationRow> {
-  let last: string | undefined;
+  const seen = new Set<string>();
   for await (const row of rows) {
-    if (row.auditId === last) continue;
-    last = row.auditId;
+    if (seen.has(row.auditId)) continue;
+    seen.add(row.auditId);
     yield row;
   }
 }

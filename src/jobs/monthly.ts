@@ -158,7 +158,8 @@ async function archiveMonth(
     asOfUtc: ctx.now.toISOString(),
     appVersion: APP_VERSION,
     files,
-    activations: { count: activations.length, complete: gaps.length === 0, gaps },
+    // From the file as stored (a crashed run may have written it): the manifest describes what is there.
+    activations: { count: files.find((f) => f.name === 'activations.csv')?.rows ?? activations.length, complete: gaps.length === 0, gaps },
     snapshot: { note: 'assignments as Graph reported them when this pack was generated', ...snapshot.counts },
     graph: graph.stats,
   };

@@ -113,7 +113,7 @@ describe('the HTTP export', () => {
     const response = await call('?dataset=active&save=true');
     const csv = await buffer(response.body as Readable);
     const path = header(response, 'x-pim-blob-path');
-    expect(path).toMatch(/^exports\/\d{4}\/\d{2}\/\d{2}\/\d{6}-pim-active-\d{4}-\d{2}-\d{2}\.csv$/);
+    expect(path).toMatch(/^exports\/\d{4}\/\d{2}\/\d{2}\/\d{6}-[0-9a-f]{6}-pim-active-\d{4}-\d{2}-\d{2}\.csv$/);
     const saved = await world.blobs.getContainerClient(world.reports).getBlockBlobClient(path).downloadToBuffer();
     expect(saved.equals(csv)).toBe(true);
     expect(csv.length).toBeGreaterThan(1000);
