@@ -13,7 +13,9 @@
 import { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import type { BlobStore } from '../io/blob';
-import type { ActivationRow, AssignmentRow } from '../pim/model';
+import type { ActivationRow, AssignmentRow, HarvestGap } from '../pim/model';
+
+export type { HarvestGap };
 import { JSON_CONTENT_TYPE } from './files';
 
 const WATERMARK = 'state/activations-watermark.json';
@@ -24,11 +26,6 @@ const SENT = 'state/email/';
 const JSONL = 'application/x-ndjson; charset=utf-8';
 const KEPT_SNAPSHOTS = 7;
 
-export interface HarvestGap {
-  fromUtc: string;
-  toUtc: string;
-  reason: string;
-}
 
 export interface Watermark {
   /** Every activation up to this time has been harvested. */

@@ -49,6 +49,13 @@ export interface ActivationRow {
   auditId: string;
 }
 
+/** A period of the audit log the app never harvested: Graph had already dropped it. */
+export interface HarvestGap {
+  fromUtc: string;
+  toUtc: string;
+  reason: string;
+}
+
 /** Graph's directoryObject as `$expand=principal` or a member list returns it. */
 export interface DirectoryObject {
   '@odata.type'?: string;

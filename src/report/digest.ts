@@ -4,8 +4,7 @@
  * data is HTML-escaped: display names and justifications are typed by users.
  */
 import { LIST_LIMIT, type AssignmentChanges, type Counted, type ExpiringAssignment } from '../pim/changes';
-import type { ActivationRow, AssignmentRow } from '../pim/model';
-import type { HarvestGap } from '../jobs/state';
+import type { ActivationRow, AssignmentRow, HarvestGap } from '../pim/model';
 import { csvTime, type ScopeNamer } from './csv';
 
 export interface DigestContent {
