@@ -127,6 +127,7 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
       expiryWindowDays: settings.expiryWindowDays,
       gaps: harvest.newGaps,
       folder,
+      scopeName: snapshot.scopeName,
     });
     files.push(await writeTextFile(store, container, `${folder}digest.html`, digest.html, 'text/html; charset=utf-8'));
     files.push(await writeTextFile(store, container, `${folder}digest.txt`, digest.text, 'text/plain; charset=utf-8'));
