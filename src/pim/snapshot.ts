@@ -196,24 +196,31 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
 
     log.info(`Expanding ${groups.size} group(s) that hold roles`);
     const [scopeNames] = await Promise.all([resolveAdministrativeUnits(graph, [...scopeIds], log), groups.finish()]);
-    const scopeName: ScopeNamer = (scopeId) => {
-      if (scopeId === '/') return 'Directory';
-      if (scopeId.startsWith(AU_PREFIX)) return scopeNames.get(scopeId.slice(AU_PREFIX.length).toLowerCase()) ?? '';
-      return scopeId;
-    };
+    const groupsExpanded = groups.size;
+    // The members kept for late rows are no longer needed (and this function's closures outlive it).
+    groups.release();
     log.info(`Snapshot: ${eligible.size} eligible row(s), ${active.size} active row(s)`);
     return {
       eligible,
       active,
       schedules,
-      scopeName,
-      counts: { eligibleSchedules, activeSchedules, groupsExpanded: groups.size },
+      scopeName: scopeNamer(scopeNames),
+      counts: { eligibleSchedules, activeSchedules, groupsExpanded },
       dispose,
     };
   } catch (error) {
     await dispose();
     throw error;
   }
+}
+
+/** `Directory`, an administrative unit's name, or the scope id as it is. */
+function scopeNamer(scopeNames: ReadonlyMap<string, string>): ScopeNamer {
+  return (scopeId) => {
+    if (scopeId === '/') return 'Directory';
+    if (scopeId.startsWith(AU_PREFIX)) return scopeNames.get(scopeId.slice(AU_PREFIX.length).toLowerCase()) ?? '';
+    return scopeId;
+  };
 }
 
 type Sinks = { eligible: ExternalSorter<AssignmentRow>; active: ExternalSorter<AssignmentRow> };
@@ -285,6 +292,13 @@ class GroupExpander {
     this.launch();
     while (this.inFlight.size > 0) await Promise.race(this.inFlight);
     if (this.failure) throw this.failure.error;
+  }
+
+  /** Forgets the groups' rows and members once every group is expanded. */
+  release(): void {
+    this.rows.clear();
+    this.members.clear();
+    this.eligibleMembers.clear();
   }
 
   /** Sends nothing more and waits for the batches in flight (the snapshot failed). */
