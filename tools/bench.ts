@@ -14,7 +14,10 @@
  *     lists page by page (nextLink), then one `$batch` round per page of the longest group list,
  *     alongside the audit log paged sequentially within its rate limit. It counts Graph only:
  *     process start, sorting and Blob writes are the product's overhead against it.
+ * The "measured" lower bound times the same chains with what one request really takes here (a bare
+ * client times the simulator first). `--repeat N` runs the job N times and reports the median run.
  * And the cold start: the time to require the Functions entry modules in a fresh process.
+ * PIM_BENCH_NODE_ARGS adds node options to the product's process (e.g. `--max-old-space-size=160`).
  */
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -622,7 +625,7 @@ async function main(): Promise<void> {
       say(`Progress log   ${logFile}`);
     } finally {
       for (const stop of stoppers.reverse()) await stop().catch(() => undefined);
-      await rm(scratch, { recursive: true, force: true });
+      await rm(scratch, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
     }
   }
 
