@@ -3,10 +3,11 @@
  * snapshot, write the day's CSVs, digest and manifest, then email the digest once.
  *
  * A day whose manifest exists is final: a re-run rewrites nothing and only retries an email that
- * has not gone out. Order of writes: harvested activations and watermark first, the day's files,
- * then the manifest that marks the day final, then the email.
+ * has not gone out. Order of writes: harvested activations and watermark first (the snapshot's
+ * lists are read meanwhile), the day's files and the snapshot state, then the manifest that marks
+ * the day final, then the email.
  */
-import { harvestSince } from './harvest';
+import { harvestSince, type Harvest } from './harvest';
 import { assignmentChanges, GlobalAdministratorCount, LIST_LIMIT } from '../pim/changes';
 import type { AssignmentRow } from '../pim/model';
 import { takeSnapshot } from '../pim/snapshot';
@@ -84,24 +85,33 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
   const container = settings.reportsContainer;
   const files: ManifestFile[] = [];
 
-  const harvest = await harvestSince(ctx, state, day);
-  files.push(await writeActivationsCsv(store, container, `${folder}activations.csv`, harvest.rows));
-  log.info(`Wrote ${folder}activations.csv (${harvest.rows.length} activation(s))`);
-
-  const snapshot = await takeSnapshot(graph, { privilegedRoleIds: settings.privilegedRoleIds, log });
+  // The audit log (sequential, rate limited) and the snapshot's lists are independent: read them together.
+  const snapshotTaken = takeSnapshot(graph, { privilegedRoleIds: settings.privilegedRoleIds, log });
+  snapshotTaken.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
+  let harvest: Harvest;
+  try {
+    harvest = await harvestSince(ctx, state, day);
+    files.push(await writeActivationsCsv(store, container, `${folder}activations.csv`, harvest.rows));
+    log.info(`Wrote ${folder}activations.csv (${harvest.rows.length} activation(s))`);
+  } catch (error) {
+    await snapshotTaken.then((taken) => taken.dispose(), () => undefined);
+    throw error;
+  }
+  const snapshot = await snapshotTaken;
   try {
     const globalAdministrators = new GlobalAdministratorCount();
-    const observed = async function* (rows: AsyncIterable<AssignmentRow>) {
-      for await (const row of rows) {
-        globalAdministrators.observe(row);
-        yield row;
+    // Batches of a thousand rows: one await per batch on the way to the CSV, not one per row.
+    const observed = async function* (batches: AsyncIterable<AssignmentRow[]>) {
+      for await (const batch of batches) {
+        for (const row of batch) globalAdministrators.observe(row);
+        yield batch;
       }
     };
     for (const [name, rows] of [
       ['eligible-assignments.csv', snapshot.eligible],
       ['active-assignments.csv', snapshot.active],
     ] as const) {
-      const file = await writeAssignmentsCsv(store, container, `${folder}${name}`, observed(rows.sorted()), snapshot.scopeName);
+      const file = await writeAssignmentsCsv(store, container, `${folder}${name}`, observed(rows.sortedBatches()), snapshot.scopeName);
       files.push(file);
       log.info(`Wrote ${folder}${name} (${file.rows} row(s))`);
     }
@@ -113,7 +123,7 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
       expiryWindowDays: settings.expiryWindowDays,
       excludedPrincipalIds: settings.excludedPrincipalIds,
     });
-    await state.saveSnapshot(day, snapshot.schedules.sorted(), previous?.day);
+    await state.saveSnapshot(day, snapshot.schedules.sortedBatches(), previous?.day);
 
     const digest = renderDigest({
       day,

@@ -142,10 +142,10 @@ async function archiveMonth(
     }
   };
   await once('eligible-assignments.csv', () =>
-    writeAssignmentsCsv(store, archive, `${folder}eligible-assignments.csv`, snapshot.eligible.sorted(), snapshot.scopeName, true),
+    writeAssignmentsCsv(store, archive, `${folder}eligible-assignments.csv`, snapshot.eligible.sortedBatches(), snapshot.scopeName, true),
   );
   await once('active-assignments.csv', () =>
-    writeAssignmentsCsv(store, archive, `${folder}active-assignments.csv`, snapshot.active.sorted(), snapshot.scopeName, true),
+    writeAssignmentsCsv(store, archive, `${folder}active-assignments.csv`, snapshot.active.sortedBatches(), snapshot.scopeName, true),
   );
   await once('activations.csv', () => writeActivationsCsv(store, archive, `${folder}activations.csv`, activations, true));
 

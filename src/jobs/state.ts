@@ -97,7 +97,10 @@ export class StateStore {
     const byMonth = new Map<string, ActivationRow[]>();
     for (const row of rows) {
       const month = row.activated.slice(0, 7) || 'unknown';
-      byMonth.set(month, [...(byMonth.get(month) ?? []), row]);
+      // push, not a copy per row: the spread made this quadratic (1.8 s of CPU for 18,000 activations).
+      const list = byMonth.get(month);
+      if (list) list.push(row);
+      else byMonth.set(month, [row]);
     }
     for (const [month, monthRows] of byMonth) {
       await this.writeJsonl(`${ACTIVATIONS}${month}/${runDay}.jsonl`, monthRows);
@@ -138,10 +141,19 @@ export class StateStore {
    * Streams the schedules (in the order given) to `state/snapshots/<day>.jsonl`, then prunes all
    * but the newest few, never `baseline` (the last final day's, which the next diff may still need).
    */
-  async saveSnapshot(day: string, schedules: AsyncIterable<AssignmentRow>, baseline?: string): Promise<void> {
+  async saveSnapshot(day: string, batches: AsyncIterable<AssignmentRow[]>, baseline?: string): Promise<void> {
+    // Lines gathered into chunks of about 64 KiB: the upload handles a few hundred chunks, not one per schedule.
     const body = Readable.from(
       (async function* () {
-        for await (const row of schedules) yield `${JSON.stringify(row)}\n`;
+        let text = '';
+        for await (const batch of batches) {
+          for (const row of batch) text += `${JSON.stringify(row)}\n`;
+          if (text.length >= 65_536) {
+            yield text;
+            text = '';
+          }
+        }
+        if (text) yield text;
       })(),
     );
     await this.store.writeStream(this.container, `${SNAPSHOTS}${day}.jsonl`, body, { contentType: JSONL });
@@ -195,7 +207,21 @@ export class StateStore {
   }
 
   private async writeJsonl(name: string, rows: unknown[]): Promise<void> {
-    await this.store.writeText(this.container, name, rows.map((r) => JSON.stringify(r)).join('\n'), { contentType: JSONL });
+    // Streamed in chunks of about 64 KiB: never a string (and a Buffer) the size of the whole file.
+    const body = Readable.from(
+      (function* () {
+        let text = '';
+        for (let i = 0; i < rows.length; i++) {
+          text += `${i ? '\n' : ''}${JSON.stringify(rows[i])}`;
+          if (text.length >= 65_536) {
+            yield text;
+            text = '';
+          }
+        }
+        if (text) yield text;
+      })(),
+    );
+    await this.store.writeStream(this.container, name, body, { contentType: JSONL });
   }
 }
 

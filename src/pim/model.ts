@@ -123,9 +123,13 @@ export function principalOf(id: string, object: DirectoryObject | null | undefin
   return { id: object.id || id, type, displayName: object.displayName ?? '', name };
 }
 
+const CANONICAL_TIME = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3,7}Z$/;
+
 /** An ISO time with up to 7 fractional digits (Graph mixes precisions), normalised; null if unreadable. */
 export function isoTime(value: string | null | undefined): string | null {
   if (!value) return null;
+  // Fast path (most values): already UTC with 3 to 7 fractional digits; cut to milliseconds.
+  if (CANONICAL_TIME.test(value)) return value.length === 24 ? value : `${value.slice(0, 23)}Z`;
   const trimmed = value.replace(/(\.\d{3})\d+/, '$1');
   const ms = Date.parse(trimmed);
   return Number.isNaN(ms) ? null : new Date(ms).toISOString();
