@@ -35,4 +35,3 @@ export function streamLog(stream: NodeJS.WritableStream): Log {
   return redacting({ info: line(''), warn: line('warning: '), error: line('error: ') });
 }
 
-export const silentLog: Log = { info() {}, warn() {}, error() {} };

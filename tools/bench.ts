@@ -25,6 +25,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BlobServiceClient } from '@azure/storage-blob';
+import { simulatedAppSettings } from './app-env';
 import { startAzurite } from './azurite';
 import { createTestCertificate } from './certs';
 import { startGraphSimulator, type GraphRequestRecord } from './graph-simulator';
@@ -523,13 +524,13 @@ async function main(): Promise<void> {
 
       say(`Running: pim-reporter daily --now ${now.toISOString()} (latency ${o.latencyMs} ms, page ${o.pageSize}, audit ${o.auditRequests}/${o.auditWindowMs} ms)`);
       const env: Record<string, string> = {
-        PATH: process.env.PATH ?? '',
-        NODE_EXTRA_CA_CERTS: cert.certPath,
-        GRAPH_ENDPOINT: graph.url,
-        IDENTITY_ENDPOINT: identity.endpoint,
-        IDENTITY_HEADER: identity.header,
-        REPORTS_STORAGE_CONNECTION_STRING: azurite.connectionString,
-        REPORTS_CONTAINER: CONTAINER,
+        ...simulatedAppSettings({
+          certPath: cert.certPath,
+          graphUrl: graph.url,
+          identity,
+          storageConnectionString: azurite.connectionString,
+          reportsContainer: CONTAINER,
+        }),
         PIM_BENCH_USAGE_FILE: usageFile,
         TMPDIR: scratch,
       };

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { startEmailSimulator } from './acs-simulator';
+import { simulatedAppSettings } from './app-env';
 import { startAzurite } from './azurite';
 import { createTestCertificate } from './certs';
 import { startGraphSimulator } from './graph-simulator';
@@ -40,15 +41,14 @@ async function main(): Promise<number> {
     const email = await startEmailSimulator({ tls: cert });
     started.push(email);
 
-    // Only what the app reads, so a developer's own settings cannot leak into the demo.
     const env: Record<string, string> = {
-      PATH: process.env.PATH ?? '',
-      NODE_EXTRA_CA_CERTS: cert.certPath,
-      GRAPH_ENDPOINT: graph.url,
-      IDENTITY_ENDPOINT: identity.endpoint,
-      IDENTITY_HEADER: identity.header,
-      REPORTS_STORAGE_CONNECTION_STRING: azurite.connectionString,
-      REPORTS_CONTAINER: CONTAINER,
+      ...simulatedAppSettings({
+        certPath: cert.certPath,
+        graphUrl: graph.url,
+        identity,
+        storageConnectionString: azurite.connectionString,
+        reportsContainer: CONTAINER,
+      }),
       ACS_ENDPOINT: email.endpoint,
       EMAIL_SENDER: 'DoNotReply@contoso-demo.azurecomm.net',
       EMAIL_RECIPIENTS: 'secops@contoso.com',

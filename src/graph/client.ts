@@ -116,9 +116,6 @@ export class GraphClient {
     return `${this.root}${path}${parts.length ? `?${parts.join('&')}` : ''}`;
   }
 
-  async get<T>(path: string, query?: Record<string, string | number | undefined>): Promise<T> {
-    return this.call(path, () => this.client.api(this.url(path, query)).get());
-  }
 
   async post<T>(path: string, body: unknown): Promise<T> {
     return this.call(path, () => this.client.api(this.url(path)).post(body));

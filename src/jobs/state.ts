@@ -63,15 +63,6 @@ export class StateStore {
     await this.store.writeText(this.container, WATERMARK, JSON.stringify(watermark), { contentType: JSON_CONTENT_TYPE });
   }
 
-  /** Activations harvested by the run(s) of `runDay`, across every event month. */
-  async activationsOfRunDay(runDay: string): Promise<ActivationRow[]> {
-    const rows: ActivationRow[] = [];
-    for await (const name of this.store.list(this.container, ACTIVATIONS)) {
-      if (name.endsWith(`/${runDay}.jsonl`)) rows.push(...(await this.readJsonl<ActivationRow>(name)));
-    }
-    return rows;
-  }
-
   /**
    * What the daily file of `runDay` must report: the activations harvested by earlier attempts of
    * that day, and by runs of earlier days that never became final (`isFinal` says which are): a
