@@ -8,7 +8,7 @@
  * the day final, then the email.
  */
 import { harvestSince, type Harvest } from './harvest';
-import { assignmentChanges, GlobalAdministratorCount, LIST_LIMIT } from '../pim/changes';
+import { assignmentChanges, GlobalAdministratorCount } from '../pim/changes';
 import type { AssignmentRow } from '../pim/model';
 import { takeSnapshot } from '../pim/snapshot';
 import { renderDigest } from '../report/digest';
@@ -91,8 +91,12 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
   let harvest: Harvest;
   try {
     harvest = await harvestSince(ctx, state, day);
-    files.push(await writeActivationsCsv(store, container, `${folder}activations.csv`, harvest.rows));
-    log.info(`Wrote ${folder}activations.csv (${harvest.rows.length} activation(s))`);
+    try {
+      files.push(await writeActivationsCsv(store, container, `${folder}activations.csv`, harvest.activations.sorted()));
+    } finally {
+      await harvest.dispose();
+    }
+    log.info(`Wrote ${folder}activations.csv (${harvest.count} activation(s))`);
   } catch (error) {
     await snapshotTaken.then((taken) => taken.dispose(), () => undefined);
     throw error;
@@ -128,7 +132,7 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
     const digest = renderDigest({
       day,
       changes,
-      activations: { count: harvest.rows.length, items: harvest.rows.slice(-LIST_LIMIT).reverse() },
+      activations: { count: harvest.count, items: harvest.latest },
       globalAdministrators: {
         count: globalAdministrators.count,
         names: globalAdministrators.names,
@@ -169,7 +173,7 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
       activations: {
         harvestedFromUtc: harvest.window?.from.toISOString() ?? null,
         harvestedToUtc: harvest.window?.to.toISOString() ?? null,
-        count: harvest.rows.length,
+        count: harvest.count,
         gaps: harvest.newGaps,
       },
       graph: graph.stats,

@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { AUDIT_RETENTION_MS, harvestActivations } from '../pim/activations';
-import { compareActivationRows, type ActivationRow } from '../pim/model';
+import { activationRowCodec, compareActivationRows, type ActivationRow } from '../pim/model';
 import { takeSnapshot } from '../pim/snapshot';
 import { ACTIVATION_COLUMNS, activationValues, ASSIGNMENT_COLUMNS, assignmentValues, csvStream, parseCsv, unneutralise } from '../report/csv';
 import { jsonArrayStream } from '../report/json';
@@ -136,7 +136,7 @@ async function activationRows(ctx: JobContext, request: ExportRequest): Promise<
     const at = Date.parse(row.activated);
     return at >= from.getTime() && at < end.getTime();
   };
-  const sorter = new ExternalSorter<ActivationRow>(compareActivationRows);
+  const sorter = new ExternalSorter<ActivationRow>(compareActivationRows, { codec: activationRowCodec });
   const retentionStart = new Date(now.getTime() - AUDIT_RETENTION_MS);
 
   try {
@@ -148,9 +148,9 @@ async function activationRows(ctx: JobContext, request: ExportRequest): Promise<
       const oldEnd = end < retentionStart ? end : retentionStart;
       for (let m = from.toISOString().slice(0, 7); m <= oldEnd.toISOString().slice(0, 7); m = nextMonth(m)) {
         let found = false;
-        for (const row of await state.activationsOfMonth(m)) {
+        for await (const batch of state.activationsOfMonth(m)) {
           found = true;
-          if (inRange(row)) await sorter.add(row);
+          await sorter.addAll(batch.filter(inRange));
         }
         if (!found) {
           for (const row of await archivedActivations(ctx, m)) {

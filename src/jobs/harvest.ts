@@ -6,21 +6,36 @@
  * Graph has already dropped is recorded as a gap, never silently skipped.
  */
 import { AUDIT_RETENTION_MS, harvestActivations, type HarvestWindow } from '../pim/activations';
-import { compareActivationRows, type ActivationRow } from '../pim/model';
+import { activationRowCodec, compareActivationRows, type ActivationRow } from '../pim/model';
+import { LIST_LIMIT } from '../pim/changes';
+import { ExternalSorter } from '../report/sorter';
 import type { JobContext } from './context';
 import { dailyManifest } from './files';
-import type { HarvestGap, StateStore, Watermark } from './state';
+import { monthOfActivation, type HarvestGap, type StateStore, type Watermark } from './state';
 
 /** How far back each run re-reads before the watermark. */
 export const HARVEST_OVERLAP_MS = 6 * 3600 * 1000;
 
 export interface Harvest {
-  /** Every activation harvested by the run(s) of this day, oldest first, each audit id once. */
-  rows: ActivationRow[];
+  /**
+   * Every activation the day's file reports, oldest first, each audit id once: kept on disk, not
+   * in memory (a first run reads 30 days of a large tenant). Call `dispose` when done.
+   */
+  activations: ExternalSorter<ActivationRow>;
+  /** How many. */
+  count: number;
+  /** The newest few (LIST_LIMIT), newest first: what the digest lists. */
+  latest: ActivationRow[];
   window?: HarvestWindow;
   /** Periods this run found Graph no longer holds. */
   newGaps: HarvestGap[];
+  dispose(): Promise<void>;
 }
+
+/** Activations kept in memory before a sorted run is spilled: two runs' worth at most, about 4 MB. */
+const RUN_SIZE = 5_000;
+/** Activations given to the sorter at once: one await a batch, not one a row. */
+const BATCH = 1_000;
 
 /** The window to read, and any gap before it, given the watermark and the moment of the run. */
 export function activationsWindow(
@@ -52,42 +67,85 @@ export async function harvestSince(ctx: JobContext, state: StateStore, day: stri
   const { window, gaps, clockBehind } = activationsWindow(watermark, now);
   for (const gap of gaps) log.warn(`Activations between ${gap.fromUtc} and ${gap.toUtc} are lost to this app: ${gap.reason}`);
 
-  // What earlier attempts of this same day already harvested (a crash, or a forced re-run), and what
-  // runs of earlier days harvested but never reported because they failed before their manifest.
-  const byId = new Map<string, ActivationRow>();
-  const isFinal = (d: string) => ctx.store.exists(ctx.settings.reportsContainer, dailyManifest(d));
-  for (const row of await state.activationsToReport(day, isFinal)) byId.set(row.auditId, row);
-  const known = watermark?.recent ?? {};
+  const activations = new ExternalSorter<ActivationRow>(compareActivationRows, { runSize: RUN_SIZE, codec: activationRowCodec });
+  try {
+    // Audit ids only, not rows: what keeps each activation once across attempts and the overlap.
+    const seen = new Set<string>();
+    const months = new Set<string>();
+    const known = watermark?.recent ?? {};
+    /** Each audit id once; rows from Graph also skip what the last run already harvested. */
+    const keep = (batch: ActivationRow[], fromGraph: boolean): Promise<void> => {
+      const fresh: ActivationRow[] = [];
+      for (const row of batch) {
+        if (seen.has(row.auditId) || (fromGraph && known[row.auditId] !== undefined)) continue;
+        seen.add(row.auditId);
+        months.add(monthOfActivation(row));
+        fresh.push(row);
+      }
+      return activations.addAll(fresh);
+    };
 
-  let fresh = 0;
-  if (clockBehind) {
-    log.warn(
-      `The clock (${now.toISOString()}) is earlier than the stored watermark (${watermark!.harvestedThroughUtc}); no activation is harvested and the watermark is kept`,
-    );
-  } else if (window) {
-    log.info(`Harvesting activations from ${window.from.toISOString()} to ${window.to.toISOString()}`);
-    for await (const row of harvestActivations(graph, window, log)) {
-      if (known[row.auditId] !== undefined || byId.has(row.auditId)) continue;
-      byId.set(row.auditId, row);
-      fresh++;
+    // What earlier attempts of this same day already harvested (a crash, or a forced re-run), and what
+    // runs of earlier days harvested but never reported because they failed before their manifest.
+    const isFinal = (d: string) => ctx.store.exists(ctx.settings.reportsContainer, dailyManifest(d));
+    for await (const batch of state.activationsToReport(day, isFinal)) await keep(batch, false);
+    const earlier = activations.size;
+
+    if (clockBehind) {
+      log.warn(
+        `The clock (${now.toISOString()}) is earlier than the stored watermark (${watermark!.harvestedThroughUtc}); no activation is harvested and the watermark is kept`,
+      );
+    } else if (window) {
+      log.info(`Harvesting activations from ${window.from.toISOString()} to ${window.to.toISOString()}`);
+      let batch: ActivationRow[] = [];
+      for await (const row of harvestActivations(graph, window, log)) {
+        batch.push(row);
+        if (batch.length >= BATCH) {
+          await keep(batch, true);
+          batch = [];
+        }
+      }
+      await keep(batch, true);
     }
-  }
-  const rows = [...byId.values()].sort(compareActivationRows);
-  log.info(`Harvested ${fresh} new activation(s); ${rows.length} for ${day}`);
+    const count = activations.size;
+    log.info(`Harvested ${count - earlier} new activation(s); ${count} for ${day}`);
 
-  // Keep the rows before moving the watermark: a crash in between re-reads, and de-duplicates.
-  await state.saveActivationsOfRunDay(day, rows);
-  if (window) {
-    const keepFrom = window.to.getTime() - HARVEST_OVERLAP_MS;
+    // Keep the rows before moving the watermark: a crash in between re-reads, and de-duplicates.
+    // One pass over the sorted rows per month file (a harvest spans two or three months at most).
+    for (const month of [...months].sort()) {
+      await state.saveActivationsOfRunDay(day, month, ofMonth(activations.sortedBatches(), month));
+    }
+    // The digest's newest few, and the ids near the new watermark for the next run's overlap.
+    const keepFrom = window ? window.to.getTime() - HARVEST_OVERLAP_MS : Infinity;
     const recent: Record<string, string> = {};
     for (const [id, at] of Object.entries(known)) if (Date.parse(at) >= keepFrom) recent[id] = at;
-    for (const row of rows) if (Date.parse(row.activated) >= keepFrom) recent[row.auditId] = row.activated;
-    await state.saveWatermark({
-      harvestedThroughUtc: window.to.toISOString(),
-      coverageStartUtc: watermark?.coverageStartUtc ?? window.from.toISOString(),
-      recent,
-      gaps: [...(watermark?.gaps ?? []), ...gaps],
-    });
+    const latest: ActivationRow[] = [];
+    for await (const batch of activations.sortedBatches()) {
+      for (const row of batch) if (Date.parse(row.activated) >= keepFrom) recent[row.auditId] = row.activated;
+      latest.push(...batch.slice(-LIST_LIMIT));
+      latest.splice(0, Math.max(0, latest.length - LIST_LIMIT));
+    }
+    if (window) {
+      await state.saveWatermark({
+        harvestedThroughUtc: window.to.toISOString(),
+        coverageStartUtc: watermark?.coverageStartUtc ?? window.from.toISOString(),
+        recent,
+        gaps: [...(watermark?.gaps ?? []), ...gaps],
+      });
+    }
+    return { activations, count, latest: latest.reverse(), window, newGaps: gaps, dispose: () => activations.dispose() };
+  } catch (error) {
+    await activations.dispose();
+    throw error;
   }
-  return { rows, window, newGaps: gaps };
+}
+
+/** The rows of one month from rows sorted by time (those without a time first): stops past it. */
+export async function* ofMonth(batches: AsyncIterable<ActivationRow[]>, month: string): AsyncGenerator<ActivationRow[]> {
+  for await (const batch of batches) {
+    const rows = batch.filter((row) => monthOfActivation(row) === month);
+    if (rows.length > 0) yield rows;
+    const last = batch[batch.length - 1];
+    if (month === 'unknown' ? last.activated !== '' : last.activated.slice(0, 7) > month) return;
+  }
 }

@@ -9,7 +9,8 @@
  */
 import { BlobAlreadyExistsError } from '../io/blob';
 import { takeSnapshot, type Snapshot } from '../pim/snapshot';
-import { compareActivationRows } from '../pim/model';
+import { activationRowCodec, compareActivationRows, type ActivationRow } from '../pim/model';
+import { ExternalSorter } from '../report/sorter';
 import { csvFacts, sha256 } from '../report/csv';
 import { APP_VERSION } from '../version';
 import type { JobContext } from './context';
@@ -62,7 +63,7 @@ export async function runMonthly(ctx: JobContext, options: MonthlyOptions = {}):
   // belongs to the next daily file still open: today's, or tomorrow's if today's is final.
   const today = utcDay(now);
   const todayFinal = await store.exists(settings.reportsContainer, `${dayFolder(now)}manifest.json`);
-  await harvestSince(ctx, state, todayFinal ? utcDay(new Date(now.getTime() + 24 * 3600 * 1000)) : today);
+  await (await harvestSince(ctx, state, todayFinal ? utcDay(new Date(now.getTime() + 24 * 3600 * 1000)) : today)).dispose();
   const watermark = await state.watermark();
   const coverageStart = watermark?.coverageStartUtc;
 
@@ -105,18 +106,9 @@ async function archiveMonth(
   knownGaps: HarvestGap[],
   coverageStart: string | undefined,
 ): Promise<void> {
-  const { settings, store, log, graph } = ctx;
-  const archive = settings.archiveContainer;
-  const folder = archiveFolder(month);
+  const { store, log } = ctx;
   const { start, end } = monthBounds(month);
-  log.info(`Archiving ${month} into ${store.location(archive)}/${folder}`);
-
-  const activations = (await state.activationsOfMonth(month))
-    .filter((row) => {
-      const at = Date.parse(row.activated);
-      return at >= start.getTime() && at < end.getTime();
-    })
-    .sort(compareActivationRows);
+  log.info(`Archiving ${month} into ${store.location(ctx.settings.archiveContainer)}/${archiveFolder(month)}`);
 
   const gaps = knownGaps.filter((g) => Date.parse(g.fromUtc) < end.getTime() && Date.parse(g.toUtc) > start.getTime());
   if (!coverageStart || Date.parse(coverageStart) > start.getTime()) {
@@ -127,6 +119,39 @@ async function archiveMonth(
     });
   }
   for (const gap of gaps) log.warn(`${month}: activations between ${gap.fromUtc} and ${gap.toUtc} are not in the pack: ${gap.reason}`);
+
+  // Each audit id once (a run day's file may repeat an earlier attempt's), sorted on disk.
+  const activations = new ExternalSorter<ActivationRow>(compareActivationRows, { codec: activationRowCodec });
+  try {
+    const seen = new Set<string>();
+    for await (const batch of state.activationsOfMonth(month)) {
+      await activations.addAll(
+        batch.filter((row) => {
+          const at = Date.parse(row.activated);
+          if (!(at >= start.getTime() && at < end.getTime()) || seen.has(row.auditId)) return false;
+          seen.add(row.auditId);
+          return true;
+        }),
+      );
+    }
+    await writePack(ctx, month, snapshot, activations, gaps);
+  } finally {
+    await activations.dispose();
+  }
+}
+
+/** The pack's files, then its manifest; a file an earlier run left is kept and described as stored. */
+async function writePack(
+  ctx: JobContext,
+  month: string,
+  snapshot: Snapshot,
+  activations: ExternalSorter<ActivationRow>,
+  gaps: HarvestGap[],
+): Promise<void> {
+  const { settings, store, log, graph } = ctx;
+  const archive = settings.archiveContainer;
+  const folder = archiveFolder(month);
+  const { start, end } = monthBounds(month);
 
   const files: ManifestFile[] = [];
   const once = async (name: string, write: () => Promise<ManifestFile>) => {
@@ -147,7 +172,7 @@ async function archiveMonth(
   await once('active-assignments.csv', () =>
     writeAssignmentsCsv(store, archive, `${folder}active-assignments.csv`, snapshot.active.sortedBatches(), snapshot.scopeName, true),
   );
-  await once('activations.csv', () => writeActivationsCsv(store, archive, `${folder}activations.csv`, activations, true));
+  await once('activations.csv', () => writeActivationsCsv(store, archive, `${folder}activations.csv`, activations.sorted(), true));
 
   const manifest = {
     kind: 'monthly',
@@ -159,12 +184,12 @@ async function archiveMonth(
     appVersion: APP_VERSION,
     files,
     // From the file as stored (a crashed run may have written it): the manifest describes what is there.
-    activations: { count: files.find((f) => f.name === 'activations.csv')?.rows ?? activations.length, complete: gaps.length === 0, gaps },
+    activations: { count: files.find((f) => f.name === 'activations.csv')?.rows ?? activations.size, complete: gaps.length === 0, gaps },
     snapshot: { note: 'assignments as Graph reported them when this pack was generated', ...snapshot.counts },
     graph: graph.stats,
   };
   await writeTextFile(store, archive, `${folder}manifest.json`, `${JSON.stringify(manifest, null, 2)}\n`, JSON_CONTENT_TYPE, true);
-  log.info(`Wrote ${folder}manifest.json: ${activations.length} activation(s)${gaps.length ? `, ${gaps.length} gap(s)` : ''}`);
+  log.info(`Wrote ${folder}manifest.json: ${activations.size} activation(s)${gaps.length ? `, ${gaps.length} gap(s)` : ''}`);
 }
 
 export interface VerifyResult {

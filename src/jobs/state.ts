@@ -67,44 +67,32 @@ export class StateStore {
    * What the daily file of `runDay` must report: the activations harvested by earlier attempts of
    * that day, and by runs of earlier days that never became final (`isFinal` says which are): a
    * day that failed after its harvest is caught up by the next day's file, not lost from the
-   * daily files. Stops at the newest earlier day that is final.
+   * daily files. Stops at the newest earlier day that is final. Streamed in batches; an audit id
+   * may come more than once (each attempt's file is a superset of the last), the caller keeps one.
    */
-  async activationsToReport(runDay: string, isFinal: (day: string) => Promise<boolean>): Promise<ActivationRow[]> {
+  async *activationsToReport(runDay: string, isFinal: (day: string) => Promise<boolean>): AsyncGenerator<ActivationRow[]> {
     const byDay = new Map<string, string[]>();
     for await (const name of this.store.list(this.container, ACTIVATIONS)) {
       const day = name.slice(name.lastIndexOf('/') + 1, -'.jsonl'.length);
       if (day <= runDay) byDay.set(day, [...(byDay.get(day) ?? []), name]);
     }
-    const rows: ActivationRow[] = [];
     for (const day of [...byDay.keys()].sort().reverse()) {
       if (day < runDay && (await isFinal(day))) break;
-      for (const name of byDay.get(day)!) rows.push(...(await this.readJsonl<ActivationRow>(name)));
-    }
-    return rows;
-  }
-
-  /** Replaces the run day's files with `rows` (a superset of what an earlier attempt that day wrote). */
-  async saveActivationsOfRunDay(runDay: string, rows: ActivationRow[]): Promise<void> {
-    const byMonth = new Map<string, ActivationRow[]>();
-    for (const row of rows) {
-      const month = row.activated.slice(0, 7) || 'unknown';
-      // push, not a copy per row: the spread made this quadratic (1.8 s of CPU for 18,000 activations).
-      const list = byMonth.get(month);
-      if (list) list.push(row);
-      else byMonth.set(month, [row]);
-    }
-    for (const [month, monthRows] of byMonth) {
-      await this.writeJsonl(`${ACTIVATIONS}${month}/${runDay}.jsonl`, monthRows);
+      for (const name of byDay.get(day)!) yield* this.readJsonl<ActivationRow>(name);
     }
   }
 
-  /** Every harvested activation whose time falls in `month` (YYYY-MM), each audit id once. */
-  async activationsOfMonth(month: string): Promise<ActivationRow[]> {
-    const byId = new Map<string, ActivationRow>();
-    for await (const name of this.store.list(this.container, `${ACTIVATIONS}${month}/`)) {
-      for (const row of await this.readJsonl<ActivationRow>(name)) byId.set(row.auditId, row);
-    }
-    return [...byId.values()];
+  /**
+   * Replaces the run day's file for one month of activations (`monthOfActivation`) with `batches`:
+   * every activation of that month the day reports, a superset of what an earlier attempt wrote.
+   */
+  async saveActivationsOfRunDay(runDay: string, month: string, batches: AsyncIterable<ActivationRow[]>): Promise<void> {
+    await this.writeJsonl(`${ACTIVATIONS}${month}/${runDay}.jsonl`, batches);
+  }
+
+  /** Every harvested activation whose time falls in `month` (YYYY-MM), in batches; an audit id may come more than once. */
+  async *activationsOfMonth(month: string): AsyncGenerator<ActivationRow[]> {
+    for await (const name of this.store.list(this.container, `${ACTIVATIONS}${month}/`)) yield* this.readJsonl<ActivationRow>(name);
   }
 
   /**
@@ -133,21 +121,7 @@ export class StateStore {
    * but the newest few, never `baseline` (the last final day's, which the next diff may still need).
    */
   async saveSnapshot(day: string, batches: AsyncIterable<AssignmentRow[]>, baseline?: string): Promise<void> {
-    // Lines gathered into chunks of about 64 KiB: the upload handles a few hundred chunks, not one per schedule.
-    const body = Readable.from(
-      (async function* () {
-        let text = '';
-        for await (const batch of batches) {
-          for (const row of batch) text += `${JSON.stringify(row)}\n`;
-          if (text.length >= 65_536) {
-            yield text;
-            text = '';
-          }
-        }
-        if (text) yield text;
-      })(),
-    );
-    await this.store.writeStream(this.container, `${SNAPSHOTS}${day}.jsonl`, body, { contentType: JSONL });
+    await this.writeJsonl(`${SNAPSHOTS}${day}.jsonl`, batches);
     // Only the newest matters for the next diff; a few more are kept for a person investigating.
     const names: string[] = [];
     for await (const name of this.store.list(this.container, SNAPSHOTS)) names.push(name);
@@ -188,22 +162,29 @@ export class StateStore {
     await this.store.delete(this.container, `${OUTBOX}${day}.json`);
   }
 
-  private async readJsonl<T>(name: string): Promise<T[]> {
-    const text = await this.store.readText(this.container, name);
-    if (!text) return [];
-    return text
-      .split('\n')
-      .filter((line) => line.trim() !== '')
-      .map((line) => JSON.parse(line) as T);
+  /** A JSON-lines blob in batches of up to a thousand rows, never the whole file at once. */
+  private async *readJsonl<T>(name: string): AsyncGenerator<T[]> {
+    const stream = await this.store.readStream(this.container, name);
+    if (!stream) return;
+    let batch: T[] = [];
+    for await (const row of jsonLines<T>(stream)) {
+      batch.push(row);
+      if (batch.length >= 1_000) {
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length > 0) yield batch;
   }
 
-  private async writeJsonl(name: string, rows: unknown[]): Promise<void> {
-    // Streamed in chunks of about 64 KiB: never a string (and a Buffer) the size of the whole file.
+  private async writeJsonl(name: string, batches: AsyncIterable<unknown[]>): Promise<void> {
+    // Lines gathered into chunks of about 64 KiB: the upload handles a few hundred chunks, not one
+    // per row, and never a string (and a Buffer) the size of the whole file.
     const body = Readable.from(
-      (function* () {
+      (async function* () {
         let text = '';
-        for (let i = 0; i < rows.length; i++) {
-          text += `${i ? '\n' : ''}${JSON.stringify(rows[i])}`;
+        for await (const batch of batches) {
+          for (const row of batch) text += `${JSON.stringify(row)}\n`;
           if (text.length >= 65_536) {
             yield text;
             text = '';
@@ -214,6 +195,11 @@ export class StateStore {
     );
     await this.store.writeStream(this.container, name, body, { contentType: JSONL });
   }
+}
+
+/** The folder of `state/activations/` an activation is kept under: its month, or `unknown` without a time. */
+export function monthOfActivation(row: ActivationRow): string {
+  return row.activated.slice(0, 7) || 'unknown';
 }
 
 async function* jsonLines<T>(stream: NodeJS.ReadableStream): AsyncGenerator<T> {

@@ -4,8 +4,7 @@
  * findings. Activated (just-in-time) schedules are activations, not assignments: excluded here.
  */
 import { GLOBAL_ADMINISTRATOR_ROLE_ID } from '../settings';
-import { sameEnum, type AssignmentRow } from './model';
-import { compareSchedules } from './snapshot';
+import { compareSchedules, sameEnum, type AssignmentRow } from './model';
 
 /** Rows kept (and shown) per list in the email; counts stay exact, the CSVs have every row. */
 export const LIST_LIMIT = 50;

@@ -49,6 +49,21 @@ export interface ActivationRow {
   auditId: string;
 }
 
+/** Activations as arrays of values in a sorter's run files: a third of the bytes of keyed JSON. */
+export const activationRowCodec = {
+  encode: (r: ActivationRow): unknown => [
+    r.activated, r.principalDisplayName, r.principalName, r.principalId, r.roleName, r.roleId, r.scopeId,
+    r.start, r.end, r.justification, r.ticketNumber, r.ticketSystem, r.requestId, r.auditId,
+  ],
+  decode: (data: unknown): ActivationRow => {
+    const v = data as string[];
+    return {
+      activated: v[0], principalDisplayName: v[1], principalName: v[2], principalId: v[3], roleName: v[4], roleId: v[5],
+      scopeId: v[6], start: v[7], end: v[8], justification: v[9], ticketNumber: v[10], ticketSystem: v[11], requestId: v[12], auditId: v[13],
+    };
+  },
+};
+
 /** A period of the audit log the app never harvested: Graph had already dropped it. */
 export interface HarvestGap {
   fromUtc: string;
@@ -191,6 +206,11 @@ export function compareAssignmentRows(a: AssignmentRow, b: AssignmentRow): numbe
     ordinal(a.viaGroupId, b.viaGroupId) ||
     ordinal(a.scheduleId, b.scheduleId)
   );
+}
+
+/** One schedule per row (no expansion), by state then schedule id: the stored snapshot's order, which the digest's diff walks. */
+export function compareSchedules(a: AssignmentRow, b: AssignmentRow): number {
+  return a.state < b.state ? -1 : a.state > b.state ? 1 : a.scheduleId < b.scheduleId ? -1 : a.scheduleId > b.scheduleId ? 1 : 0;
 }
 
 export function compareActivationRows(a: ActivationRow, b: ActivationRow): number {

@@ -12,6 +12,7 @@ import { ExternalSorter, type SorterCodec } from '../report/sorter';
 import type { ScopeNamer } from '../report/csv';
 import {
   compareAssignmentRows,
+  compareSchedules,
   directRow,
   groupEligibleRow,
   memberRow,
@@ -90,10 +91,6 @@ export const assignmentRowCodec: SorterCodec<AssignmentRow> = {
     };
   },
 };
-
-export function compareSchedules(a: AssignmentRow, b: AssignmentRow): number {
-  return a.state < b.state ? -1 : a.state > b.state ? 1 : a.scheduleId < b.scheduleId ? -1 : a.scheduleId > b.scheduleId ? 1 : 0;
-}
 
 export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions): Promise<Snapshot> {
   const { log } = options;

@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { stringify } from 'csv-stringify/sync';
 import type { ActivationRow, AssignmentRow } from '../pim/model';
 
 /** The first seven are the Entra admin center's PIM export header, so existing sheets keep working. */
@@ -125,8 +126,7 @@ const BOM = '\ufeff';
  * A CSV byte stream from rows of values (neutralised here, SPEC 4.3), counting rows and hashing bytes as they pass, so the
  * manifest is known the moment the upload ends without reading the file back.
  *
- * RFC 4180 as csv-stringify writes it with CRLF records: a cell is quoted when it holds a comma, a
- * quote, a CR or an LF (a lone CR or LF too), quotes doubled. Rows are formatted in a plain loop and
+ * Records as csv-stringify writes them with CRLF (see `csvRecord`). Rows are formatted in a loop and
  * handed over in chunks of about 16 KiB; the stream still honours backpressure, reading rows only
  * as its reader takes bytes.
  */
@@ -226,33 +226,27 @@ function csvFromBatches(
   return { stream, rows: () => count, facts: () => ({ rows: count, bytes, sha256: (digest ??= hash.digest('hex')) }) };
 }
 
-/** One CSV record with its CRLF; cells neutralised (SPEC 4.3) unless it is the header. */
-function csvRecord(cells: readonly unknown[], neutralised: boolean): string {
-  let line = '';
-  let special = false;
-  for (let i = 0; i < cells.length; i++) {
-    const raw = cells[i];
-    let cell = typeof raw === 'string' ? raw : raw === null || raw === undefined ? '' : typeof raw === 'boolean' ? (raw ? '1' : '') : String(raw);
-    if (neutralised && cell !== '') cell = neutralise(cell);
-    if (cell.indexOf(',') !== -1) special = true;
-    line += i === 0 ? cell : `,${cell}`;
-  }
-  // Most records need no quoting at all: one test of the whole line, cells only when it finds something.
-  if (!special && !LINE_NEEDS_QUOTES.test(line)) return `${line}\r\n`;
-  line = '';
-  for (let i = 0; i < cells.length; i++) {
-    const raw = cells[i];
-    let cell = typeof raw === 'string' ? raw : raw === null || raw === undefined ? '' : typeof raw === 'boolean' ? (raw ? '1' : '') : String(raw);
-    if (neutralised && cell !== '') cell = neutralise(cell);
-    if (i > 0) line += ',';
-    line += NEEDS_QUOTES.test(cell) ? `"${cell.replace(/"/g, '""')}"` : cell;
-  }
-  return `${line}\r\n`;
-}
-
-/** RFC 4180: a cell with a comma, a quote, a CR or an LF is quoted (csv-stringify with CRLF records quotes the same). */
+/** csv-stringify's RFC 4180 with CRLF records; a lone CR or LF in a cell is quoted too (Excel would split the row). */
+const STRINGIFY_OPTIONS = { record_delimiter: 'windows', quoted_match: /[\r\n]/ } as const;
 const NEEDS_QUOTES = /[",\r\n]/;
-const LINE_NEEDS_QUOTES = /["\r\n]/;
+
+/**
+ * One CSV record with its CRLF; cells neutralised (SPEC 4.3) unless it is the header. Quoting is
+ * csv-stringify's; a record with no comma, quote or line break has nothing to quote and is joined
+ * as it is (csv-stringify costs about 8 µs a record: 1.5 s of CPU for a large tenant's 177,000).
+ */
+function csvRecord(values: readonly unknown[], neutralised: boolean): string {
+  const cells: string[] = new Array(values.length);
+  let plain = true;
+  for (let i = 0; i < values.length; i++) {
+    const raw = values[i];
+    let cell = typeof raw === 'string' ? raw : raw === null || raw === undefined ? '' : typeof raw === 'boolean' ? (raw ? '1' : '') : String(raw);
+    if (neutralised && cell !== '') cell = neutralise(cell);
+    if (plain && NEEDS_QUOTES.test(cell)) plain = false;
+    cells[i] = cell;
+  }
+  return plain ? `${cells.join(',')}\r\n` : stringify([cells], STRINGIFY_OPTIONS);
+}
 
 /** Hash of any bytes, for files written whole (digest, JSON). */
 export function sha256(data: string | Buffer): string {

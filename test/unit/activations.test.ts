@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { activationOf, isRoleActivation, type DirectoryAudit } from '../../src/pim/activations';
-import { activationsWindow, HARVEST_OVERLAP_MS } from '../../src/jobs/harvest';
+import { activationsWindow, HARVEST_OVERLAP_MS, ofMonth } from '../../src/jobs/harvest';
+import { compareActivationRows, type ActivationRow } from '../../src/pim/model';
 
 const sample = JSON.parse(
   readFileSync(join(__dirname, '../fixtures/directoryAudits-pim-activation.json'), 'utf8'),
@@ -84,5 +85,40 @@ describe('harvest window', () => {
     const result = activationsWindow(mark(new Date(now.getTime() + 3600_000)), now);
     expect(result.clockBehind).toBe(true);
     expect(result.window).toBeUndefined();
+  });
+});
+
+describe('a run day file per month', () => {
+  const row = (activated: string, auditId: string) => ({ activated, auditId }) as ActivationRow;
+  const rows = [
+    row('', 'no-time'),
+    ...Array.from({ length: 7 }, (_, i) => row(`2026-10-3${i % 2}T10:00:0${i}.0000000Z`, `oct-${i}`)),
+    ...Array.from({ length: 9 }, (_, i) => row(`2026-11-0${1 + (i % 9)}T00:00:00.0000000Z`, `nov-${i}`)),
+    row('2026-12-01T00:00:00.0000000Z', 'dec-0'),
+  ].sort(compareActivationRows);
+
+  async function take(month: string, batchSize: number): Promise<{ ids: string[]; batchesRead: number }> {
+    let batchesRead = 0;
+    const batches = (async function* () {
+      for (let i = 0; i < rows.length; i += batchSize) {
+        batchesRead++;
+        yield rows.slice(i, i + batchSize);
+      }
+    })();
+    const ids: string[] = [];
+    for await (const batch of ofMonth(batches, month)) ids.push(...batch.map((r) => r.auditId));
+    return { ids, batchesRead };
+  }
+
+  it.each([1, 3, 100])('gives each month exactly its rows, in order, and stops reading past it (batches of %i)', async (size) => {
+    const byMonth = { unknown: ['no-time'], '2026-10': [] as string[], '2026-11': [] as string[], '2026-12': ['dec-0'] };
+    for (const r of rows) if (r.activated.startsWith('2026-10')) byMonth['2026-10'].push(r.auditId);
+    for (const r of rows) if (r.activated.startsWith('2026-11')) byMonth['2026-11'].push(r.auditId);
+    for (const [month, expected] of Object.entries(byMonth)) {
+      const { ids, batchesRead } = await take(month, size);
+      expect(ids).toEqual(expected);
+      // One row a batch: it reads its own rows and the first row past them, no further.
+      if (size === 1) expect(batchesRead).toBe(Math.min(rows.length, rows.findIndex((r) => r.auditId === expected[expected.length - 1]) + 2));
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { assignmentChanges, GlobalAdministratorCount } from '../../src/pim/changes';
 import type { ActivationRow, AssignmentRow } from '../../src/pim/model';
-import { compareSchedules } from '../../src/pim/snapshot';
+import { compareSchedules } from '../../src/pim/model';
 import { renderDigest } from '../../src/report/digest';
 
 const GA = '62e90394-69f5-4237-9190-012177145e10';

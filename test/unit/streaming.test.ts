@@ -9,6 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
+import { stringify } from 'csv-stringify/sync';
 import { csvStream, csvStreamOfBatches, neutralise, sha256 } from '../../src/report/csv';
 import { ExternalSorter } from '../../src/report/sorter';
 import { assignmentRowCodec } from '../../src/pim/snapshot';
@@ -49,6 +50,18 @@ describe('csvStream', () => {
       expect(bytes.equals(expected)).toBe(true);
       expect(facts()).toEqual({ rows: n, bytes: expected.length, sha256: sha256(expected) });
     }
+  });
+
+  it('writes what csv-stringify writes for the whole file (BOM, CRLF records, a lone CR or LF quoted)', async () => {
+    const rows = randomRows(5000, 42);
+    const expected = Buffer.from(
+      stringify([columns, ...rows.map((r) => r.map(neutralise))], { bom: true, record_delimiter: 'windows', quoted_match: /[\r\n]/ }),
+      'utf8',
+    );
+    expect(rows.some((r) => r.every((v) => !/[",\r\n]/.test(v)))).toBe(true); // both paths taken
+    expect(rows.some((r) => r.some((v) => /[",\r\n]/.test(v)))).toBe(true);
+    const bytes = await buffer(csvStream(columns, rows).stream);
+    expect(bytes.toString('utf8')).toBe(expected.toString('utf8'));
   });
 
   it('reads rows only as its reader takes bytes (backpressure)', async () => {
