@@ -35,6 +35,14 @@ export class BlobStorageError extends Error {
  */
 const UPLOAD_BUFFER = 1024 * 1024;
 const UPLOAD_CONCURRENCY = 4;
+/** A lease's length (Storage allows 15 to 60 s): a holder that dies frees it this soon. Renewed every third of it. */
+const LEASE_SECONDS = 15;
+
+export interface BlobLease {
+  /** True once a renewal failed: another may hold the lease now. */
+  readonly lost: boolean;
+  release(): Promise<void>;
+}
 
 export class BlobStore {
   private readonly ensured = new Map<string, Promise<unknown>>();
@@ -150,6 +158,70 @@ export class BlobStore {
       await blob.deleteIfExists();
     } catch (error) {
       throw this.failure(error, 'deleting', container, name);
+    }
+  }
+
+  /**
+   * A lease on `name` (made as an empty blob if absent), renewed in the background until released,
+   * with `metadata` saying who holds it; or, when another holds it, that holder's metadata. A
+   * holder that dies lets the lease lapse within LEASE_SECONDS.
+   */
+  async lease(container: string, name: string, metadata: Record<string, string>): Promise<{ lease?: BlobLease; holder?: Record<string, string> }> {
+    const blob = (await this.container(container)).getBlockBlobClient(name);
+    try {
+      await blob.upload('', 0, { conditions: { ifNoneMatch: '*' } });
+    } catch (error) {
+      // Already there (409), or there and leased (412): either way, try for the lease.
+      if (!isConflict(error)) throw this.failure(error, 'creating', container, name);
+    }
+    const leases = blob.getBlobLeaseClient();
+    try {
+      await leases.acquireLease(LEASE_SECONDS);
+    } catch (error) {
+      if (!isConflict(error)) throw this.failure(error, 'leasing', container, name);
+      try {
+        return { holder: (await blob.getProperties()).metadata ?? {} };
+      } catch {
+        return { holder: {} }; // released meanwhile, or unreadable: the caller tries again
+      }
+    }
+    const conditions = { leaseId: leases.leaseId };
+    let lost: unknown;
+    const renewal = setInterval(() => {
+      leases.renewLease().catch((error: unknown) => (lost ??= error));
+    }, (LEASE_SECONDS * 1000) / 3);
+    renewal.unref();
+    try {
+      await blob.setMetadata(metadata, { conditions });
+    } catch (error) {
+      clearInterval(renewal);
+      await leases.releaseLease().catch(() => undefined);
+      throw this.failure(error, 'writing', container, name);
+    }
+    return {
+      lease: {
+        get lost() {
+          return lost !== undefined;
+        },
+        release: async () => {
+          clearInterval(renewal);
+          // The holder's name goes with it (only a holder that died leaves its name behind); a
+          // lease not released lapses by itself within LEASE_SECONDS.
+          await blob.setMetadata({}, { conditions }).catch(() => undefined);
+          await leases.releaseLease().catch(() => undefined);
+        },
+      },
+    };
+  }
+
+  /** Ends another holder's lease at once (a holder known to be gone). */
+  async breakLease(container: string, name: string): Promise<void> {
+    const blob = (await this.container(container)).getBlockBlobClient(name);
+    try {
+      await blob.getBlobLeaseClient().breakLease(0);
+    } catch (error) {
+      // Not leased (any more): nothing to break.
+      if (!isConflict(error)) throw this.failure(error, 'breaking the lease on', container, name);
     }
   }
 

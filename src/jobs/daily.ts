@@ -26,10 +26,13 @@ import {
 } from './files';
 import { StateStore } from './state';
 import { EmailError } from '../io/email';
+import { withRunLock, type RunLockOptions } from './lock';
 
 export interface DailyOptions {
   /** Send today's digest again even if it was sent. */
   forceEmail?: boolean;
+  /** How long to wait for another run that is writing the reports (lock.ts). */
+  lock?: RunLockOptions;
 }
 
 export interface DailyResult {
@@ -53,6 +56,10 @@ export class DailyRunError extends Error {
 }
 
 export async function runDaily(ctx: JobContext, options: DailyOptions = {}): Promise<DailyResult> {
+  return withRunLock(ctx, 'daily', () => daily(ctx, options), options.lock);
+}
+
+async function daily(ctx: JobContext, options: DailyOptions): Promise<DailyResult> {
   const { settings, store, log, now } = ctx;
   const day = utcDay(now);
   const folder = dayFolder(now);

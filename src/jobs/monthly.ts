@@ -16,11 +16,14 @@ import { APP_VERSION } from '../version';
 import type { JobContext } from './context';
 import { dayFolder, JSON_CONTENT_TYPE, utcDay, writeActivationsCsv, writeAssignmentsCsv, writeTextFile, type ManifestFile } from './files';
 import { harvestSince } from './harvest';
+import { withRunLock, type RunLockOptions } from './lock';
 import { StateStore, type HarvestGap } from './state';
 
 export interface MonthlyOptions {
   /** YYYY-MM; by default every complete month not yet archived, up to the month before `now`. */
   month?: string;
+  /** How long to wait for another run that is writing the reports (lock.ts). */
+  lock?: RunLockOptions;
 }
 
 export interface MonthlyResult {
@@ -50,14 +53,17 @@ function previousMonth(month: string): string {
 export const archiveFolder = (month: string) => `monthly/${month}/`;
 
 export async function runMonthly(ctx: JobContext, options: MonthlyOptions = {}): Promise<MonthlyResult> {
+  if (options.month && options.month > previousMonth(monthOf(ctx.now))) {
+    throw new Error(`${options.month} is not over yet at ${ctx.now.toISOString()}: a month is archived once it has ended`);
+  }
+  return withRunLock(ctx, 'monthly', () => monthly(ctx, options), options.lock);
+}
+
+async function monthly(ctx: JobContext, options: MonthlyOptions): Promise<MonthlyResult> {
   const { settings, store, log, now } = ctx;
   const archive = settings.archiveContainer;
   const state = new StateStore(store, settings.reportsContainer);
   const lastComplete = previousMonth(monthOf(now));
-
-  if (options.month && options.month > lastComplete) {
-    throw new Error(`${options.month} is not over yet at ${now.toISOString()}: a month is archived once it has ended`);
-  }
 
   // A final harvest, so the month's last hours (after the last daily run) are in. What it finds
   // belongs to the next daily file still open: today's, or tomorrow's if today's is final.

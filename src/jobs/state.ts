@@ -6,6 +6,7 @@
  *   state/snapshots/<day>.jsonl                one line per schedule, for the next digest's diff (last 7 kept)
  *   state/outbox/<day>.json                    a digest waiting to be emailed (deleted once sent)
  *   state/email/<day>.json                     proof a day's digest was sent
+ *   state/run.lock                             leased by the run writing all this (lock.ts)
  *
  * Every write is a whole-blob replace of something derived again on a re-run, so a run killed at
  * any point leaves state the next run completes without losing or doubling anything.

@@ -1,0 +1,95 @@
+/**
+ * One run at a time writes state. The daily and monthly jobs hold a lease on `state/run.lock` in
+ * the reports container while they run. Functions never overlaps a timer with itself, but the two
+ * timers can overlap each other (their schedules are settings), and a CLI run on an admin's laptop
+ * can overlap either. Without the lease, two harvests could each rewrite the run day's activations
+ * with their own rows, losing the other's, and both could send the digest.
+ */
+import { hostname } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { JobContext } from './context';
+
+export const RUN_LOCK = 'state/run.lock';
+/** How long a run waits for another to finish: a large tenant's daily run takes a minute or two. */
+const WAIT_MS = 10 * 60_000;
+const POLL_MS = 5_000;
+
+export interface RunLockOptions {
+  waitMs?: number;
+  pollMs?: number;
+}
+
+export class RunLockedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RunLockedError';
+  }
+}
+
+/** Runs `run` holding the lease, after waiting (up to 10 minutes) for a run that holds it. */
+export async function withRunLock<T>(ctx: Pick<JobContext, 'store' | 'settings' | 'log'>, job: string, run: () => Promise<T>, options: RunLockOptions = {}): Promise<T> {
+  const { store, settings, log } = ctx;
+  const container = settings.reportsContainer;
+  const metadata = { job, host: thisHost(), pid: String(process.pid), started: new Date().toISOString() };
+  const deadline = Date.now() + (options.waitMs ?? WAIT_MS);
+  let waiting = false;
+  let gone: string | undefined;
+  for (;;) {
+    const { lease, holder } = await store.lease(container, RUN_LOCK, metadata);
+    if (lease) {
+      if (waiting) log.info('The other run finished; this one goes on');
+      try {
+        return await run();
+      } finally {
+        await lease.release();
+        if (lease.lost) log.warn(`The lease on ${RUN_LOCK} could not be renewed during this run: another run may have overlapped it`);
+      }
+    }
+    const who = describeHolder(holder ?? {});
+    if (holder && isGoneFromThisMachine(holder)) {
+      // Killed, or stopped with Ctrl-C: its lease would lapse within 15 s, but nothing is gained by
+      // waiting. Seen twice a second apart first: a new holder writes its own metadata just after
+      // taking the lease, and its lease must not be broken for the one before it.
+      const key = `${holder.pid}@${holder.started}`;
+      if (gone === key) {
+        log.warn(`The run that held ${RUN_LOCK} (${who}) is no longer running on this machine; taking over`);
+        await store.breakLease(container, RUN_LOCK);
+      } else {
+        gone = key;
+        await delay(1_000);
+      }
+      continue;
+    }
+    gone = undefined;
+    if (Date.now() >= deadline) {
+      throw new RunLockedError(
+        `another run (${who}) still holds ${container}/${RUN_LOCK}: this ${job} run stopped before reading Graph or writing anything; the next scheduled run catches up`,
+      );
+    }
+    if (!waiting) log.info(`Another run (${who}) is writing the reports; waiting for it to finish`);
+    waiting = true;
+    await delay(options.pollMs ?? POLL_MS);
+  }
+}
+
+/** A holder on this machine whose process no longer exists. */
+function isGoneFromThisMachine(holder: Record<string, string>): boolean {
+  const pid = Number(holder.pid);
+  if (holder.host !== thisHost() || !Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0); // signal 0: only asks whether the process exists
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/** Metadata values must be ASCII. */
+function thisHost(): string {
+  return hostname().replace(/[^\x20-\x7e]/g, '?');
+}
+
+function describeHolder(holder: Record<string, string>): string {
+  if (!holder.job) return 'one that has just started';
+  return `${holder.job} on ${holder.host ?? '?'}, pid ${holder.pid ?? '?'}, started ${holder.started ?? '?'}`;
+}

@@ -1,0 +1,135 @@
+/**
+ * Runs that overlap: the daily and monthly timers at the same moment, a CLI run on a laptop while
+ * the timer runs, a run started again right after one was killed. One run at a time writes state
+ * (src/jobs/lock.ts): the second waits for the first, and what they leave is what one run leaves.
+ */
+import { hostname } from 'node:os';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { BlobStore } from '../../src/io/blob';
+import { RUN_LOCK, RunLockedError, withRunLock } from '../../src/jobs/lock';
+import type { Log } from '../../src/log';
+import type { Settings } from '../../src/settings';
+import { generateTenant } from '../../tools/tenant/generate';
+import { spawnCli } from '../support/child';
+import { ActivationFeed, addDays, at, Clock, csvRecordsOf, emailsPerDay, finalDays, folderOf, LogBook, manifestProblems } from '../support/faults';
+import { startWorld, type World } from '../support/world';
+
+const START = '2026-09-29';
+const logs = new LogBook();
+
+function memoryLog(): Log & { lines: string[] } {
+  const lines: string[] = [];
+  const add = (level: string) => (message: string) => lines.push(`${level}: ${message}`);
+  return { lines, info: add('info'), warn: add('warn'), error: add('error') } as Log & { lines: string[] };
+}
+
+describe('overlapping runs', () => {
+  let world: World;
+  const clock = new Clock(at(START));
+  let feed: ActivationFeed;
+  let store: BlobStore;
+  let blobs: BlobServiceClient;
+
+  beforeAll(async () => {
+    const tenant = generateTenant({ seed: 'overlap', now: new Date(at(START)), users: 15, groups: 2, eligible: 10, active: 6, auditDays: 31, activationsPerDay: 2 });
+    world = await startWorld(tenant, { auditRateLimit: { requests: 1000, perMs: 1000 }, now: clock.now, latencyMs: 20 });
+    feed = new ActivationFeed(world, 'overlap');
+    logs.knowSecretsOf(world);
+    const connectionString = process.env.PIM_TEST_AZURITE_CONNECTION_STRING!;
+    store = BlobStore.fromSettings({ kind: 'connectionString', connectionString }, undefined as never);
+    blobs = BlobServiceClient.fromConnectionString(connectionString);
+  });
+  afterAll(async () => {
+    await world?.stop();
+    expect(logs.leaks()).toEqual([]);
+  });
+
+  const lockSettings = () => ({ reportsContainer: world.reports }) as Settings;
+
+  /** The lock as another run on another machine would hold it. */
+  async function holdAsAnotherMachine() {
+    const blob = blobs.getContainerClient(world.reports).getBlockBlobClient(RUN_LOCK);
+    const lease = blob.getBlobLeaseClient();
+    await lease.acquireLease(15);
+    await blob.setMetadata({ job: 'monthly', host: 'func-instance-7', pid: '4242', started: '2026-09-29T03:00:00.000Z' }, { conditions: { leaseId: lease.leaseId } });
+    return lease;
+  }
+
+  it('two daily runs started together (the timer and a laptop): both succeed, the second waits; one email, files as one run leaves them', async () => {
+    clock.set(at(START));
+    const [a, b] = await Promise.all([world.cli(['daily', '--now', at(START)]), world.cli(['daily', '--now', at(START)])]);
+    logs.add(a.stderr, b.stderr);
+    expect([a.code, b.code]).toEqual([0, 0]);
+    // The holder is named once it has written its name (`daily on <host>…`), `one that has just started` before.
+    const waited = [a, b].filter((r) => /Another run \((daily on .*|one that has just started)\) is writing the reports; waiting/.test(r.stderr));
+    expect(waited.length).toBe(1);
+    expect(waited[0].stderr).toMatch(/is complete already \(manifest\.json exists\); nothing is rewritten/);
+    expect(emailsPerDay(world).get(START)).toBe(1);
+    expect(await manifestProblems(world, world.reports, folderOf(START))).toEqual([]);
+    const ids = (await csvRecordsOf(world, world.reports, `${folderOf(START)}activations.csv`)).map((r) => r['Audit Id']);
+    expect(ids.length).toBeGreaterThan(0);
+    expect(new Set(ids).size).toBe(ids.length);
+  }, 60_000);
+
+  it('daily and monthly at the same moment on the 1st: both complete, one after the other', async () => {
+    const day = '2026-10-01';
+    clock.set(at(day));
+    feed.add(at(START), at(day), 3);
+    const [daily, monthly] = await Promise.all([world.cli(['daily', '--now', at(day)]), world.cli(['monthly', '--now', at(day)])]);
+    logs.add(daily.stderr, monthly.stderr);
+    expect([daily.code, monthly.code]).toEqual([0, 0]);
+    expect([daily, monthly].filter((r) => /is writing the reports; waiting/.test(r.stderr)).length).toBe(1);
+    expect(await finalDays(world)).toEqual([START, day]);
+    expect((await world.cli(['verify', '--month', '2026-09'])).code).toBe(0);
+    expect(emailsPerDay(world).get(day)).toBe(1);
+  }, 60_000);
+
+  it('held by a run elsewhere for longer than the wait: stops before anything, naming the holder; goes on once it is released', async () => {
+    const lease = await holdAsAnotherMachine();
+    const log = memoryLog();
+    let ran = false;
+    const ctx = { store, settings: lockSettings(), log };
+    await expect(withRunLock(ctx, 'daily', async () => (ran = true), { waitMs: 600, pollMs: 200 })).rejects.toThrow(RunLockedError);
+    await expect(withRunLock(ctx, 'daily', async () => (ran = true), { waitMs: 600, pollMs: 200 })).rejects.toThrow(
+      `another run (monthly on func-instance-7, pid 4242, started 2026-09-29T03:00:00.000Z) still holds ${world.reports}/${RUN_LOCK}`,
+    );
+    expect(ran).toBe(false);
+    expect(log.lines.filter((l) => l.startsWith('info: Another run (monthly on func-instance-7')).length).toBe(2);
+
+    setTimeout(() => void lease.releaseLease(), 500);
+    expect(await withRunLock(ctx, 'daily', async () => 'done', { waitMs: 5_000, pollMs: 100 })).toBe('done');
+    // Released when the run ends: the next run takes it at once.
+    expect(await withRunLock(ctx, 'daily', async () => 'again', { waitMs: 0 })).toBe('again');
+  });
+
+  it('released when the run fails, too', async () => {
+    const ctx = { store, settings: lockSettings(), log: memoryLog() };
+    await expect(withRunLock(ctx, 'daily', async () => Promise.reject(new Error('Graph said no')))).rejects.toThrow('Graph said no');
+    expect(await withRunLock(ctx, 'daily', async () => 'next', { waitMs: 0 })).toBe('next');
+  });
+
+  it('a run killed on this machine: the next run takes the lock over at once instead of waiting for the lease to lapse', async () => {
+    const day = addDays('2026-10-01', 1);
+    clock.set(at(day));
+    const child = spawnCli(['daily', '--now', at(day)], world.env);
+    // Killed once it holds the lock and has begun reading Graph.
+    const seen = world.graph.requests.length;
+    const watcher = setInterval(() => {
+      if (world.graph.requests.length > seen) child.kill();
+    }, 5);
+    const killed = await child.done;
+    clearInterval(watcher);
+    expect(killed.killed).toBe(true);
+    const props = await blobs.getContainerClient(world.reports).getBlockBlobClient(RUN_LOCK).getProperties();
+    expect(props.leaseState).toBe('leased');
+    expect(props.metadata?.host).toBe(hostname().replace(/[^\x20-\x7e]/g, '?'));
+
+    const started = Date.now();
+    const again = await world.cli(['daily', '--now', at(day)]);
+    logs.add(again.stderr);
+    expect(again.code).toBe(0);
+    expect(again.stderr).toMatch(/is no longer running on this machine; taking over/);
+    expect(Date.now() - started).toBeLessThan(10_000); // the lease itself would hold for 15 s
+    expect(await manifestProblems(world, world.reports, folderOf(day))).toEqual([]);
+  }, 40_000);
+});
