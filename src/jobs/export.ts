@@ -173,7 +173,7 @@ async function activationRows(ctx: JobContext, request: ExportRequest): Promise<
         if (gapFrom < oldEnd) uncovered.push({ fromUtc: gapFrom.toISOString(), toUtc: oldEnd.toISOString(), reason: 'no run harvested it within the 30 days Graph keeps audit events' });
       }
       for (const gap of watermark?.gaps ?? []) {
-        if (Date.parse(gap.fromUtc) < oldEnd.getTime() && Date.parse(gap.toUtc) > from.getTime()) uncovered.push(gap);
+        if (Date.parse(gap.fromUtc) < oldEnd.getTime() && Date.parse(gap.toUtc) > from.getTime()) uncovered.push({ fromUtc: gap.fromUtc, toUtc: gap.toUtc, reason: gap.reason });
       }
     }
     // What Graph still holds comes from Graph.

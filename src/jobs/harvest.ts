@@ -27,7 +27,7 @@ export interface Harvest {
   /** The newest few (LIST_LIMIT), newest first: what the digest lists. */
   latest: ActivationRow[];
   window?: HarvestWindow;
-  /** Periods this run found Graph no longer holds. */
+  /** Periods Graph no longer held, found by this run or by an earlier one no digest has told of. */
   newGaps: HarvestGap[];
   dispose(): Promise<void>;
 }
@@ -130,10 +130,17 @@ export async function harvestSince(ctx: JobContext, state: StateStore, day: stri
         harvestedThroughUtc: window.to.toISOString(),
         coverageStartUtc: watermark?.coverageStartUtc ?? window.from.toISOString(),
         recent,
-        gaps: [...(watermark?.gaps ?? []), ...gaps],
+        gaps: [...(watermark?.gaps ?? []), ...gaps.map((gap) => ({ ...gap, foundOn: day }))],
       });
     }
-    return { activations, count, latest: latest.reverse(), window, newGaps: gaps, dispose: () => activations.dispose() };
+    // Gaps an earlier attempt of this day found (it moved the watermark, then stopped), or a run of
+    // a day that never became final: no digest has told of them yet.
+    const untold: HarvestGap[] = [];
+    for (const gap of watermark?.gaps ?? []) {
+      if (gap.foundOn && gap.foundOn <= day && (gap.foundOn === day || !(await isFinal(gap.foundOn)))) untold.push(gap);
+    }
+    const newGaps = [...untold, ...gaps].map(({ fromUtc, toUtc, reason }) => ({ fromUtc, toUtc, reason }));
+    return { activations, count, latest: latest.reverse(), window, newGaps, dispose: () => activations.dispose() };
   } catch (error) {
     await activations.dispose();
     throw error;

@@ -116,7 +116,9 @@ async function archiveMonth(
   const { start, end } = monthBounds(month);
   log.info(`Archiving ${month} into ${store.location(ctx.settings.archiveContainer)}/${archiveFolder(month)}`);
 
-  const gaps = knownGaps.filter((g) => Date.parse(g.fromUtc) < end.getTime() && Date.parse(g.toUtc) > start.getTime());
+  const gaps = knownGaps
+    .filter((g) => Date.parse(g.fromUtc) < end.getTime() && Date.parse(g.toUtc) > start.getTime())
+    .map(({ fromUtc, toUtc, reason }) => ({ fromUtc, toUtc, reason }));
   if (!coverageStart || Date.parse(coverageStart) > start.getTime()) {
     gaps.unshift({
       fromUtc: start.toISOString(),

@@ -69,6 +69,8 @@ export interface HarvestGap {
   fromUtc: string;
   toUtc: string;
   reason: string;
+  /** In the watermark only: the run day that found it, so a day that never became final has it reported by the next. */
+  foundOn?: string;
 }
 
 /** Graph's directoryObject as `$expand=principal` or a member list returns it. */

@@ -69,6 +69,20 @@ describe('the daily digest', () => {
     ]);
     const text = (await world.read(world.reports, `${dayPath(end)}digest.txt`))!;
     expect(text).toContain('could not be harvested');
+
+    // The same run stopped just before its manifest (the watermark, with the gap, already moved):
+    // the re-run finds no gap of its own, and still tells of the one no digest has told of.
+    await world.blobs.getContainerClient(world.reports).getBlockBlobClient(`${dayPath(end)}manifest.json`).delete();
+    await world.blobs.getContainerClient(world.reports).getBlockBlobClient(`${dayPath(end)}digest.txt`).delete();
+    expect((await runDay(end)).code).toBe(0);
+    const again = JSON.parse((await world.read(world.reports, `${dayPath(end)}manifest.json`))!);
+    expect(again.activations.gaps).toEqual(manifest.activations.gaps);
+    expect((await world.read(world.reports, `${dayPath(end)}digest.txt`))!).toContain('could not be harvested');
+
+    // The next day has told of nothing new.
+    const next = new Date(end.getTime() + DAY);
+    expect((await runDay(next)).code).toBe(0);
+    expect(JSON.parse((await world.read(world.reports, `${dayPath(next)}manifest.json`))!).activations.gaps).toEqual([]);
   });
 
   it('counts new, expiring and permanent assignments as the tenant says, and names changes the next day', async () => {
