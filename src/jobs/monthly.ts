@@ -11,7 +11,7 @@ import { BlobAlreadyExistsError } from '../io/blob';
 import { takeSnapshot, type Snapshot } from '../pim/snapshot';
 import { activationRowCodec, compareActivationRows, type ActivationRow } from '../pim/model';
 import { ExternalSorter } from '../report/sorter';
-import { csvFacts, sha256 } from '../report/csv';
+import { csvFacts } from '../report/csv';
 import { APP_VERSION } from '../version';
 import type { JobContext } from './context';
 import { dayFolder, JSON_CONTENT_TYPE, utcDay, writeActivationsCsv, writeAssignmentsCsv, writeTextFile, type ManifestFile } from './files';
@@ -169,8 +169,8 @@ async function writePack(
     } catch (error) {
       if (!(error instanceof BlobAlreadyExistsError)) throw error;
       // Left by an earlier run that stopped before the manifest: keep it, describe it as stored.
-      const data = await store.read(archive, `${folder}${name}`);
-      files.push({ name, ...csvFacts(data!) });
+      const stored = await store.readStream(archive, `${folder}${name}`);
+      files.push({ name, ...(await csvFacts(stored!)) });
       log.info(`${folder}${name} was already written by an earlier run; kept as it is`);
     }
   };
@@ -217,12 +217,13 @@ export async function verifyMonth(ctx: Pick<JobContext, 'settings' | 'store' | '
   const problems: string[] = [];
   const checked: string[] = [];
   for (const file of manifest.files) {
-    const data = await store.read(settings.archiveContainer, `${folder}${file.name}`);
+    // Streamed: a month of a large tenant's assignments is tens of megabytes.
+    const data = await store.readStream(settings.archiveContainer, `${folder}${file.name}`);
     if (!data) {
       problems.push(`${folder}${file.name} is missing`);
       continue;
     }
-    const actual = sha256(data);
+    const actual = (await csvFacts(data)).sha256;
     if (actual !== file.sha256) problems.push(`${folder}${file.name} does not match the manifest: SHA-256 ${actual}, manifest ${file.sha256}`);
     else checked.push(file.name);
     log.info(`${folder}${file.name}: ${actual === file.sha256 ? 'OK' : 'MISMATCH'}`);

@@ -254,25 +254,33 @@ export function sha256(data: string | Buffer): string {
 }
 
 /**
- * Facts of a CSV already written (a re-run completing a half-written archive): records are
- * counted with quotes honoured, since a quoted cell may hold a line break.
+ * Facts of a CSV already written (a re-run completing a half-written archive, a verification),
+ * read as a stream: records are counted with quotes honoured, since a quoted cell may hold a line
+ * break.
  */
-export function csvFacts(data: Buffer): FileFacts {
+export async function csvFacts(data: AsyncIterable<Buffer | string> | Iterable<Buffer | string>): Promise<FileFacts> {
+  const hash = createHash('sha256');
+  let bytes = 0;
   let records = 0;
   let quoted = false;
   let nonEmpty = false;
-  for (let i = 0; i < data.length; i++) {
-    const byte = data[i];
-    if (byte === 0x22) quoted = !quoted;
-    else if (byte === 0x0a && !quoted) {
-      if (nonEmpty) records++;
-      nonEmpty = false;
-      continue;
+  for await (const piece of data) {
+    const chunk = typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece;
+    hash.update(chunk);
+    bytes += chunk.length;
+    for (let i = 0; i < chunk.length; i++) {
+      const byte = chunk[i];
+      if (byte === 0x22) quoted = !quoted;
+      else if (byte === 0x0a && !quoted) {
+        if (nonEmpty) records++;
+        nonEmpty = false;
+        continue;
+      }
+      if (byte !== 0x0d && byte !== 0x0a) nonEmpty = true;
     }
-    if (byte !== 0x0d && byte !== 0x0a) nonEmpty = true;
   }
   if (nonEmpty) records++;
-  return { rows: Math.max(0, records - 1), bytes: data.length, sha256: sha256(data) };
+  return { rows: Math.max(0, records - 1), bytes, sha256: hash.digest('hex') };
 }
 
 /** Undoes `neutralise`, for values read back from our own CSVs. */

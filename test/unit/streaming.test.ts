@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { stringify } from 'csv-stringify/sync';
-import { csvStream, csvStreamOfBatches, neutralise, sha256 } from '../../src/report/csv';
+import { csvFacts, csvStream, csvStreamOfBatches, neutralise, sha256 } from '../../src/report/csv';
 import { ExternalSorter } from '../../src/report/sorter';
 import { assignmentRowCodec } from '../../src/pim/snapshot';
 import type { AssignmentRow } from '../../src/pim/model';
@@ -62,6 +62,18 @@ describe('csvStream', () => {
     expect(rows.some((r) => r.some((v) => /[",\r\n]/.test(v)))).toBe(true);
     const bytes = await buffer(csvStream(columns, rows).stream);
     expect(bytes.toString('utf8')).toBe(expected.toString('utf8'));
+  });
+
+  it('describes a stored CSV from its bytes as the writer did, whatever the chunks (quoted line breaks, CRLF split)', async () => {
+    const rows = randomRows(2000, 7);
+    const { stream, facts } = csvStream(columns, rows);
+    const bytes = await buffer(stream);
+    for (const size of [1, 2, 3, 1000, bytes.length]) {
+      const chunks = (function* () {
+        for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+      })();
+      expect(await csvFacts(chunks)).toEqual(facts());
+    }
   });
 
   it('reads rows only as its reader takes bytes (backpressure)', async () => {
