@@ -39,13 +39,24 @@ const UPLOAD_CONCURRENCY = 4;
 const LEASE_SECONDS = 15;
 
 export interface BlobLease {
-  /** True once a renewal failed: another may hold the lease now. */
-  readonly lost: boolean;
+  /** True once renewals have failed for the lease's length, or were refused: another may hold it now. */
+  lost(): boolean;
   release(): Promise<void>;
+}
+
+interface HeldLease {
+  where: string;
+  renewedAt: number;
+  refused: boolean;
+}
+
+function isLost(held: HeldLease): boolean {
+  return held.refused || Date.now() - held.renewedAt > LEASE_SECONDS * 1000;
 }
 
 export class BlobStore {
   private readonly ensured = new Map<string, Promise<unknown>>();
+  private readonly held = new Set<HeldLease>();
 
   constructor(private readonly service: BlobServiceClient) {}
 
@@ -90,6 +101,7 @@ export class BlobStore {
   }
 
   async writeStream(container: string, name: string, body: Readable, options: WriteOptions): Promise<void> {
+    this.checkLeases();
     const blob = (await this.container(container)).getBlockBlobClient(name);
     try {
       await blob.uploadStream(body, UPLOAD_BUFFER, UPLOAD_CONCURRENCY, {
@@ -103,6 +115,7 @@ export class BlobStore {
   }
 
   async writeText(container: string, name: string, text: string | Buffer, options: WriteOptions): Promise<void> {
+    this.checkLeases();
     const blob = (await this.container(container)).getBlockBlobClient(name);
     const data = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
     try {
@@ -153,6 +166,7 @@ export class BlobStore {
   }
 
   async delete(container: string, name: string): Promise<void> {
+    this.checkLeases();
     const blob = (await this.container(container)).getBlockBlobClient(name);
     try {
       await blob.deleteIfExists();
@@ -163,11 +177,14 @@ export class BlobStore {
 
   /**
    * A lease on `name` (made as an empty blob if absent), renewed in the background until released,
-   * with `metadata` saying who holds it; or, when another holds it, that holder's metadata. A
-   * holder that dies lets the lease lapse within LEASE_SECONDS.
+   * with `metadata` (and the lease id, as `lease`) saying who holds it; or, when another holds it,
+   * that holder's metadata. A holder that dies lets the lease lapse within LEASE_SECONDS. A lease
+   * lost while held (renewals failing for that long, or refused) stops every write of this store
+   * until it is released: two runs must never write at once.
    */
   async lease(container: string, name: string, metadata: Record<string, string>): Promise<{ lease?: BlobLease; holder?: Record<string, string> }> {
     const blob = (await this.container(container)).getBlockBlobClient(name);
+    this.checkLeases();
     try {
       await blob.upload('', 0, { conditions: { ifNoneMatch: '*' } });
     } catch (error) {
@@ -186,42 +203,53 @@ export class BlobStore {
       }
     }
     const conditions = { leaseId: leases.leaseId };
-    let lost: unknown;
+    const held: HeldLease = { where: `${container}/${name}`, renewedAt: Date.now(), refused: false };
+    this.held.add(held);
     const renewal = setInterval(() => {
-      leases.renewLease().catch((error: unknown) => (lost ??= error));
+      leases.renewLease().then(
+        () => (held.renewedAt = Date.now()),
+        (error: unknown) => (held.refused ||= isConflict(error)), // another lease is current: ours is gone
+      );
     }, (LEASE_SECONDS * 1000) / 3);
     renewal.unref();
-    try {
-      await blob.setMetadata(metadata, { conditions });
-    } catch (error) {
+    const release = async () => {
       clearInterval(renewal);
+      this.held.delete(held);
+      // The holder's name goes with it (only a holder that died leaves its name behind); a
+      // lease not released lapses by itself within LEASE_SECONDS.
+      await blob.setMetadata({}, { conditions }).catch(() => undefined);
       await leases.releaseLease().catch(() => undefined);
+    };
+    try {
+      await blob.setMetadata({ ...metadata, lease: leases.leaseId }, { conditions });
+    } catch (error) {
+      await release();
       throw this.failure(error, 'writing', container, name);
     }
-    return {
-      lease: {
-        get lost() {
-          return lost !== undefined;
-        },
-        release: async () => {
-          clearInterval(renewal);
-          // The holder's name goes with it (only a holder that died leaves its name behind); a
-          // lease not released lapses by itself within LEASE_SECONDS.
-          await blob.setMetadata({}, { conditions }).catch(() => undefined);
-          await leases.releaseLease().catch(() => undefined);
-        },
-      },
-    };
+    return { lease: { lost: () => isLost(held), release } };
   }
 
-  /** Ends another holder's lease at once (a holder known to be gone). */
-  async breakLease(container: string, name: string): Promise<void> {
+  /** Ends the lease `leaseId` on `name` if it is still the current one (its holder is known to be gone); false if another is. */
+  async releaseLeaseOf(container: string, name: string, leaseId: string): Promise<boolean> {
     const blob = (await this.container(container)).getBlockBlobClient(name);
     try {
-      await blob.getBlobLeaseClient().breakLease(0);
+      await blob.getBlobLeaseClient(leaseId).releaseLease();
+      return true;
     } catch (error) {
-      // Not leased (any more): nothing to break.
-      if (!isConflict(error)) throw this.failure(error, 'breaking the lease on', container, name);
+      // Another lease is current (a new holder took it meanwhile), or none: nothing to end.
+      if (isConflict(error)) return false;
+      throw this.failure(error, 'releasing the lease on', container, name);
+    }
+  }
+
+  /** Every write stops once a lease this store holds is lost (see `lease`). */
+  private checkLeases(): void {
+    for (const held of this.held) {
+      if (isLost(held)) {
+        throw new BlobStorageError(
+          `the lease on ${held.where} was lost during this run (Blob Storage unreachable for ${LEASE_SECONDS} s, or another run took it): writing stopped, so that two runs never write at once; the next run completes the work`,
+        );
+      }
     }
   }
 

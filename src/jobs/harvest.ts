@@ -61,13 +61,18 @@ export function activationsWindow(
   return { window: { from, to: now }, gaps, clockBehind: false };
 }
 
-export async function harvestSince(ctx: JobContext, state: StateStore, day: string): Promise<Harvest> {
+export interface HarvestOptions {
+  /** Activations kept in memory before a sorted run is spilled (RUN_SIZE). */
+  runSize?: number;
+}
+
+export async function harvestSince(ctx: JobContext, state: StateStore, day: string, options: HarvestOptions = {}): Promise<Harvest> {
   const { graph, log, now } = ctx;
   const watermark = await state.watermark();
   const { window, gaps, clockBehind } = activationsWindow(watermark, now);
   for (const gap of gaps) log.warn(`Activations between ${gap.fromUtc} and ${gap.toUtc} are lost to this app: ${gap.reason}`);
 
-  const activations = new ExternalSorter<ActivationRow>(compareActivationRows, { runSize: RUN_SIZE, codec: activationRowCodec });
+  const activations = new ExternalSorter<ActivationRow>(compareActivationRows, { runSize: options.runSize ?? RUN_SIZE, codec: activationRowCodec });
   try {
     // Audit ids only, not rows: what keeps each activation once across attempts and the overlap.
     const seen = new Set<string>();
@@ -133,18 +138,34 @@ export async function harvestSince(ctx: JobContext, state: StateStore, day: stri
         gaps: [...(watermark?.gaps ?? []), ...gaps.map((gap) => ({ ...gap, foundOn: day }))],
       });
     }
-    // Gaps an earlier attempt of this day found (it moved the watermark, then stopped), or a run of
-    // a day that never became final: no digest has told of them yet.
-    const untold: HarvestGap[] = [];
-    for (const gap of watermark?.gaps ?? []) {
-      if (gap.foundOn && gap.foundOn <= day && (gap.foundOn === day || !(await isFinal(gap.foundOn)))) untold.push(gap);
-    }
+    // Gaps found since the last final day, by an earlier attempt of this day (it moved the watermark,
+    // then stopped) or by runs of days that never became final: no digest has told of them yet.
+    const untold = await untoldGaps(watermark?.gaps ?? [], day, isFinal);
     const newGaps = [...untold, ...gaps].map(({ fromUtc, toUtc, reason }) => ({ fromUtc, toUtc, reason }));
     return { activations, count, latest: latest.reverse(), window, newGaps, dispose: () => activations.dispose() };
   } catch (error) {
     await activations.dispose();
     throw error;
   }
+}
+
+/** Stored gaps found on `day` or on a day after the newest final day before it. */
+async function untoldGaps(gaps: HarvestGap[], day: string, isFinal: (day: string) => Promise<boolean>): Promise<HarvestGap[]> {
+  const candidates = gaps.filter((gap) => gap.foundOn && gap.foundOn <= day);
+  const earliest = candidates.reduce((min, gap) => (gap.foundOn! < min ? gap.foundOn! : min), day);
+  // Back from the day before, to the earliest candidate at most: usually one look (yesterday is final).
+  let lastFinal = '';
+  for (let d = previousDay(day); d >= earliest; d = previousDay(d)) {
+    if (await isFinal(d)) {
+      lastFinal = d;
+      break;
+    }
+  }
+  return candidates.filter((gap) => gap.foundOn! > lastFinal);
+}
+
+function previousDay(day: string): string {
+  return new Date(Date.parse(`${day}T00:00:00Z`) - 24 * 3600 * 1000).toISOString().slice(0, 10);
 }
 
 /** The rows of one month from rows sorted by time (those without a time first): stops past it. */

@@ -33,7 +33,6 @@ export async function withRunLock<T>(ctx: Pick<JobContext, 'store' | 'settings' 
   const metadata = { job, host: thisHost(), pid: String(process.pid), started: new Date().toISOString() };
   const deadline = Date.now() + (options.waitMs ?? WAIT_MS);
   let waiting = false;
-  let gone: string | undefined;
   for (;;) {
     const { lease, holder } = await store.lease(container, RUN_LOCK, metadata);
     if (lease) {
@@ -42,25 +41,18 @@ export async function withRunLock<T>(ctx: Pick<JobContext, 'store' | 'settings' 
         return await run();
       } finally {
         await lease.release();
-        if (lease.lost) log.warn(`The lease on ${RUN_LOCK} could not be renewed during this run: another run may have overlapped it`);
       }
     }
     const who = describeHolder(holder ?? {});
-    if (holder && isGoneFromThisMachine(holder)) {
+    if (holder?.lease && isGoneFromThisMachine(holder)) {
       // Killed, or stopped with Ctrl-C: its lease would lapse within 15 s, but nothing is gained by
-      // waiting. Seen twice a second apart first: a new holder writes its own metadata just after
-      // taking the lease, and its lease must not be broken for the one before it.
-      const key = `${holder.pid}@${holder.started}`;
-      if (gone === key) {
+      // waiting. Ended by its own id, so only if it is still the current lease: a new holder's
+      // (whose name may not be written yet) is never ended for the one before it.
+      if (await store.releaseLeaseOf(container, RUN_LOCK, holder.lease)) {
         log.warn(`The run that held ${RUN_LOCK} (${who}) is no longer running on this machine; taking over`);
-        await store.breakLease(container, RUN_LOCK);
-      } else {
-        gone = key;
-        await delay(1_000);
+        continue;
       }
-      continue;
     }
-    gone = undefined;
     if (Date.now() >= deadline) {
       throw new RunLockedError(
         `another run (${who}) still holds ${container}/${RUN_LOCK}: this ${job} run stopped before reading Graph or writing anything; the next scheduled run catches up`,

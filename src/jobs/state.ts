@@ -167,15 +167,20 @@ export class StateStore {
   private async *readJsonl<T>(name: string): AsyncGenerator<T[]> {
     const stream = await this.store.readStream(this.container, name);
     if (!stream) return;
-    let batch: T[] = [];
-    for await (const row of jsonLines<T>(stream)) {
-      batch.push(row);
-      if (batch.length >= 1_000) {
-        yield batch;
-        batch = [];
+    try {
+      let batch: T[] = [];
+      for await (const row of jsonLines<T>(stream)) {
+        batch.push(row);
+        if (batch.length >= 1_000) {
+          yield batch;
+          batch = [];
+        }
       }
+      if (batch.length > 0) yield batch;
+    } finally {
+      // A reader that stops early (a failure downstream) must not leave the download open.
+      (stream as Readable).destroy();
     }
-    if (batch.length > 0) yield batch;
   }
 
   private async writeJsonl(name: string, batches: AsyncIterable<unknown[]>): Promise<void> {

@@ -2,6 +2,14 @@
  * Issue 3, end to end: the activation harvest across many days with gaps, the digest's counts and
  * lists, one email a day through ACS, and recovery from a failed send.
  */
+import { readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { PassThrough } from 'node:stream';
+import { harvestSince } from '../../src/jobs/harvest';
+import { StateStore } from '../../src/jobs/state';
+import { streamLog } from '../../src/log';
+import { createServices } from '../../src/services';
+import { loadSettings } from '../../src/settings';
 import { generateTenant } from '../../tools/tenant/generate';
 import type { SimTenant } from '../../tools/tenant/model';
 import { expectedActivations } from '../support/expected';
@@ -56,6 +64,45 @@ describe('the daily digest', () => {
     for (const row of expected) expect(byId.get(row['Audit Id'])).toEqual(row);
   });
 
+  it('keeps the harvest on disk: many sorted runs, a state file per month, the newest 50 for the digest, nothing left behind', async () => {
+    const now = at('2026-11-03T06:00:00Z');
+    const tenant = generateTenant({ seed: 'harvest-spill', now, users: 40, groups: 4, eligible: 40, active: 10, auditDays: 35, activationsPerDay: 5 });
+    world = await startWorld(tenant, { email: 'none', auditRateLimit: { requests: 1000, perMs: 10000 } });
+    world.graph.setNow(() => now);
+    world.useProcessEnv();
+    const settings = loadSettings(world.env);
+    const log = streamLog(new PassThrough().resume());
+    const ctx = { settings, ...createServices(settings, log), log, now };
+    const sortFolders = async () => (await readdir(tmpdir())).filter((n) => n.startsWith('pim-sort-')).sort();
+    const foldersBefore = await sortFolders();
+
+    const expected = expectedActivations(tenant, new Date(now.getTime() - 30 * DAY), now).map((r) => r['Audit Id']);
+    expect(expected.length).toBeGreaterThan(100); // with runs of 7: more than a dozen spilled runs
+    const harvest = await harvestSince(ctx, new StateStore(ctx.store, settings.reportsContainer), '2026-11-03', { runSize: 7 });
+    try {
+      expect(harvest.count).toBe(expected.length);
+      const sorted: string[] = [];
+      for await (const row of harvest.activations.sorted()) sorted.push(row.auditId);
+      expect(sorted).toEqual(expected);
+      expect(harvest.latest.map((r) => r.auditId)).toEqual(expected.slice(-50).reverse());
+    } finally {
+      await harvest.dispose();
+    }
+    expect(await sortFolders()).toEqual(foldersBefore);
+
+    // One file per month, each with exactly that month's activations, oldest first.
+    const files = await world.list(world.reports, 'state/activations/');
+    expect(files).toEqual(['state/activations/2026-10/2026-11-03.jsonl', 'state/activations/2026-11/2026-11-03.jsonl']);
+    const stored: string[] = [];
+    for (const file of files) {
+      const month = file.split('/')[2];
+      const rows = (await world.read(world.reports, file))!.trim().split('\n').map((line) => JSON.parse(line) as { auditId: string; activated: string });
+      expect(rows.every((r) => r.activated.startsWith(month))).toBe(true);
+      stored.push(...rows.map((r) => r.auditId));
+    }
+    expect(stored).toEqual(expected);
+  });
+
   it('reports a gap longer than Graph keeps, in the digest and the manifest', async () => {
     const end = at('2026-11-24T06:00:00Z');
     const tenant = generateTenant({ seed: 'gap', now: end, users: 30, groups: 3, eligible: 30, active: 10, auditDays: 90, activationsPerDay: 2 });
@@ -79,10 +126,15 @@ describe('the daily digest', () => {
     expect(again.activations.gaps).toEqual(manifest.activations.gaps);
     expect((await world.read(world.reports, `${dayPath(end)}digest.txt`))!).toContain('could not be harvested');
 
-    // The next day has told of nothing new.
+    // And if that day never becomes final, the next day's run tells of it; the day after, told, not again.
+    await world.blobs.getContainerClient(world.reports).getBlockBlobClient(`${dayPath(end)}manifest.json`).delete();
     const next = new Date(end.getTime() + DAY);
     expect((await runDay(next)).code).toBe(0);
-    expect(JSON.parse((await world.read(world.reports, `${dayPath(next)}manifest.json`))!).activations.gaps).toEqual([]);
+    expect(JSON.parse((await world.read(world.reports, `${dayPath(next)}manifest.json`))!).activations.gaps).toEqual(manifest.activations.gaps);
+    const after = new Date(next.getTime() + DAY);
+    expect((await runDay(after)).code).toBe(0);
+    expect(JSON.parse((await world.read(world.reports, `${dayPath(after)}manifest.json`))!).activations.gaps).toEqual([]);
+    expect((await world.read(world.reports, `${dayPath(after)}digest.txt`))!).not.toContain('could not be harvested');
   });
 
   it('counts new, expiring and permanent assignments as the tenant says, and names changes the next day', async () => {

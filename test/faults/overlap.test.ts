@@ -3,6 +3,7 @@
  * the timer runs, a run started again right after one was killed. One run at a time writes state
  * (src/jobs/lock.ts): the second waits for the first, and what they leave is what one run leaves.
  */
+import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { BlobStore } from '../../src/io/blob';
@@ -107,6 +108,44 @@ describe('overlapping runs', () => {
     await expect(withRunLock(ctx, 'daily', async () => Promise.reject(new Error('Graph said no')))).rejects.toThrow('Graph said no');
     expect(await withRunLock(ctx, 'daily', async () => 'next', { waitMs: 0 })).toBe('next');
   });
+
+  it('a holder gone from this machine is not taken over from once a new run holds the lease (its name not yet written)', async () => {
+    const blob = blobs.getContainerClient(world.reports).getBlockBlobClient(RUN_LOCK);
+    const gone = spawn(process.execPath, ['-e', '']);
+    await new Promise((resolve) => gone.on('exit', resolve));
+    // What a killed run leaves: its name and lease id in the metadata, its lease lapsed.
+    await blob.setMetadata({ job: 'daily', host: hostname().replace(/[^\x20-\x7e]/g, '?'), pid: String(gone.pid), started: '2026-10-02T06:00:00.000Z', lease: '0f0e0d0c-0b0a-4908-8706-050403020100' });
+    // A new run has just taken the lease and has not written its own name yet.
+    const newHolder = blob.getBlobLeaseClient();
+    await newHolder.acquireLease(15);
+    const ctx = { store, settings: lockSettings(), log: memoryLog() };
+    await expect(withRunLock(ctx, 'monthly', async () => 'overlapped', { waitMs: 800, pollMs: 200 })).rejects.toThrow(RunLockedError);
+    expect((await blob.getProperties()).leaseState).toBe('leased');
+    await newHolder.releaseLease();
+  });
+
+  it('a lease lost while held (another run took it) stops every write of the run', async () => {
+    const ctx = { store, settings: lockSettings(), log: memoryLog() };
+    const blob = blobs.getContainerClient(world.reports).getBlockBlobClient(RUN_LOCK);
+    const outcome = withRunLock(ctx, 'daily', async () => {
+      await store.writeText(world.reports, 'state/probe.txt', 'before', { contentType: 'text/plain' });
+      // Storage ends the lease (as when renewals could not reach it in time) and another run takes it.
+      await blob.getBlobLeaseClient().breakLease(0);
+      const other = blob.getBlobLeaseClient();
+      await other.acquireLease(15);
+      await new Promise((resolve) => setTimeout(resolve, 5_500)); // the next renewal is refused
+      try {
+        await store.writeText(world.reports, 'state/probe.txt', 'after', { contentType: 'text/plain' });
+      } finally {
+        await other.releaseLease();
+      }
+    });
+    await expect(outcome).rejects.toThrow(/the lease on .*state\/run\.lock was lost during this run .*writing stopped/);
+    expect(await world.read(world.reports, 'state/probe.txt')).toBe('before');
+    // Released, the store writes again.
+    await store.writeText(world.reports, 'state/probe.txt', 'next', { contentType: 'text/plain' });
+    await store.delete(world.reports, 'state/probe.txt');
+  }, 20_000);
 
   it('a run killed on this machine: the next run takes the lock over at once instead of waiting for the lease to lapse', async () => {
     const day = addDays('2026-10-01', 1);
