@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { AUDIT_RETENTION_MS, harvestActivations } from '../pim/activations';
 import { activationRowCodec, compareActivationRows, type ActivationRow } from '../pim/model';
 import { takeSnapshot } from '../pim/snapshot';
-import { ACTIVATION_COLUMNS, activationValues, ASSIGNMENT_COLUMNS, assignmentValues, csvStream, parseCsv, unneutralise } from '../report/csv';
+import { ACTIVATION_COLUMNS, activationValues, ASSIGNMENT_COLUMNS, assignmentValues, csvRecordBatches, csvStream, unneutralise } from '../report/csv';
 import { jsonArrayStream } from '../report/json';
 import { ExternalSorter } from '../report/sorter';
 import type { JobContext } from './context';
@@ -153,9 +153,9 @@ async function activationRows(ctx: JobContext, request: ExportRequest): Promise<
           await sorter.addAll(batch.filter(inRange));
         }
         if (!found) {
-          for (const row of await archivedActivations(ctx, m)) {
+          for await (const batch of archivedActivations(ctx, m)) {
             found = true;
-            if (inRange(row)) await sorter.add(row);
+            await sorter.addAll(batch.filter(inRange));
           }
         }
       }
@@ -214,28 +214,38 @@ function nextMonth(month: string): string {
   return monthBounds(month).end.toISOString().slice(0, 7);
 }
 
-/** A month's activations read back from its archived CSV. */
-async function archivedActivations(ctx: JobContext, month: string): Promise<ActivationRow[]> {
-  const data = await ctx.store.read(ctx.settings.archiveContainer, `${archiveFolder(month)}activations.csv`);
-  if (!data) return [];
-  const [header, ...records] = parseCsv(data.toString('utf8'));
-  const index = (column: string) => header.indexOf(column);
-  const cell = (record: string[], column: string) => unneutralise(record[index(column)] ?? '');
+/** A month's activations read back from its archived CSV, streamed in batches. */
+async function* archivedActivations(ctx: JobContext, month: string): AsyncGenerator<ActivationRow[]> {
+  const data = await ctx.store.readStream(ctx.settings.archiveContainer, `${archiveFolder(month)}activations.csv`);
+  if (!data) return;
+  type Column = (typeof ACTIVATION_COLUMNS)[number];
+  let at: Record<Column, number> | undefined; // each column's place, from the file's own header
+  const cell = (record: string[], column: Column) => unneutralise(record[at![column]] ?? '');
   const time = (value: string) => (value ? `${value.replace(' ', 'T')}.000Z` : null);
-  return records.map((r) => ({
-    activated: time(cell(r, 'Activated (UTC)')) ?? '',
-    principalDisplayName: cell(r, 'User Group Name'),
-    principalName: cell(r, 'PrincipalName'),
-    principalId: cell(r, 'Principal Id'),
-    roleName: cell(r, 'Role Name'),
-    roleId: cell(r, 'Role Id'),
-    scopeId: cell(r, 'Scope Id'),
-    start: time(cell(r, 'Start Time (UTC)')),
-    end: time(cell(r, 'End Time (UTC)')),
-    justification: cell(r, 'Justification'),
-    ticketNumber: cell(r, 'Ticket Number'),
-    ticketSystem: cell(r, 'Ticket System'),
-    requestId: cell(r, 'Request Id'),
-    auditId: cell(r, 'Audit Id'),
-  }));
+  try {
+    for await (const records of csvRecordBatches(data)) {
+      if (!at) {
+        const header = records.shift()!;
+        at = Object.fromEntries(ACTIVATION_COLUMNS.map((column) => [column, header.indexOf(column)])) as Record<Column, number>;
+      }
+      yield records.map((r) => ({
+        activated: time(cell(r, 'Activated (UTC)')) ?? '',
+        principalDisplayName: cell(r, 'User Group Name'),
+        principalName: cell(r, 'PrincipalName'),
+        principalId: cell(r, 'Principal Id'),
+        roleName: cell(r, 'Role Name'),
+        roleId: cell(r, 'Role Id'),
+        scopeId: cell(r, 'Scope Id'),
+        start: time(cell(r, 'Start Time (UTC)')),
+        end: time(cell(r, 'End Time (UTC)')),
+        justification: cell(r, 'Justification'),
+        ticketNumber: cell(r, 'Ticket Number'),
+        ticketSystem: cell(r, 'Ticket System'),
+        requestId: cell(r, 'Request Id'),
+        auditId: cell(r, 'Audit Id'),
+      }));
+    }
+  } finally {
+    (data as Readable).destroy();
+  }
 }

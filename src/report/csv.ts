@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import { stringify } from 'csv-stringify/sync';
 import type { ActivationRow, AssignmentRow } from '../pim/model';
 
@@ -288,37 +289,74 @@ export function unneutralise(cell: string): string {
   return /^'[=+\-@\t\r]/.test(cell) ? cell.slice(1) : cell;
 }
 
-/** RFC 4180 records of our own CSV files (BOM, CRLF, quoted cells with line breaks). */
-export function parseCsv(text: string): string[][] {
-  const records: string[][] = [];
+/**
+ * RFC 4180 records of our own CSV files (BOM, CRLF, quoted cells with line breaks), read as a
+ * stream and handed on a chunk's worth at a time: a month of a large tenant is never one string.
+ * A lone CR outside quotes is data, as the writer never ends a record with one.
+ */
+export async function* csvRecordBatches(chunks: AsyncIterable<Buffer | string>): AsyncGenerator<string[][]> {
+  const decoder = new StringDecoder('utf8'); // a character split between chunks is joined again
   let record: string[] = [];
   let cell = '';
   let quoted = false;
-  let i = text.charCodeAt(0) === 0xfeff ? 1 : 0;
-  for (; i < text.length; i++) {
-    const ch = text[i];
-    if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') {
-        cell += '"';
-        i++;
-      } else if (ch === '"') quoted = false;
-      else cell += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ',') {
-      record.push(cell);
-      cell = '';
-    } else if (ch === '\r' && text[i + 1] === '\n') {
-      // end of record on CRLF; a lone CR outside quotes is data
-    } else if (ch === '\n') {
-      record.push(cell);
-      records.push(record);
-      record = [];
-      cell = '';
-    } else cell += ch;
+  let quoteSeen = false; // a quote inside quotes: the end of the cell, or the first of a doubled pair
+  let crSeen = false; // a CR outside quotes: the end of the record if an LF follows
+  let started = false;
+  const parse = (text: string, batch: string[][]) => {
+    let i = 0;
+    if (!started && text.length > 0) {
+      started = true;
+      if (text.charCodeAt(0) === 0xfeff) i = 1;
+    }
+    for (; i < text.length; i++) {
+      const ch = text[i];
+      if (quoteSeen) {
+        quoteSeen = false;
+        if (ch === '"') {
+          cell += '"';
+          continue;
+        }
+        quoted = false;
+      } else if (quoted) {
+        if (ch === '"') quoteSeen = true;
+        else cell += ch;
+        continue;
+      }
+      if (crSeen) {
+        crSeen = false;
+        if (ch === '\n') {
+          record.push(cell);
+          batch.push(record);
+          record = [];
+          cell = '';
+          continue;
+        }
+        cell += '\r';
+      }
+      if (ch === '"') quoted = true;
+      else if (ch === ',') {
+        record.push(cell);
+        cell = '';
+      } else if (ch === '\r') crSeen = true;
+      else if (ch === '\n') {
+        record.push(cell);
+        batch.push(record);
+        record = [];
+        cell = '';
+      } else cell += ch;
+    }
+  };
+  for await (const chunk of chunks) {
+    const batch: string[][] = [];
+    parse(typeof chunk === 'string' ? chunk : decoder.write(chunk), batch);
+    if (batch.length > 0) yield batch;
   }
+  const batch: string[][] = [];
+  parse(decoder.end(), batch);
+  if (crSeen) cell += '\r';
   if (cell !== '' || record.length > 0) {
     record.push(cell);
-    records.push(record);
+    batch.push(record);
   }
-  return records;
+  if (batch.length > 0) yield batch;
 }

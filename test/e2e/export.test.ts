@@ -156,6 +156,28 @@ describe('the HTTP export', () => {
     world.graph.clearFaults();
   });
 
+  it('serves a month from its archived pack when the harvest no longer holds it', async () => {
+    const month = new Date(now.getTime() - 45 * DAY).toISOString().slice(0, 7);
+    const archived = await world.cli(['monthly', '--month', month]);
+    expect(archived.code).toBe(0);
+    // The harvest's files of that month are gone (say, cleared by hand): the pack is the only source.
+    const container = world.blobs.getContainerClient(world.reports);
+    const harvested = await world.list(world.reports, `state/activations/${month}/`);
+    expect(harvested.length).toBeGreaterThan(0);
+    for (const name of harvested) await container.getBlockBlobClient(name).delete();
+
+    const from = `${month}-01`;
+    const last = new Date(Date.parse(`${from}T00:00:00Z`) + 31 * DAY);
+    const to = new Date(Date.UTC(last.getUTCFullYear(), last.getUTCMonth(), 0)).toISOString().slice(0, 10);
+    const response = await call(`?dataset=activations&from=${from}&to=${to}`);
+    expect(response.status).toBe(200);
+    const rows = records(parseCsv(await body(response)));
+    const expected = expectedActivations(tenant, new Date(`${from}T00:00:00Z`), new Date(Date.parse(`${to}T00:00:00Z`) + DAY));
+    expect(expected.length).toBeGreaterThan(30);
+    expect(rows).toEqual(expected);
+    expect(header(response, 'x-pim-uncovered')).toBeUndefined();
+  });
+
   it('streams: the body is produced as it is read, not built whole first', async () => {
     const big = generateTenant({ seed: 'export-big', now, users: 2000, groups: 20, eligible: 12000, active: 100, auditDays: 1 });
     const bigWorld = await startWorld(big, { email: 'none', pageSize: 1000 });
