@@ -60,25 +60,15 @@ function snippet(text: string): string {
 
 function collectProblems(file: string, root: Node): SyntaxProblem[] {
   const problems: SyntaxProblem[] = [];
+  const report = (node: Node, kind: SyntaxProblem['kind'], message: string) =>
+    problems.push({ file, line: node.startPosition.row + 1, column: node.startPosition.column + 1, kind, message });
   const visit = (node: Node): void => {
     if (node.isMissing) {
-      problems.push({
-        file,
-        line: node.startPosition.row + 1,
-        column: node.startPosition.column + 1,
-        kind: 'MISSING',
-        message: `missing ${node.type === node.text || node.text === '' ? `"${node.type}"` : node.type}`,
-      });
+      report(node, 'MISSING', `missing ${node.type === node.text || node.text === '' ? `"${node.type}"` : node.type}`);
       return;
     }
     if (node.isError) {
-      problems.push({
-        file,
-        line: node.startPosition.row + 1,
-        column: node.startPosition.column + 1,
-        kind: 'ERROR',
-        message: `syntax error: cannot parse "${snippet(node.text)}" (through ${node.endPosition.row + 1}:${node.endPosition.column + 1})`,
-      });
+      report(node, 'ERROR', `syntax error: cannot parse "${snippet(node.text)}" (through ${node.endPosition.row + 1}:${node.endPosition.column + 1})`);
     }
     if (!node.hasError && !node.isError) return;
     for (const child of node.children) if (child) visit(child);

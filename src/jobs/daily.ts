@@ -99,7 +99,7 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
   try {
     harvest = await harvestSince(ctx, state, day);
     try {
-      files.push(await writeActivationsCsv(store, container, `${folder}activations.csv`, harvest.activations.sorted()));
+      files.push(await writeActivationsCsv(store, container, `${folder}activations.csv`, harvest.activations.sortedBatches()));
     } finally {
       await harvest.dispose();
     }

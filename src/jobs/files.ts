@@ -1,6 +1,6 @@
 /** Writing report files to Blob: CSVs streamed from sorted rows, manifests last. */
 import type { BlobStore } from '../io/blob';
-import { ACTIVATION_COLUMNS, ASSIGNMENT_COLUMNS, activationValues, assignmentValues, csvStream, csvStreamOfBatches, sha256 } from '../report/csv';
+import { ACTIVATION_COLUMNS, ASSIGNMENT_COLUMNS, activationValues, assignmentValues, csvStreamOfBatches, sha256 } from '../report/csv';
 import type { FileFacts, ScopeNamer } from '../report/csv';
 import type { ActivationRow, AssignmentRow } from '../pim/model';
 
@@ -33,10 +33,11 @@ export async function writeActivationsCsv(
   store: BlobStore,
   container: string,
   name: string,
-  rows: AsyncIterable<ActivationRow> | Iterable<ActivationRow>,
+  batches: AsyncIterable<ActivationRow[]>,
   onlyIfAbsent = false,
 ): Promise<ManifestFile> {
-  const { stream, facts } = csvStream(ACTIVATION_COLUMNS, map(toAsync(rows), activationValues));
+  // Batches (ExternalSorter.sortedBatches), as for the assignments.
+  const { stream, facts } = csvStreamOfBatches(ACTIVATION_COLUMNS, map(batches, (batch) => batch.map(activationValues)));
   await store.writeStream(container, name, stream, { contentType: CSV_CONTENT_TYPE, onlyIfAbsent });
   return { name: baseName(name), ...facts() };
 }
@@ -51,10 +52,6 @@ export async function writeTextFile(
 ): Promise<ManifestFile> {
   await store.writeText(container, name, text, { contentType, onlyIfAbsent });
   return { name: baseName(name), rows: 0, bytes: Buffer.byteLength(text), sha256: sha256(text) };
-}
-
-export async function* toAsync<T>(items: AsyncIterable<T> | Iterable<T>): AsyncGenerator<T> {
-  yield* items as AsyncIterable<T>;
 }
 
 function baseName(name: string): string {

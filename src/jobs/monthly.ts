@@ -180,7 +180,7 @@ async function writePack(
   await once('active-assignments.csv', () =>
     writeAssignmentsCsv(store, archive, `${folder}active-assignments.csv`, snapshot.active.sortedBatches(), snapshot.scopeName, true),
   );
-  await once('activations.csv', () => writeActivationsCsv(store, archive, `${folder}activations.csv`, activations.sorted(), true));
+  await once('activations.csv', () => writeActivationsCsv(store, archive, `${folder}activations.csv`, activations.sortedBatches(), true));
 
   const manifest = {
     kind: 'monthly',

@@ -4,7 +4,6 @@
  * write the proxy holds), then run again, the same day or the next. Whatever the moment: nothing
  * lost, nothing doubled across the daily files, one email per day, and a pack that verifies.
  */
-import { generateTenant } from '../../tools/tenant/generate';
 import { startBlobProxy, type BlobProxy, type BlobWrite } from '../support/blob-proxy';
 import { spawnCli } from '../support/child';
 import { expectedActivations } from '../support/expected';
@@ -21,8 +20,9 @@ import {
   folderOf,
   LogBook,
   manifestProblems,
+  startSmallWorld,
 } from '../support/faults';
-import { startWorld, type World } from '../support/world';
+import type { World } from '../support/world';
 
 const START = '2026-10-20';
 const logs = new LogBook();
@@ -46,10 +46,8 @@ describe('killed in the middle of a run', () => {
   let day = START;
 
   beforeAll(async () => {
-    const tenant = generateTenant({ seed: 'kill', now: new Date(at(START)), users: 15, groups: 2, eligible: 10, active: 6, auditDays: 31, activationsPerDay: 2 });
-    world = await startWorld(tenant, { auditRateLimit: { requests: 1000, perMs: 1000 }, now: clock.now });
+    ({ world, feed } = await startSmallWorld('kill', clock));
     proxy = await startBlobProxy();
-    feed = new ActivationFeed(world, 'kill');
     logs.knowSecretsOf(world);
     clock.set(at(START));
     expect((await rerun(['daily', '--now', at(START)])).code).toBe(0);

@@ -10,10 +10,9 @@ import { BlobStore } from '../../src/io/blob';
 import { RUN_LOCK, RunLockedError, withRunLock } from '../../src/jobs/lock';
 import type { Log } from '../../src/log';
 import type { Settings } from '../../src/settings';
-import { generateTenant } from '../../tools/tenant/generate';
 import { spawnCli } from '../support/child';
-import { ActivationFeed, addDays, at, Clock, csvRecordsOf, emailsPerDay, finalDays, folderOf, LogBook, manifestProblems } from '../support/faults';
-import { startWorld, type World } from '../support/world';
+import { ActivationFeed, addDays, at, Clock, csvRecordsOf, emailsPerDay, finalDays, folderOf, LogBook, manifestProblems, startSmallWorld } from '../support/faults';
+import type { World } from '../support/world';
 
 const START = '2026-09-29';
 const logs = new LogBook();
@@ -32,9 +31,7 @@ describe('overlapping runs', () => {
   let blobs: BlobServiceClient;
 
   beforeAll(async () => {
-    const tenant = generateTenant({ seed: 'overlap', now: new Date(at(START)), users: 15, groups: 2, eligible: 10, active: 6, auditDays: 31, activationsPerDay: 2 });
-    world = await startWorld(tenant, { auditRateLimit: { requests: 1000, perMs: 1000 }, now: clock.now, latencyMs: 20 });
-    feed = new ActivationFeed(world, 'overlap');
+    ({ world, feed } = await startSmallWorld('overlap', clock, { latencyMs: 20 }));
     logs.knowSecretsOf(world);
     const connectionString = process.env.PIM_TEST_AZURITE_CONNECTION_STRING!;
     store = BlobStore.fromSettings({ kind: 'connectionString', connectionString }, undefined as never);

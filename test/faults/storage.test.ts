@@ -5,13 +5,13 @@
  * pack) is completed by the re-run or by the next day's run, each activation lands in exactly one
  * final daily file, and no day gets two emails.
  */
-import { generateTenant } from '../../tools/tenant/generate';
 import { startBlobProxy, type BlobProxy } from '../support/blob-proxy';
 import {
   ActivationFeed,
   addDays,
   at,
   Clock,
+  csvRecordsOf,
   DAY_MS,
   dailyFilesProblems,
   emailsPerDay,
@@ -19,10 +19,10 @@ import {
   folderOf,
   LogBook,
   manifestProblems,
+  startSmallWorld,
 } from '../support/faults';
-import { csvRecordsOf } from '../support/faults';
 import { expectedActivations } from '../support/expected';
-import { startWorld, type World } from '../support/world';
+import type { World } from '../support/world';
 
 const START = '2026-09-01';
 const logs = new LogBook();
@@ -34,10 +34,8 @@ describe('Blob Storage faults', () => {
   let feed: ActivationFeed;
 
   beforeAll(async () => {
-    const tenant = generateTenant({ seed: 'storage', now: new Date(at(START)), users: 15, groups: 2, eligible: 10, active: 6, auditDays: 31, activationsPerDay: 2 });
-    world = await startWorld(tenant, { auditRateLimit: { requests: 1000, perMs: 1000 }, now: clock.now });
+    ({ world, feed } = await startSmallWorld('storage', clock));
     proxy = await startBlobProxy();
-    feed = new ActivationFeed(world, 'storage');
     logs.knowSecretsOf(world);
   });
   afterAll(async () => {

@@ -8,6 +8,19 @@ import path from 'node:path';
 import type { Node } from 'web-tree-sitter';
 import { findBicepFiles, parseBicepFile, type ParsedBicep } from '../../tools/lint-infra';
 
+/**
+ * Microsoft Graph's app role ids for the permissions SPEC section 6 names, exactly those
+ * (reference/graph-samples/permissions-map.json, from permissions-descriptions.json).
+ */
+export const GRAPH_APP_ROLE_IDS: Readonly<Record<string, string>> = {
+  'RoleEligibilitySchedule.Read.Directory': 'ff278e11-4a33-4d0c-83d2-d01dc58929a5',
+  'RoleAssignmentSchedule.Read.Directory': 'd5fe8ce8-684c-4c83-a52c-46e882ce4be1',
+  'RoleManagement.Read.Directory': '483bed4a-2ad3-4361-a73b-c83ccdbdc53c',
+  'AuditLog.Read.All': 'b0afded3-3588-46d8-8b3d-9842eff778da',
+  'Directory.Read.All': '7ab1d382-f21e-4acd-a863-ba3e13f7da61',
+  'PrivilegedEligibilitySchedule.Read.AzureADGroup': 'edb419d6-7edc-42a3-9345-509bfdf5d87c',
+};
+
 export const REPO = path.resolve(__dirname, '..', '..');
 export const INFRA = path.join(REPO, 'infra');
 

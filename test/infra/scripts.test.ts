@@ -6,20 +6,12 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { infraPath } from './bicep';
+import { GRAPH_APP_ROLE_IDS, infraPath } from './bicep';
 
 const posixIt = process.platform === 'win32' ? it.skip : it;
 
 const PRINCIPAL = '11111111-2222-3333-4444-555555555555';
 const GRAPH_SP = '99999999-8888-7777-6666-555555555555';
-const APP_ROLE_IDS: Record<string, string> = {
-  'RoleEligibilitySchedule.Read.Directory': 'ff278e11-4a33-4d0c-83d2-d01dc58929a5',
-  'RoleAssignmentSchedule.Read.Directory': 'd5fe8ce8-684c-4c83-a52c-46e882ce4be1',
-  'RoleManagement.Read.Directory': '483bed4a-2ad3-4361-a73b-c83ccdbdc53c',
-  'AuditLog.Read.All': 'b0afded3-3588-46d8-8b3d-9842eff778da',
-  'Directory.Read.All': '7ab1d382-f21e-4acd-a863-ba3e13f7da61',
-  'PrivilegedEligibilitySchedule.Read.AzureADGroup': 'edb419d6-7edc-42a3-9345-509bfdf5d87c',
-};
 
 /** A fake `az` (Node script): appends each call's argv to $FAKE_AZ_LOG and prints a canned answer. */
 const FAKE_AZ = `#!${process.execPath}
@@ -30,7 +22,7 @@ const arg = (name) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1
 const url = arg('--url') || '';
 const query = arg('--query') || '';
 const out = (s) => process.stdout.write(s + '\\n');
-const roles = ${JSON.stringify(APP_ROLE_IDS)};
+const roles = ${JSON.stringify(GRAPH_APP_ROLE_IDS)};
 if (args[0] === 'rest') {
   if (arg('--method') === 'post') process.exit(0);
   if (url.includes("servicePrincipals(appId='00000003-0000-0000-c000-000000000000')")) return out('${GRAPH_SP}');
@@ -88,14 +80,14 @@ const posts = (calls: string[][]) => calls.filter((c) => c[0] === 'rest' && c.in
 
 describe('grant-graph-permissions.sh', () => {
   posixIt('grants each missing permission with az rest, skipping those already granted', () => {
-    const r = run('grant-graph-permissions.sh', [PRINCIPAL], { FAKE_GRANTED: APP_ROLE_IDS['AuditLog.Read.All'] });
+    const r = run('grant-graph-permissions.sh', [PRINCIPAL], { FAKE_GRANTED: GRAPH_APP_ROLE_IDS['AuditLog.Read.All'] });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const bodies = posts(r.calls).map((c) => JSON.parse(c[c.indexOf('--body') + 1]));
     expect(bodies).toHaveLength(5);
     for (const body of bodies) expect(body).toMatchObject({ principalId: PRINCIPAL, resourceId: GRAPH_SP });
     expect(bodies.map((b) => b.appRoleId).sort()).toEqual(
-      Object.entries(APP_ROLE_IDS)
+      Object.entries(GRAPH_APP_ROLE_IDS)
         .filter(([name]) => name !== 'AuditLog.Read.All')
         .map(([, id]) => id)
         .sort(),

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import {
   allBicep,
   bicep,
+  GRAPH_APP_ROLE_IDS,
   infraPath,
   literal,
   modules,
@@ -29,16 +30,6 @@ const SPEC_GRAPH_PERMISSIONS = [
   'Directory.Read.All',
   'PrivilegedEligibilitySchedule.Read.AzureADGroup',
 ];
-
-/** App role ids on Microsoft Graph (reference/graph-samples/permissions-map.json, from permissions-descriptions.json). */
-const GRAPH_APP_ROLE_IDS: Record<string, string> = {
-  'RoleEligibilitySchedule.Read.Directory': 'ff278e11-4a33-4d0c-83d2-d01dc58929a5',
-  'RoleAssignmentSchedule.Read.Directory': 'd5fe8ce8-684c-4c83-a52c-46e882ce4be1',
-  'RoleManagement.Read.Directory': '483bed4a-2ad3-4361-a73b-c83ccdbdc53c',
-  'AuditLog.Read.All': 'b0afded3-3588-46d8-8b3d-9842eff778da',
-  'Directory.Read.All': '7ab1d382-f21e-4acd-a863-ba3e13f7da61',
-  'PrivilegedEligibilitySchedule.Read.AzureADGroup': 'edb419d6-7edc-42a3-9345-509bfdf5d87c',
-};
 
 describe('storage accounts', () => {
   it('every storage account has shared keys off, HTTPS only, TLS 1.2 and no public blob access', async () => {

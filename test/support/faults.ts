@@ -8,7 +8,8 @@ import type { SimTenant } from '../../tools/tenant/model';
 import { Rng } from '../../tools/tenant/random';
 import { expectedActivations, parseCsv, type ActivationRow } from './expected';
 import { leakedSecrets } from './secrets';
-import { records, type World } from './world';
+import { generateTenant } from '../../tools/tenant/generate';
+import { records, startWorld, type World, type WorldOptions } from './world';
 
 export const DAY_MS = 86_400_000;
 export const HOUR_MS = 3_600_000;
@@ -29,6 +30,16 @@ export class Clock {
     this.current = new Date(to);
     return this.current;
   }
+}
+
+/**
+ * The small tenant the Blob, kill and overlap suites run days of (two activations a day), its world
+ * on `clock` with the audit log unthrottled, and a feed of new activations for the days to come.
+ */
+export async function startSmallWorld(seed: string, clock: Clock, options: WorldOptions = {}): Promise<{ world: World; feed: ActivationFeed }> {
+  const tenant = generateTenant({ seed, now: clock.now(), users: 15, groups: 2, eligible: 10, active: 6, auditDays: 31, activationsPerDay: 2 });
+  const world = await startWorld(tenant, { auditRateLimit: { requests: 1000, perMs: 1000 }, now: clock.now, ...options });
+  return { world, feed: new ActivationFeed(world, seed) };
 }
 
 /**
