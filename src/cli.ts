@@ -11,7 +11,7 @@ import { runDaily } from './jobs/daily';
 import { parseMonth, runMonthly, verifyMonth } from './jobs/monthly';
 import { ExportParameterError, parseExportRequest, runExport } from './jobs/export';
 import type { JobContext } from './jobs/context';
-import { streamLog, type Log } from './log';
+import { streamLog } from './log';
 import { createServices } from './services';
 import { describeSettings, loadSettings, SettingsError } from './settings';
 
