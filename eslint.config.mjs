@@ -16,7 +16,11 @@ const ADAPTERS = ['src/graph', 'src/io', 'src/settings.ts'];
 const layerZones = [
   { target: 'src', from: ['tools', 'test'], message: 'src/ never imports the simulators or the tests.' },
   { target: JOBS, from: ENTRY, message: 'Jobs know nothing of triggers or the CLI (docs/architecture.md).' },
-  { target: DOMAIN, from: [...ENTRY, ...JOBS], message: 'report/, history/, pim/ sit below jobs/ (docs/architecture.md).' },
+  {
+    target: DOMAIN,
+    from: [...ENTRY, ...JOBS],
+    message: 'report/, history/, pim/ sit below jobs/ (docs/architecture.md).',
+  },
   {
     target: 'src/pim',
     from: ['src/report', 'src/history'],
@@ -65,7 +69,10 @@ export default tseslint.config(
       '@typescript-eslint/return-await': ['error', 'in-try-catch'],
       // A switch over a union that forgets a member.
       '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
+      ],
       'no-constant-condition': ['error', { checkLoops: false }],
       // The layers.
       'import-x/no-restricted-paths': ['error', { zones: layerZones }],
@@ -81,6 +88,8 @@ export default tseslint.config(
   {
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     ...tseslint.configs.disableTypeChecked,
-    languageOptions: { globals: { module: 'readonly', require: 'readonly', process: 'readonly', __dirname: 'readonly' } },
+    languageOptions: {
+      globals: { module: 'readonly', require: 'readonly', process: 'readonly', __dirname: 'readonly' },
+    },
   },
 );

@@ -12,7 +12,11 @@ const withAzurite = {
   globalSetup: '<rootDir>/test/support/globalSetup.ts',
   globalTeardown: '<rootDir>/test/support/globalTeardown.ts',
 };
-const SOAK = ['<rootDir>/test/soak/**/*.test.ts', '<rootDir>/test/tools/tenant.test.ts', '<rootDir>/test/tools/expected.test.ts'];
+const SOAK = [
+  '<rootDir>/test/soak/**/*.test.ts',
+  '<rootDir>/test/tools/tenant.test.ts',
+  '<rootDir>/test/tools/expected.test.ts',
+];
 
 module.exports = {
   testTimeout: 60000,
@@ -29,7 +33,11 @@ module.exports = {
       testEnvironment: 'node',
       rootDir: __dirname,
       testMatch: ['<rootDir>/test/{e2e,faults,tools,infra}/**/*.test.ts'],
-      testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/tools/tenant\\.test\\.ts$', '<rootDir>/test/tools/expected\\.test\\.ts$'],
+      testPathIgnorePatterns: [
+        '/node_modules/',
+        '<rootDir>/test/tools/tenant\\.test\\.ts$',
+        '<rootDir>/test/tools/expected\\.test\\.ts$',
+      ],
       transform,
       ...withAzurite,
     },

@@ -101,7 +101,8 @@ describe('csvStream', () => {
     })());
     const reader = stream[Symbol.asyncIterator]();
     await reader.next();
-    await new Promise((r) => setTimeout(r, 50));
+    // Event-loop turns, not wall time: an eager producer would run ahead within them (its loop is microtasks).
+    for (let turn = 0; turn < 50; turn++) await new Promise((r) => setImmediate(r));
     expect(produced).toBeLessThan(10_000);
     let chunks = 1;
     while (!(await reader.next()).done) chunks++;
