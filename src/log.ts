@@ -11,10 +11,24 @@ const SECRET_PATTERNS: Array<[RegExp, string]> = [
   [/(Bearer\s+)[A-Za-z0-9\-_.~+/=]+/gi, '$1[redacted]'],
   [/((?:AccountKey|accesskey|SharedAccessSignature|sig)=)[^;&\s"]+/gi, '$1[redacted]'],
   [/\beyJ[A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]*/g, '[redacted-token]'],
+  // The userinfo of any URL (https://user:password@host): a password is never printed.
+  [/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@"'<>]+@/gi, '$1[redacted]@'],
 ];
+
+/**
+ * The actual secret values in force (the identity endpoint's header, account and access keys, a
+ * SAS): redacted wherever they appear, whatever the surrounding text (an endpoint may echo a header
+ * in no pattern above). Too-short values are ignored: they would redact ordinary words.
+ */
+const secretValues = new Set<string>();
+
+export function registerSecrets(values: Iterable<string | undefined>): void {
+  for (const value of values) if (value && value.length >= 8) secretValues.add(value);
+}
 
 export function redact(message: string): string {
   let out = message;
+  for (const value of secretValues) out = out.split(value).join('[redacted]');
   for (const [pattern, replacement] of SECRET_PATTERNS) out = out.replace(pattern, replacement);
   return out;
 }

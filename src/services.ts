@@ -7,7 +7,7 @@ import type { TokenCredential } from '@azure/identity';
 import { GraphClient } from './graph/client';
 import { BlobStore } from './io/blob';
 import { createMailer, type Mailer } from './io/email';
-import type { Log } from './log';
+import { registerSecrets, type Log } from './log';
 import type { Settings } from './settings';
 
 export interface Services {
@@ -32,6 +32,7 @@ export function createCredential(settings: Settings): TokenCredential {
 }
 
 export function createServices(settings: Settings, log: Log, credential = createCredential(settings)): Services {
+  registerSecrets(settings.secrets);
   return {
     credential,
     graph: new GraphClient({ endpoint: settings.graphEndpoint, credential, log }),

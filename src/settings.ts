@@ -67,6 +67,8 @@ export interface Settings {
   excludedPrincipalIds: ReadonlySet<string>;
   dailySchedule: string;
   monthlySchedule: string;
+  /** Secret values in force (keys, SAS, the identity header), redacted from every log line by value. */
+  secrets: string[];
 }
 
 export class SettingsError extends Error {
@@ -92,9 +94,12 @@ function present(env: Env, name: SettingName): string | undefined {
   return trimmed === '' ? undefined : trimmed;
 }
 
-/** What of a URL may be shown in an error: never its query (a SAS signature would be a secret). */
+/**
+ * What of a URL may be shown in an error: never its userinfo (a password) nor its query (a SAS
+ * signature would be a secret).
+ */
 function shown(value: string): string {
-  return value.replace(/[?#].*$/, '?…');
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1…@').replace(/[?#].*$/, '?…');
 }
 
 function httpsUrl(name: SettingName, value: string): string {
@@ -109,6 +114,7 @@ function httpsUrl(name: SettingName, value: string): string {
   }
   if (url.username || url.password) throw new SettingsError(name, 'must not carry credentials');
   if (url.search || url.hash) throw new SettingsError(name, `must not carry a query or fragment (a SAS token is never needed): "${shown(value)}"`);
+  allowedHost(name, url);
   return url.toString().replace(/\/+$/, '');
 }
 
@@ -179,23 +185,6 @@ function ncrontab(name: SettingName, value: string): string {
   return value;
 }
 
-function connectionString(name: SettingName, value: string, required: string[]): string {
-  if (name === 'REPORTS_STORAGE_CONNECTION_STRING' && /^UseDevelopmentStorage=true;?$/i.test(value)) return value;
-  const keys = new Set(
-    value
-      .split(';')
-      .filter((p) => p.trim() !== '')
-      .map((p) => {
-        const eq = p.indexOf('=');
-        if (eq <= 0) throw new SettingsError(name, 'is not a connection string of key=value pairs separated by ";"');
-        return p.slice(0, eq).trim().toLowerCase();
-      }),
-  );
-  const missing = required.filter((k) => !keys.has(k.toLowerCase()));
-  if (missing.length > 0) throw new SettingsError(name, `is missing ${missing.join(', ')}`);
-  return value;
-}
-
 export function loadSettings(env: Env = process.env): Settings {
   const graphEndpoint = httpsUrl('GRAPH_ENDPOINT', present(env, 'GRAPH_ENDPOINT') ?? DEFAULT_GRAPH_ENDPOINT);
 
@@ -215,12 +204,7 @@ export function loadSettings(env: Env = process.env): Settings {
   } else if (accountUrl !== undefined) {
     storage = { kind: 'accountUrl', accountUrl: httpsUrl('REPORTS_STORAGE_ACCOUNT_URL', accountUrl) };
   } else {
-    storage = {
-      kind: 'connectionString',
-      connectionString: connectionString('REPORTS_STORAGE_CONNECTION_STRING', storageConnection ?? 'UseDevelopmentStorage=true', [
-        'AccountName',
-      ]),
-    };
+    storage = { kind: 'connectionString', connectionString: storageConnectionString(storageConnection ?? 'UseDevelopmentStorage=true') };
   }
 
   const reportsContainer = containerName('REPORTS_CONTAINER', present(env, 'REPORTS_CONTAINER') ?? 'pim-reports');
@@ -250,7 +234,7 @@ export function loadSettings(env: Env = process.env): Settings {
   const excludedText = present(env, 'EXCLUDED_PRINCIPAL_IDS');
   const excludedPrincipalIds = excludedText !== undefined ? guidList('EXCLUDED_PRINCIPAL_IDS', excludedText) : new Set<string>();
 
-  return {
+  const settings: Omit<Settings, 'secrets'> = {
     graphEndpoint,
     managedIdentityClientId: clientId?.toLowerCase(),
     managedIdentityAvailable: Boolean(env.IDENTITY_ENDPOINT || env.MSI_ENDPOINT),
@@ -264,6 +248,7 @@ export function loadSettings(env: Env = process.env): Settings {
     dailySchedule: ncrontab('DAILY_SCHEDULE', present(env, 'DAILY_SCHEDULE') ?? DEFAULT_DAILY_SCHEDULE),
     monthlySchedule: ncrontab('MONTHLY_SCHEDULE', present(env, 'MONTHLY_SCHEDULE') ?? DEFAULT_MONTHLY_SCHEDULE),
   };
+  return { ...settings, secrets: secretsOf(settings, env) };
 }
 
 function loadEmail(env: Env): EmailSettings {
@@ -285,18 +270,7 @@ function loadEmail(env: Env): EmailSettings {
   const transport =
     endpoint !== undefined
       ? { kind: 'endpoint' as const, endpoint: httpsUrl('ACS_ENDPOINT', endpoint) }
-      : {
-          kind: 'connectionString' as const,
-          connectionString: connectionString('ACS_CONNECTION_STRING', connection!, ['endpoint', 'accesskey']),
-        };
-  if (transport.kind === 'connectionString') {
-    const ep = /(?:^|;)\s*endpoint=([^;]+)/i.exec(transport.connectionString)?.[1];
-    try {
-      if (new URL(ep ?? '').protocol !== 'https:') throw new Error();
-    } catch {
-      throw new SettingsError('ACS_CONNECTION_STRING', 'must have an https:// endpoint');
-    }
-  }
+      : { kind: 'connectionString' as const, connectionString: acsConnectionString(connection!) };
   if (sender === undefined) throw new SettingsError('EMAIL_SENDER', 'is required when email is configured (ACS_ENDPOINT or ACS_CONNECTION_STRING)');
   if (!EMAIL.test(sender)) throw new SettingsError('EMAIL_SENDER', `is not a valid email address: "${sender}"`);
   if (recipientsText === undefined) {
@@ -325,4 +299,138 @@ export function describeSettings(s: Settings): string {
     ? `${s.email.recipients.length} recipient(s) via ${s.email.transport.kind === 'endpoint' ? s.email.transport.endpoint : 'an ACS connection string'}`
     : 'not configured';
   return `Graph ${s.graphEndpoint}; storage ${storage} (${s.reportsContainer}, ${s.archiveContainer}); email ${email}; expiry window ${s.expiryWindowDays} days`;
+}
+
+// --- Hosts the app sends its token (or a key-signed request) to ---------------------------------
+
+/**
+ * The service's own hosts in each cloud the app supports, and loopback (Azurite and the local
+ * simulators): a token or a signed request goes nowhere else. Storage endpoints per cloud:
+ * https://learn.microsoft.com/azure/storage/common/storage-account-overview#standard-endpoints and
+ * https://learn.microsoft.com/azure/china/resources-developer-guide#check-endpoints-in-azure;
+ * Graph root endpoints per national cloud: https://learn.microsoft.com/graph/deployments.
+ * (Storage accounts on Azure DNS zone endpoints, `*.zNN.blob.storage.azure.net`, are not accepted.)
+ */
+const ALLOWED_HOSTS: Partial<Record<SettingName, { hosts: RegExp; says: string }>> = {
+  REPORTS_STORAGE_ACCOUNT_URL: {
+    hosts: /^[a-z0-9-]+\.blob\.core\.(?:windows\.net|usgovcloudapi\.net|chinacloudapi\.cn)$/,
+    says: '*.blob.core.windows.net, *.blob.core.usgovcloudapi.net or *.blob.core.chinacloudapi.cn',
+  },
+  REPORTS_STORAGE_CONNECTION_STRING: {
+    hosts: /^[a-z0-9-]+\.blob\.core\.(?:windows\.net|usgovcloudapi\.net|chinacloudapi\.cn)$/,
+    says: '*.blob.core.windows.net, *.blob.core.usgovcloudapi.net or *.blob.core.chinacloudapi.cn',
+  },
+  // ACS endpoints may carry the data location: https://contoso.unitedstates.communication.azure.com.
+  ACS_ENDPOINT: { hosts: /^(?:[a-z0-9-]+\.)+communication\.azure\.(?:com|us)$/, says: '*.communication.azure.com or *.communication.azure.us' },
+  ACS_CONNECTION_STRING: { hosts: /^(?:[a-z0-9-]+\.)+communication\.azure\.(?:com|us)$/, says: '*.communication.azure.com or *.communication.azure.us' },
+  GRAPH_ENDPOINT: {
+    hosts: /^(?:graph\.microsoft\.com|graph\.microsoft\.us|dod-graph\.microsoft\.us|microsoftgraph\.chinacloudapi\.cn)$/,
+    says: 'graph.microsoft.com, graph.microsoft.us, dod-graph.microsoft.us or microsoftgraph.chinacloudapi.cn',
+  },
+};
+
+export function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(hostname);
+}
+
+function allowedHost(name: SettingName, url: URL): void {
+  const rule = ALLOWED_HOSTS[name];
+  if (!rule || isLoopback(url.hostname) || rule.hosts.test(url.hostname)) return;
+  throw new SettingsError(name, `must point at ${rule.says} (or a loopback emulator), not "${url.hostname}": the app sends its credentials there`);
+}
+
+// --- Connection strings: parsed, checked and their endpoint allowed when the settings are read ---
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** `key=value;…` pairs, keys lower-cased; a value keeps any `=` after the first (base64 padding). */
+function connectionPairs(name: SettingName, value: string): Map<string, string> {
+  const pairs = new Map<string, string>();
+  for (const part of value.split(';')) {
+    if (part.trim() === '') continue;
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new SettingsError(name, 'is not a connection string of key=value pairs separated by ";"');
+    pairs.set(part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1).trim());
+  }
+  return pairs;
+}
+
+/** An endpoint inside a connection string: https (http only to loopback), no userinfo, an allowed host. */
+function connectionEndpoint(name: SettingName, key: string, value: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new SettingsError(name, `has a ${key} that is not a valid URL: "${shown(value)}"`);
+  }
+  if (url.username || url.password) throw new SettingsError(name, `has a ${key} that carries credentials`);
+  const loopback = isLoopback(url.hostname);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+    throw new SettingsError(name, `must have an https:// ${key} (plain http only to a loopback emulator), got "${shown(value)}"`);
+  }
+  allowedHost(name, url);
+  return url;
+}
+
+/**
+ * A storage connection string: development storage, or an account key or SAS with a blob endpoint
+ * (BlobEndpoint, or DefaultEndpointsProtocol + AccountName + EndpointSuffix as the portal gives it).
+ * Format: https://learn.microsoft.com/azure/storage/common/storage-configure-connection-string
+ */
+function storageConnectionString(value: string): string {
+  const name = 'REPORTS_STORAGE_CONNECTION_STRING';
+  if (/^UseDevelopmentStorage=true;?$/i.test(value)) return value;
+  const pairs = connectionPairs(name, value);
+  const accountName = pairs.get('accountname');
+  const accountKey = pairs.get('accountkey');
+  const sas = pairs.get('sharedaccesssignature');
+  if (accountKey === undefined && sas === undefined) throw new SettingsError(name, 'is missing AccountKey (or SharedAccessSignature)');
+  if (accountKey !== undefined) {
+    if (accountName === undefined) throw new SettingsError(name, 'is missing AccountName');
+    if (accountKey === '' || !BASE64.test(accountKey)) throw new SettingsError(name, 'has an AccountKey that is not base64');
+  }
+  const blobEndpoint = pairs.get('blobendpoint');
+  if (blobEndpoint !== undefined) {
+    connectionEndpoint(name, 'BlobEndpoint', blobEndpoint);
+  } else {
+    const protocol = pairs.get('defaultendpointsprotocol');
+    const suffix = pairs.get('endpointsuffix');
+    if (accountName === undefined || protocol === undefined || suffix === undefined) {
+      throw new SettingsError(name, 'has no blob endpoint: give BlobEndpoint, or DefaultEndpointsProtocol, AccountName and EndpointSuffix');
+    }
+    connectionEndpoint(name, 'blob endpoint', `${protocol.toLowerCase()}://${accountName}.blob.${suffix}`);
+  }
+  return value;
+}
+
+/** `endpoint=https://….communication.azure.com/;accesskey=<base64>`, as the portal gives it. */
+function acsConnectionString(value: string): string {
+  const name = 'ACS_CONNECTION_STRING';
+  const pairs = connectionPairs(name, value);
+  const endpoint = pairs.get('endpoint');
+  const accessKey = pairs.get('accesskey');
+  const missing = [endpoint === undefined ? 'endpoint' : '', accessKey === undefined ? 'accesskey' : ''].filter(Boolean);
+  if (missing.length > 0) throw new SettingsError(name, `is missing ${missing.join(', ')}`);
+  const url = connectionEndpoint(name, 'endpoint', endpoint!);
+  if (url.protocol !== 'https:') throw new SettingsError(name, 'must have an https:// endpoint');
+  if (accessKey === '' || !BASE64.test(accessKey!)) throw new SettingsError(name, 'has an accesskey that is not base64');
+  return value;
+}
+
+/** The secret values in force (keys, SAS, the identity endpoint's header), for log redaction by value. */
+function secretsOf(s: Omit<Settings, 'secrets'>, env: Env): string[] {
+  const values: string[] = [];
+  const from = (name: SettingName, text: string, keys: string[]) => {
+    if (/^UseDevelopmentStorage=true;?$/i.test(text)) return;
+    const pairs = connectionPairs(name, text);
+    for (const k of keys) {
+      const v = pairs.get(k);
+      if (v) values.push(v);
+    }
+  };
+  if (s.storage.kind === 'connectionString') from('REPORTS_STORAGE_CONNECTION_STRING', s.storage.connectionString, ['accountkey', 'sharedaccesssignature']);
+  if (s.email?.transport.kind === 'connectionString') from('ACS_CONNECTION_STRING', s.email.transport.connectionString, ['accesskey']);
+  // App Service's identity endpoint header: https://learn.microsoft.com/azure/app-service/overview-managed-identity#rest-endpoint-reference
+  for (const name of ['IDENTITY_HEADER', 'MSI_SECRET']) if (env[name]) values.push(env[name]!);
+  return values;
 }

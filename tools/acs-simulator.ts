@@ -1,7 +1,11 @@
 /**
  * Azure Communication Services Email over HTTPS, as @azure/communication-email 1.1 uses it
  * (azure-functions.md 5d): POST /emails:send -> 202 + operation-location, then GET /emails/operations/{id}
- * until Succeeded/Failed. Both auth modes are checked for real: Entra bearer tokens by audience, access-key
+ * until Succeeded/Failed. As real ACS does, every accepted send (the 202) is delivered, whether or not
+ * the client ever polls it; a client may choose the operation id (the Operation-Id header,
+ * https://learn.microsoft.com/rest/api/communication/dataplane/email/send) and read its status later
+ * (https://learn.microsoft.com/rest/api/communication/dataplane/email/get-send-result), 404 for an
+ * id ACS never accepted. Both auth modes are checked for real: Entra bearer tokens by audience, access-key
  * HMAC by recomputing the signature (the same string-to-sign as @azure/communication-common's
  * createCommunicationAccessKeyCredentialPolicy).
  */
@@ -24,14 +28,16 @@ export interface SentEmail {
   headers?: Record<string, string>;
   userEngagementTrackingDisabled?: boolean;
   operationId: string;
-  /** epoch ms when the operation succeeded */
+  /** epoch ms when ACS accepted the send (the 202): from then on it is delivered */
   at: number;
   authMode: 'hmac' | 'bearer';
 }
 
 export type EmailFault =
   | { on: 'send'; status: 400 | 401 | 403 | 429 | 500 | 503; times: number; error?: { code: string; message: string }; retryAfterSeconds?: number }
-  | { on: 'operation'; status: 'Failed'; error: { code: string; message: string }; times: number };
+  | { on: 'operation'; status: 'Failed'; error: { code: string; message: string }; times: number }
+  /** Holds each status GET this long before answering (a slow ACS; a client may die meanwhile). */
+  | { on: 'poll'; delayMs: number; times: number };
 
 export interface EmailRequestRecord {
   method: string;
@@ -47,7 +53,7 @@ export interface EmailSimulator {
   /** endpoint=https://127.0.0.1:<port>/;accesskey=<base64> */
   readonly connectionString: string;
   readonly accessKey: string;
-  /** Messages whose operation Succeeded, in order. */
+  /** Messages ACS accepted and delivers (every 202 whose operation does not end Failed), in order. */
   readonly sent: SentEmail[];
   readonly requests: EmailRequestRecord[];
   inject(fault: EmailFault): void;
@@ -61,6 +67,7 @@ const API_VERSIONS = new Set(['2023-03-31', '2024-07-01', '2025-09-01']);
 const MAX_CLOCK_SKEW_MS = 15 * 60_000;
 /** ACS Email: at most 50 recipients over to, cc and bcc. */
 const MAX_RECIPIENTS = 50;
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ADDRESS = /^[^\s@<>(),;:"[\]]+@[^\s@<>(),;:"[\]]+\.[^\s@<>(),;:"[\]]+$/;
 
 interface Operation {
@@ -102,7 +109,11 @@ export async function startEmailSimulator(opts: { tls: { cert: string; key: stri
       let body: unknown;
       try {
         authMode = authenticate(req, url, raw);
-        ({ status, headers, body } = route(req.method ?? 'GET', url, raw, authMode));
+        if (/^\/emails\/operations\//.test(url.pathname)) {
+          const hold = takeFault('poll');
+          if (hold && hold.on === 'poll') await new Promise((resolve) => setTimeout(resolve, hold.delayMs));
+        }
+        ({ status, headers, body } = route(req.method ?? 'GET', url, raw, authMode, header(req, 'operation-id')));
       } catch (err) {
         const e = err instanceof AcsError ? err : new AcsError(500, 'InternalServerError', String(err));
         status = e.status;
@@ -148,7 +159,13 @@ export async function startEmailSimulator(opts: { tls: { cert: string; key: stri
     return 'hmac';
   }
 
-  function route(method: string, url: URL, raw: Buffer, authMode: 'hmac' | 'bearer'): { status: number; headers: Record<string, string>; body?: unknown } {
+  function route(
+    method: string,
+    url: URL,
+    raw: Buffer,
+    authMode: 'hmac' | 'bearer',
+    operationId: string | undefined,
+  ): { status: number; headers: Record<string, string>; body?: unknown } {
     const apiVersion = url.searchParams.get('api-version');
     if (!apiVersion) throw new AcsError(400, 'MissingApiVersionParameter', 'The api-version query parameter (?api-version=) is required for all requests.');
     if (!API_VERSIONS.has(apiVersion)) throw new AcsError(400, 'UnsupportedApiVersion', `The api-version '${apiVersion}' is not supported.`);
@@ -160,16 +177,23 @@ export async function startEmailSimulator(opts: { tls: { cert: string; key: stri
         const e = fault.error ?? { code: fault.status === 403 ? 'Forbidden' : fault.status === 429 ? 'TooManyRequests' : 'ServiceUnavailable', message: `Injected ${fault.status}.` };
         throw new AcsError(fault.status, e.code, e.message, undefined, fault.retryAfterSeconds !== undefined ? { 'retry-after': String(fault.retryAfterSeconds) } : {});
       }
+      if (operationId !== undefined && !GUID.test(operationId)) {
+        throw new AcsError(400, 'InvalidOperationId', `The Operation-Id header '${operationId}' is not a valid GUID.`, 'Operation-Id');
+      }
       const message = validateMessage(raw);
       const opFault = takeFault('operation');
-      const id = randomUUID();
-      operations.set(id, {
+      // A repeated Operation-Id is not assumed to be de-duplicated: no document says ACS does, so
+      // the simulator delivers it again (never kinder than the real service).
+      const id = operationId ?? randomUUID();
+      const operation: Operation = {
         id,
         message: { ...message, authMode },
         polls: 0,
         failure: opFault && opFault.on === 'operation' ? opFault.error : undefined,
         done: false,
-      });
+      };
+      operations.set(id, operation);
+      if (!operation.failure) sent.push({ ...operation.message, operationId: id, at: Date.now() });
       return {
         status: 202,
         headers: { 'operation-location': `${origin}/emails/operations/${id}?api-version=${apiVersion}` },
@@ -185,10 +209,7 @@ export async function startEmailSimulator(opts: { tls: { cert: string; key: stri
       // Running on the first poll, then the final state.
       if (operation.polls < 2) return { status: 200, headers: { 'retry-after': '0' }, body: { id: operation.id, status: 'Running' } };
       if (operation.failure) return { status: 200, headers: {}, body: { id: operation.id, status: 'Failed', error: operation.failure } };
-      if (!operation.done) {
-        operation.done = true;
-        sent.push({ ...operation.message, operationId: operation.id, at: Date.now() });
-      }
+      operation.done = true;
       return { status: 200, headers: {}, body: { id: operation.id, status: 'Succeeded' } };
     }
     throw new AcsError(404, 'NotFound', `Resource '${url.pathname}' was not found.`);

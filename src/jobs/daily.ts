@@ -7,6 +7,7 @@
  * lists are read meanwhile), the day's files and the snapshot state, then the manifest that marks
  * the day final, then the email.
  */
+import { randomUUID } from 'node:crypto';
 import { harvestSince, type Harvest } from './harvest';
 import { assignmentChanges, GlobalAdministratorCount } from '../pim/changes';
 import type { AssignmentRow } from '../pim/model';
@@ -24,7 +25,7 @@ import {
   writeTextFile,
   type ManifestFile,
 } from './files';
-import { StateStore } from './state';
+import { outboxOperationId, StateStore, type OutboxEntry } from './state';
 import { EmailError } from '../io/email';
 import { withRunLock, type RunLockOptions } from './lock';
 
@@ -229,17 +230,7 @@ async function deliverOutbox(ctx: JobContext, state: StateStore, result: DailyRe
       continue;
     }
     try {
-      const operationId = await mailer.send(entry, {
-        onAccepted: async (accepted) => {
-          try {
-            await state.addToOutbox({ ...entry, accepted });
-          } catch (error) {
-            ctx.log.warn(
-              `ACS accepted the digest of ${entry.day} but that could not be recorded (${(error as Error).message}); if this run stops before the send is recorded, the next run sends it again`,
-            );
-          }
-        },
-      });
+      const operationId = await sendOnce(ctx, state, entry);
       await state.markSent(entry.day, { subject: entry.subject, sentUtc: new Date().toISOString(), operationId, recipients: mailer.recipients });
       sent.push(entry.day);
       ctx.log.info(`Emailed the digest of ${entry.day} to ${mailer.recipients} recipient(s)`);
@@ -256,4 +247,36 @@ async function deliverOutbox(ctx: JobContext, state: StateStore, result: DailyRe
     );
   }
   return sent;
+}
+
+/**
+ * One digest out at most once: a send started by an earlier run (its operation id is in the entry)
+ * is asked after first, and a new send's operation id is stored in the outbox before the send, so
+ * a run that dies at any point after ACS accepted it never sends it again.
+ */
+async function sendOnce(ctx: JobContext, state: StateStore, entry: OutboxEntry): Promise<string> {
+  const mailer = ctx.mailer!;
+  let operationId = outboxOperationId(entry);
+  if (operationId) {
+    const status = await mailer.status(operationId);
+    if (status.state === 'succeeded') {
+      ctx.log.info(`ACS delivered the digest of ${entry.day} sent by an earlier run (operation ${operationId})`);
+      return operationId;
+    }
+    if (status.state === 'running') {
+      ctx.log.info(`Waiting for the digest of ${entry.day} sent by an earlier run (operation ${operationId})`);
+      return mailer.outcome(operationId);
+    }
+    if (status.state === 'failed') {
+      ctx.log.warn(`The earlier send of the digest of ${entry.day} failed (${status.reason}); sending it again`);
+      operationId = undefined;
+    }
+    // unknown: ACS never accepted that send; it goes out under the same id.
+  }
+  if (!operationId) {
+    operationId = randomUUID();
+    // Must be stored before the send: if it cannot be, nothing is sent (the run fails, the digest stays queued).
+    await state.addToOutbox({ ...entry, operationId, accepted: undefined });
+  }
+  return mailer.send(entry, operationId);
 }

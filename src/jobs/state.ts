@@ -45,8 +45,18 @@ export interface OutboxEntry {
   html: string;
   text: string;
   createdUtc: string;
-  /** Set once ACS accepted the send: a later run resumes it instead of sending again. */
+  /**
+   * The ACS operation id (a GUID) of the send under way, stored before the send starts: a later
+   * run asks ACS for that operation's status before it sends anything.
+   */
+  operationId?: string;
+  /** Written by earlier versions: the serialized SDK poller of an accepted send (holds its operation URL). */
   accepted?: string;
+}
+
+/** The operation id of an entry: its own, or the one in an older entry's serialized poller. */
+export function outboxOperationId(entry: OutboxEntry): string | undefined {
+  return entry.operationId ?? /\/emails\/operations\/([0-9a-f-]{36})/i.exec(entry.accepted ?? '')?.[1];
 }
 
 export class StateStore {

@@ -27,7 +27,7 @@ import type { World } from '../support/world';
 const START = '2026-10-20';
 const logs = new LogBook();
 
-type Moment = { write: (w: Omit<BlobWrite, 'action'>) => boolean } | { graph: RegExp };
+type Moment = { write: (w: Omit<BlobWrite, 'action'>) => boolean } | { graph: RegExp } | { acsAccepted: true };
 
 const DAILY_MOMENTS: Array<[string, Moment]> = [
   ['while reading the audit log', { graph: /\/auditLogs\/directoryAudits$/ }],
@@ -35,6 +35,8 @@ const DAILY_MOMENTS: Array<[string, Moment]> = [
   ['in the middle of a CSV (before its block list is committed)', { write: (w) => w.blob.endsWith('/eligible-assignments.csv') && w.url.includes('comp=blocklist') }],
   ['before the manifest that makes the day final', { write: (w) => w.blob.endsWith('/manifest.json') }],
   ['after ACS accepted the digest, before the send is recorded', { write: (w) => w.blob.startsWith('state/email/') }],
+  // ACS delivers every send it accepted; the process dies while polling its status (held by a slow ACS).
+  ['while polling ACS for a send it accepted', { acsAccepted: true }],
   ['after the send is recorded, before the outbox is emptied', { write: (w) => w.method === 'DELETE' && w.blob.startsWith('state/outbox/') }],
 ];
 
@@ -76,6 +78,12 @@ describe('killed in the middle of a run', () => {
         child.kill();
         return 'hold';
       };
+    } else if ('acsAccepted' in moment) {
+      const sent = world.email.sent.length;
+      world.email.inject({ on: 'poll', delayMs: 5_000, times: 1 });
+      watcher = setInterval(() => {
+        if (world.email.sent.length > sent) child.kill();
+      }, 2);
     } else {
       const seen = world.graph.requests.length;
       watcher = setInterval(() => {
@@ -85,6 +93,7 @@ describe('killed in the middle of a run', () => {
     const result = await child.done;
     clearInterval(watcher);
     proxy.clear();
+    world.email.clearFaults();
     logs.add(result.stderr, result.stdout);
     return result;
   }

@@ -126,21 +126,34 @@ describe('Blob Storage faults', () => {
     expect((await finalDays(world)).filter((d) => emails.get(d) !== 1)).toEqual([]);
   }, 120_000);
 
-  it('a digest sent and recorded, whose acceptance was not recorded and whose outbox entry was not emptied: the next run does not send it again', async () => {
+  it('the operation id cannot be stored in the outbox: nothing is sent, the digest stays queued; the next run sends it once', async () => {
     const day = '2026-09-27';
     clock.set(at(day));
     let outboxWrites = 0;
     proxy.onWrite = (w) => {
-      if (w.method === 'PUT' && w.blob === `state/outbox/${day}.json` && ++outboxWrites === 2) return { status: 403 }; // ACS accepted it
-      if (w.method === 'DELETE' && w.blob === `state/outbox/${day}.json`) return { status: 403 };
+      // The first PUT queues the digest; the second stores the ACS operation id before the send.
+      if (w.method === 'PUT' && w.blob === `state/outbox/${day}.json` && ++outboxWrites === 2) return { status: 403 };
       return 'pass';
     };
+    const sentBefore = world.email.sent.length;
     const first = await run(['daily', '--now', at(day)]);
     proxy.clear();
     expect(first.code).toBe(1);
-    expect(first.stderr).toContain(`warning: ACS accepted the digest of ${day} but that could not be recorded`);
-    expect(first.stderr).toMatch(/error: Blob Storage at .*: deleting .*state\/outbox\/2026-09-27\.json failed \(HTTP 403/);
+    expect(first.stderr).toMatch(/error: Blob Storage at .*state\/outbox\/2026-09-27\.json failed \(HTTP 403/);
+    expect(world.email.sent.length).toBe(sentBefore);
+    expect(await world.list(world.reports, 'state/outbox/')).toEqual([`state/outbox/${day}.json`]);
+  });
+
+  it('a digest sent and recorded whose outbox entry was not emptied: the next run does not send it again', async () => {
+    const day = '2026-09-28';
+    clock.set(at(day));
+    proxy.onWrite = (w) => (w.method === 'DELETE' && w.blob === `state/outbox/${day}.json` ? { status: 403 } : 'pass');
+    const first = await run(['daily', '--now', at(day)]);
+    proxy.clear();
+    expect(first.code).toBe(1);
+    expect(first.stderr).toMatch(/error: Blob Storage at .*: deleting .*state\/outbox\/2026-09-28\.json failed \(HTTP 403/);
     expect(emailsPerDay(world).get(day)).toBe(1);
+    expect(emailsPerDay(world).get('2026-09-27')).toBe(1);
 
     clock.set(at(addDays(day, 1)));
     const next = await run(['daily', '--now', at(addDays(day, 1))]);

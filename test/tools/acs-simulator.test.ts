@@ -1,6 +1,7 @@
 /** The ACS Email simulator with the real EmailClient, in both auth modes, and its failure modes (azure-functions.md 5d). */
 import { EmailClient, type EmailMessage } from '@azure/communication-email';
 import { ManagedIdentityCredential } from '@azure/identity';
+import { createMailer } from '../../src/io/email';
 import { startEmailSimulator, type EmailSimulator } from '../../tools/acs-simulator';
 import { startManagedIdentitySimulator, type ManagedIdentitySimulator } from '../../tools/msi-simulator';
 import { testTls } from '../../tools/tls';
@@ -74,4 +75,24 @@ test('a 503 on send is retried by the SDK', async () => {
   const before = email.requests.length;
   expect((await send(new EmailClient(email.connectionString))).status).toBe('Succeeded');
   expect(email.requests.slice(before).map((r) => r.status)).toEqual([503, 202, 200, 200]);
+});
+
+test('every accepted send is delivered on the 202, polled or not; the operation id the client chose; its status GET, 404 when unknown', async () => {
+  const client = new EmailClient(email.connectionString);
+  const before = email.sent.length;
+  const operationId = '0b7c7a1e-52f6-4c6e-9d3a-6f1f2a9e4c11';
+  // beginSend posts, then polls once: stop there, as a process that dies while polling does.
+  const poller = await client.beginSend(message, { operationId, updateIntervalInMs: 50 });
+  poller.stopPolling();
+  expect(email.sent).toHaveLength(before + 1);
+  expect(email.sent[email.sent.length - 1].operationId).toBe(operationId);
+
+  const mailer = createMailer(
+    { transport: { kind: 'connectionString', connectionString: email.connectionString }, sender: message.senderAddress, recipients: ['secops@contoso.com'] },
+    new ManagedIdentityCredential(),
+    { pollIntervalMs: 20 },
+  );
+  expect(await mailer.status(operationId)).toEqual({ state: 'succeeded' });
+  expect(await mailer.status('5d7c1b1e-0000-4c6e-9d3a-6f1f2a9e4c11')).toEqual({ state: 'unknown' });
+  expect(email.requests[email.requests.length - 1]).toEqual(expect.objectContaining({ method: 'GET', status: 404 }));
 });

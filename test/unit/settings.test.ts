@@ -1,3 +1,5 @@
+import { redact, streamLog } from '../../src/log';
+import { createServices } from '../../src/services';
 import { CISA_PRIVILEGED_ROLES, describeSettings, loadSettings, SettingsError } from '../../src/settings';
 
 function fails(env: Record<string, string>, setting: string, text?: RegExp): SettingsError {
@@ -106,7 +108,7 @@ describe('loadSettings', () => {
     );
     expect(acs.message).not.toContain('c2VjcmV0');
     const s = loadSettings({
-      REPORTS_STORAGE_CONNECTION_STRING: `DefaultEndpointsProtocol=https;AccountName=acct;${secret}`,
+      REPORTS_STORAGE_CONNECTION_STRING: `DefaultEndpointsProtocol=https;AccountName=acct;${secret};EndpointSuffix=core.windows.net`,
       ACS_CONNECTION_STRING: 'endpoint=https://acs.communication.azure.com/;accesskey=c2VjcmV0',
       EMAIL_SENDER: 'a@b.com',
       EMAIL_RECIPIENTS: 'c@d.com',
@@ -116,5 +118,111 @@ describe('loadSettings', () => {
     expect(sas.message).not.toContain('c2VjcmV0');
     const userinfo = fails({ GRAPH_ENDPOINT: 'https://user:c2VjcmV0@graph.microsoft.com' }, 'GRAPH_ENDPOINT', /credentials/);
     expect(userinfo.message).not.toContain('c2VjcmV0');
+  });
+
+  describe('hosts the credentials go to', () => {
+    it.each([
+      ['REPORTS_STORAGE_ACCOUNT_URL', 'https://acct.blob.core.windows.net'],
+      ['REPORTS_STORAGE_ACCOUNT_URL', 'https://acct.blob.core.usgovcloudapi.net'],
+      ['REPORTS_STORAGE_ACCOUNT_URL', 'https://acct.blob.core.chinacloudapi.cn'],
+      ['REPORTS_STORAGE_ACCOUNT_URL', 'https://127.0.0.1:10000/devstoreaccount1'],
+      ['ACS_ENDPOINT', 'https://contoso.unitedstates.communication.azure.com'],
+      ['ACS_ENDPOINT', 'https://contoso.communication.azure.us'],
+      ['ACS_ENDPOINT', 'https://localhost:8443'],
+      ['GRAPH_ENDPOINT', 'https://graph.microsoft.com'],
+      ['GRAPH_ENDPOINT', 'https://graph.microsoft.us'],
+      ['GRAPH_ENDPOINT', 'https://dod-graph.microsoft.us'],
+      ['GRAPH_ENDPOINT', 'https://microsoftgraph.chinacloudapi.cn'],
+      ['GRAPH_ENDPOINT', 'https://127.0.0.1:8443'],
+    ])('accepts %s = %s', (name, value) => {
+      expect(() => loadSettings({ [name]: value, ...(name === 'ACS_ENDPOINT' ? { EMAIL_SENDER: email.EMAIL_SENDER, EMAIL_RECIPIENTS: 'a@b.com' } : {}) })).not.toThrow();
+    });
+
+    it.each([
+      ['REPORTS_STORAGE_ACCOUNT_URL', 'https://attacker.example.com'],
+      ['REPORTS_STORAGE_ACCOUNT_URL', 'https://acct.blob.core.windows.net.attacker.example'],
+      ['REPORTS_STORAGE_ACCOUNT_URL', 'https://acct.file.core.windows.net'],
+      ['ACS_ENDPOINT', 'https://acs.attacker.example'],
+      ['ACS_ENDPOINT', 'https://communication.azure.com.attacker.example'],
+      ['GRAPH_ENDPOINT', 'https://graph.attacker.example'],
+      ['GRAPH_ENDPOINT', 'https://graph.microsoft.com.attacker.example'],
+      ['GRAPH_ENDPOINT', 'https://10.0.0.5'],
+    ])('rejects %s = %s, naming it, before any call', (name, value) => {
+      fails({ [name]: value, EMAIL_SENDER: email.EMAIL_SENDER, EMAIL_RECIPIENTS: 'a@b.com' }, name, /must point at/);
+    });
+
+    it('checks the endpoints inside connection strings too', () => {
+      const key = 'c2VjcmV0LWtleS12YWx1ZQ==';
+      fails({ REPORTS_STORAGE_CONNECTION_STRING: `AccountName=a;AccountKey=${key};BlobEndpoint=https://evil.example.com/a` }, 'REPORTS_STORAGE_CONNECTION_STRING', /must point at/);
+      fails({ REPORTS_STORAGE_CONNECTION_STRING: `DefaultEndpointsProtocol=https;AccountName=a;AccountKey=${key};EndpointSuffix=evil.example` }, 'REPORTS_STORAGE_CONNECTION_STRING', /must point at/);
+      fails({ ACS_CONNECTION_STRING: `endpoint=https://evil.example/;accesskey=${key}`, EMAIL_SENDER: 'a@b.com', EMAIL_RECIPIENTS: 'a@b.com' }, 'ACS_CONNECTION_STRING', /must point at/);
+    });
+  });
+
+  const acs = (cs: string) => ({ ACS_CONNECTION_STRING: cs, EMAIL_SENDER: 'a@b.com', EMAIL_RECIPIENTS: 'a@b.com' });
+
+  describe('connection strings, checked when read', () => {
+    const key = 'c2VjcmV0LWtleS12YWx1ZQ==';
+    it.each([
+      [{ REPORTS_STORAGE_CONNECTION_STRING: `AccountName=acct;AccountKey=${key}` }, 'REPORTS_STORAGE_CONNECTION_STRING', /no blob endpoint/],
+      [{ REPORTS_STORAGE_CONNECTION_STRING: `DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=${key}` }, 'REPORTS_STORAGE_CONNECTION_STRING', /no blob endpoint/],
+      [{ REPORTS_STORAGE_CONNECTION_STRING: `AccountName=acct;AccountKey=not base64!;BlobEndpoint=https://acct.blob.core.windows.net` }, 'REPORTS_STORAGE_CONNECTION_STRING', /not base64/],
+      [{ REPORTS_STORAGE_CONNECTION_STRING: `AccountName=acct;AccountKey=${key};BlobEndpoint=http://acct.blob.core.windows.net` }, 'REPORTS_STORAGE_CONNECTION_STRING', /plain http only to a loopback/],
+      [{ REPORTS_STORAGE_CONNECTION_STRING: `DefaultEndpointsProtocol=http;AccountName=acct;AccountKey=${key};EndpointSuffix=core.windows.net` }, 'REPORTS_STORAGE_CONNECTION_STRING', /plain http only to a loopback/],
+      [{ REPORTS_STORAGE_CONNECTION_STRING: `BlobEndpoint=https://acct.blob.core.windows.net` }, 'REPORTS_STORAGE_CONNECTION_STRING', /AccountKey/],
+      [acs('endpoint=https://acs.communication.azure.com/;accesskey=not-base64!'), 'ACS_CONNECTION_STRING', /accesskey that is not base64/],
+      [acs('endpoint=https://acs.communication.azure.com/;accesskey='), 'ACS_CONNECTION_STRING', /not base64/],
+      [acs(`accesskey=${key}`), 'ACS_CONNECTION_STRING', /missing endpoint/],
+      [acs(`endpoint=http://127.0.0.1:9999/;accesskey=${key}`), 'ACS_CONNECTION_STRING', /https/],
+    ])('rejects %j naming %s', (env, setting, text) => {
+      const error = fails(env as Record<string, string>, setting, text);
+      expect(error.message).not.toContain(key);
+    });
+
+    it('accepts what the portal and Azurite give, and what the SDK clients then take', () => {
+      for (const cs of [
+        `DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=${key};EndpointSuffix=core.windows.net`,
+        `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=${key};BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;`,
+        'BlobEndpoint=https://acct.blob.core.windows.net;SharedAccessSignature=sv=2024-11-04&sig=abc',
+        'UseDevelopmentStorage=true',
+      ]) {
+        const s = loadSettings({ REPORTS_STORAGE_CONNECTION_STRING: cs });
+        expect(() => createServices(s, { info() {}, warn() {}, error() {} })).not.toThrow();
+      }
+      const s = loadSettings(acs(`endpoint=https://acs.communication.azure.com/;accesskey=${key}`));
+      expect(() => createServices(s, { info() {}, warn() {}, error() {} })).not.toThrow();
+    });
+  });
+
+  describe('secrets', () => {
+    it('a password in a URL setting is never in the error', () => {
+      for (const value of ['http://admin:hunter2secret@graph.microsoft.com', 'ftp://admin:hunter2secret@x', 'https://admin:hunter2secret@graph.microsoft.com/?a=b']) {
+        const error = fails({ GRAPH_ENDPOINT: value }, 'GRAPH_ENDPOINT');
+        expect(error.message).not.toContain('hunter2secret');
+      }
+      const error = fails(
+        { REPORTS_STORAGE_CONNECTION_STRING: 'AccountName=a;AccountKey=c2VjcmV0;BlobEndpoint=http://admin:hunter2secret@evil.example/a' },
+        'REPORTS_STORAGE_CONNECTION_STRING',
+      );
+      expect(error.message).not.toContain('hunter2secret');
+    });
+
+    it('the actual secret values in force are redacted from log lines, in whatever text they come', () => {
+      const identityHeader = 'f3c1a9e07b2d4c58a6e1';
+      const accessKey = 'QUNTYWNjZXNza2V5dmFsdWUxMjM0NTY3ODkw';
+      const accountKey = 'YWNjb3VudGtleXZhbHVlMDk4NzY1NDMyMQ==';
+      const s = loadSettings({
+        IDENTITY_ENDPOINT: 'http://127.0.0.1:4000/msi/token',
+        IDENTITY_HEADER: identityHeader,
+        REPORTS_STORAGE_CONNECTION_STRING: `DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=${accountKey};EndpointSuffix=core.windows.net`,
+        ...acs(`endpoint=https://acs.communication.azure.com/;accesskey=${accessKey}`),
+      });
+      const lines: string[] = [];
+      const log = streamLog({ write: (l: string) => lines.push(l) } as unknown as NodeJS.WritableStream);
+      createServices(s, log);
+      log.error(`identity endpoint said: header was ${identityHeader}; key ${accessKey} / ${accountKey}; at https://user:pa55word@host/x`);
+      expect(lines.join('')).not.toMatch(new RegExp(`${identityHeader}|${accessKey}|${accountKey.slice(0, 20)}|pa55word`));
+      expect(redact(`{"header":"${identityHeader}"}`)).toBe('{"header":"[redacted]"}');
+    });
   });
 });
