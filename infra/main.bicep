@@ -66,6 +66,25 @@ param privilegedRoleIds string = ''
 @description('Comma-separated object ids of break-glass and service accounts that are reported but never flagged (EXCLUDED_PRINCIPAL_IDS).')
 param excludedPrincipalIds string = ''
 
+@description('Public network access of both storage accounts. Disabled needs a virtual network and private endpoints, which this template does not create.')
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+param storagePublicNetworkAccess string = 'Enabled'
+
+@description('Days a saved export (save=true) is kept under exports/ before the lifecycle rule deletes it.')
+param exportRetentionDays int = 30
+
+@description('Require a Microsoft Entra ID token (App Service authentication) on the HTTP export, in front of the function key. Recommended.')
+param entraAuthEnabled bool = false
+
+@description('Client id of the Entra app registration callers request tokens for (required when entraAuthEnabled).')
+param entraAuthClientId string = ''
+
+@description('Client ids of the applications allowed to call the export; empty: any caller with a token for the app registration.')
+param entraAuthAllowedApplications array = []
+
 var abbrs = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
@@ -99,6 +118,7 @@ module hostStorage 'app/host-storage.bicep' = {
     location: location
     tags: tags
     deploymentContainerName: deploymentContainerName
+    publicNetworkAccess: storagePublicNetworkAccess
   }
 }
 
@@ -115,6 +135,8 @@ module reportsStorage 'app/reports-storage.bicep' = {
     archiveContainerName: archiveContainerName
     archiveRetentionDays: archiveRetentionDays
     archiveImmutabilityState: archiveImmutabilityState
+    exportRetentionDays: exportRetentionDays
+    publicNetworkAccess: storagePublicNetworkAccess
   }
 }
 
@@ -168,6 +190,9 @@ module api 'app/api.bicep' = {
     monthlySchedule: monthlySchedule
     privilegedRoleIds: privilegedRoleIds
     excludedPrincipalIds: excludedPrincipalIds
+    entraAuthEnabled: entraAuthEnabled
+    entraAuthClientId: entraAuthClientId
+    entraAuthAllowedApplications: entraAuthAllowedApplications
   }
 }
 

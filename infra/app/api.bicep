@@ -41,6 +41,19 @@ param excludedPrincipalIds string = ''
 param maximumInstanceCount int = 100
 param instanceMemoryMB int = 2048
 
+// App Service authentication (Easy Auth) with Microsoft Entra ID in front of the function key: the
+// platform rejects a request without a valid Entra token for the app registration before the
+// function (and its key check) runs. Timers are not HTTP and are unaffected.
+// https://learn.microsoft.com/azure/app-service/configure-authentication-provider-aad
+@description('Require a Microsoft Entra ID token (App Service authentication) on the HTTP export, in addition to the function key.')
+param entraAuthEnabled bool = false
+@description('Client id of the Entra app registration that callers request tokens for (audience api://<client id>). Required when entraAuthEnabled.')
+param entraAuthClientId string = ''
+@description('Tenant whose tokens are accepted.')
+param entraAuthTenantId string = subscription().tenantId
+@description('Client ids of the applications allowed to call; empty: any caller with a token for the app registration.')
+param entraAuthAllowedApplications array = []
+
 var appSettings = {
   // Host storage through the managed identity: the identity-based form of AzureWebJobsStorage
   AzureWebJobsStorage__credential: 'managedidentity'
@@ -123,6 +136,56 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       runtime: {
         name: 'node'
         version: '22'
+      }
+    }
+  }
+}
+
+// No basic (username and password) publishing credentials: azd deploys with Entra ID, and FTP and
+// SCM basic auth would be a second, long-lived way in.
+// https://learn.microsoft.com/azure/app-service/configure-basic-auth-disable
+resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+resource entraAuth 'Microsoft.Web/sites/config@2024-04-01' = if (entraAuthEnabled) {
+  parent: functionApp
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: true
+    }
+    globalValidation: {
+      requireAuthentication: true
+      unauthenticatedClientAction: 'Return401'
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: entraAuthClientId
+          openIdIssuer: '${environment().authentication.loginEndpoint}${entraAuthTenantId}/v2.0'
+        }
+        validation: {
+          allowedAudiences: [
+            'api://${entraAuthClientId}'
+          ]
+          defaultAuthorizationPolicy: {
+            allowedApplications: entraAuthAllowedApplications
+          }
+        }
       }
     }
   }

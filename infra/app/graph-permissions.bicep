@@ -11,10 +11,14 @@ param principalId string
 
 // Application permission (app role) value -> app role id on the Microsoft Graph service principal.
 // The ids are the same in every tenant (Microsoft Graph permissions reference).
+// RoleManagement.Read.Directory covers the eligible and active role schedules as well as the role
+// definitions (the schedules list it among their application permissions:
+// https://learn.microsoft.com/graph/api/rbacapplication-list-roleeligibilityschedules and
+// https://learn.microsoft.com/graph/api/rbacapplication-list-roleassignmentschedules), so the
+// narrower RoleEligibilitySchedule.Read.Directory and RoleAssignmentSchedule.Read.Directory would
+// add nothing and are not granted.
 var graphAppRoles = {
-  'RoleEligibilitySchedule.Read.Directory': 'ff278e11-4a33-4d0c-83d2-d01dc58929a5' // eligible role assignments
-  'RoleAssignmentSchedule.Read.Directory': 'd5fe8ce8-684c-4c83-a52c-46e882ce4be1' // active role assignments
-  'RoleManagement.Read.Directory': '483bed4a-2ad3-4361-a73b-c83ccdbdc53c' // role definitions
+  'RoleManagement.Read.Directory': '483bed4a-2ad3-4361-a73b-c83ccdbdc53c' // role definitions, eligible and active role schedules
   'AuditLog.Read.All': 'b0afded3-3588-46d8-8b3d-9842eff778da' // PIM activations in the directory audit log
   'Directory.Read.All': '7ab1d382-f21e-4acd-a863-ba3e13f7da61' // principals, groups and their members, administrative units
   'PrivilegedEligibilitySchedule.Read.AzureADGroup': 'edb419d6-7edc-42a3-9345-509bfdf5d87c' // PIM for Groups eligible members

@@ -7,6 +7,13 @@ param location string = resourceGroup().location
 param tags object = {}
 param deploymentContainerName string
 
+@description('Disabled: the storage account takes no traffic from public networks (the app must then reach it through a virtual network and private endpoints, which this template does not create). Enabled: any network, with Entra ID only.')
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+param publicNetworkAccess string = 'Enabled'
+
 resource storage 'Microsoft.Storage/storageAccounts@2025-01-01' = {
   name: name
   location: location
@@ -23,11 +30,11 @@ resource storage 'Microsoft.Storage/storageAccounts@2025-01-01' = {
     defaultToOAuthAuthentication: true
     dnsEndpointType: 'Standard'
     minimumTlsVersion: 'TLS1_2'
-    publicNetworkAccess: 'Enabled' // Flex Consumption without a virtual network reaches storage publicly
+    publicNetworkAccess: publicNetworkAccess // Enabled by default: Flex Consumption without a virtual network reaches storage publicly
     supportsHttpsTrafficOnly: true
     networkAcls: {
       bypass: 'AzureServices'
-      defaultAction: 'Allow'
+      defaultAction: publicNetworkAccess == 'Enabled' ? 'Allow' : 'Deny'
     }
   }
 

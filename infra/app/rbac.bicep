@@ -5,7 +5,7 @@
 //   reports container      Storage Blob Data Contributor  read, write, rewrite state
 //   archive container      pim-reporter archive writer    read, list, create; no delete (and the WORM policy protects every version anyway)
 //   Application Insights   Monitoring Metrics Publisher   telemetry with Entra ID
-//   Communication Services pim-reporter email sender      send email, nothing else that matters (no keys)
+//   Communication Services pim-reporter email sender      the Email send data action and read; no control-plane write, no keys
 
 param principalId string
 @description('Makes the custom role names unique in the tenant.')
@@ -51,7 +51,8 @@ resource communicationService 'Microsoft.Communication/communicationServices@202
   name: communicationServiceName
 }
 
-// Create-only access to the archive: blobs/write creates a blob (the app uses "only if absent"), and
+// Create-only access to the archive: blobs/write creates a blob (the app uses "only if absent"; the
+// app never appends, so blobs/add/action, which only append blocks need, is not granted), and
 // there is deliberately no blobs/delete and no blobs/immutableStorage/runAsSuperUser/action (which
 // would let it remove an unlocked policy from a blob version). containers/write is there because the
 // app calls createIfNotExists on each container it uses; on this container it cannot turn immutability
@@ -75,7 +76,6 @@ resource archiveWriterRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' 
         dataActions: [
           'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read'
           'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write'
-          'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action'
         ]
         notDataActions: []
       }
@@ -83,9 +83,14 @@ resource archiveWriterRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' 
   }
 }
 
-// Sending mail with Entra ID: the permissions the Azure Communication Services documentation lists
-// for it (read the resource, CommunicationServices write, EmailServices write). No listKeys or
-// regenerateKey, so it can never obtain a key, and local auth is off on the resource anyway.
+// Sending mail with Entra ID and nothing else: the Email send data action, and read on the resource.
+// No control-plane write (the Contributor-like CommunicationServices/Write and EmailServices/write
+// that older guidance lists would let the identity reconfigure the resource), no listKeys or
+// regenerateKey (it can never obtain a key; local auth is off on the resource anyway).
+// The operations of each provider: https://learn.microsoft.com/azure/role-based-access-control/resource-provider-operations
+// (`az provider operation show --namespace Microsoft.Communication` lists them for a subscription).
+// Not verified against a live send: if ACS still asks for CommunicationServices/Write, the first
+// send fails with 403 and the digest stays queued (infra/README.md, "Sending a first test email").
 resource emailSenderRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(resourceGroup().id, 'pim-reporter-email-sender')
   properties: {
@@ -99,11 +104,11 @@ resource emailSenderRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = 
       {
         actions: [
           'Microsoft.Communication/CommunicationServices/Read'
-          'Microsoft.Communication/CommunicationServices/Write'
-          'Microsoft.Communication/EmailServices/write'
         ]
         notActions: []
-        dataActions: []
+        dataActions: [
+          'Microsoft.Communication/CommunicationServices/Email/Send/action'
+        ]
         notDataActions: []
       }
     ]

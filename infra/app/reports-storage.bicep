@@ -19,6 +19,18 @@ param archiveRetentionDays int
 ])
 param archiveImmutabilityState string = 'Unlocked'
 
+@description('Days an export saved with save=true is kept under exports/ in the reports container before the lifecycle rule deletes it.')
+@minValue(1)
+@maxValue(3650)
+param exportRetentionDays int = 30
+
+@description('Disabled: the storage account takes no traffic from public networks (the app must then reach it through a virtual network and private endpoints, which this template does not create). Enabled: any network, with Entra ID only.')
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+param publicNetworkAccess string = 'Enabled'
+
 resource storage 'Microsoft.Storage/storageAccounts@2025-01-01' = {
   name: name
   location: location
@@ -35,11 +47,11 @@ resource storage 'Microsoft.Storage/storageAccounts@2025-01-01' = {
     defaultToOAuthAuthentication: true
     dnsEndpointType: 'Standard'
     minimumTlsVersion: 'TLS1_2'
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicNetworkAccess
     supportsHttpsTrafficOnly: true
     networkAcls: {
       bypass: 'AzureServices'
-      defaultAction: 'Allow'
+      defaultAction: publicNetworkAccess == 'Enabled' ? 'Allow' : 'Deny'
     }
   }
 
@@ -113,6 +125,36 @@ resource storage 'Microsoft.Storage/storageAccounts@2025-01-01' = {
                 version: {
                   delete: {
                     daysAfterCreationGreaterThan: 30
+                  }
+                }
+              }
+            }
+          }
+          // Exports saved with save=true are a convenience copy, not a record: each call writes a new
+          // blob, so they are deleted after exportRetentionDays (and their old versions with them).
+          // https://learn.microsoft.com/azure/storage/blobs/lifecycle-management-overview
+          {
+            name: 'delete-saved-exports'
+            enabled: true
+            type: 'Lifecycle'
+            definition: {
+              filters: {
+                blobTypes: [
+                  'blockBlob'
+                ]
+                prefixMatch: [
+                  '${reportsContainerName}/exports/'
+                ]
+              }
+              actions: {
+                baseBlob: {
+                  delete: {
+                    daysAfterCreationGreaterThan: exportRetentionDays
+                  }
+                }
+                version: {
+                  delete: {
+                    daysAfterCreationGreaterThan: exportRetentionDays
                   }
                 }
               }

@@ -17,9 +17,7 @@
 set -eu
 
 # Keep in step with infra/app/graph-permissions.bicep (the infra tests check both against SPEC section 6).
-PERMISSIONS="RoleEligibilitySchedule.Read.Directory
-RoleAssignmentSchedule.Read.Directory
-RoleManagement.Read.Directory
+PERMISSIONS="RoleManagement.Read.Directory
 AuditLog.Read.All
 Directory.Read.All
 PrivilegedEligibilitySchedule.Read.AzureADGroup"

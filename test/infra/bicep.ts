@@ -13,8 +13,6 @@ import { findBicepFiles, parseBicepFile, type ParsedBicep } from '../../tools/li
  * (reference/graph-samples/permissions-map.json, from permissions-descriptions.json).
  */
 export const GRAPH_APP_ROLE_IDS: Readonly<Record<string, string>> = {
-  'RoleEligibilitySchedule.Read.Directory': 'ff278e11-4a33-4d0c-83d2-d01dc58929a5',
-  'RoleAssignmentSchedule.Read.Directory': 'd5fe8ce8-684c-4c83-a52c-46e882ce4be1',
   'RoleManagement.Read.Directory': '483bed4a-2ad3-4361-a73b-c83ccdbdc53c',
   'AuditLog.Read.All': 'b0afded3-3588-46d8-8b3d-9842eff778da',
   'Directory.Read.All': '7ab1d382-f21e-4acd-a863-ba3e13f7da61',
