@@ -73,6 +73,11 @@ param excludedPrincipalIds string = ''
 ])
 param storagePublicNetworkAccess string = 'Enabled'
 
+@description('HTTP exports one instance runs at once (EXPORT_MAX_CONCURRENT); more are answered 429 with Retry-After.')
+@minValue(1)
+@maxValue(20)
+param exportMaxConcurrent int = 2
+
 @description('Days a saved export (save=true) is kept under exports/ before the lifecycle rule deletes it.')
 param exportRetentionDays int = 30
 
@@ -190,6 +195,7 @@ module api 'app/api.bicep' = {
     monthlySchedule: monthlySchedule
     privilegedRoleIds: privilegedRoleIds
     excludedPrincipalIds: excludedPrincipalIds
+    exportMaxConcurrent: exportMaxConcurrent
     entraAuthEnabled: entraAuthEnabled
     entraAuthClientId: entraAuthClientId
     entraAuthAllowedApplications: entraAuthAllowedApplications
@@ -251,5 +257,6 @@ output EMAIL_RECIPIENTS string = emailRecipients
 output EXPIRY_WINDOW_DAYS int = expiryWindowDays
 output DAILY_SCHEDULE string = dailySchedule
 output MONTHLY_SCHEDULE string = monthlySchedule
+output EXPORT_MAX_CONCURRENT int = exportMaxConcurrent
 output PRIVILEGED_ROLE_IDS string = privilegedRoleIds
 output EXCLUDED_PRINCIPAL_IDS string = excludedPrincipalIds

@@ -1,4 +1,5 @@
 /** The export's HTTP shape (SPEC section 8): query to parameters, result to headers, failures to JSON. Functions glue; the job knows no HTTP. */
+import type { Readable } from 'node:stream';
 import type { HttpResponseInit, InvocationContext } from '@azure/functions';
 import { ExportParameterError, type ExportResult } from './jobs/export';
 
@@ -28,6 +29,44 @@ export function exportHeaders(result: ExportResult): Record<string, string> {
     headers['x-pim-uncovered'] = result.uncovered.map((g) => `${g.fromUtc}/${g.toUtc}`).join(', ');
   }
   return headers;
+}
+
+/**
+ * Exports streaming from this instance right now. Each holds Graph paging, a response stream and
+ * (with save=true) an upload open until its body ends, so an instance runs only a few at once.
+ */
+let exportsRunning = 0;
+
+/** A slot for one export, or undefined when `limit` are already running; release it once, when the body ends. */
+export function exportSlot(limit: number): (() => void) | undefined {
+  if (exportsRunning >= limit) return undefined;
+  exportsRunning++;
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    exportsRunning--;
+  };
+}
+
+/** Releases the slot when the body is done: read to its end, failed, or closed by a caller who went away. */
+export function releaseWhenDone(body: Readable, release: () => void): void {
+  body.once('close', release);
+  body.once('error', release);
+}
+
+/** How long a caller turned away is told to wait before trying again. */
+export const EXPORT_RETRY_AFTER_SECONDS = 30;
+
+/** 429 with Retry-After: the instance already runs as many exports as EXPORT_MAX_CONCURRENT allows. */
+export function tooManyExports(limit: number, context: InvocationContext): HttpResponseInit {
+  const response = exportFailure(
+    429,
+    'TooManyExports',
+    `this instance already runs ${limit} export(s), the most EXPORT_MAX_CONCURRENT allows; try again in ${EXPORT_RETRY_AFTER_SECONDS} s`,
+    context,
+  );
+  return { ...response, headers: { ...(response.headers as Record<string, string>), 'retry-after': String(EXPORT_RETRY_AFTER_SECONDS) } };
 }
 
 /** A JSON error naming what is wrong; never a stack trace. */

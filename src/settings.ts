@@ -38,6 +38,7 @@ export const SETTING_NAMES = [
   'EXCLUDED_PRINCIPAL_IDS',
   'DAILY_SCHEDULE',
   'MONTHLY_SCHEDULE',
+  'EXPORT_MAX_CONCURRENT',
 ] as const;
 export type SettingName = (typeof SETTING_NAMES)[number];
 
@@ -69,6 +70,8 @@ export interface Settings {
   monthlySchedule: string;
   /** Secret values in force (keys, SAS, the identity header), redacted from every log line by value. */
   secrets: string[];
+  /** HTTP exports one instance runs at once; more are answered 429 with Retry-After. */
+  exportMaxConcurrent: number;
 }
 
 export class SettingsError extends Error {
@@ -234,7 +237,7 @@ export function loadSettings(env: Env = process.env): Settings {
   const excludedText = present(env, 'EXCLUDED_PRINCIPAL_IDS');
   const excludedPrincipalIds = excludedText !== undefined ? guidList('EXCLUDED_PRINCIPAL_IDS', excludedText) : new Set<string>();
 
-  const settings: Omit<Settings, 'secrets'> = {
+  const settings: Omit<Settings, 'secrets' | 'exportMaxConcurrent'> = {
     graphEndpoint,
     managedIdentityClientId: clientId?.toLowerCase(),
     managedIdentityAvailable: Boolean(env.IDENTITY_ENDPOINT || env.MSI_ENDPOINT),
@@ -248,7 +251,7 @@ export function loadSettings(env: Env = process.env): Settings {
     dailySchedule: ncrontab('DAILY_SCHEDULE', present(env, 'DAILY_SCHEDULE') ?? DEFAULT_DAILY_SCHEDULE),
     monthlySchedule: ncrontab('MONTHLY_SCHEDULE', present(env, 'MONTHLY_SCHEDULE') ?? DEFAULT_MONTHLY_SCHEDULE),
   };
-  return { ...settings, secrets: secretsOf(settings, env) };
+  return { ...settings, secrets: secretsOf(settings, env), exportMaxConcurrent: exportMaxConcurrent(env) };
 }
 
 function loadEmail(env: Env): EmailSettings {
@@ -418,7 +421,7 @@ function acsConnectionString(value: string): string {
 }
 
 /** The secret values in force (keys, SAS, the identity endpoint's header), for log redaction by value. */
-function secretsOf(s: Omit<Settings, 'secrets'>, env: Env): string[] {
+function secretsOf(s: Omit<Settings, 'secrets' | 'exportMaxConcurrent'>, env: Env): string[] {
   const values: string[] = [];
   const from = (name: SettingName, text: string, keys: string[]) => {
     if (/^UseDevelopmentStorage=true;?$/i.test(text)) return;
@@ -433,4 +436,16 @@ function secretsOf(s: Omit<Settings, 'secrets'>, env: Env): string[] {
   // App Service's identity endpoint header: https://learn.microsoft.com/azure/app-service/overview-managed-identity#rest-endpoint-reference
   for (const name of ['IDENTITY_HEADER', 'MSI_SECRET']) if (env[name]) values.push(env[name]!);
   return values;
+}
+
+export const DEFAULT_EXPORT_MAX_CONCURRENT = 2;
+
+/** EXPORT_MAX_CONCURRENT: a whole number from 1 to 20; 2 by default (an export streams a whole dataset). */
+function exportMaxConcurrent(env: Env): number {
+  const text = present(env, 'EXPORT_MAX_CONCURRENT');
+  if (text === undefined) return DEFAULT_EXPORT_MAX_CONCURRENT;
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 20) {
+    throw new SettingsError('EXPORT_MAX_CONCURRENT', `must be a whole number of exports from 1 to 20, got "${text}"`);
+  }
+  return Number(text);
 }

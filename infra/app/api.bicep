@@ -37,6 +37,9 @@ param dailySchedule string
 param monthlySchedule string
 param privilegedRoleIds string = ''
 param excludedPrincipalIds string = ''
+@minValue(1)
+@maxValue(20)
+param exportMaxConcurrent int = 2
 
 param maximumInstanceCount int = 100
 param instanceMemoryMB int = 2048
@@ -79,6 +82,7 @@ var appSettings = {
   EXCLUDED_PRINCIPAL_IDS: excludedPrincipalIds
   DAILY_SCHEDULE: dailySchedule // read by the timer trigger as %DAILY_SCHEDULE%
   MONTHLY_SCHEDULE: monthlySchedule // read by the timer trigger as %MONTHLY_SCHEDULE%
+  EXPORT_MAX_CONCURRENT: string(exportMaxConcurrent) // HTTP exports per instance at once; more get 429
 }
 
 // One Flex Consumption plan per app

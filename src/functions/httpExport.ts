@@ -1,7 +1,7 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { GraphRequestError } from '../graph/client';
 import { invocationLog, jobContextFor } from '../hosting';
-import { exportFailure, exportHeaders, exportParameters } from '../http';
+import { exportFailure, exportHeaders, exportParameters, exportSlot, releaseWhenDone, tooManyExports } from '../http';
 import { ExportParameterError, parseExportRequest, runExport } from '../jobs/export';
 import { redact } from '../log';
 import { SettingsError } from '../settings';
@@ -17,10 +17,16 @@ export async function httpExport(request: HttpRequest, context: InvocationContex
     if (error instanceof ExportParameterError) return exportFailure(400, 'BadParameter', error.message, context, error.parameter);
     throw error;
   }
+  let release: (() => void) | undefined;
   try {
-    const result = await runExport(jobContextFor(context, now), parsed);
+    const ctx = jobContextFor(context, now);
+    release = exportSlot(ctx.settings.exportMaxConcurrent);
+    if (!release) return tooManyExports(ctx.settings.exportMaxConcurrent, context);
+    const result = await runExport(ctx, parsed);
+    releaseWhenDone(result.body, release);
     return { status: 200, body: result.body, headers: { ...invocation, ...exportHeaders(result) } };
   } catch (error) {
+    release?.();
     // The caller gets Graph's code and a short reason; details (and any stack) go to the redacted log only.
     invocationLog(context).error(error instanceof Error ? (error.stack ?? error.message) : String(error));
     if (error instanceof GraphRequestError && error.status > 0) return exportFailure(502, error.code, redact(error.message), context);

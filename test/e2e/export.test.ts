@@ -178,6 +178,24 @@ describe('the HTTP export', () => {
     expect(header(response, 'x-pim-uncovered')).toBeUndefined();
   });
 
+  it('at most EXPORT_MAX_CONCURRENT (2 by default) exports at once per instance: the next is 429 with Retry-After; a slot frees when a body ends or is dropped', async () => {
+    const first = await call('?dataset=eligible', 'inv-a');
+    const second = await call('?dataset=active', 'inv-b');
+    expect([first.status, second.status]).toEqual([200, 200]);
+    const turnedAway = await call('?dataset=eligible', 'inv-c');
+    expect(turnedAway.status).toBe(429);
+    expect(header(turnedAway, 'retry-after')).toBe('30');
+    expect(turnedAway.jsonBody).toEqual({ error: { code: 'TooManyExports', message: expect.stringContaining('EXPORT_MAX_CONCURRENT') }, invocationId: 'inv-c' });
+    await body(first); // read to the end
+    (second.body as Readable).destroy(); // the caller went away
+    await new Promise((r) => setImmediate(r));
+    const again = await call('?dataset=eligible', 'inv-d');
+    const andAgain = await call('?dataset=active', 'inv-e');
+    expect([again.status, andAgain.status]).toEqual([200, 200]);
+    await Promise.all([body(again), body(andAgain)]);
+    expect((await call('?dataset=active', 'inv-f')).status).toBe(200);
+  });
+
   it('streams: the body is produced as it is read, not built whole first', async () => {
     const big = generateTenant({ seed: 'export-big', now, users: 2000, groups: 20, eligible: 12000, active: 100, auditDays: 1 });
     const bigWorld = await startWorld(big, { email: 'none', pageSize: 1000 });
