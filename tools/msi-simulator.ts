@@ -42,8 +42,11 @@ export interface ManagedIdentitySimulator {
   readonly requests: MsiRequestRecord[];
   /** The env a process needs to use this identity (@azure/identity reads it when a credential is created). */
   env(): { IDENTITY_ENDPOINT: string; IDENTITY_HEADER: string };
-  /** true: answer 500; 'refuse': stop listening (connection refused); false: back to normal. */
-  down(state: boolean | 'refuse'): Promise<void>;
+  /**
+   * true: answer 500; 'echo': answer 500 with the presented X-IDENTITY-HEADER in the message (a
+   * misbehaving endpoint or proxy); 'refuse': stop listening (connection refused); false: back to normal.
+   */
+  down(state: boolean | 'echo' | 'refuse'): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -79,7 +82,7 @@ export async function startManagedIdentitySimulator(opts: ManagedIdentitySimulat
   const principalId = opts.principalId ?? randomUUID();
   const clientId = opts.clientId ?? randomUUID();
   const requests: MsiRequestRecord[] = [];
-  let failing = false;
+  let failing: false | 'plain' | 'echo' = false;
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
@@ -88,6 +91,9 @@ export async function startManagedIdentitySimulator(opts: ManagedIdentitySimulat
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
       res.end(JSON.stringify(body));
     };
+    if (failing === 'echo') {
+      return reply(500, { statusCode: 500, message: `Token request with X-IDENTITY-HEADER ${String(req.headers['x-identity-header'])} failed.` });
+    }
     if (failing) return reply(500, { statusCode: 500, message: 'An unexpected error occured while fetching the AAD Token.' });
     if (url.pathname !== '/msi/token') return reply(404, { statusCode: 404, message: 'Not found.' });
     if (req.method !== 'GET') return reply(405, { statusCode: 405, message: `The requested resource does not support http method '${req.method}'.` });
@@ -128,7 +134,7 @@ export async function startManagedIdentitySimulator(opts: ManagedIdentitySimulat
     requests,
     env: () => ({ IDENTITY_ENDPOINT: endpoint, IDENTITY_HEADER: secret }),
     async down(state) {
-      failing = state === true;
+      failing = state === true ? 'plain' : state === 'echo' ? 'echo' : false;
       if (state === 'refuse' && server.listening) await closeServer(server);
       if (state !== 'refuse' && !server.listening) port = await listen(server, port);
     },

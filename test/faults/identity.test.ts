@@ -30,6 +30,8 @@ describe('managed identity down', () => {
   it.each([
     ['answers 500', true as const, '2026-11-20'],
     ['refuses connections', 'refuse' as const, '2026-11-21'],
+    // The header's value is redacted as a value, whatever text it comes in.
+    ['echoes its secret header in the error', 'echo' as const, '2026-11-22'],
   ])('when the endpoint %s: a clear error, nothing written; the next run completes', async (_what, state, day) => {
     const now = `${day}T06:00:00Z`;
     const before = await world.list(world.reports);
@@ -39,6 +41,7 @@ describe('managed identity down', () => {
     logs.add(failed.stderr, failed.stdout);
     expect(failed.code).toBe(1);
     const error = failed.stderr.split('\n').filter((l) => / error: /.test(l));
+    if (state === 'echo') expect(error.join('\n')).toContain('[redacted]');
     expect(error.length).toBe(1);
     expect(error[0]).toMatch(/managed identity/i);
     expect(error[0]).toContain('IDENTITY_ENDPOINT');
