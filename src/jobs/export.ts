@@ -10,13 +10,14 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { AUDIT_RETENTION_MS, harvestActivations } from '../pim/activations';
-import { activationRowCodec, compareActivationRows, type ActivationRow } from '../pim/model';
+import { ACTIVATION_TABLE, activationRowCodec, compareActivationRows, type ActivationRow } from '../pim/model';
 import { takeSnapshot } from '../pim/snapshot';
-import { ACTIVATION_COLUMNS, activationValues, ASSIGNMENT_COLUMNS, assignmentValues, csvRecordBatches, csvStream, unneutralise } from '../report/csv';
+import { ACTIVATION_COLUMNS, activationValues, ASSIGNMENT_COLUMNS, assignmentValues, csvRows, csvStream } from '../report/csv';
 import { jsonArrayStream } from '../report/json';
-import { ExternalSorter } from '../report/sorter';
+import { ExternalSorter } from '../util/sorter';
+import { map } from '../util/streams';
 import type { JobContext } from './context';
-import { CSV_CONTENT_TYPE, JSON_CONTENT_TYPE, map, utcDay } from './files';
+import { CSV_CONTENT_TYPE, JSON_CONTENT_TYPE, utcDay } from './files';
 import { archiveFolder, monthBounds } from './monthly';
 import { StateStore, type HarvestGap } from './state';
 
@@ -218,33 +219,8 @@ function nextMonth(month: string): string {
 async function* archivedActivations(ctx: JobContext, month: string): AsyncGenerator<ActivationRow[]> {
   const data = await ctx.store.readStream(ctx.settings.archiveContainer, `${archiveFolder(month)}activations.csv`);
   if (!data) return;
-  type Column = (typeof ACTIVATION_COLUMNS)[number];
-  let at: Record<Column, number> | undefined; // each column's place, from the file's own header
-  const cell = (record: string[], column: Column) => unneutralise(record[at![column]] ?? '');
-  const time = (value: string) => (value ? `${value.replace(' ', 'T')}.000Z` : null);
   try {
-    for await (const records of csvRecordBatches(data)) {
-      if (!at) {
-        const header = records.shift()!;
-        at = Object.fromEntries(ACTIVATION_COLUMNS.map((column) => [column, header.indexOf(column)])) as Record<Column, number>;
-      }
-      yield records.map((r) => ({
-        activated: time(cell(r, 'Activated (UTC)')) ?? '',
-        principalDisplayName: cell(r, 'User Group Name'),
-        principalName: cell(r, 'PrincipalName'),
-        principalId: cell(r, 'Principal Id'),
-        roleName: cell(r, 'Role Name'),
-        roleId: cell(r, 'Role Id'),
-        scopeId: cell(r, 'Scope Id'),
-        start: time(cell(r, 'Start Time (UTC)')),
-        end: time(cell(r, 'End Time (UTC)')),
-        justification: cell(r, 'Justification'),
-        ticketNumber: cell(r, 'Ticket Number'),
-        ticketSystem: cell(r, 'Ticket System'),
-        requestId: cell(r, 'Request Id'),
-        auditId: cell(r, 'Audit Id'),
-      }));
-    }
+    yield* csvRows(ACTIVATION_TABLE, data);
   } finally {
     (data as Readable).destroy();
   }

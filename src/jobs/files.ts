@@ -1,18 +1,15 @@
 /** Writing report files to Blob: CSVs streamed from sorted rows, manifests last. */
 import type { BlobStore } from '../io/blob';
 import { ACTIVATION_COLUMNS, ASSIGNMENT_COLUMNS, activationValues, assignmentValues, csvStreamOfBatches, sha256 } from '../report/csv';
-import type { FileFacts, ScopeNamer } from '../report/csv';
-import type { ActivationRow, AssignmentRow } from '../pim/model';
+import type { FileFacts } from '../report/csv';
+import type { ActivationRow, AssignmentRow, ScopeNamer } from '../pim/model';
+import { map } from '../util/streams';
 
 export const CSV_CONTENT_TYPE = 'text/csv; charset=utf-8';
 export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 
 export interface ManifestFile extends FileFacts {
   name: string;
-}
-
-export async function* map<T, U>(items: AsyncIterable<T>, f: (item: T) => U): AsyncGenerator<U> {
-  for await (const item of items) yield f(item);
 }
 
 export async function writeAssignmentsCsv(

@@ -8,7 +8,7 @@
 import { AUDIT_RETENTION_MS, harvestActivations, type HarvestWindow } from '../pim/activations';
 import { activationRowCodec, compareActivationRows, type ActivationRow } from '../pim/model';
 import { LIST_LIMIT } from '../pim/changes';
-import { ExternalSorter } from '../report/sorter';
+import { ExternalSorter } from '../util/sorter';
 import type { JobContext } from './context';
 import { dailyManifest } from './files';
 import { monthOfActivation, type HarvestGap, type StateStore, type Watermark } from './state';

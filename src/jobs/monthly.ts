@@ -10,8 +10,9 @@
 import { BlobAlreadyExistsError } from '../io/blob';
 import { takeSnapshot, type Snapshot } from '../pim/snapshot';
 import { activationRowCodec, compareActivationRows, type ActivationRow } from '../pim/model';
-import { ExternalSorter } from '../report/sorter';
+import { ExternalSorter } from '../util/sorter';
 import { csvFacts } from '../report/csv';
+import { byteFactsOf } from '../util/streams';
 import { APP_VERSION } from '../version';
 import type { JobContext } from './context';
 import { dayFolder, JSON_CONTENT_TYPE, utcDay, writeActivationsCsv, writeAssignmentsCsv, writeTextFile, type ManifestFile } from './files';
@@ -223,7 +224,8 @@ export async function verifyMonth(ctx: Pick<JobContext, 'settings' | 'store' | '
       problems.push(`${folder}${file.name} is missing`);
       continue;
     }
-    const actual = (await csvFacts(data)).sha256;
+    // Bytes only: a file that is not the CSV it should be is a mismatch to report, not a parse error.
+    const actual = (await byteFactsOf(data)).sha256;
     if (actual !== file.sha256) problems.push(`${folder}${file.name} does not match the manifest: SHA-256 ${actual}, manifest ${file.sha256}`);
     else checked.push(file.name);
     log.info(`${folder}${file.name}: ${actual === file.sha256 ? 'OK' : 'MISMATCH'}`);

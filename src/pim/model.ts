@@ -2,6 +2,7 @@
  * The PIM domain: Graph's schedule and directory-object records turned into report rows.
  * Pure functions only; no I/O.
  */
+import { requiredUtcTime, rowTable, text, textOf, utcTime, yesNo } from '../util/table';
 
 export type AssignmentState = 'Eligible' | 'Active';
 export type PrincipalType = 'User' | 'Group' | 'ServicePrincipal' | '';
@@ -49,20 +50,60 @@ export interface ActivationRow {
   auditId: string;
 }
 
-/** Activations as arrays of values in a sorter's run files: a third of the bytes of keyed JSON. */
-export const activationRowCodec = {
-  encode: (r: ActivationRow): unknown => [
-    r.activated, r.principalDisplayName, r.principalName, r.principalId, r.roleName, r.roleId, r.scopeId,
-    r.start, r.end, r.justification, r.ticketNumber, r.ticketSystem, r.requestId, r.auditId,
-  ],
-  decode: (data: unknown): ActivationRow => {
-    const v = data as string[];
-    return {
-      activated: v[0], principalDisplayName: v[1], principalName: v[2], principalId: v[3], roleName: v[4], roleId: v[5],
-      scopeId: v[6], start: v[7], end: v[8], justification: v[9], ticketNumber: v[10], ticketSystem: v[11], requestId: v[12], auditId: v[13],
-    };
-  },
-};
+/** A scope id as people read it: `Directory`, or the administrative unit's name. */
+export type ScopeNamer = (scopeId: string) => string;
+
+/**
+ * The field tables: each row type's columns, in the files' order, and the value each shows. The
+ * CSV header and cells, the JSON export's keys, the sorter's run files and the archive reader all
+ * follow from these (src/util/table.ts); a new dataset is a row type and its table, here or beside it.
+ *
+ * The first seven assignment columns are the Entra admin center's PIM export header, so existing
+ * sheets keep working.
+ */
+export const ASSIGNMENT_TABLE = rowTable<AssignmentRow, ScopeNamer>()([
+  { column: 'Assignment State', key: 'state', format: textOf<AssignmentState>() },
+  { column: 'User Group Name', key: 'principalDisplayName', format: text },
+  { column: 'Role Name', key: 'roleName', format: text },
+  { column: 'PrincipalName', key: 'principalName', format: text },
+  { column: 'Member Type', key: 'memberType', format: textOf<AssignmentRow['memberType']>() },
+  { column: 'Assignment Start Time (UTC)', key: 'start', format: utcTime },
+  { column: 'Assignment End Time (UTC)', key: 'end', format: utcTime },
+  { column: 'Principal Type', key: 'principalType', format: textOf<PrincipalType>() },
+  { column: 'Principal Id', key: 'principalId', format: text },
+  { column: 'Via Group', key: 'viaGroup', format: text },
+  { column: 'Via Group Id', key: 'viaGroupId', format: text },
+  { column: 'Role Id', key: 'roleId', format: text },
+  { column: 'Scope', cell: (row, scopeName) => scopeName(row.scopeId) },
+  { column: 'Scope Id', key: 'scopeId', format: text },
+  { column: 'Assignment Type', key: 'assignmentType', format: text },
+  { column: 'Permanent', cell: (row) => yesNo.write(row.end === null) },
+  { column: 'Privileged', key: 'privileged', format: yesNo },
+  { column: 'Outside PIM', key: 'outsidePim', format: yesNo },
+  { column: 'Created (UTC)', key: 'created', format: utcTime },
+  { column: 'Schedule Id', key: 'scheduleId', format: text },
+]);
+
+export const ACTIVATION_TABLE = rowTable<ActivationRow>()([
+  { column: 'Activated (UTC)', key: 'activated', format: requiredUtcTime },
+  { column: 'User Group Name', key: 'principalDisplayName', format: text },
+  { column: 'PrincipalName', key: 'principalName', format: text },
+  { column: 'Principal Id', key: 'principalId', format: text },
+  { column: 'Role Name', key: 'roleName', format: text },
+  { column: 'Role Id', key: 'roleId', format: text },
+  { column: 'Scope Id', key: 'scopeId', format: text },
+  { column: 'Start Time (UTC)', key: 'start', format: utcTime },
+  { column: 'End Time (UTC)', key: 'end', format: utcTime },
+  { column: 'Justification', key: 'justification', format: text },
+  { column: 'Ticket Number', key: 'ticketNumber', format: text },
+  { column: 'Ticket System', key: 'ticketSystem', format: text },
+  { column: 'Request Id', key: 'requestId', format: text },
+  { column: 'Audit Id', key: 'auditId', format: text },
+]);
+
+/** Rows as arrays of values in a sorter's run files: a third of the bytes, half the time of keyed JSON. */
+export const assignmentRowCodec = ASSIGNMENT_TABLE.codec;
+export const activationRowCodec = ACTIVATION_TABLE.codec;
 
 /** A period of the audit log the app never harvested: Graph had already dropped it. */
 export interface HarvestGap {

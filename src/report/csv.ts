@@ -1,115 +1,57 @@
 /**
- * Rows to CSV bytes (SPEC 4.1 to 4.3): UTF-8 with BOM, CRLF, RFC 4180 quoting, UTC times that
- * Excel reads as dates, and no cell a spreadsheet would run as a formula.
+ * Rows to CSV bytes and back: UTF-8 with BOM, CRLF, RFC 4180 quoting, UTC times that Excel reads
+ * as dates (docs/files.md), and no cell a spreadsheet would run as a formula. Written by
+ * csv-stringify, read by csv-parse (https://csv.js.org/); the columns and cells of each row type
+ * come from its field table (src/pim/model.ts).
  */
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
-import { stringify } from 'csv-stringify/sync';
-import type { ActivationRow, AssignmentRow } from '../pim/model';
+import { pipeline } from 'node:stream/promises';
+import { parse, type Options as ParseOptions } from 'csv-parse';
+import { stringify, type Options as StringifyOptions } from 'csv-stringify/sync';
+import { ACTIVATION_TABLE, ASSIGNMENT_TABLE, type ActivationRow, type AssignmentRow, type ScopeNamer } from '../pim/model';
+import { batchesOf, measuring } from '../util/streams';
+import type { RowTable } from '../util/table';
 
-/** The first seven are the Entra admin center's PIM export header, so existing sheets keep working. */
-export const ASSIGNMENT_COLUMNS = [
-  'Assignment State',
-  'User Group Name',
-  'Role Name',
-  'PrincipalName',
-  'Member Type',
-  'Assignment Start Time (UTC)',
-  'Assignment End Time (UTC)',
-  'Principal Type',
-  'Principal Id',
-  'Via Group',
-  'Via Group Id',
-  'Role Id',
-  'Scope',
-  'Scope Id',
-  'Assignment Type',
-  'Permanent',
-  'Privileged',
-  'Outside PIM',
-  'Created (UTC)',
-  'Schedule Id',
-] as const;
+export { csvTime } from '../util/table';
+export { sha256 } from '../util/streams';
 
-export const ACTIVATION_COLUMNS = [
-  'Activated (UTC)',
-  'User Group Name',
-  'PrincipalName',
-  'Principal Id',
-  'Role Name',
-  'Role Id',
-  'Scope Id',
-  'Start Time (UTC)',
-  'End Time (UTC)',
-  'Justification',
-  'Ticket Number',
-  'Ticket System',
-  'Request Id',
-  'Audit Id',
-] as const;
-
-/** `2024-04-12 15:01:02` (UTC, seconds): Excel reads it as a date; blank when unknown. */
-export function csvTime(iso: string | null | undefined): string {
-  if (!iso) return '';
-  return iso.slice(0, 19).replace('T', ' ');
-}
-
-/** SPEC 4.3: a leading `'` keeps a typed-in `=cmd|...` from running as a formula. */
-export function neutralise(cell: string): string {
-  const c = cell.charCodeAt(0);
-  // = + - @ TAB CR
-  return c === 61 || c === 43 || c === 45 || c === 64 || c === 9 || c === 13 ? `'${cell}` : cell;
-}
-
-const yesNo = (b: boolean) => (b ? 'Yes' : 'No');
-
-/** A scope id as people read it: `Directory`, or the administrative unit's name. */
-export type ScopeNamer = (scopeId: string) => string;
+export const ASSIGNMENT_COLUMNS = ASSIGNMENT_TABLE.columns;
+export const ACTIVATION_COLUMNS = ACTIVATION_TABLE.columns;
 
 /** A row's values in column order, raw; the CSV writer neutralises them, JSON keeps them as they are. */
 export function assignmentValues(row: AssignmentRow, scopeName: ScopeNamer): string[] {
-  return [
-    row.state,
-    row.principalDisplayName,
-    row.roleName,
-    row.principalName,
-    row.memberType,
-    csvTime(row.start),
-    csvTime(row.end),
-    row.principalType,
-    row.principalId,
-    row.viaGroup,
-    row.viaGroupId,
-    row.roleId,
-    scopeName(row.scopeId),
-    row.scopeId,
-    row.assignmentType,
-    yesNo(row.end === null),
-    yesNo(row.privileged),
-    yesNo(row.outsidePim),
-    csvTime(row.created),
-    row.scheduleId,
-  ];
+  return ASSIGNMENT_TABLE.values(row, scopeName);
 }
 
 export function activationValues(row: ActivationRow): string[] {
-  return [
-    csvTime(row.activated),
-    row.principalDisplayName,
-    row.principalName,
-    row.principalId,
-    row.roleName,
-    row.roleId,
-    row.scopeId,
-    csvTime(row.start),
-    csvTime(row.end),
-    row.justification,
-    row.ticketNumber,
-    row.ticketSystem,
-    row.requestId,
-    row.auditId,
-  ];
+  return ACTIVATION_TABLE.values(row, undefined);
+}
+
+/** Characters a spreadsheet takes as the start of a formula (OWASP, https://owasp.org/www-community/attacks/CSV_Injection). */
+const FORMULA_START = /^[=+\-@\t\r]/;
+const FORMULA_START_TRIMMED = /^[=+\-@]/;
+
+/**
+ * True when a spreadsheet could run `cell` as a formula: it starts with `= + - @ TAB CR`, or does so
+ * once compatibility forms are folded (NFKC: the full-width `＝ ＋ － ＠`) and leading white space
+ * (a space, a no-break space) is trimmed, as some spreadsheets do on import.
+ */
+function runsAsFormula(cell: string): boolean {
+  if (FORMULA_START.test(cell)) return true;
+  const c = cell.charCodeAt(0);
+  // A printable ASCII first character is the same after NFKC and trimming (nothing composes into = + - @).
+  if (c > 0x20 && c < 0x7f) return false;
+  return FORMULA_START_TRIMMED.test(cell.normalize('NFKC').trimStart());
+}
+
+/** A leading `'` keeps a typed-in `=cmd|...` from running as a formula; the value itself is kept as it is. */
+export function neutralise(cell: string): string {
+  return cell !== '' && runsAsFormula(cell) ? `'${cell}` : cell;
+}
+
+/** Undoes `neutralise`, for values read back from our own CSVs. */
+export function unneutralise(cell: string): string {
+  return cell.charCodeAt(0) === 0x27 && runsAsFormula(cell.slice(1)) ? cell.slice(1) : cell;
 }
 
 /** What a written file was: for the manifest. */
@@ -119,244 +61,88 @@ export interface FileFacts {
   sha256: string;
 }
 
-/** Bytes gathered before a chunk is handed to the stream: few, large writes instead of one per row. */
-const CHUNK_CHARS = 16 * 1024;
-const BOM = '\ufeff';
+/** RFC 4180 with CRLF records; a lone CR or LF in a cell is quoted too (Excel would split the row). */
+const STRINGIFY_OPTIONS: StringifyOptions = { record_delimiter: 'windows', quoted_match: /[\r\n]/ };
+const HEADER_OPTIONS: StringifyOptions = { ...STRINGIFY_OPTIONS, bom: true };
+const RECORD_OPTIONS: StringifyOptions = { ...STRINGIFY_OPTIONS, cast: { string: neutralise } };
+/** Rows formatted per csv-stringify call when rows arrive one at a time. */
+const BATCH_ROWS = 1_000;
 
-/**
- * A CSV byte stream from rows of values (neutralised here, SPEC 4.3), counting rows and hashing bytes as they pass, so the
- * manifest is known the moment the upload ends without reading the file back.
- *
- * Records as csv-stringify writes them with CRLF (see `csvRecord`). Rows are formatted in a loop and
- * handed over in chunks of about 16 KiB; the stream still honours backpressure, reading rows only
- * as its reader takes bytes.
- */
+/** A CSV byte stream from rows of values (see `csvStreamOfBatches`). */
 export function csvStream(
   columns: readonly string[],
   rows: AsyncIterable<string[]> | Iterable<string[]>,
 ): { stream: Readable; facts: () => FileFacts; rows: () => number } {
-  if (Symbol.asyncIterator in rows) {
-    const iterator = (rows as AsyncIterable<string[]>)[Symbol.asyncIterator]();
-    return csvFromBatches(columns, async () => {
-      const next = await iterator.next();
-      return next.done ? undefined : [next.value];
-    });
-  }
-  const iterator = (rows as Iterable<string[]>)[Symbol.iterator]();
-  return csvFromBatches(columns, () => {
-    const next = iterator.next();
-    return next.done ? undefined : [next.value];
-  });
+  return csvStreamOfBatches(columns, batchesOf(rows, BATCH_ROWS));
 }
 
-/** As `csvStream`, from batches of rows (e.g. `ExternalSorter.sortedBatches`): one await per batch, not per row. */
+/**
+ * A CSV byte stream from batches of rows (e.g. `ExternalSorter.sortedBatches`), cells neutralised,
+ * counting rows and hashing bytes as they pass, so the manifest is known the moment the upload
+ * ends without reading the file back. Every record goes through csv-stringify, a batch per call:
+ * one call per record would cost twice as much; a batch of 1,000 rows is about 150 KB of text.
+ * Batches are formatted only as the reader takes bytes (backpressure), and a failure of the rows
+ * fails the stream.
+ */
 export function csvStreamOfBatches(
   columns: readonly string[],
   batches: AsyncIterable<readonly string[][]>,
 ): { stream: Readable; facts: () => FileFacts; rows: () => number } {
-  const iterator = batches[Symbol.asyncIterator]();
-  return csvFromBatches(columns, async () => {
-    const next = await iterator.next();
-    return next.done ? undefined : next.value;
-  });
-}
-
-function csvFromBatches(
-  columns: readonly string[],
-  nextBatch: () => Promise<readonly string[][] | undefined> | readonly string[][] | undefined,
-): { stream: Readable; facts: () => FileFacts; rows: () => number } {
-  const hash = createHash('sha256');
   let count = 0;
-  let bytes = 0;
-  let pending = BOM + csvRecord(columns, false);
-  let ended = false;
-  let busy = false;
-  let wanted = false;
-
-  const stream = new Readable({
-    read() {
-      wanted = true;
-      if (busy) return;
-      busy = true;
-      void (async () => {
-        try {
-          // A read() that comes while a pump is running is remembered, never dropped.
-          while (wanted && !ended && !stream.destroyed) {
-            wanted = false;
-            await pump();
-          }
-        } catch (error) {
-          stream.destroy(error instanceof Error ? error : new Error(String(error)));
-        } finally {
-          busy = false;
-        }
-      })();
-    },
-  });
-  const push = (text: string): boolean => {
-    const chunk = Buffer.from(text, 'utf8');
-    hash.update(chunk);
-    bytes += chunk.length;
-    return stream.push(chunk);
-  };
-  /** Formats rows until a chunk is full and the stream wants no more, or the rows end. */
-  async function pump(): Promise<void> {
-    for (;;) {
-      const maybe = nextBatch();
-      const batch = maybe instanceof Promise ? await maybe : maybe;
-      if (batch === undefined) {
-        ended = true;
-        if (pending) push(pending);
-        pending = '';
-        stream.push(null);
-        return;
-      }
-      for (const row of batch) {
-        count++;
-        pending += csvRecord(row, true);
-      }
-      if (pending.length >= CHUNK_CHARS) {
-        const more = push(pending);
-        pending = '';
-        if (!more) return;
-      }
+  async function* text(): AsyncGenerator<string> {
+    yield stringify([columns as string[]], HEADER_OPTIONS);
+    for await (const batch of batches) {
+      if (batch.length === 0) continue;
+      count += batch.length;
+      yield stringify(batch as string[][], RECORD_OPTIONS);
     }
   }
-  let digest: string | undefined;
-  // facts() is final once the stream has ended: the digest can be taken only once.
-  return { stream, rows: () => count, facts: () => ({ rows: count, bytes, sha256: (digest ??= hash.digest('hex')) }) };
+  const measured = measuring();
+  // The reader reads `measured.stream`: a failure anywhere destroys it with the error, which the
+  // reader sees; the promise itself has nothing more to say.
+  pipeline(Readable.from(text(), { objectMode: false }), measured.stream).catch(() => undefined);
+  return { stream: measured.stream, rows: () => count, facts: () => ({ rows: count, ...measured.facts() }) };
 }
 
-/** csv-stringify's RFC 4180 with CRLF records; a lone CR or LF in a cell is quoted too (Excel would split the row). */
-const STRINGIFY_OPTIONS = { record_delimiter: 'windows', quoted_match: /[\r\n]/ } as const;
-const NEEDS_QUOTES = /[",\r\n]/;
+/** csv-parse for our own files: the BOM dropped, CRLF records, cells as strings. */
+const PARSE_OPTIONS: ParseOptions = { bom: true, record_delimiter: '\r\n', skip_empty_lines: true };
 
-/**
- * One CSV record with its CRLF; cells neutralised (SPEC 4.3) unless it is the header. Quoting is
- * csv-stringify's; a record with no comma, quote or line break has nothing to quote and is joined
- * as it is (csv-stringify costs about 8 µs a record: 1.5 s of CPU for a large tenant's 177,000).
- */
-function csvRecord(values: readonly unknown[], neutralised: boolean): string {
-  const cells: string[] = new Array(values.length);
-  let plain = true;
-  for (let i = 0; i < values.length; i++) {
-    const raw = values[i];
-    let cell = typeof raw === 'string' ? raw : raw === null || raw === undefined ? '' : typeof raw === 'boolean' ? (raw ? '1' : '') : String(raw);
-    if (neutralised && cell !== '') cell = neutralise(cell);
-    if (plain && NEEDS_QUOTES.test(cell)) plain = false;
-    cells[i] = cell;
-  }
-  return plain ? `${cells.join(',')}\r\n` : stringify([cells], STRINGIFY_OPTIONS);
-}
-
-/** Hash of any bytes, for files written whole (digest, JSON). */
-export function sha256(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
+type Chunks = AsyncIterable<Buffer | string> | Iterable<Buffer | string>;
+const readable = (data: Chunks): Readable => (data instanceof Readable ? data : Readable.from(data, { objectMode: false }));
 
 /**
  * Facts of a CSV already written (a re-run completing a half-written archive, a verification),
- * read as a stream: records are counted with quotes honoured, since a quoted cell may hold a line
- * break.
+ * read as a stream: the bytes hashed as they are, the records counted by csv-parse (a quoted cell
+ * may hold a line break).
  */
-export async function csvFacts(data: AsyncIterable<Buffer | string> | Iterable<Buffer | string>): Promise<FileFacts> {
-  const hash = createHash('sha256');
-  let bytes = 0;
+export async function csvFacts(data: Chunks): Promise<FileFacts> {
+  const measured = measuring();
   let records = 0;
-  let quoted = false;
-  let nonEmpty = false;
-  for await (const piece of data) {
-    const chunk = typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece;
-    hash.update(chunk);
-    bytes += chunk.length;
-    for (let i = 0; i < chunk.length; i++) {
-      const byte = chunk[i];
-      if (byte === 0x22) quoted = !quoted;
-      else if (byte === 0x0a && !quoted) {
-        if (nonEmpty) records++;
-        nonEmpty = false;
-        continue;
-      }
-      if (byte !== 0x0d && byte !== 0x0a) nonEmpty = true;
-    }
-  }
-  if (nonEmpty) records++;
-  return { rows: Math.max(0, records - 1), bytes, sha256: hash.digest('hex') };
-}
-
-/** Undoes `neutralise`, for values read back from our own CSVs. */
-export function unneutralise(cell: string): string {
-  return /^'[=+\-@\t\r]/.test(cell) ? cell.slice(1) : cell;
+  await pipeline(readable(data), measured.stream, parse(PARSE_OPTIONS), async (parsed: AsyncIterable<string[]>) => {
+    for await (const _record of parsed) records++;
+  });
+  return { rows: Math.max(0, records - 1), ...measured.facts() };
 }
 
 /**
- * RFC 4180 records of our own CSV files (BOM, CRLF, quoted cells with line breaks), read as a
- * stream and handed on a chunk's worth at a time: a month of a large tenant is never one string.
- * A lone CR outside quotes is data, as the writer never ends a record with one.
+ * The records of one of our CSV files (header first), read as a stream and handed on in batches:
+ * a month of a large tenant is never one string.
  */
-export async function* csvRecordBatches(chunks: AsyncIterable<Buffer | string>): AsyncGenerator<string[][]> {
-  const decoder = new StringDecoder('utf8'); // a character split between chunks is joined again
-  let record: string[] = [];
-  let cell = '';
-  let quoted = false;
-  let quoteSeen = false; // a quote inside quotes: the end of the cell, or the first of a doubled pair
-  let crSeen = false; // a CR outside quotes: the end of the record if an LF follows
-  let started = false;
-  const parse = (text: string, batch: string[][]) => {
-    let i = 0;
-    if (!started && text.length > 0) {
-      started = true;
-      if (text.charCodeAt(0) === 0xfeff) i = 1;
-    }
-    for (; i < text.length; i++) {
-      const ch = text[i];
-      if (quoteSeen) {
-        quoteSeen = false;
-        if (ch === '"') {
-          cell += '"';
-          continue;
-        }
-        quoted = false;
-      } else if (quoted) {
-        if (ch === '"') quoteSeen = true;
-        else cell += ch;
-        continue;
-      }
-      if (crSeen) {
-        crSeen = false;
-        if (ch === '\n') {
-          record.push(cell);
-          batch.push(record);
-          record = [];
-          cell = '';
-          continue;
-        }
-        cell += '\r';
-      }
-      if (ch === '"') quoted = true;
-      else if (ch === ',') {
-        record.push(cell);
-        cell = '';
-      } else if (ch === '\r') crSeen = true;
-      else if (ch === '\n') {
-        record.push(cell);
-        batch.push(record);
-        record = [];
-        cell = '';
-      } else cell += ch;
-    }
-  };
-  for await (const chunk of chunks) {
-    const batch: string[][] = [];
-    parse(typeof chunk === 'string' ? chunk : decoder.write(chunk), batch);
-    if (batch.length > 0) yield batch;
+export async function* csvRecordBatches(data: Chunks, size = BATCH_ROWS): AsyncGenerator<string[][]> {
+  const parser = parse(PARSE_OPTIONS);
+  // A failure of the data destroys the parser, so the loop below sees it; stopping the loop early
+  // destroys the parser, which ends the data too.
+  const piped = pipeline(readable(data), parser);
+  piped.catch(() => undefined);
+  yield* batchesOf(parser as AsyncIterable<string[]>, size);
+  await piped;
+}
+
+/** Rows of a dataset read back from a CSV the app wrote: columns found by the file's own header, cells un-neutralised. */
+export async function* csvRows<Row, View>(table: RowTable<Row, View>, data: Chunks): AsyncGenerator<Row[]> {
+  let read: ((cells: readonly string[]) => Row) | undefined;
+  for await (const records of csvRecordBatches(data)) {
+    if (!read) read = table.reader(records.shift()!);
+    if (records.length > 0) yield records.map((record) => read!(record.map(unneutralise)));
   }
-  const batch: string[][] = [];
-  parse(decoder.end(), batch);
-  if (crSeen) cell += '\r';
-  if (cell !== '' || record.length > 0) {
-    record.push(cell);
-    batch.push(record);
-  }
-  if (batch.length > 0) yield batch;
 }

@@ -4,8 +4,8 @@
  * data is HTML-escaped: display names and justifications are typed by users.
  */
 import { LIST_LIMIT, type AssignmentChanges, type Counted, type ExpiringAssignment } from '../pim/changes';
-import type { ActivationRow, AssignmentRow, HarvestGap } from '../pim/model';
-import { csvTime, type ScopeNamer } from './csv';
+import type { ActivationRow, AssignmentRow, HarvestGap, ScopeNamer } from '../pim/model';
+import { csvTime } from '../util/table';
 
 export interface DigestContent {
   day: string;
@@ -32,6 +32,15 @@ export function digestSubject(c: DigestContent): string {
 
 export function escapeHtml(value: string): string {
   return value.replace(/[&<>"'`]/g, (ch) => `&#${ch.charCodeAt(0)};`);
+}
+
+/**
+ * A value from data as one line of the plain-text part: control characters (a line break would
+ * start a line that looks like the digest's own), line and paragraph separators and bidirectional
+ * overrides (which reorder what a reader sees) become spaces. The HTML part escapes instead.
+ */
+export function plainText(value: string): string {
+  return value.replace(/[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu, ' ');
 }
 
 const who = (r: { principalDisplayName: string; principalName: string; principalId: string }) =>
@@ -92,7 +101,7 @@ function textTable<T>(t: Table<T>): string {
   if (t.list.count === 0) lines.push(t.empty);
   for (const item of t.list.items.slice(0, LIST_LIMIT)) {
     const mark = t.highlight?.(item) ? '! ' : '- ';
-    lines.push(mark + t.cells(item).filter((v) => v !== '').join(' | '));
+    lines.push(mark + t.cells(item).filter((v) => v !== '').map(plainText).join(' | '));
   }
   if (t.list.count > LIST_LIMIT) lines.push(`and ${t.list.count - LIST_LIMIT} more in the CSV files.`);
   return lines.join('\n');
@@ -194,7 +203,7 @@ export function renderDigest(c: DigestContent): RenderedDigest {
     `${ch.added.count} new, ${ch.removed.count} removed, ${ch.expiring.count} expiring, ${ch.permanent.count} permanent, ${c.activations.count} activation(s).`,
     ...gapText,
     ...sections.map((t) => t.text),
-    `Global Administrators (${ga.count})\n${gaText}\n${ga.names.join(', ')}`,
+    `Global Administrators (${ga.count})\n${gaText}\n${ga.names.map(plainText).join(', ')}`,
     `Counts are of assignments (schedules), not of the group members they reach. Full lists: ${c.folder} in the reports container.`,
   ].join('\n\n');
 

@@ -1,7 +1,7 @@
 import { buffer, text } from 'node:stream/consumers';
 import { ASSIGNMENT_COLUMNS, csvStream, csvTime, neutralise, sha256 } from '../../src/report/csv';
 import { jsonArrayStream } from '../../src/report/json';
-import { ExternalSorter } from '../../src/report/sorter';
+import { ExternalSorter } from '../../src/util/sorter';
 
 describe('CSV writing', () => {
   it('writes BOM, CRLF, RFC 4180 quoting and neutralised formulas, and reports facts', async () => {
