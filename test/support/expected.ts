@@ -116,9 +116,9 @@ function scheduleWindow(info: SimScheduleInfo): Window {
 // Cells
 // ---------------------------------------------------------------------------------------------------------
 
-/** SPEC 4.3: a leading `'` on cells a spreadsheet would run as a formula. */
+/** A leading `'` on cells a spreadsheet would run as a formula, also once NFKC-folded and trimmed (docs/faults.md). */
 export function neutralise(cell: string): string {
-  return /^[=+\-@\t\r]/.test(cell) ? `'${cell}` : cell;
+  return /^[=+\-@\t\r]/.test(cell) || /^[=+\-@]/.test(cell.normalize('NFKC').trimStart()) ? `'${cell}` : cell;
 }
 
 interface Lookups {

@@ -138,3 +138,44 @@ describe('digest rendering', () => {
     expect(digest.html).toContain('MS.AAD.7.1');
   });
 });
+
+describe('digest plain text', () => {
+  it('keeps a value with line breaks or control characters on its own line', async () => {
+    const changes = await assignmentChanges(stream([]), { day: '2026-11-23', schedules: stream([]) }, { now, expiryWindowDays: 14, excludedPrincipalIds: new Set() });
+    const fake = '- Mallory | Global Administrator | Active (Assigned) | Directory | never';
+    const activation: ActivationRow = {
+      activated: days(-0.1),
+      principalDisplayName: 'Ann\u2028Lee',
+      principalName: 'ann@contoso.com',
+      principalId: 'p-ann',
+      roleName: 'Global Administrator',
+      roleId: GA,
+      scopeId: '/',
+      start: days(-0.1),
+      end: days(0.2),
+      justification: `Incident 42\r\n\r\n${fake}\u202eexe.txt\u0007`,
+      ticketNumber: '',
+      ticketSystem: '',
+      requestId: 'r',
+      auditId: 'a',
+    };
+    const digest = renderDigest({
+      day: '2026-11-24',
+      changes,
+      activations: { count: 1, items: [activation] },
+      globalAdministrators: { count: 1, names: ['Eve\nAdmin'], isFinding: true },
+      expiryWindowDays: 14,
+      gaps: [],
+      folder: 'daily/2026/11/24/',
+    });
+    const lines = digest.text.split('\n');
+    // One line for the activation, and nothing of the justification starts a line of its own.
+    expect(lines.filter((l) => l.includes('Incident 42'))).toHaveLength(1);
+    expect(lines.some((l) => l.startsWith('- Mallory'))).toBe(false);
+    expect(lines.some((l) => l === 'Admin' || l.startsWith('Admin'))).toBe(false);
+    expect(digest.text).not.toMatch(/[\r\u0007\u2028\u202e]/);
+    expect(digest.text).toContain(`Incident 42    ${fake} exe.txt `);
+    expect(digest.text).toContain('Ann Lee');
+    expect(digest.text).toContain('Eve Admin');
+  });
+});
