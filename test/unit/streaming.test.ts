@@ -1,6 +1,6 @@
 /**
- * Issue 7: the fast paths of the CSV writer and the external sorter give exactly what the plain
- * ones gave. CSV bytes against a reference RFC 4180 formatter, from rows, async rows and batches,
+ * The CSV writer and reader and the external sorter give exactly what the plain, obvious ways
+ * give. CSV bytes against a reference RFC 4180 formatter, from rows, async rows and batches,
  * with backpressure; the sorter across many runs, with and without a codec, lines longer than a
  * read block, rows added from two producers at once, read twice, read in batches, stopped early.
  */
