@@ -94,6 +94,14 @@ describe('the monthly archive', () => {
       expect(check.stderr).toContain(`${folder}${name} does not match the manifest`);
       await blob.upload(original, original.length);
     }
+    // Bytes that are not CSV at all (a quote never closed) are a mismatch too, not a failure to parse.
+    const planted = container.getBlockBlobClient(`${folder}activations.csv`);
+    const original = await planted.downloadToBuffer();
+    await planted.upload(Buffer.from('"never closed\r\n'), 15);
+    const check = await world.cli(['verify', '--month', '2026-10']);
+    expect(check.code).toBe(1);
+    expect(check.stderr).toContain(`${folder}activations.csv does not match the manifest`);
+    await planted.upload(original, original.length);
     expect((await world.cli(['verify', '--month', '2026-10'])).code).toBe(0);
     expect((await world.cli(['verify', '--month', '2026-09'])).code).toBe(1);
   });
