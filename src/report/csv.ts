@@ -65,25 +65,29 @@ export interface FileFacts {
 const STRINGIFY_OPTIONS: StringifyOptions = { record_delimiter: 'windows', quoted_match: /[\r\n]/ };
 const HEADER_OPTIONS: StringifyOptions = { ...STRINGIFY_OPTIONS, bom: true };
 const RECORD_OPTIONS: StringifyOptions = { ...STRINGIFY_OPTIONS, cast: { string: neutralise } };
-/** Rows formatted per csv-stringify call when rows arrive one at a time. */
-const BATCH_ROWS = 1_000;
+/**
+ * Rows per csv-stringify call, about 16 KB of text: cheaper than a thousand rows a call (0.95 s
+ * against 1.2 s of CPU for 177,000 records), the garbage of each call being smaller and shorter-lived.
+ */
+const CHUNK_ROWS = 100;
 
 /** A CSV byte stream from rows of values (see `csvStreamOfBatches`). */
 export function csvStream(
   columns: readonly string[],
   rows: AsyncIterable<string[]> | Iterable<string[]>,
 ): { stream: Readable; facts: () => FileFacts; rows: () => number } {
-  return csvStreamOfBatches(columns, batchesOf(rows, BATCH_ROWS));
+  return csvStreamOfBatches(columns, batchesOf(rows, CHUNK_ROWS));
 }
 
 /**
  * A CSV byte stream from batches of rows (e.g. `ExternalSorter.sortedBatches`), cells neutralised,
  * counting rows and hashing bytes as they pass, so the manifest is known the moment the upload
- * ends without reading the file back. Every record goes through csv-stringify, a batch of rows per
- * call (about 150 KB of text). It costs about 6 µs a record more than joining the cells did: 1.1 s
- * of CPU for the 177,000 records of `npm run bench` at scale 1, about 3 % of the run's wall time and
- * within the targets of docs/performance.md, so there is no fast path. Batches are formatted only
- * as the reader takes bytes (backpressure), and a failure of the rows fails the stream.
+ * ends without reading the file back. Every record goes through csv-stringify, a chunk of rows per
+ * call. It costs about 3 µs a record more than joining the cells did: 0.55 s of CPU for the
+ * 177,000 assignment records of `npm run bench` at scale 1 (about 1 s of the whole run's CPU with
+ * the table-driven codec, under 3 % of its wall time), within the targets of docs/performance.md,
+ * so there is no fast path. Batches are formatted only as the reader takes bytes (backpressure),
+ * and a failure of the rows fails the stream.
  */
 export function csvStreamOfBatches(
   columns: readonly string[],
@@ -95,7 +99,8 @@ export function csvStreamOfBatches(
     for await (const batch of batches) {
       if (batch.length === 0) continue;
       count += batch.length;
-      yield stringify(batch as string[][], RECORD_OPTIONS);
+      if (batch.length <= CHUNK_ROWS) yield stringify(batch as string[][], RECORD_OPTIONS);
+      else for (let i = 0; i < batch.length; i += CHUNK_ROWS) yield stringify(batch.slice(i, i + CHUNK_ROWS), RECORD_OPTIONS);
     }
   }
   const measured = measuring();
@@ -129,7 +134,7 @@ export async function csvFacts(data: Chunks): Promise<FileFacts> {
  * The records of one of our CSV files (header first), read as a stream and handed on in batches:
  * a month of a large tenant is never one string.
  */
-export async function* csvRecordBatches(data: Chunks, size = BATCH_ROWS): AsyncGenerator<string[][]> {
+export async function* csvRecordBatches(data: Chunks, size = 1_000): AsyncGenerator<string[][]> {
   const parser = parse(PARSE_OPTIONS);
   // A failure of the data destroys the parser, so the loop below sees it; stopping the loop early
   // destroys the parser, which ends the data too.
