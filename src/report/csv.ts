@@ -8,7 +8,13 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parse, type Options as ParseOptions } from 'csv-parse';
 import { stringify, type Options as StringifyOptions } from 'csv-stringify/sync';
-import { ACTIVATION_TABLE, ASSIGNMENT_TABLE, type ActivationRow, type AssignmentRow, type ScopeNamer } from '../pim/model';
+import {
+  ACTIVATION_TABLE,
+  ASSIGNMENT_TABLE,
+  type ActivationRow,
+  type AssignmentRow,
+  type ScopeNamer,
+} from '../pim/model';
 import { batchesOf, measuring } from '../util/streams';
 import type { RowTable } from '../util/table';
 
@@ -100,7 +106,9 @@ export function csvStreamOfBatches(
       if (batch.length === 0) continue;
       count += batch.length;
       if (batch.length <= CHUNK_ROWS) yield stringify(batch as string[][], RECORD_OPTIONS);
-      else for (let i = 0; i < batch.length; i += CHUNK_ROWS) yield stringify(batch.slice(i, i + CHUNK_ROWS), RECORD_OPTIONS);
+      else
+        for (let i = 0; i < batch.length; i += CHUNK_ROWS)
+          yield stringify(batch.slice(i, i + CHUNK_ROWS), RECORD_OPTIONS);
     }
   }
   const measured = measuring();
@@ -114,7 +122,8 @@ export function csvStreamOfBatches(
 const PARSE_OPTIONS: ParseOptions = { bom: true, record_delimiter: '\r\n', skip_empty_lines: true };
 
 type Chunks = AsyncIterable<Buffer | string> | Iterable<Buffer | string>;
-const readable = (data: Chunks): Readable => (data instanceof Readable ? data : Readable.from(data, { objectMode: false }));
+const readable = (data: Chunks): Readable =>
+  data instanceof Readable ? data : Readable.from(data, { objectMode: false });
 
 /**
  * Facts of a CSV already written (a re-run completing a half-written archive, a verification),

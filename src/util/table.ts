@@ -34,7 +34,10 @@ export function textOf<V extends string>(): CellFormat<V> {
 }
 
 /** A time that may be unknown (null): a blank cell. */
-export const utcTime: CellFormat<string | null> = { write: csvTime, read: (cell) => (cell ? isoOfCsvTime(cell) : null) };
+export const utcTime: CellFormat<string | null> = {
+  write: csvTime,
+  read: (cell) => (cell ? isoOfCsvTime(cell) : null),
+};
 
 /** A time every row has. */
 export const requiredUtcTime: CellFormat<string> = { write: csvTime, read: (cell) => (cell ? isoOfCsvTime(cell) : '') };
@@ -42,7 +45,9 @@ export const requiredUtcTime: CellFormat<string> = { write: csvTime, read: (cell
 export const yesNo: CellFormat<boolean> = { write: (value) => (value ? 'Yes' : 'No'), read: (cell) => cell === 'Yes' };
 
 /** A value of the row in a column of its own: kept in the sorter's runs and read back from files. */
-export type StoredField<Row> = { [K in keyof Row]-?: { key: K; column: string; format: CellFormat<Row[K]> } }[keyof Row];
+export type StoredField<Row> = {
+  [K in keyof Row]-?: { key: K; column: string; format: CellFormat<Row[K]> };
+}[keyof Row];
 
 /**
  * A column worked out from the row (and a view of the run, such as administrative-unit names): not
@@ -107,7 +112,11 @@ export class RowTable<Row, View = undefined> {
    * each stored value read back from its column; a column the file lacks reads as a blank cell.
    */
   reader(header: readonly string[]): (cells: readonly string[]) => Row {
-    const places = this.stored.map((f) => ({ key: f.key, format: f.format as CellFormat<unknown>, at: header.indexOf(f.column) }));
+    const places = this.stored.map((f) => ({
+      key: f.key,
+      format: f.format as CellFormat<unknown>,
+      at: header.indexOf(f.column),
+    }));
     return (cells) => {
       const row = {} as Record<keyof Row, unknown>;
       for (const { key, format, at } of places) row[key] = format.read(at < 0 ? '' : (cells[at] ?? ''));
@@ -122,6 +131,9 @@ export class RowTable<Row, View = undefined> {
  */
 export function rowTable<Row, View = undefined>() {
   return <const F extends readonly Field<Row, View>[]>(
-    fields: F & ([Exclude<keyof Row, KeyOf<F[number]>>] extends [never] ? unknown : { missingValues: Exclude<keyof Row, KeyOf<F[number]>> }),
+    fields: F &
+      ([Exclude<keyof Row, KeyOf<F[number]>>] extends [never]
+        ? unknown
+        : { missingValues: Exclude<keyof Row, KeyOf<F[number]>> }),
   ): RowTable<Row, View> => new RowTable<Row, View>(fields);
 }
