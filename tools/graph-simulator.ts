@@ -53,8 +53,19 @@ export type GraphFault =
 export interface GraphSimulatorOptions {
   tenant: SimTenant;
   tls: { cert: string; key: string };
-  /** Server page size of the PIM lists (and roleDefinitions). Default 50. */
+  /**
+   * Server page size of the PIM lists (and roleDefinitions) when no `$top` is sent. Default 25: no page
+   * size is documented, so the simulator serves small pages and accepts `$top` 1..999, as public tools
+   * send it (README, "What we know of Graph").
+   */
   pageSize?: number;
+  /**
+   * PIM for Groups exists (default true). False: a national cloud without it, where
+   * /identityGovernance/privilegedAccess answers 400 "Resource not found for the segment 'privilegedAccess'."
+   */
+  pimForGroups?: boolean;
+  /** The caller holds Member.Read.Hidden (default false): members of hidden-membership groups are listed. */
+  memberReadHidden?: boolean;
   /** Audit log throttling per identity. Default 5 requests per 10 000 ms (graph-pim.md 6). */
   auditRateLimit?: { requests: number; perMs: number };
   /** Delay added to every response (benchmarks). */
@@ -94,6 +105,8 @@ export interface GraphSimulator {
 const JSON_ODATA = 'application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8';
 const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
 const RETENTION_MS = 30 * 86_400_000;
+/** `$top` range the simulator accepts on the PIM lists (public tools send 1..999). */
+const PIM_MAX_TOP = 999;
 /** Directory-object lists: Graph's $top range (graph-pim.md 4/6; e.g. /users caps at 999). */
 const DIRECTORY_MAX_TOP = 999;
 
@@ -310,7 +323,9 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
   let idx = buildIndexes(tenant);
   let generation = 0;
   let now = opts.now ?? (() => new Date());
-  const pageSize = opts.pageSize ?? 50;
+  const pageSize = opts.pageSize ?? 25;
+  const pimForGroups = opts.pimForGroups ?? true;
+  const memberReadHidden = opts.memberReadHidden ?? false;
   const rate = opts.auditRateLimit ?? { requests: 5, perMs: 10_000 };
   const faults: GraphFault[] = [];
   const requests: GraphRequestRecord[] = [];
@@ -447,6 +462,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       case 'roleManagement/directory/roleAssignmentSchedules':
         return listRoleSchedules(call, 'assignment');
       case 'identityGovernance/privilegedAccess/group/eligibilitySchedules':
+        if (!pimForGroups) throw bad("Resource not found for the segment 'privilegedAccess'.");
         return listGroupEligibility(call);
       case 'auditLogs/directoryAudits':
         return listAudits(call);
@@ -667,7 +683,8 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
   }
 
   function listRoleDefinitions(call: Call): Result {
-    checkOptions(call, ['$select', '$filter', '$expand', '$skiptoken'], '/roleManagement/directory/roleDefinitions');
+    checkOptions(call, ['$select', '$filter', '$expand', '$top', '$skiptoken'], '/roleManagement/directory/roleDefinitions');
+    const top = parseTop(call, PIM_MAX_TOP) ?? pageSize;
     const select = selectOf(call, 'microsoft.graph.unifiedRoleDefinition', ROLE_DEFINITION_PROPS);
     const expand = option(call, '$expand');
     if (expand !== undefined && expand.trim() !== 'inheritsPermissionsFrom') {
@@ -675,7 +692,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     }
     const filter = filterOf(call, ROLE_DEFINITION_FILTER);
     const items = cached(`roleDefinitions|${option(call, '$filter') ?? ''}`, () => tenant.roleDefinitions.filter((r) => !filter || filter(r)));
-    return page(call, items, pageSize, (r) => {
+    return page(call, items, top, (r) => {
       const out = renderRoleDefinition(r, select);
       if (expand) out.inheritsPermissionsFrom = [];
       return out;
@@ -696,8 +713,9 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
 
   function listRoleSchedules(call: Call, kind: 'eligibility' | 'assignment'): Result {
     const resource = kind === 'eligibility' ? 'roleEligibilitySchedules' : 'roleAssignmentSchedules';
-    checkOptions(call, ['$select', '$filter', '$expand', '$skiptoken'], `/roleManagement/directory/${resource}`);
+    checkOptions(call, ['$select', '$filter', '$expand', '$top', '$skiptoken'], `/roleManagement/directory/${resource}`);
     requireLicence();
+    const top = parseTop(call, PIM_MAX_TOP) ?? pageSize;
     const entity = kind === 'eligibility' ? 'microsoft.graph.unifiedRoleEligibilitySchedule' : 'microsoft.graph.unifiedRoleAssignmentSchedule';
     const props = kind === 'eligibility' ? ROLE_SCHEDULE_PROPS : [...ROLE_SCHEDULE_PROPS, 'assignmentType'];
     const select = selectOf(call, entity, props);
@@ -706,7 +724,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     const filter = filterOf(call, kind === 'eligibility' ? ELIGIBILITY_FILTER : ASSIGNMENT_FILTER);
     const source = kind === 'eligibility' ? tenant.eligibilitySchedules : tenant.assignmentSchedules;
     const items = cached(`${resource}|${option(call, '$filter') ?? ''}`, () => (filter ? source.filter(filter) : source));
-    return page(call, items, pageSize, (s) => renderRoleSchedule(s, kind, select, expand), `roleManagement/directory/${resource}`);
+    return page(call, items, top, (s) => renderRoleSchedule(s, kind, select, expand), `roleManagement/directory/${resource}`);
   }
 
   type Expansion = Map<string, { select?: string[] }>;
@@ -767,8 +785,15 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       switch (nav) {
         case 'principal': {
           const obj = lookupObject(s.principalId);
-          // A deleted principal leaves the schedule behind with principal: null (graph-pim.md 8).
-          out.principal = obj && obj.kind !== 'administrativeUnit' ? renderObject(obj, o.select) : null;
+          if (obj && obj.kind !== 'administrativeUnit') {
+            out.principal = renderObject(obj, o.select);
+          } else {
+            // A deleted principal's entries stay for days (Microsoft365DSC#5445); no capture shows whether
+            // `principal` is then null, left out or only an id: each happens here, by the schedule's id.
+            const shape = parseInt(s.id.replace(/[^0-9a-f]/gi, '').slice(-1) || '0', 16) % 3;
+            if (shape === 0) out.principal = null;
+            else if (shape === 1) out.principal = { '@odata.type': '#microsoft.graph.directoryObject', id: s.principalId };
+          }
           break;
         }
         case 'roleDefinition': {
@@ -803,8 +828,9 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
   }
 
   function listGroupEligibility(call: Call): Result {
-    checkOptions(call, ['$select', '$filter', '$expand', '$skiptoken'], '/identityGovernance/privilegedAccess/group/eligibilitySchedules');
+    checkOptions(call, ['$select', '$filter', '$expand', '$top', '$skiptoken'], '/identityGovernance/privilegedAccess/group/eligibilitySchedules');
     requireLicence();
+    const top = parseTop(call, PIM_MAX_TOP) ?? pageSize;
     const raw = option(call, '$filter');
     if (raw === undefined) {
       // No tenant-wide list exists: the filter must scope the call to a group or a principal (graph-pim.md 5).
@@ -822,7 +848,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       ? idx.groupSchedulesByGroup.get(groupIds[0].toLowerCase()) ?? []
       : idx.groupSchedulesByPrincipal.get(principalIds[0].toLowerCase()) ?? [];
     const items = candidates.filter(filter);
-    return page(call, items, pageSize, (s) => {
+    return page(call, items, top, (s) => {
       const out = pick({ ...s }, select);
       for (const [nav, o] of expand) {
         const obj = lookupObject(nav === 'principal' ? s.principalId : s.groupId);
@@ -842,13 +868,29 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     const desc = (m[1] ?? ' asc').trim().toLowerCase() === 'desc';
     const select = selectOf(call, 'microsoft.graph.directoryAudit', AUDIT_PROPS);
     const filter = filterOf(call, AUDIT_FILTER);
-    // Graph keeps 30 days (graph-pim.md 3.4): older events are gone even if the tenant "has" them.
-    const cutoff = timeKey(new Date(now().getTime() - RETENTION_MS).toISOString()) ?? '';
+    // Graph keeps 30 days (graph-pim.md 3.4) from a UTC midnight, and refuses a lower bound before it
+    // with the 400 quoted in https://github.com/microsoftgraph/msgraph-beta-sdk-dotnet/issues/626.
+    const floorMs = Math.floor((now().getTime() - RETENTION_MS) / 86_400_000) * 86_400_000;
+    refuseBeforeRetention(option(call, '$filter') ?? '', floorMs);
+    const cutoff = timeKey(new Date(floorMs).toISOString()) ?? '';
     const items = cached(`audits|${option(call, '$filter') ?? ''}|${desc}|${cutoff.slice(0, 16)}`, () => {
       const kept = idx.audits.filter((a) => a.key >= cutoff && (!filter || filter(a.rec))).map((a) => a.rec);
       return desc ? kept.reverse() : kept;
     });
     return page(call, items, top, (r) => pick(r as unknown as Record<string, unknown>, select), 'auditLogs/directoryAudits');
+  }
+
+  /** 400 when a `ge`/`gt` bound on activityDateTime is older than the floor, in Graph's words and time format. */
+  function refuseBeforeRetention(filter: string, floorMs: number): void {
+    for (const m of filter.matchAll(/activityDateTime\s+(?:ge|gt)\s+([0-9T:.\-Z+]+)/gi)) {
+      const at = Date.parse(m[1]);
+      if (Number.isNaN(at) || at >= floorMs) continue;
+      const f = new Date(floorMs);
+      const h = f.getUTCHours();
+      const pad = (n: number) => String(n).padStart(2, '0');
+      const text = `${f.getUTCMonth() + 1}/${f.getUTCDate()}/${f.getUTCFullYear()} ${h % 12 === 0 ? 12 : h % 12}:${pad(f.getUTCMinutes())}:${pad(f.getUTCSeconds())} ${h < 12 ? 'AM' : 'PM'}`;
+      throw bad(`Specified argument was out of the range of valid values. (Parameter 'Minimum allowed time for activityDateTime is ${text}')`);
+    }
   }
 
   /** 5 requests per 10 s per app per tenant (graph-pim.md 6). Only admitted requests count. */
@@ -892,6 +934,9 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     checkOptions(call, ['$select', '$top', '$skiptoken'], `/groups/{id}/${resource}`);
     const group = idx.groups.get(groupId.toLowerCase());
     if (!group) throw notFound(groupId);
+    if (group.hiddenMembership && !memberReadHidden) {
+      throw new GraphHttpError(403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
+    }
     const castKind = cast ? /^microsoft\.graph\.(user|group|servicePrincipal)$/i.exec(cast)?.[1] : undefined;
     if (cast && !castKind) throw bad(`Resource not found for the segment '${cast}'.`);
     const top = parseTop(call, DIRECTORY_MAX_TOP, 'Request_UnsupportedQuery') ?? 100;

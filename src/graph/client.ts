@@ -59,6 +59,8 @@ interface BatchItem {
   /** Relative to the version root, as `$batch` wants it. */
   url: string;
   attempts: number;
+  /** Set on a list's first page only (follow-up links carry no query of ours). */
+  list?: ListQuery;
 }
 
 interface BatchResponse {
@@ -79,8 +81,37 @@ interface Page<T> {
   '@odata.nextLink'?: string;
 }
 
+/** Why one list of a `$batch` could not be read: its status and Graph's own code and message. */
+export interface UnreadableList {
+  key: string;
+  status: number;
+  code: string;
+  message: string;
+}
+
+/**
+ * Lists whose answer means "this one list cannot be read" rather than "the run cannot go on": 403
+ * (a group with hidden membership needs Member.Read.Hidden:
+ * https://learn.microsoft.com/en-us/graph/api/group-list-transitivemembers), 404 (deleted since it
+ * was listed) and 400 "Resource not found for the segment" (a national cloud without that API).
+ */
+export function isUnreadableList(status: number, message: string): boolean {
+  return status === 403 || status === 404 || (status === 400 && /Resource not found for the segment/i.test(message));
+}
+
+/**
+ * A 400 that names `$top` or the page size: Graph does not document `$top` on the PIM lists
+ * (https://learn.microsoft.com/en-us/graph/api/rbacapplication-list-roleeligibilityschedules), so
+ * an endpoint may refuse it; the list is asked again without it.
+ */
+export function refusesPageSize(status: number, message: string): boolean {
+  return status === 400 && /\$top|\btop\b|page ?size/i.test(message);
+}
+
 export class GraphClient {
   readonly stats: GraphStats = { requests: 0, retries: 0, throttled: 0, byEndpoint: {} };
+  /** Endpoints (ids collapsed) that refused `$top` in this run: asked without it from then on. */
+  private readonly noTop = new Set<string>();
   private readonly client: Client;
   private readonly root: string;
 
@@ -110,8 +141,9 @@ export class GraphClient {
 
   /** An absolute URL for a Graph path with an OData query, values percent-encoded. */
   url(path: string, query: Record<string, string | number | undefined> = {}): string {
+    const withoutTop = this.noTop.has(endpointKey(this.root + path));
     const parts = Object.entries(query)
-      .filter(([, v]) => v !== undefined && v !== '')
+      .filter(([k, v]) => v !== undefined && v !== '' && !(withoutTop && k === '$top'))
       .map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`);
     return `${this.root}${path}${parts.length ? `?${parts.join('&')}` : ''}`;
   }
@@ -133,8 +165,17 @@ export class GraphClient {
       return page;
     };
     let pending: Promise<Page<T>> | undefined = fetchPage(this.url(path, query));
+    let first = true;
     while (pending) {
-      const page: Page<T> = await pending;
+      let page: Page<T>;
+      try {
+        page = await pending;
+      } catch (error) {
+        // Only the first page carries our `$top`; a refusal of it is retried once without it.
+        if (!first || query?.$top === undefined || !this.refusedTop(path, error)) throw error;
+        page = await fetchPage(this.url(path, query));
+      }
+      first = false;
       const next = page['@odata.nextLink'];
       // Read ahead: the next page is asked for before this one is handed over, so the caller's work
       // overlaps the round trip. Still one request at a time per list (the audit log's limit).
@@ -158,17 +199,17 @@ export class GraphClient {
   async batchPages<T>(
     lists: ListQuery[],
     onPage: (key: string, items: T[]) => Promise<void> | void,
-    onMissing: (key: string) => void = () => undefined,
+    onUnreadable: (list: UnreadableList) => void = () => undefined,
     options: { concurrency?: number } = {},
   ): Promise<void> {
-    const queue: BatchItem[] = lists.map((l) => ({ key: l.key, url: this.relative(this.url(l.path, l.query)), attempts: 0 }));
+    const queue: BatchItem[] = lists.map((l) => ({ key: l.key, url: this.relative(this.url(l.path, l.query)), attempts: 0, list: l }));
     const concurrency = Math.max(1, options.concurrency ?? 1);
     const inFlight = new Set<Promise<void>>();
     let failure: { error: unknown } | undefined;
     while (!failure && (queue.length > 0 || inFlight.size > 0)) {
       while (!failure && queue.length > 0 && inFlight.size < concurrency) {
         const round = queue.splice(0, BATCH_LIMIT);
-        const batch: Promise<void> = this.batchRound<T>(round, queue, onPage, onMissing).then(
+        const batch: Promise<void> = this.batchRound<T>(round, queue, onPage, onUnreadable).then(
           () => void inFlight.delete(batch),
           (error: unknown) => {
             inFlight.delete(batch);
@@ -189,7 +230,7 @@ export class GraphClient {
     round: BatchItem[],
     queue: BatchItem[],
     onPage: (key: string, items: T[]) => Promise<void> | void,
-    onMissing: (key: string) => void,
+    onUnreadable: (list: UnreadableList) => void,
   ): Promise<void> {
     const answer = await this.post<{ responses?: BatchResponse[] }>('/$batch', {
       requests: round.map((item, i) => ({ id: String(i), method: 'GET', url: item.url })),
@@ -204,8 +245,14 @@ export class GraphClient {
         await onPage(item.key, (response!.body?.value ?? []) as T[]);
         const next = response!.body?.['@odata.nextLink'];
         if (next) queue.push({ key: item.key, url: this.relative(next), attempts: 0 });
-      } else if (status === 404) {
-        onMissing(item.key);
+      } else if (item.list && status === 400 && refusesPageSize(status, response?.body?.error?.message ?? '') && item.list.query?.$top !== undefined) {
+        // The first page of a list asked with `$top`: ask again without it, and never again this run.
+        this.noTop.add(endpointKey(this.root + item.list.path));
+        this.options.log.warn(`Graph refused $top on ${endpointKey(this.root + item.list.path)}; asking without it for the rest of the run`);
+        queue.push({ key: item.key, url: this.relative(this.url(item.list.path, item.list.query)), attempts: 0 });
+      } else if (isUnreadableList(status, response?.body?.error?.message ?? '')) {
+        const error = response?.body?.error;
+        onUnreadable({ key: item.key, status, code: error?.code ?? 'Unknown', message: error?.message ?? '' });
       } else if ((RETRYABLE_STATUS.has(status) || status === 0) && item.attempts < (this.options.maxRetries ?? 6)) {
         if (status === 429) this.stats.throttled++;
         this.stats.retries++;
@@ -235,6 +282,15 @@ export class GraphClient {
   /** A URL on this Graph as `$batch` wants it: relative to the version root. */
   private relative(url: string): string {
     return url.startsWith(this.root) ? url.slice(this.root.length) : new URL(url).pathname.replace(/^\/v1\.0/, '') + new URL(url).search;
+  }
+
+  /** True (and remembered) when `error` is Graph refusing `$top` on `path`. */
+  private refusedTop(path: string, error: unknown): boolean {
+    if (!(error instanceof GraphRequestError) || !refusesPageSize(error.status, error.message)) return false;
+    const key = endpointKey(this.root + path);
+    this.noTop.add(key);
+    this.options.log.warn(`Graph refused $top on ${key}; asking without it for the rest of the run`);
+    return true;
   }
 
   private async call<T>(path: string, send: () => Promise<T>): Promise<T> {

@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { harvestSince, type Harvest } from './harvest';
 import { assignmentChanges, GlobalAdministratorCount } from '../pim/changes';
 import type { AssignmentRow } from '../pim/model';
-import { takeSnapshot } from '../pim/snapshot';
+import { takeSnapshot, withActivatedScopes } from '../pim/snapshot';
 import { renderDigest } from '../report/digest';
 import { APP_VERSION } from '../version';
 import type { JobContext } from './context';
@@ -100,7 +100,9 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
   try {
     harvest = await harvestSince(ctx, state, day);
     try {
-      files.push(await writeActivationsCsv(store, container, `${folder}activations.csv`, harvest.activations.sortedBatches()));
+      // Scope Id from the Activated schedule of the same request, when the snapshot still has it.
+      const scopes = await snapshotTaken.then((taken) => taken.activatedScopes, () => new Map<string, string>());
+      files.push(await writeActivationsCsv(store, container, `${folder}activations.csv`, withActivatedScopes(harvest.activations.sortedBatches(), scopes)));
     } finally {
       await harvest.dispose();
     }
@@ -148,6 +150,7 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
       },
       expiryWindowDays: settings.expiryWindowDays,
       gaps: harvest.newGaps,
+      incomplete: snapshot.incomplete,
       folder,
       scopeName: snapshot.scopeName,
     });
@@ -178,6 +181,7 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
         baseline: changes.baseline,
       },
       schedules: snapshot.counts,
+      incomplete: snapshot.incomplete.map(({ list, groupId, groupName, status, code, reason }) => ({ list, groupId, groupName, status, code, reason })),
       activations: {
         harvestedFromUtc: harvest.window?.from.toISOString() ?? null,
         harvestedToUtc: harvest.window?.to.toISOString() ?? null,

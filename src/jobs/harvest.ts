@@ -103,7 +103,7 @@ export async function harvestSince(ctx: JobContext, state: StateStore, day: stri
     } else if (window) {
       log.info(`Harvesting activations from ${window.from.toISOString()} to ${window.to.toISOString()}`);
       let batch: ActivationRow[] = [];
-      for await (const row of harvestActivations(graph, window, log)) {
+      for await (const row of harvestActivations(graph, window, log, (gap) => gaps.push(gap))) {
         batch.push(row);
         if (batch.length >= BATCH) {
           await keep(batch, true);

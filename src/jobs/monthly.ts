@@ -195,6 +195,7 @@ async function writePack(
     // From the file as stored (a crashed run may have written it): the manifest describes what is there.
     activations: { count: files.find((f) => f.name === 'activations.csv')?.rows ?? activations.size, complete: gaps.length === 0, gaps },
     snapshot: { note: 'assignments as Graph reported them when this pack was generated', ...snapshot.counts },
+    incomplete: snapshot.incomplete.map(({ list, groupId, groupName, status, code, reason }) => ({ list, groupId, groupName, status, code, reason })),
     graph: graph.stats,
   };
   await writeTextFile(store, archive, `${folder}manifest.json`, `${JSON.stringify(manifest, null, 2)}\n`, JSON_CONTENT_TYPE, true);

@@ -5,7 +5,7 @@
 import type { GraphClient } from '../graph/client';
 import { GraphRequestError } from '../graph/client';
 import type { Log } from '../log';
-import { isoTime, type ActivationRow } from './model';
+import { isoTime, type ActivationRow, type HarvestGap } from './model';
 
 export const ACTIVATION_ACTIVITY = 'Add member to role completed (PIM activation)';
 const DIRECTORY_AUDITS = '/auditLogs/directoryAudits';
@@ -48,10 +48,11 @@ export function isRoleActivation(record: DirectoryAudit): boolean {
   );
 }
 
-const PRINCIPAL_TYPES = ['user', 'serviceprincipal', 'group'];
-
-/** The record as an activation row; blanks (and a warning from the caller) where a field is missing. */
-export function activationOf(record: DirectoryAudit): { row: ActivationRow; missing: string[] } {
+/**
+ * The record as an activation row; blanks (and a warning from the caller) where a field is missing.
+ * `initiatorMismatch`: the User target is not the user who initiated the activation (kept, logged).
+ */
+export function activationOf(record: DirectoryAudit): { row: ActivationRow; missing: string[]; initiatorMismatch?: boolean } {
   // Targets' order varies between records, and the docs sample spells the key `Type`: match by type,
   // case-insensitively (graph-pim.md section 3.3).
   const targets = (record.targetResources ?? []).filter(Boolean);
@@ -69,8 +70,17 @@ export function activationOf(record: DirectoryAudit): { row: ActivationRow; miss
     return '';
   };
   const role = target('role');
-  const principal = target(...PRINCIPAL_TYPES);
   const user = record.initiatedBy?.user;
+  // A user activating through a group's eligibility gets a record naming the group as well, and the
+  // group may come first: the one who activated is the target of type User, checked against the
+  // initiator (README, "What we know of Graph"). No User target: the initiator, then any principal.
+  const users = targets.filter((t) => typeOf(t) === 'user');
+  const initiatorId = (user?.id ?? '').toLowerCase();
+  const principal =
+    users.find((t) => initiatorId !== '' && (t.id ?? '').toLowerCase() === initiatorId) ??
+    users[0] ??
+    (user?.id ? undefined : target('serviceprincipal'));
+  const initiatorMismatch = principal !== undefined && initiatorId !== '' && (principal.id ?? '').toLowerCase() !== initiatorId;
   const row: ActivationRow = {
     activated: isoTime(record.activityDateTime) ?? '',
     principalDisplayName: principal?.displayName ?? user?.displayName ?? '',
@@ -78,6 +88,8 @@ export function activationOf(record: DirectoryAudit): { row: ActivationRow; miss
     principalId: principal?.id ?? user?.id ?? '',
     roleName: role?.displayName ?? '',
     roleId: detail('RoleDefinitionOriginId', 'TemplateId') || role?.id || '',
+    // No public capture shows DirectoryScopeId, TicketNumber or TicketSystem: blank when absent; the
+    // daily job fills the scope from the Activated schedule of the same request.
     scopeId: detail('DirectoryScopeId'),
     start: isoTime(detail('StartTime')),
     end: isoTime(detail('ExpirationTime')),
@@ -89,7 +101,7 @@ export function activationOf(record: DirectoryAudit): { row: ActivationRow; miss
     auditId: record.id,
   };
   const missing = (['activated', 'principalId', 'roleId'] as const).filter((k) => !row[k]);
-  return { row, missing };
+  return { row, missing, ...(initiatorMismatch ? { initiatorMismatch } : {}) };
 }
 
 export interface HarvestWindow {
@@ -105,11 +117,17 @@ export interface HarvestWindow {
  * A skip token Graph no longer honours is not fatal: the query restarts from the last time seen,
  * not from the link (links are never checkpoints), and the caller de-duplicates by audit id.
  */
-export async function* harvestActivations(graph: GraphClient, window: HarvestWindow, log: Log): AsyncGenerator<ActivationRow> {
+export async function* harvestActivations(
+  graph: GraphClient,
+  window: HarvestWindow,
+  log: Log,
+  onGap: (gap: HarvestGap) => void = () => undefined,
+): AsyncGenerator<ActivationRow> {
   let from = window.from;
   let restarts = 0;
   let skipped = 0;
   let malformed = 0;
+  let mismatched = 0;
   for (;;) {
     try {
       const pages = graph.pages<DirectoryAudit>(DIRECTORY_AUDITS, {
@@ -123,7 +141,8 @@ export async function* harvestActivations(graph: GraphClient, window: HarvestWin
             skipped++;
             continue;
           }
-          const { row, missing } = activationOf(record);
+          const { row, missing, initiatorMismatch } = activationOf(record);
+          if (initiatorMismatch) mismatched++;
           if (missing.length > 0) {
             malformed++;
             log.warn(`audit record ${record.id} lacks ${missing.join(', ')}; kept with blanks`);
@@ -140,11 +159,40 @@ export async function* harvestActivations(graph: GraphClient, window: HarvestWin
         log.warn(`Graph no longer accepts the audit log's skip token; resuming from ${from.toISOString()}`);
         continue;
       }
+      // Graph refuses a lower bound older than what it keeps, and names its floor: read from there,
+      // and record what lies before it as a gap (never silently skipped).
+      const floor = retentionFloor(error);
+      if (floor && floor > from && floor < window.to && restarts < 5) {
+        restarts++;
+        const gap = { fromUtc: from.toISOString(), toUtc: floor.toISOString(), reason: `Graph's audit log now starts at ${floor.toISOString()} (retention)` };
+        log.warn(`Graph keeps audit events from ${gap.toUtc} only; activations from ${gap.fromUtc} to ${gap.toUtc} are lost to this app`);
+        onGap(gap);
+        from = floor;
+        continue;
+      }
       throw error;
     }
   }
+  if (mismatched > 0) log.warn(`${mismatched} activation record(s) name a user other than the one who initiated them; the User target is reported`);
   if (skipped > 0) log.info(`Ignored ${skipped} audit record(s) that are not Entra-role activations (PIM for Groups, other services)`);
   if (malformed > 0) log.warn(`${malformed} activation record(s) were incomplete`);
+}
+
+/**
+ * The floor in Graph's refusal of an audit query older than retention, as quoted in
+ * https://github.com/microsoftgraph/msgraph-beta-sdk-dotnet/issues/626: `(Parameter 'Minimum allowed
+ * time for activityDateTime is 2/5/2023 12:00:00 AM')`. The time is M/D/YYYY h:mm:ss AM/PM with no
+ * zone; read as UTC (the audit log's times are UTC). Undefined for any other error.
+ */
+export function retentionFloor(error: unknown): Date | undefined {
+  if (!(error instanceof GraphRequestError) || error.status !== 400) return undefined;
+  const m = /Minimum allowed time for activityDateTime is (\d{1,2})\/(\d{1,2})\/(\d{4}) (\d{1,2}):(\d{2}):(\d{2}) ?([AP]M)/i.exec(error.message);
+  if (!m) return undefined;
+  const [month, day, year, hour12, minute, second] = m.slice(1, 7).map(Number);
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour12 < 1 || hour12 > 12) return undefined;
+  const hour = (hour12 % 12) + (m[7].toUpperCase() === 'PM' ? 12 : 0);
+  const at = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
+  return at.getUTCDate() === day ? at : undefined;
 }
 
 function isInvalidSkipToken(error: unknown): boolean {

@@ -6,7 +6,7 @@
  * from one roleDefinitions list, administrative-unit names from `getByIds`, and each group that
  * holds a role is expanded once however many roles it holds.
  */
-import { BATCH_LIMIT, type GraphClient, type ListQuery } from '../graph/client';
+import { BATCH_LIMIT, type GraphClient, type ListQuery, type UnreadableList } from '../graph/client';
 import type { Log } from '../log';
 import { ExternalSorter } from '../util/sorter';
 import {
@@ -18,6 +18,7 @@ import {
   memberRow,
   principalOf,
   sameEnum,
+  type ActivationRow,
   type AssignmentRow,
   type AssignmentState,
   type DirectoryObject,
@@ -34,6 +35,18 @@ export interface SnapshotOptions {
   sortRunSize?: number;
 }
 
+/** A list the snapshot could not read: what is missing from the report, and why. Nothing is guessed in its place. */
+export interface IncompleteList {
+  /** `transitiveMembers` of one group, or PIM for Groups (`pimForGroups`) for one group or for the whole run. */
+  list: 'transitiveMembers' | 'pimForGroups';
+  /** The group, or blank when PIM for Groups is unavailable altogether. */
+  groupId: string;
+  groupName: string;
+  status: number;
+  code: string;
+  reason: string;
+}
+
 export interface Snapshot {
   /** Rows of eligible-assignments.csv, in SPEC 4.1 order. */
   eligible: ExternalSorter<AssignmentRow>;
@@ -43,6 +56,10 @@ export interface Snapshot {
   schedules: ExternalSorter<AssignmentRow>;
   scopeName: ScopeNamer;
   counts: { eligibleSchedules: number; activeSchedules: number; groupsExpanded: number };
+  /** Lists that could not be read (each group's own row stays): the digest and manifest say so. */
+  incomplete: IncompleteList[];
+  /** Directory scope of each Activated schedule, by the request that created it (lower case): the scope of its activation. */
+  activatedScopes: ReadonlyMap<string, string>;
   dispose(): Promise<void>;
 }
 
@@ -51,6 +68,11 @@ const ELIGIBILITY_SCHEDULES = '/roleManagement/directory/roleEligibilitySchedule
 const ASSIGNMENT_SCHEDULES = '/roleManagement/directory/roleAssignmentSchedules';
 const GROUP_ELIGIBILITY_SCHEDULES = '/identityGovernance/privilegedAccess/group/eligibilitySchedules';
 const MEMBER_SELECT = 'id,displayName,userPrincipalName,appId';
+/**
+ * Asked of every list: without it a list may come in small pages (one round trip each). Public tools
+ * send it to the PIM lists; GraphClient asks again without it if an endpoint refuses it.
+ */
+const PAGE_SIZE = 999;
 const AU_PREFIX = '/administrativeUnits/';
 /** `$batch` requests in flight while expanding groups (each carries up to 20 lists): well inside Graph's per-tenant directory budget. */
 const GROUP_BATCHES_IN_FLIGHT = 6;
@@ -79,6 +101,7 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
       const names = new Map<string, string>();
       for await (const role of graph.list<{ id: string; templateId?: string; displayName?: string }>(ROLE_DEFINITIONS, {
         $select: 'id,templateId,displayName',
+        $top: PAGE_SIZE,
       })) {
         names.set(role.id.toLowerCase(), role.displayName ?? '');
         if (role.templateId) names.set(role.templateId.toLowerCase(), role.displayName ?? '');
@@ -90,7 +113,10 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
     // Groups that hold roles are expanded while the schedules are still being paged.
     const groups = new GroupExpander(graph, { eligible, active }, log);
     const scopeIds = new Set<string>();
-    const problems = { deletedPrincipals: 0, unknownRoles: new Set<string>(), skippedMemberTypes: 0 };
+    const problems = { deletedPrincipals: 0, unknownRoles: new Set<string>() };
+    /** Schedules Graph derived from a group (memberType not Direct): kept unless the expansion gives the same row. */
+    const derived: AssignmentRow[] = [];
+    const activatedScopes = new Map<string, string>();
     let stopped = false;
 
     const readSchedules = async (state: AssignmentState, path: string): Promise<number> => {
@@ -99,7 +125,7 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
       const sink = state === 'Eligible' ? eligible : active;
       // Plain `$expand=principal`: a nested $select on principal is rejected by Graph
       // (graph-pim.md section 1, samples/error-expand-principal-nested-select.json).
-      const pages = graph.pages<RoleSchedule>(path, { $expand: 'principal' })[Symbol.asyncIterator]();
+      const pages = graph.pages<RoleSchedule>(path, { $expand: 'principal', $top: PAGE_SIZE })[Symbol.asyncIterator]();
       const first = pages.next(); // the first request goes out now, alongside the role definitions
       first.catch(() => undefined);
       const roleNames = await roleNamesReady;
@@ -109,17 +135,22 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
         const rows: AssignmentRow[] = [];
         const members = { eligible: [] as AssignmentRow[], active: [] as AssignmentRow[] };
         for (const schedule of page.value) {
-          // We expand groups ourselves; a row Graph derived from a group would be counted twice.
-          if (schedule.memberType && !sameEnum(schedule.memberType, 'Direct')) {
-            problems.skippedMemberTypes++;
-            continue;
-          }
           const roleKey = (schedule.roleDefinitionId ?? '').toLowerCase();
           const roleName = roleNames.get(roleKey);
           if (roleName === undefined) problems.unknownRoles.add(schedule.roleDefinitionId);
-          if (!schedule.principal) problems.deletedPrincipals++;
+          // Null, absent, or an object with only an id: the principal is gone; the row stays, names blank.
+          if (!schedule.principal || (!schedule.principal['@odata.type'] && !schedule.principal.displayName)) problems.deletedPrincipals++;
           const row = directRow(state, schedule, roleName ?? '', options.privilegedRoleIds);
           if (row.scopeId.startsWith(AU_PREFIX)) scopeIds.add(row.scopeId);
+          if (state === 'Active' && sameEnum(schedule.assignmentType, 'Activated') && schedule.createdUsing) {
+            activatedScopes.set(schedule.createdUsing.toLowerCase(), row.scopeId);
+          }
+          // Graph derived it from a group (a member's own activation through a group's eligibility
+          // has memberType Group): decided once the groups are expanded.
+          if (schedule.memberType && !sameEnum(schedule.memberType, 'Direct')) {
+            derived.push({ ...row, memberType: 'Group' });
+            continue;
+          }
           rows.push(row);
           if (row.principalType === 'Group') groups.add(row, members);
         }
@@ -157,13 +188,31 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
     if (problems.unknownRoles.size > 0) {
       log.warn(`schedule(s) for unknown role definition(s) ${[...problems.unknownRoles].join(', ')}; kept with a blank role name`);
     }
-    if (problems.skippedMemberTypes > 0) {
-      log.warn(`${problems.skippedMemberTypes} schedule(s) with a memberType other than Direct skipped (groups are expanded here)`);
-    }
 
     log.info(`Expanding ${groups.size} group(s) that hold roles`);
     const [scopeNames] = await Promise.all([resolveAdministrativeUnits(graph, [...scopeIds], log), groups.finish()]);
     const groupsExpanded = groups.size;
+    // A schedule Graph derived from a group is dropped only where our expansion already gives the same
+    // principal, role and scope in the same state; otherwise (a member's Activated schedule through a
+    // group's eligibility) it is listed once, Member Type Group, with the group when exactly one fits.
+    let dropped = 0;
+    const kept = { eligible: [] as AssignmentRow[], active: [] as AssignmentRow[] };
+    for (const row of derived) {
+      if (groups.covers(row)) {
+        dropped++;
+        continue;
+      }
+      const via = groups.viaGroup(row);
+      const listed = via ? { ...row, viaGroup: via.name, viaGroupId: via.id } : row;
+      (row.state === 'Eligible' ? kept.eligible : kept.active).push(listed);
+    }
+    await Promise.all([eligible.addAll(kept.eligible), active.addAll(kept.active), schedules.addAll([...kept.eligible, ...kept.active])]);
+    if (dropped > 0) log.info(`${dropped} schedule(s) Graph derived from a group dropped: the group expansion lists the same principal, role and scope`);
+    if (kept.eligible.length + kept.active.length > 0) {
+      log.info(`${kept.eligible.length + kept.active.length} schedule(s) with memberType Group listed as they are (Member Type Group)`);
+    }
+    const incomplete = groups.incomplete();
+    for (const item of incomplete) log.warn(`Not expanded: ${item.groupName || item.groupId || 'PIM for Groups'} (${item.list}): ${item.reason}`);
     // The members kept for late rows are no longer needed (and this function's closures outlive it).
     groups.release();
     log.info(`Snapshot: ${eligible.size} eligible row(s), ${active.size} active row(s)`);
@@ -173,11 +222,22 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
       schedules,
       scopeName: scopeNamer(scopeNames),
       counts: { eligibleSchedules, activeSchedules, groupsExpanded },
+      incomplete,
+      activatedScopes,
       dispose,
     };
   } catch (error) {
     await dispose();
     throw error;
+  }
+}
+
+/** Activations with a blank Scope Id given the scope of the Activated schedule their request created. */
+export async function* withActivatedScopes(batches: AsyncIterable<ActivationRow[]>, scopes: ReadonlyMap<string, string>): AsyncGenerator<ActivationRow[]> {
+  for await (const batch of batches) {
+    yield scopes.size === 0
+      ? batch
+      : batch.map((row) => (row.scopeId || !row.requestId ? row : { ...row, scopeId: scopes.get(row.requestId.toLowerCase()) ?? '' }));
   }
 }
 
@@ -209,6 +269,9 @@ class GroupExpander {
   private readonly inFlight = new Set<Promise<void>>();
   private finishing = false;
   private failure?: { error: unknown };
+  private readonly unreadable: IncompleteList[] = [];
+  /** PIM for Groups answered that it does not exist here (a national cloud): not asked again. */
+  private pimForGroupsMissing?: IncompleteList;
 
   constructor(
     private readonly graph: GraphClient,
@@ -233,19 +296,19 @@ class GroupExpander {
       this.rows.set(groupId, held);
       this.members.set(groupId, []);
       this.eligibleMembers.set(groupId, []);
-      this.pending.push(
-        {
-          key: `members:${groupId}`,
-          path: `/groups/${encodeURIComponent(groupId)}/transitiveMembers`,
-          query: { $select: MEMBER_SELECT, $top: 999 },
-        },
-        {
+      this.pending.push({
+        key: `members:${groupId}`,
+        path: `/groups/${encodeURIComponent(groupId)}/transitiveMembers`,
+        query: { $select: MEMBER_SELECT, $top: PAGE_SIZE },
+      });
+      if (!this.pimForGroupsMissing) {
+        this.pending.push({
           // No tenant-wide PIM-for-Groups list exists; the groupId filter is required (graph-pim.md section 5).
           key: `eligible:${groupId}`,
           path: GROUP_ELIGIBILITY_SCHEDULES,
-          query: { $filter: `groupId eq '${groupId}'`, $expand: 'principal' },
-        },
-      );
+          query: { $filter: `groupId eq '${groupId}'`, $expand: 'principal', $top: PAGE_SIZE },
+        });
+      }
       this.launch();
     }
     held.push(row);
@@ -259,6 +322,37 @@ class GroupExpander {
     this.launch();
     while (this.inFlight.size > 0) await Promise.race(this.inFlight);
     if (this.failure) throw this.failure.error;
+  }
+
+  /** True when a group's expansion already gives this derived row (same state, principal, role and scope). */
+  covers(row: AssignmentRow): boolean {
+    const id = row.principalId.toLowerCase();
+    for (const [groupId, rows] of this.rows) {
+      if (!rows.some((r) => r.state === row.state && r.roleId === row.roleId && r.scopeId === row.scopeId)) continue;
+      if (this.members.get(groupId)!.some((m) => m.id.toLowerCase() === id)) return true;
+      if (row.state === 'Eligible' && this.eligibleMembers.get(groupId)!.some((e) => e.principalId.toLowerCase() === id)) return true;
+    }
+    return false;
+  }
+
+  /** The one group that holds the row's role and scope and has the principal among its members; none if zero or several. */
+  viaGroup(row: AssignmentRow): { id: string; name: string } | undefined {
+    const id = row.principalId.toLowerCase();
+    const found: AssignmentRow[] = [];
+    for (const [groupId, rows] of this.rows) {
+      const held = rows.find((r) => r.roleId === row.roleId && r.scopeId === row.scopeId);
+      if (!held) continue;
+      const member =
+        this.members.get(groupId)!.some((m) => m.id.toLowerCase() === id) ||
+        this.eligibleMembers.get(groupId)!.some((e) => e.principalId.toLowerCase() === id);
+      if (member) found.push(held);
+    }
+    return found.length === 1 ? { id: found[0].principalId, name: found[0].principalDisplayName } : undefined;
+  }
+
+  /** The lists that could not be read, in the order found. */
+  incomplete(): IncompleteList[] {
+    return this.pimForGroupsMissing ? [this.pimForGroupsMissing, ...this.unreadable] : [...this.unreadable];
   }
 
   /** Forgets the groups' rows and members once every group is expanded. */
@@ -283,7 +377,7 @@ class GroupExpander {
         .batchPages<DirectoryObject & GroupEligibilitySchedule>(
           lists,
           (key, items) => this.onPage(key, items),
-          (key) => this.log.warn(`${key.replace(':', ' of group ')}: the group holds a role but no longer exists; its members are not listed`),
+          (list) => this.onUnreadable(list),
         )
         .then(
           () => {
@@ -297,6 +391,32 @@ class GroupExpander {
         );
       this.inFlight.add(batch);
     }
+  }
+
+  /** One group's list could not be read: its own row stays, nothing is guessed, the reason is reported. */
+  private onUnreadable(list: UnreadableList): void {
+    const [kind, groupId] = [list.key.slice(0, list.key.indexOf(':')), list.key.slice(list.key.indexOf(':') + 1)];
+    const groupName = this.rows.get(groupId)?.[0]?.principalDisplayName ?? '';
+    const base = { groupId, groupName, status: list.status, code: list.code };
+    if (kind === 'eligible' && list.status === 400) {
+      // "Resource not found for the segment 'privilegedAccess'": PIM for Groups is not in this cloud.
+      this.pimForGroupsMissing ??= {
+        ...base,
+        list: 'pimForGroups',
+        groupId: '',
+        groupName: '',
+        reason: `PIM for Groups could not be read: Graph answered ${list.status} ${list.code} (${list.message}); it is not available in some national clouds, so no PIM-for-Groups eligible member is listed`,
+      };
+      return;
+    }
+    const what = kind === 'members' ? 'members' : 'PIM-for-Groups eligible members';
+    const reason =
+      list.status === 404
+        ? `the group no longer exists (404 ${list.code}); its ${what} are not listed`
+        : list.status === 403
+          ? `Graph denied reading its ${what} (403 ${list.code})${kind === 'members' ? ': a group with hidden membership needs Member.Read.Hidden (see the README)' : ''}`
+          : `Graph answered ${list.status} ${list.code} (${list.message}); its ${what} are not listed`;
+    this.unreadable.push({ ...base, list: kind === 'members' ? 'transitiveMembers' : 'pimForGroups', reason });
   }
 
   private async onPage(key: string, items: Array<DirectoryObject & GroupEligibilitySchedule>): Promise<void> {

@@ -14,6 +14,8 @@ export interface DigestContent {
   globalAdministrators: { count: number; names: string[]; isFinding: boolean };
   expiryWindowDays: number;
   gaps: HarvestGap[];
+  /** Lists Graph would not give (a group's members, PIM for Groups): said near the top. */
+  incomplete?: { groupId: string; groupName: string; reason: string }[];
   /** Where the day's files are, for the footer. */
   folder: string;
   /** Administrative-unit names, as in the CSVs; without it the scope id is shown. */
@@ -170,9 +172,12 @@ export function renderDigest(c: DigestContent): RenderedDigest {
   const gaText = `${ga.count} user(s) hold Global Administrator, eligibly or actively, directly or through groups${
     ga.isFinding ? ': outside 2 to 8, a finding under CISA MS.AAD.7.1.' : ' (CISA MS.AAD.7.1 wants 2 to 8).'
   }`;
-  const gapText = c.gaps.map(
-    (g) => `Activations between ${csvTime(g.fromUtc)} and ${csvTime(g.toUtc)} UTC could not be harvested: ${g.reason}.`,
-  );
+  const gapText = [
+    ...(c.incomplete ?? []).map((i) =>
+      i.groupId ? `Incomplete: group ${i.groupName ? `${i.groupName} (${i.groupId})` : i.groupId} could not be expanded: ${i.reason}.` : `Incomplete: ${i.reason}.`,
+    ),
+    ...c.gaps.map((g) => `Activations between ${csvTime(g.fromUtc)} and ${csvTime(g.toUtc)} UTC could not be harvested: ${g.reason}.`),
+  ];
 
   const htmlParts = [
     `<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(

@@ -254,7 +254,7 @@ export function expectedAssignmentRows(tenant: SimTenant, options: ExpectedOptio
   ];
   for (const [schedules, state, out] of sources) {
     for (const s of schedules) {
-      // Graph's own group-derived rows are skipped: the product expands groups itself.
+      // Graph's own group-derived rows: see derivedRows below.
       if (s.memberType.toLowerCase() !== 'direct') continue;
       const row = direct(s, state);
       out.push(row);
@@ -277,6 +277,25 @@ export function expectedAssignmentRows(tenant: SimTenant, options: ExpectedOptio
           'Outside PIM': 'No',
         });
       }
+    }
+  }
+  // A schedule Graph derived from a group is listed once, Member Type Group, unless the expansion of a
+  // group holding the same role and scope in the same state already lists the principal; Via Group
+  // when exactly one group that holds the role and scope has the principal as a member.
+  const holders = (state: 'Eligible' | 'Active' | null, s: SimRoleSchedule) =>
+    [...tenant.eligibilitySchedules.map((x) => ['Eligible', x] as const), ...tenant.assignmentSchedules.map((x) => ['Active', x] as const)]
+      .filter(([st, x]) => x.memberType.toLowerCase() === 'direct' && (state === null || st === state) && x.roleDefinitionId === s.roleDefinitionId && x.directoryScopeId === s.directoryScopeId && look.groupName(x.principalId) !== null)
+      .map(([st, x]) => ({ state: st, groupId: x.principalId }));
+  const isMember = (groupId: string, principalId: string, state: 'Eligible' | 'Active' | null) =>
+    look.transitiveMembers(groupId).some((m) => m.toLowerCase() === principalId.toLowerCase()) ||
+    (state !== 'Active' && look.groupEligibilities(groupId).some((g) => g.principalId.toLowerCase() === principalId.toLowerCase()));
+  for (const [schedules, state, out] of sources) {
+    for (const s of schedules) {
+      if (s.memberType.toLowerCase() === 'direct') continue;
+      if (holders(state, s).some((h) => isMember(h.groupId, s.principalId, state))) continue;
+      const groups = [...new Set(holders(null, s).filter((h) => isMember(h.groupId, s.principalId, null)).map((h) => h.groupId))];
+      const row = { ...direct(s, state), 'Member Type': 'Group' };
+      out.push(groups.length === 1 ? { ...row, 'Via Group': look.groupName(groups[0]) ?? '', 'Via Group Id': groups[0] } : row);
     }
   }
   return { eligible: finishAssignments(eligible), active: finishAssignments(active) };
@@ -344,26 +363,34 @@ export function expectedActivations(tenant: SimTenant, from: Date, to: Date): Ac
     picked.push({ rec, at });
   }
   picked.sort((a, b) => compareInstants(a.at, b.at) || ordinal(a.rec.id, b.rec.id));
+  const activatedScope = new Map(
+    tenant.assignmentSchedules.filter((s) => s.assignmentType === 'Activated' && s.createdUsing).map((s) => [(s.createdUsing as string).toLowerCase(), s.directoryScopeId]),
+  );
   return picked.map(({ rec }) => {
     const targets = (rec.targetResources ?? []) as unknown as Record<string, unknown>[];
-    const principal = targets.find((t) => ['user', 'serviceprincipal', 'group'].includes(typeOf(t)));
+    // The one who activated: the User target that is the initiator (a group may be named too, first).
+    const initiator = rec.initiatedBy?.user?.id ?? '';
+    const users = targets.filter((t) => typeOf(t) === 'user');
+    const principal = users.find((t) => t.id === initiator) ?? users[0] ?? (initiator ? undefined : targets.find((t) => typeOf(t) === 'serviceprincipal'));
     const role = targets.find((t) => typeOf(t) === 'role');
     const request = targets.find((t) => typeOf(t) === 'request');
     const str = (v: unknown) => (typeof v === 'string' ? v : '');
+    const requestId = nonEmpty(detail(rec, 'RoleAssignmentRequestId')) ?? str(request?.id);
     const row: ActivationRow = {
       'Activated (UTC)': formatUtc(rec.activityDateTime),
-      'User Group Name': str(principal?.displayName),
-      PrincipalName: str(principal?.userPrincipalName),
-      'Principal Id': str(principal?.id),
+      'User Group Name': str(principal?.displayName ?? rec.initiatedBy?.user?.displayName),
+      PrincipalName: str(principal?.userPrincipalName ?? rec.initiatedBy?.user?.userPrincipalName),
+      'Principal Id': str(principal?.id ?? rec.initiatedBy?.user?.id),
       'Role Name': str(role?.displayName),
       'Role Id': nonEmpty(detail(rec, 'RoleDefinitionOriginId')) ?? nonEmpty(detail(rec, 'TemplateId')) ?? str(role?.id),
-      'Scope Id': detail(rec, 'DirectoryScopeId') ?? '',
+      // Absent from the record (no capture shows it): the scope of the Activated schedule of the same request.
+      'Scope Id': nonEmpty(detail(rec, 'DirectoryScopeId')) ?? (requestId ? activatedScope.get(requestId.toLowerCase()) ?? '' : ''),
       'Start Time (UTC)': formatUtc(detail(rec, 'StartTime')),
       'End Time (UTC)': formatUtc(detail(rec, 'ExpirationTime')),
       Justification: detail(rec, 'Justification') ?? rec.resultReason ?? '',
       'Ticket Number': detail(rec, 'TicketNumber') ?? '',
       'Ticket System': detail(rec, 'TicketSystem') ?? '',
-      'Request Id': nonEmpty(detail(rec, 'RoleAssignmentRequestId')) ?? str(request?.id),
+      'Request Id': requestId,
       'Audit Id': rec.id,
     };
     return neutraliseRow(row);

@@ -47,7 +47,8 @@ export interface AuditQuirks {
 const DEFAULT_QUIRKS: AuditQuirks = {
   capitalTypeKey: 0.1,
   sevenDigits: 0.6,
-  omitDirectoryScopeId: 0.1,
+  // No public capture shows a DirectoryScopeId detail: absent unless a test asks for it.
+  omitDirectoryScopeId: 1,
   omitJustificationKey: 0.1,
   omitRoleDefinitionOriginId: 0.1,
   omitTemplateId: 0.3,
@@ -143,6 +144,13 @@ interface PimRecordSpec {
   details: [string, string][];
 }
 
+/** A Group target alongside a User target goes first: the order that misleads a reader taking the first principal. */
+function groupFirst(targets: SimTargetResource[]): SimTargetResource[] {
+  const i = targets.findIndex((t) => (t.type ?? t.Type) === 'Group');
+  if (i <= 0 || !targets.some((t) => (t.type ?? t.Type) === 'User')) return targets;
+  return [targets[i], ...targets.slice(0, i), ...targets.slice(i + 1)];
+}
+
 function pimRecord(ctx: AuditContext, spec: PimRecordSpec): SimDirectoryAudit {
   const capital = quirk(ctx, 'capitalTypeKey');
   return {
@@ -157,7 +165,7 @@ function pimRecord(ctx: AuditContext, spec: PimRecordSpec): SimDirectoryAudit {
     operationType: spec.operationType,
     initiatedBy: spec.initiatedBy,
     // Graph's order of both arrays varies between records: consumers must look things up by type/key (3.3).
-    targetResources: ctx.rng.shuffle(spec.targets(capital)),
+    targetResources: groupFirst(ctx.rng.shuffle(spec.targets(capital))),
     additionalDetails: ctx.rng.shuffle(spec.details.map(([key, value]) => ({ key, value }))),
   };
 }
@@ -229,6 +237,11 @@ export interface ActivationSpec {
   deactivatedAt?: Date;
   /** 'denied' produces the request and the denial only. */
   outcome?: 'completed' | 'denied';
+  /**
+   * Activated through this group's eligibility: the records name the group too, first (positions vary
+   * and a record can carry more than one principal-typed target; README, "What we know of Graph").
+   */
+  viaGroup?: { id: string; displayName: string };
 }
 
 /**
@@ -246,6 +259,7 @@ export function activationEvents(ctx: AuditContext, spec: ActivationSpec): SimDi
   );
   const iso7 = (d: Date) => graphTime(d.getTime(), 7);
   const commonTargets = (capital: boolean, requestTargetId: string) => [
+    ...(spec.viaGroup ? [target(capital, 'Group', spec.viaGroup.id, spec.viaGroup.displayName, { groupType: 'azureAD' })] : []),
     roleTarget(capital, role),
     target(capital, 'Request', requestTargetId, null),
     principalTarget(capital, principal),

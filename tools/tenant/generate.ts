@@ -625,6 +625,46 @@ export function generateTenant(options: GenerateOptions): SimTenant {
     if (at < from) continue;
     directoryAudits.push(...outsidePimEvents(ctx, { admin: approver(), principal: auditPrincipal(s.principalId), role: auditRole(s.roleDefinitionId), at: new Date(at) }));
   }
+  // A member activating a role through a group's eligibility: their own Activated schedule has
+  // memberType Group (MicrosoftDocs/azure-docs#85467: each member activates individually), and the
+  // activation's records name the group as well as the user. Made last, so the rest of the tenant is
+  // what the same seed always gave.
+  const groupEligible = eligibilitySchedules.find(
+    (s) => s.memberType === 'Direct' && groupsById.has(s.principalId) && s.scheduleInfo.startDateTime !== null && Date.parse(s.scheduleInfo.startDateTime) < now - HOUR_MS,
+  );
+  const viaMember = groupEligible ? groupsById.get(groupEligible.principalId)?.members.find((m) => usersById.has(m)) : undefined;
+  if (groupEligible && viaMember) {
+    const group = groupsById.get(groupEligible.principalId) as SimGroup;
+    const startMs = now - 30 * 60_000;
+    const endMs = startMs + 2 * HOUR_MS;
+    const requestId = rng.guid();
+    assignmentSchedules.push(
+      pimSchedule({
+        id: rng.guid(),
+        principalId: viaMember,
+        roleDefinitionId: groupEligible.roleDefinitionId,
+        directoryScopeId: groupEligible.directoryScopeId,
+        assignmentType: 'Activated',
+        memberType: 'Group',
+        scheduleInfo: until(t3(startMs), t3(endMs)),
+        createdUsing: requestId,
+        createdDateTime: t3(startMs - 1000),
+      }),
+    );
+    directoryAudits.push(
+      ...activationEvents(ctx, {
+        principal: auditPrincipal(viaMember),
+        role: auditRole(groupEligible.roleDefinitionId),
+        directoryScopeId: groupEligible.directoryScopeId,
+        requestedAt: new Date(startMs - 5000),
+        start: new Date(startMs),
+        end: new Date(endMs),
+        justification: justification(),
+        requestId,
+        viaGroup: { id: group.id, displayName: group.displayName },
+      }),
+    );
+  }
   const keyed = directoryAudits.map((a) => ({ a, k: `${timeKey(a.activityDateTime)}|${a.id}` }));
   keyed.sort((x, y) => (x.k < y.k ? -1 : x.k > y.k ? 1 : 0));
   const sortedAudits = keyed.map((x) => x.a);

@@ -22,6 +22,12 @@ export interface SimGroup {
   members: string[];
   /** Role-assignable groups (isAssignableToRole); informational only. */
   isAssignableToRole?: boolean;
+  /**
+   * `visibility: HiddenMembership`: listing its members needs Member.Read.Hidden
+   * (https://learn.microsoft.com/en-us/graph/api/group-list-transitivemembers); without it the
+   * simulator answers 403 Authorization_RequestDenied.
+   */
+  hiddenMembership?: boolean;
 }
 
 export interface SimAdministrativeUnit {
