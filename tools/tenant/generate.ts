@@ -629,8 +629,15 @@ export function generateTenant(options: GenerateOptions): SimTenant {
   // memberType Group (MicrosoftDocs/azure-docs#85467: each member activates individually), and the
   // activation's records name the group as well as the user. Made last, so the rest of the tenant is
   // what the same seed always gave.
+  // (A group that does not also hold the role actively: then the member's schedule adds nothing.)
+  const heldActively = new Set(assignmentSchedules.map((s) => `${s.principalId}|${s.roleDefinitionId}|${s.directoryScopeId}`));
   const groupEligible = eligibilitySchedules.find(
-    (s) => s.memberType === 'Direct' && groupsById.has(s.principalId) && s.scheduleInfo.startDateTime !== null && Date.parse(s.scheduleInfo.startDateTime) < now - HOUR_MS,
+    (s) =>
+      s.memberType === 'Direct' &&
+      groupsById.has(s.principalId) &&
+      !heldActively.has(`${s.principalId}|${s.roleDefinitionId}|${s.directoryScopeId}`) &&
+      s.scheduleInfo.startDateTime !== null &&
+      Date.parse(s.scheduleInfo.startDateTime) < now - HOUR_MS,
   );
   const viaMember = groupEligible ? groupsById.get(groupEligible.principalId)?.members.find((m) => usersById.has(m)) : undefined;
   if (groupEligible && viaMember) {
