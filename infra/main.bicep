@@ -28,6 +28,9 @@ param communicationDataLocation string = 'Europe'
 @description('Grant the Microsoft Graph application permissions to the identity in this deployment. Needs an Entra Privileged Role Administrator (or Global Administrator) as the deployer; set false otherwise and have an admin run infra/scripts/grant-graph-permissions.sh.')
 param grantGraphPermissions bool = true
 
+@description('Also grant Member.Read.Hidden so groups with hidden membership are expanded (off by default: it reveals memberships Entra hides; without it such groups are reported as not expanded). The grant script takes --member-read-hidden.')
+param grantMemberReadHidden bool = false
+
 @description('Container for daily snapshots, state and exports (REPORTS_CONTAINER).')
 param reportsContainerName string = 'pim-reports'
 
@@ -224,6 +227,7 @@ module graphPermissions 'app/graph-permissions.bicep' = if (grantGraphPermission
   scope: rg
   params: {
     principalId: identity.outputs.principalId
+    grantMemberReadHidden: grantMemberReadHidden
   }
 }
 
@@ -238,6 +242,7 @@ output MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output MANAGED_IDENTITY_NAME string = identity.outputs.name
 output GRAPH_PERMISSIONS_GRANTED bool = grantGraphPermissions
+output GRANT_MEMBER_READ_HIDDEN bool = grantMemberReadHidden
 output GRAPH_ENDPOINT string = graphEndpoint
 output AZUREWEBJOBSSTORAGE__BLOBSERVICEURI string = hostStorage.outputs.blobEndpoint
 output HOST_STORAGE_ACCOUNT_NAME string = hostStorage.outputs.name

@@ -9,6 +9,9 @@ extension microsoftGraphV1
 @description('Object id of the managed identity\'s service principal (the identity\'s principalId).')
 param principalId string
 
+@description('Also grant Member.Read.Hidden, to list members of groups with hidden membership (README: What we know of Graph). Off by default.')
+param grantMemberReadHidden bool = false
+
 // Application permission (app role) value -> app role id on the Microsoft Graph service principal.
 // The ids are the same in every tenant (Microsoft Graph permissions reference).
 // RoleManagement.Read.Directory covers the eligible and active role schedules as well as the role
@@ -24,17 +27,21 @@ var graphAppRoles = {
   'PrivilegedEligibilitySchedule.Read.AzureADGroup': 'edb419d6-7edc-42a3-9345-509bfdf5d87c' // PIM for Groups eligible members
 }
 
+// Optional: members of groups with hidden membership (otherwise reported as not expanded).
+var optionalAppRoles = grantMemberReadHidden ? { 'Member.Read.Hidden': '658aa5d8-239f-45c4-aa12-864f4fc7e490' } : {}
+var grantedAppRoles = union(graphAppRoles, optionalAppRoles)
+
 // Microsoft Graph's service principal in this tenant (well-known appId)
 resource microsoftGraph 'Microsoft.Graph/servicePrincipals@v1.0' existing = {
   appId: '00000003-0000-0000-c000-000000000000'
 }
 
 resource grants 'Microsoft.Graph/appRoleAssignedTo@v1.0' = [
-  for role in items(graphAppRoles): {
+  for role in items(grantedAppRoles): {
     appRoleId: role.value
     principalId: principalId
     resourceId: microsoftGraph.id
   }
 ]
 
-output grantedPermissions array = [for role in items(graphAppRoles): role.key]
+output grantedPermissions array = [for role in items(grantedAppRoles): role.key]

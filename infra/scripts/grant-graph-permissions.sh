@@ -8,8 +8,10 @@
 #
 # Usage:
 #   az login --tenant <tenant>            # as the Entra admin
-#   ./infra/scripts/grant-graph-permissions.sh [--dry-run] [<principal-id>]
+#   ./infra/scripts/grant-graph-permissions.sh [--dry-run] [--member-read-hidden] [<principal-id>]
 #
+# --member-read-hidden (or GRANT_MEMBER_READ_HIDDEN=true) also grants Member.Read.Hidden, so groups
+# with hidden membership are expanded; off by default (README, "What we know of Graph").
 # <principal-id> is the identity's service principal object id (the azd output
 # MANAGED_IDENTITY_PRINCIPAL_ID; Azure portal: Managed Identities > id-pim-... > Object (principal) ID).
 # Without it the script uses $MANAGED_IDENTITY_PRINCIPAL_ID, then `azd env get-values`.
@@ -25,12 +27,14 @@ PrivilegedEligibilitySchedule.Read.AzureADGroup"
 GRAPH_APP_ID=00000003-0000-0000-c000-000000000000
 
 dry_run=false
+member_read_hidden="${GRANT_MEMBER_READ_HIDDEN:-false}"
 principal_id=""
 for arg in "$@"; do
   case "$arg" in
     --dry-run) dry_run=true ;;
+    --member-read-hidden) member_read_hidden=true ;;
     -h | --help)
-      sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     -*)
@@ -40,6 +44,11 @@ for arg in "$@"; do
     *) principal_id="$arg" ;;
   esac
 done
+
+case "$member_read_hidden" in
+  true | True | TRUE) PERMISSIONS="$PERMISSIONS
+Member.Read.Hidden" ;;
+esac
 
 if [ -z "$principal_id" ]; then
   principal_id="${MANAGED_IDENTITY_PRINCIPAL_ID:-}"

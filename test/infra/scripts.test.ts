@@ -12,6 +12,8 @@ const posixIt = process.platform === 'win32' ? it.skip : it;
 
 const PRINCIPAL = '11111111-2222-3333-4444-555555555555';
 const GRAPH_SP = '99999999-8888-7777-6666-555555555555';
+/** Member.Read.Hidden's app role id (Microsoft Graph permissions reference): optional, off by default. */
+const MEMBER_READ_HIDDEN = '658aa5d8-239f-45c4-aa12-864f4fc7e490';
 
 /** A fake `az` (Node script): appends each call's argv to $FAKE_AZ_LOG and prints a canned answer. */
 const FAKE_AZ = `#!${process.execPath}
@@ -22,7 +24,7 @@ const arg = (name) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1
 const url = arg('--url') || '';
 const query = arg('--query') || '';
 const out = (s) => process.stdout.write(s + '\\n');
-const roles = ${JSON.stringify(GRAPH_APP_ROLE_IDS)};
+const roles = ${JSON.stringify({ ...GRAPH_APP_ROLE_IDS, 'Member.Read.Hidden': MEMBER_READ_HIDDEN })};
 if (args[0] === 'rest') {
   if (arg('--method') === 'post') process.exit(0);
   if (url.includes("servicePrincipals(appId='00000003-0000-0000-c000-000000000000')")) return out('${GRAPH_SP}');
@@ -101,6 +103,15 @@ describe('grant-graph-permissions.sh', () => {
     expect(r.status).toBe(0);
     expect(posts(r.calls)).toEqual([]);
     expect(r.stdout.match(/would grant/g)).toHaveLength(Object.keys(GRAPH_APP_ROLE_IDS).length);
+  });
+
+  posixIt('grants Member.Read.Hidden only when asked (--member-read-hidden or GRANT_MEMBER_READ_HIDDEN=true)', () => {
+    const ids = (r: ReturnType<typeof run>) => posts(r.calls).map((c) => JSON.parse(c[c.indexOf('--body') + 1]).appRoleId as string);
+    expect(ids(run('grant-graph-permissions.sh', [PRINCIPAL], {}))).not.toContain(MEMBER_READ_HIDDEN);
+    const flagged = run('grant-graph-permissions.sh', ['--member-read-hidden', PRINCIPAL], {});
+    expect(flagged.status).toBe(0);
+    expect(ids(flagged)).toContain(MEMBER_READ_HIDDEN);
+    expect(ids(run('grant-graph-permissions.sh', [PRINCIPAL], { GRANT_MEMBER_READ_HIDDEN: 'true' }))).toContain(MEMBER_READ_HIDDEN);
   });
 
   posixIt('refuses to run without a principal id', () => {
