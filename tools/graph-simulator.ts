@@ -64,6 +64,12 @@ export interface GraphSimulatorOptions {
    * /identityGovernance/privilegedAccess answers 400 "Resource not found for the segment 'privilegedAccess'."
    */
   pimForGroups?: boolean;
+  /**
+   * Most items a PIM-list page holds whatever `$top` asks (default 999): Graph's paging is
+   * server-driven and a page may hold fewer than asked (https://learn.microsoft.com/graph/paging).
+   * Tests set it low to page small tenants.
+   */
+  maxPageSize?: number;
   /** The caller holds Member.Read.Hidden (default false): members of hidden-membership groups are listed. */
   memberReadHidden?: boolean;
   /** Audit log throttling per identity. Default 5 requests per 10 000 ms (graph-pim.md 6). */
@@ -325,6 +331,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
   let now = opts.now ?? (() => new Date());
   const pageSize = opts.pageSize ?? 25;
   const pimForGroups = opts.pimForGroups ?? true;
+  const maxPageSize = opts.maxPageSize ?? PIM_MAX_TOP;
   const memberReadHidden = opts.memberReadHidden ?? false;
   const rate = opts.auditRateLimit ?? { requests: 5, perMs: 10_000 };
   const faults: GraphFault[] = [];
@@ -684,7 +691,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
 
   function listRoleDefinitions(call: Call): Result {
     checkOptions(call, ['$select', '$filter', '$expand', '$top', '$skiptoken'], '/roleManagement/directory/roleDefinitions');
-    const top = parseTop(call, PIM_MAX_TOP) ?? pageSize;
+    const top = Math.min(parseTop(call, PIM_MAX_TOP) ?? pageSize, maxPageSize);
     const select = selectOf(call, 'microsoft.graph.unifiedRoleDefinition', ROLE_DEFINITION_PROPS);
     const expand = option(call, '$expand');
     if (expand !== undefined && expand.trim() !== 'inheritsPermissionsFrom') {
@@ -715,7 +722,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     const resource = kind === 'eligibility' ? 'roleEligibilitySchedules' : 'roleAssignmentSchedules';
     checkOptions(call, ['$select', '$filter', '$expand', '$top', '$skiptoken'], `/roleManagement/directory/${resource}`);
     requireLicence();
-    const top = parseTop(call, PIM_MAX_TOP) ?? pageSize;
+    const top = Math.min(parseTop(call, PIM_MAX_TOP) ?? pageSize, maxPageSize);
     const entity = kind === 'eligibility' ? 'microsoft.graph.unifiedRoleEligibilitySchedule' : 'microsoft.graph.unifiedRoleAssignmentSchedule';
     const props = kind === 'eligibility' ? ROLE_SCHEDULE_PROPS : [...ROLE_SCHEDULE_PROPS, 'assignmentType'];
     const select = selectOf(call, entity, props);
@@ -830,7 +837,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
   function listGroupEligibility(call: Call): Result {
     checkOptions(call, ['$select', '$filter', '$expand', '$top', '$skiptoken'], '/identityGovernance/privilegedAccess/group/eligibilitySchedules');
     requireLicence();
-    const top = parseTop(call, PIM_MAX_TOP) ?? pageSize;
+    const top = Math.min(parseTop(call, PIM_MAX_TOP) ?? pageSize, maxPageSize);
     const raw = option(call, '$filter');
     if (raw === undefined) {
       // No tenant-wide list exists: the filter must scope the call to a group or a principal (graph-pim.md 5).

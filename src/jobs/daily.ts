@@ -98,7 +98,7 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
   snapshotTaken.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
   let harvest: Harvest;
   try {
-    harvest = await harvestSince(ctx, state, day);
+    harvest = await harvestSince(ctx, state, day, { activatedScopes: snapshotTaken.then((taken) => taken.activatedScopes) });
     try {
       // Scope Id from the Activated schedule of the same request, when the snapshot still has it.
       const scopes = await snapshotTaken.then((taken) => taken.activatedScopes, () => new Map<string, string>());

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { AUDIT_RETENTION_MS, harvestActivations } from '../pim/activations';
 import { ACTIVATION_TABLE, activationRowCodec, compareActivationRows, type ActivationRow } from '../pim/model';
-import { takeSnapshot } from '../pim/snapshot';
+import { readActivatedScopes, takeSnapshot } from '../pim/snapshot';
 import { ACTIVATION_COLUMNS, activationValues, ASSIGNMENT_COLUMNS, assignmentValues, csvRows, csvStream } from '../report/csv';
 import { jsonArrayStream } from '../report/json';
 import { ExternalSorter } from '../util/sorter';
@@ -181,7 +181,11 @@ async function activationRows(ctx: JobContext, request: ExportRequest): Promise<
     if (end > retentionStart) {
       const window = { from: from > retentionStart ? from : retentionStart, to: end < now ? end : now };
       if (window.from < window.to) {
-        for await (const row of harvestActivations(graph, window, log)) if (inRange(row)) await sorter.add(row);
+        // The Scope Id the audit records leave blank, from the Activated schedule of the same request.
+        const scopes = await readActivatedScopes(graph);
+        for await (const row of harvestActivations(graph, window, log, (gap) => uncovered.push(gap))) {
+          if (inRange(row)) await sorter.add(row.scopeId || !row.requestId ? row : { ...row, scopeId: scopes.get(row.requestId.toLowerCase()) ?? '' });
+        }
       }
     }
     for (const gap of uncovered) log.warn(`No source covers activations from ${gap.fromUtc} to ${gap.toUtc}: ${gap.reason}`);

@@ -9,6 +9,7 @@ import { AUDIT_RETENTION_MS, harvestActivations, type HarvestWindow } from '../p
 import { activationRowCodec, compareActivationRows, type ActivationRow } from '../pim/model';
 import { LIST_LIMIT } from '../pim/changes';
 import { ExternalSorter } from '../util/sorter';
+import { withActivatedScopes } from '../pim/snapshot';
 import type { JobContext } from './context';
 import { dailyManifest } from './files';
 import { monthOfActivation, type HarvestGap, type StateStore, type Watermark } from './state';
@@ -64,6 +65,8 @@ export function activationsWindow(
 export interface HarvestOptions {
   /** Activations kept in memory before a sorted run is spilled (RUN_SIZE). */
   runSize?: number;
+  /** Scope of each Activated schedule by request id: fills the Scope Id the audit records leave blank (snapshot.ts). */
+  activatedScopes?: Promise<ReadonlyMap<string, string>>;
 }
 
 export async function harvestSince(ctx: JobContext, state: StateStore, day: string, options: HarvestOptions = {}): Promise<Harvest> {
@@ -117,8 +120,9 @@ export async function harvestSince(ctx: JobContext, state: StateStore, day: stri
 
     // Keep the rows before moving the watermark: a crash in between re-reads, and de-duplicates.
     // One pass over the sorted rows per month file (a harvest spans two or three months at most).
+    const scopes = await (options.activatedScopes ?? Promise.resolve(new Map<string, string>())).catch(() => new Map<string, string>());
     for (const month of [...months].sort()) {
-      await state.saveActivationsOfRunDay(day, month, ofMonth(activations.sortedBatches(), month));
+      await state.saveActivationsOfRunDay(day, month, ofMonth(withActivatedScopes(activations.sortedBatches(), scopes), month));
     }
     // The digest's newest few, and the ids near the new watermark for the next run's overlap.
     const keepFrom = window ? window.to.getTime() - HARVEST_OVERLAP_MS : Infinity;

@@ -8,7 +8,7 @@
  * own bytes, so the manifest always matches what is stored.
  */
 import { BlobAlreadyExistsError } from '../io/blob';
-import { takeSnapshot, type Snapshot } from '../pim/snapshot';
+import { readActivatedScopes, takeSnapshot, type Snapshot } from '../pim/snapshot';
 import { activationRowCodec, compareActivationRows, type ActivationRow } from '../pim/model';
 import { ExternalSorter } from '../util/sorter';
 import { csvFacts } from '../report/csv';
@@ -70,7 +70,9 @@ async function monthly(ctx: JobContext, options: MonthlyOptions): Promise<Monthl
   // belongs to the next daily file still open: today's, or tomorrow's if today's is final.
   const today = utcDay(now);
   const todayFinal = await store.exists(settings.reportsContainer, `${dayFolder(now)}manifest.json`);
-  await (await harvestSince(ctx, state, todayFinal ? utcDay(new Date(now.getTime() + 24 * 3600 * 1000)) : today)).dispose();
+  await (
+    await harvestSince(ctx, state, todayFinal ? utcDay(new Date(now.getTime() + 24 * 3600 * 1000)) : today, { activatedScopes: readActivatedScopes(ctx.graph) })
+  ).dispose();
   const watermark = await state.watermark();
   const coverageStart = watermark?.coverageStartUtc;
 

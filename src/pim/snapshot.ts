@@ -232,6 +232,19 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
   }
 }
 
+/**
+ * The directory scope of each Activated schedule, by the request that created it (`createdUsing`):
+ * for jobs that need an activation's scope without a whole snapshot. No public capture shows a
+ * DirectoryScopeId detail on activation records (README, "What we know of Graph").
+ */
+export async function readActivatedScopes(graph: GraphClient): Promise<Map<string, string>> {
+  const scopes = new Map<string, string>();
+  for await (const s of graph.list<RoleSchedule>(ASSIGNMENT_SCHEDULES, { $select: 'id,assignmentType,createdUsing,directoryScopeId', $top: PAGE_SIZE })) {
+    if (sameEnum(s.assignmentType, 'Activated') && s.createdUsing) scopes.set(s.createdUsing.toLowerCase(), s.directoryScopeId ?? '');
+  }
+  return scopes;
+}
+
 /** Activations with a blank Scope Id given the scope of the Activated schedule their request created. */
 export async function* withActivatedScopes(batches: AsyncIterable<ActivationRow[]>, scopes: ReadonlyMap<string, string>): AsyncGenerator<ActivationRow[]> {
   for await (const batch of batches) {

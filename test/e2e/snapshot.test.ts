@@ -20,7 +20,7 @@ describe('the PIM snapshot', () => {
 
   it('writes exactly the expected rows, on a tenant with odd page sizes and throttling', async () => {
     const tenant = generateTenant({ seed: 'unseen-1', now: new Date(NOW), users: 120, groups: 14, eligible: 260, active: 140 });
-    world = await startWorld(tenant, { pageSize: 17 });
+    world = await startWorld(tenant, { pageSize: 17, maxPageSize: 17 });
     // Throttling and outages on the way: Retry-After is honoured, 503/504 retried.
     world.graph.inject({ path: /roleEligibilitySchedules/, status: 429, retryAfterSeconds: 1, times: 2 });
     world.graph.inject({ path: /roleAssignmentSchedules/, status: 503, times: 1 });

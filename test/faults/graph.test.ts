@@ -27,7 +27,7 @@ describe('Graph faults', () => {
   async function start(seed: string, options: WorldOptions = {}, size: Partial<Parameters<typeof generateTenant>[0]> = {}) {
     clock.set(NOW);
     const tenant = generateTenant({ seed, now: new Date(NOW), users: 40, groups: 5, eligible: 50, active: 25, auditDays: 31, ...size });
-    world = await startWorld(tenant, { pageSize: 9, auditRateLimit: { requests: 1000, perMs: 1000 }, now: clock.now, ...options });
+    world = await startWorld(tenant, { pageSize: 9, maxPageSize: 9, auditRateLimit: { requests: 1000, perMs: 1000 }, now: clock.now, ...options });
     logs.knowSecretsOf(world);
     return world;
   }
