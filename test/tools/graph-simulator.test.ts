@@ -122,7 +122,8 @@ describe('PIM lists', () => {
     const small = await startGraphSimulator({ tenant, tls: testTls(), now: () => NOW });
     try {
       const get = async (q: string) => {
-        const r = await fetch(`${small.url}/v1.0/roleManagement/directory/roleEligibilitySchedules${q}`, { headers: { authorization: `Bearer ${token}` } });
+        const bearer = fakeAccessToken({ aud: 'https://graph.microsoft.com', oid: '0b1c0000-0000-4000-8000-000000000025' }).token;
+        const r = await fetch(`${small.url}/v1.0/roleManagement/directory/roleEligibilitySchedules${q}`, { headers: { authorization: `Bearer ${bearer}` } });
         return { status: r.status, body: (await r.json()) as { value?: unknown[]; '@odata.nextLink'?: string } };
       };
       expect((await get('')).body.value).toHaveLength(25);
