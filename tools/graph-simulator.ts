@@ -795,7 +795,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
           if (obj && obj.kind !== 'administrativeUnit') {
             out.principal = renderObject(obj, o.select);
           } else {
-            // A deleted principal's entries stay for days (Microsoft365DSC#5445); no capture shows whether
+            // A deleted principal's entries stay for days (https://github.com/Microsoft365DSC/Microsoft365DSC/issues/5445); no capture shows whether
             // `principal` is then null, left out or only an id: each happens here, by the schedule's id.
             const shape = parseInt(s.id.replace(/[^0-9a-f]/gi, '').slice(-1) || '0', 16) % 3;
             if (shape === 0) out.principal = null;
