@@ -21,12 +21,26 @@ describe('Graph as public captures show it', () => {
   afterEach(async () => world?.stop());
 
   function tenantOf(seed: string, size: Partial<Parameters<typeof generateTenant>[0]> = {}): SimTenant {
-    return generateTenant({ seed, now: new Date(NOW), users: 40, groups: 5, eligible: 60, active: 30, auditDays: 31, ...size });
+    return generateTenant({
+      seed,
+      now: new Date(NOW),
+      users: 40,
+      groups: 5,
+      eligible: 60,
+      active: 30,
+      auditDays: 31,
+      ...size,
+    });
   }
 
   async function start(tenant: SimTenant, options: WorldOptions = {}) {
     clock.set(NOW);
-    world = await startWorld(tenant, { auditRateLimit: { requests: 1000, perMs: 1000 }, now: clock.now, email: 'none', ...options });
+    world = await startWorld(tenant, {
+      auditRateLimit: { requests: 1000, perMs: 1000 },
+      now: clock.now,
+      email: 'none',
+      ...options,
+    });
     return world;
   }
 
@@ -35,7 +49,10 @@ describe('Graph as public captures show it', () => {
   }
 
   async function manifestOf(day = DAY): Promise<Record<string, unknown>> {
-    return JSON.parse((await world.read(world.reports, `${folderOf(day)}manifest.json`)) ?? '{}') as Record<string, unknown>;
+    return JSON.parse((await world.read(world.reports, `${folderOf(day)}manifest.json`)) ?? '{}') as Record<
+      string,
+      unknown
+    >;
   }
 
   async function everyFileWritten(day = DAY) {
@@ -60,19 +77,27 @@ describe('Graph as public captures show it', () => {
     const tenant = tenantOf('top-999', { eligible: 300, active: 120 });
     await start(tenant);
     expect((await daily()).code).toBe(0);
-    const lists = world.graph.requests.filter((r) => /roleEligibilitySchedules|roleAssignmentSchedules|roleDefinitions|transitiveMembers|privilegedAccess|directoryAudits/.test(r.path));
+    const lists = world.graph.requests.filter((r) =>
+      /roleEligibilitySchedules|roleAssignmentSchedules|roleDefinitions|transitiveMembers|privilegedAccess|directoryAudits/.test(
+        r.path,
+      ),
+    );
     expect(lists.length).toBeGreaterThan(0);
     for (const r of lists) expect(r.query.$top).toBe('999');
     // 300 eligible schedules in pages of 25 would be 12 requests.
     expect(world.graph.requests.filter((r) => r.path.endsWith('/roleEligibilitySchedules'))).toHaveLength(1);
     const expected = expectedAssignmentRows(world.graph.tenant, { privilegedRoleIds });
-    expect(records(await world.csv(world.reports, `${folderOf(DAY)}eligible-assignments.csv`))).toEqual(expected.eligible);
+    expect(records(await world.csv(world.reports, `${folderOf(DAY)}eligible-assignments.csv`))).toEqual(
+      expected.eligible,
+    );
   });
 
   it('a 400 naming $top: the list is asked again without it, and never with it again in the run', async () => {
     const tenant = tenantOf('top-refused', { groups: 12 });
     await start(tenant);
-    const refusal = { error: { code: 'BadRequest', message: "Query option '$top' is not supported on this resource." } };
+    const refusal = {
+      error: { code: 'BadRequest', message: "Query option '$top' is not supported on this resource." },
+    };
     world.graph.inject({ path: /roleEligibilitySchedules\?.*\$top/, status: 400, body: refusal });
     world.graph.inject({ path: /transitiveMembers\?.*\$top/, status: 400, body: refusal });
     const run = await daily();
@@ -87,7 +112,9 @@ describe('Graph as public captures show it', () => {
     // Lists sent after the refusal was known go without $top.
     expect(members[members.length - 1].query.$top).toBeUndefined();
     const expected = expectedAssignmentRows(world.graph.tenant, { privilegedRoleIds });
-    expect(records(await world.csv(world.reports, `${folderOf(DAY)}eligible-assignments.csv`))).toEqual(expected.eligible);
+    expect(records(await world.csv(world.reports, `${folderOf(DAY)}eligible-assignments.csv`))).toEqual(
+      expected.eligible,
+    );
     expect(records(await world.csv(world.reports, `${folderOf(DAY)}active-assignments.csv`))).toEqual(expected.active);
   });
 
@@ -104,20 +131,31 @@ describe('Graph as public captures show it', () => {
     const floor = new Date(Math.floor((Date.parse(NOW) + DAY_MS - 30 * DAY_MS) / DAY_MS) * DAY_MS);
     const manifest = await manifestOf();
     const gaps = (manifest.activations as { gaps: Array<{ fromUtc: string; toUtc: string }> }).gaps;
-    expect(gaps).toEqual([expect.objectContaining({ fromUtc: new Date(Date.parse(NOW) - 30 * DAY_MS).toISOString(), toUtc: floor.toISOString() })]);
+    expect(gaps).toEqual([
+      expect.objectContaining({
+        fromUtc: new Date(Date.parse(NOW) - 30 * DAY_MS).toISOString(),
+        toUtc: floor.toISOString(),
+      }),
+    ]);
     expect(await digestTop()).toMatch(/could not be harvested/);
-    expect(records(await world.csv(world.reports, `${folderOf(DAY)}activations.csv`))).toEqual(expectedActivations(world.graph.tenant, floor, new Date(NOW)));
+    expect(records(await world.csv(world.reports, `${folderOf(DAY)}activations.csv`))).toEqual(
+      expectedActivations(world.graph.tenant, floor, new Date(NOW)),
+    );
   });
 
   it('who activated: the User target, not the group named first; Scope Id from the Activated schedule of the request', async () => {
     const tenant = tenantOf('group-target-first');
-    const viaGroup = tenant.assignmentSchedules.find((s) => s.assignmentType === 'Activated' && s.memberType === 'Group');
+    const viaGroup = tenant.assignmentSchedules.find(
+      (s) => s.assignmentType === 'Activated' && s.memberType === 'Group',
+    );
     expect(viaGroup).toBeDefined();
     const record = tenant.directoryAudits.find(
-      (a) => a.activityDisplayName === 'Add member to role completed (PIM activation)' && a.additionalDetails.some((d) => d.value === viaGroup!.createdUsing),
+      (a) =>
+        a.activityDisplayName === 'Add member to role completed (PIM activation)' &&
+        a.additionalDetails.some((d) => d.value === viaGroup!.createdUsing),
     )!;
     // The trap as Graph sets it: a Group target first, the user later, no DirectoryScopeId detail.
-    expect((record.targetResources[0].type ?? record.targetResources[0].Type)).toBe('Group');
+    expect(record.targetResources[0].type ?? record.targetResources[0].Type).toBe('Group');
     expect(record.additionalDetails.some((d) => d.key === 'DirectoryScopeId')).toBe(false);
     await start(tenant);
     expect((await daily()).code).toBe(0);
@@ -126,19 +164,27 @@ describe('Graph as public captures show it', () => {
     expect(row['Principal Id']).toBe(viaGroup!.principalId);
     expect(row['Principal Id']).toBe(record.initiatedBy.user!.id);
     expect(row['Scope Id']).toBe(viaGroup!.directoryScopeId);
-    expect(rows).toEqual(expectedActivations(world.graph.tenant, new Date(Date.parse(NOW) - 30 * DAY_MS), new Date(NOW)));
+    expect(rows).toEqual(
+      expectedActivations(world.graph.tenant, new Date(Date.parse(NOW) - 30 * DAY_MS), new Date(NOW)),
+    );
   });
 
   it('memberType Group: a member who activated through the group is listed once, Member Type Group, Via Group', async () => {
     const tenant = tenantOf('member-type-group');
-    const viaGroup = tenant.assignmentSchedules.find((s) => s.assignmentType === 'Activated' && s.memberType === 'Group')!;
+    const viaGroup = tenant.assignmentSchedules.find(
+      (s) => s.assignmentType === 'Activated' && s.memberType === 'Group',
+    )!;
     await start(tenant);
     const run = await daily();
     expect(run.code).toBe(0);
     const active = records(await world.csv(world.reports, `${folderOf(DAY)}active-assignments.csv`));
     const rows = active.filter((r) => r['Schedule Id'] === viaGroup.id);
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ 'Principal Id': viaGroup.principalId, 'Member Type': 'Group', 'Assignment Type': 'Activated' });
+    expect(rows[0]).toMatchObject({
+      'Principal Id': viaGroup.principalId,
+      'Member Type': 'Group',
+      'Assignment Type': 'Activated',
+    });
     expect(rows[0]['Via Group Id']).not.toBe('');
     // Graph's copies of what the expansion already gives are dropped, and counted in the log.
     expect(run.stderr + run.stdout).toMatch(/schedule\(s\) Graph derived from a group dropped/);
@@ -155,12 +201,25 @@ describe('Graph as public captures show it', () => {
     await everyFileWritten();
     const eligible = records(await world.csv(world.reports, `${folderOf(DAY)}eligible-assignments.csv`));
     expect(eligible.some((r) => r['Principal Id'] === group.id && r['Member Type'] === 'Direct')).toBe(true);
-    expect(eligible.some((r) => r['Via Group Id'] === group.id && r['Member Type'] === 'Group' && r['Principal Type'] !== '')).toBe(
-      tenant.groupEligibilitySchedules.some((g) => g.groupId === group.id && g.accessId === 'member'),
+    expect(
+      eligible.some(
+        (r) => r['Via Group Id'] === group.id && r['Member Type'] === 'Group' && r['Principal Type'] !== '',
+      ),
+    ).toBe(tenant.groupEligibilitySchedules.some((g) => g.groupId === group.id && g.accessId === 'member'));
+    expect(await digestTop()).toMatch(
+      new RegExp(
+        `${group.displayName} \\(${group.id}\\) could not be expanded: .*403 Authorization_RequestDenied.*Member.Read.Hidden`,
+      ),
     );
-    expect(await digestTop()).toMatch(new RegExp(`${group.displayName} \\(${group.id}\\) could not be expanded: .*403 Authorization_RequestDenied.*Member.Read.Hidden`));
     const manifest = await manifestOf();
-    expect(manifest.incomplete).toEqual([expect.objectContaining({ list: 'transitiveMembers', groupId: group.id, status: 403, code: 'Authorization_RequestDenied' })]);
+    expect(manifest.incomplete).toEqual([
+      expect.objectContaining({
+        list: 'transitiveMembers',
+        groupId: group.id,
+        status: 403,
+        code: 'Authorization_RequestDenied',
+      }),
+    ]);
   });
 
   it('with Member.Read.Hidden the same group is expanded and nothing is incomplete', async () => {
@@ -183,7 +242,9 @@ describe('Graph as public captures show it', () => {
     expect(run.code).toBe(0);
     await everyFileWritten();
     expect(world.graph.requests.some((r) => r.batched && r.status === 404 && r.path.includes(group.id))).toBe(true);
-    expect(await digestTop()).toMatch(new RegExp(`${group.id}\\) could not be expanded: the group no longer exists \\(404`));
+    expect(await digestTop()).toMatch(
+      new RegExp(`${group.id}\\) could not be expanded: the group no longer exists \\(404`),
+    );
     expect((await manifestOf()).incomplete).toEqual([expect.objectContaining({ groupId: group.id, status: 404 })]);
   });
 
@@ -197,13 +258,22 @@ describe('Graph as public captures show it', () => {
     const incomplete = (await manifestOf()).incomplete as Array<Record<string, unknown>>;
     expect(incomplete).toEqual([expect.objectContaining({ list: 'pimForGroups', groupId: '', status: 400 })]);
     // Group members still listed; only PIM-for-Groups eligible members are missing.
-    const expected = expectedAssignmentRows({ ...world.graph.tenant, groupEligibilitySchedules: [] }, { privilegedRoleIds });
-    expect(records(await world.csv(world.reports, `${folderOf(DAY)}eligible-assignments.csv`))).toEqual(expected.eligible);
+    const expected = expectedAssignmentRows(
+      { ...world.graph.tenant, groupEligibilitySchedules: [] },
+      { privilegedRoleIds },
+    );
+    expect(records(await world.csv(world.reports, `${folderOf(DAY)}eligible-assignments.csv`))).toEqual(
+      expected.eligible,
+    );
   });
 
   it('deleted principals (null, left out, id only): rows stay with blank names', async () => {
     const tenant = tenantOf('deleted-principals');
-    const gone = ['a0000000-0000-4000-8000-000000000000', 'a0000000-0000-4000-8000-000000000001', 'a0000000-0000-4000-8000-000000000002'];
+    const gone = [
+      'a0000000-0000-4000-8000-000000000000',
+      'a0000000-0000-4000-8000-000000000001',
+      'a0000000-0000-4000-8000-000000000002',
+    ];
     // The simulator picks null, absent or id-only by the last hex digit of the schedule id.
     const template = tenant.eligibilitySchedules.find((s) => s.memberType === 'Direct')!;
     for (const [i, principalId] of gone.entries()) {

@@ -22,11 +22,23 @@ describe('Graph response shapes (test/fixtures)', () => {
 
   it("the audit log's retention 400: the floor is read as UTC from M/D/YYYY h:mm:ss AM/PM", () => {
     const { error } = fixture<ErrorBody>('error-audit-retention.json');
-    const refused = new GraphRequestError(`Graph 400 ${error.code} on /auditLogs/directoryAudits: ${error.message}`, 400, error.code, '/auditLogs/directoryAudits');
+    const refused = new GraphRequestError(
+      `Graph 400 ${error.code} on /auditLogs/directoryAudits: ${error.message}`,
+      400,
+      error.code,
+      '/auditLogs/directoryAudits',
+    );
     expect(retentionFloor(refused)?.toISOString()).toBe('2023-02-05T00:00:00.000Z');
-    const pm = new GraphRequestError(error.message.replace('12:00:00 AM', '1:05:09 PM').replace('2/5/2023', '11/20/2026'), 400, 'BadRequest', '');
+    const pm = new GraphRequestError(
+      error.message.replace('12:00:00 AM', '1:05:09 PM').replace('2/5/2023', '11/20/2026'),
+      400,
+      'BadRequest',
+      '',
+    );
     expect(retentionFloor(pm)?.toISOString()).toBe('2026-11-20T13:05:09.000Z');
-    expect(retentionFloor(new GraphRequestError(error.message.replace('2/5/2023', '2/31/2023'), 400, 'BadRequest', ''))).toBeUndefined();
+    expect(
+      retentionFloor(new GraphRequestError(error.message.replace('2/5/2023', '2/31/2023'), 400, 'BadRequest', '')),
+    ).toBeUndefined();
     expect(retentionFloor(new GraphRequestError(error.message, 403, 'Forbidden', ''))).toBeUndefined();
     // Not a page-size refusal: the list must not be repeated without $top for it.
     expect(refusesPageSize(400, error.message)).toBe(false);
@@ -40,7 +52,7 @@ describe('Graph response shapes (test/fixtures)', () => {
     const national = fixture<ErrorBody>('error-privilegedAccess-segment-400.json');
     expect(isUnreadableList(400, national.error.message)).toBe(true);
     // Any other 400 still fails the run.
-    expect(isUnreadableList(400, "Invalid filter clause")).toBe(false);
+    expect(isUnreadableList(400, 'Invalid filter clause')).toBe(false);
   });
 
   it('a record naming a group first: the principal is the User target that initiated it; absent details are blank', () => {
@@ -59,9 +71,13 @@ describe('Graph response shapes (test/fixtures)', () => {
     const assigned = fixture<{ value: RoleSchedule[] }>('roleAssignmentSchedules-list.json').value;
     for (const s of [...eligible, ...assigned]) expect(['Direct', 'Group', 'Inherited']).toContain(s.memberType);
     expect(assigned.some((s) => s.createdUsing === null)).toBe(true);
-    const expanded = fixture<{ value: Array<{ principal: { '@odata.type': string; id: string } }> }>('roleAssignmentScheduleRequests-list-expand.json').value;
+    const expanded = fixture<{ value: Array<{ principal: { '@odata.type': string; id: string } }> }>(
+      'roleAssignmentScheduleRequests-list-expand.json',
+    ).value;
     expect(principalOf(expanded[0].principal.id, expanded[0].principal as never).type).toBe('User');
-    const groups = fixture<{ value: Array<{ accessId: string; memberType: string }> }>('pimGroups-eligibilitySchedules-list.json').value;
+    const groups = fixture<{ value: Array<{ accessId: string; memberType: string }> }>(
+      'pimGroups-eligibilitySchedules-list.json',
+    ).value;
     for (const g of groups) expect(g.accessId).toBe(g.accessId.toLowerCase());
     expect(groups.some((g) => sameEnum(g.accessId, 'member'))).toBe(true);
   });
@@ -70,7 +86,12 @@ describe('Graph response shapes (test/fixtures)', () => {
     const schedule = fixture<{ value: RoleSchedule[] }>('roleEligibilitySchedules-list.json').value[0];
     for (const principal of [null, undefined, { id: schedule.principalId }]) {
       const row = directRow('Eligible', { ...schedule, principal: principal as never }, 'Role', new Set());
-      expect(row).toMatchObject({ principalId: schedule.principalId, principalDisplayName: '', principalName: '', principalType: '' });
+      expect(row).toMatchObject({
+        principalId: schedule.principalId,
+        principalDisplayName: '',
+        principalName: '',
+        principalType: '',
+      });
     }
   });
 });
