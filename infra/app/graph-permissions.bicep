@@ -27,9 +27,9 @@ var graphAppRoles = {
   'PrivilegedEligibilitySchedule.Read.AzureADGroup': 'edb419d6-7edc-42a3-9345-509bfdf5d87c' // PIM for Groups eligible members
 }
 
-// Optional: members of groups with hidden membership (otherwise reported as not expanded).
-var optionalAppRoles = grantMemberReadHidden ? { 'Member.Read.Hidden': '658aa5d8-239f-45c4-aa12-864f4fc7e490' } : {}
-var grantedAppRoles = union(graphAppRoles, optionalAppRoles)
+// Optional, off by default: members of groups with hidden membership (without it such a group is
+// reported as not expanded). App role id from the Microsoft Graph permissions reference.
+var memberReadHiddenAppRoleId = '658aa5d8-239f-45c4-aa12-864f4fc7e490'
 
 // Microsoft Graph's service principal in this tenant (well-known appId)
 resource microsoftGraph 'Microsoft.Graph/servicePrincipals@v1.0' existing = {
@@ -37,11 +37,18 @@ resource microsoftGraph 'Microsoft.Graph/servicePrincipals@v1.0' existing = {
 }
 
 resource grants 'Microsoft.Graph/appRoleAssignedTo@v1.0' = [
-  for role in items(grantedAppRoles): {
+  for role in items(graphAppRoles): {
     appRoleId: role.value
     principalId: principalId
     resourceId: microsoftGraph.id
   }
 ]
 
-output grantedPermissions array = [for role in items(grantedAppRoles): role.key]
+resource memberReadHidden 'Microsoft.Graph/appRoleAssignedTo@v1.0' = if (grantMemberReadHidden) {
+  appRoleId: memberReadHiddenAppRoleId
+  principalId: principalId
+  resourceId: microsoftGraph.id
+}
+
+var requiredPermissions = [for role in items(graphAppRoles): role.key]
+output grantedPermissions array = concat(requiredPermissions, grantMemberReadHidden ? ['Member.Read.Hidden'] : [])

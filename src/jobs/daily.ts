@@ -98,11 +98,12 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
   snapshotTaken.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
   let harvest: Harvest;
   try {
-    harvest = await harvestSince(ctx, state, day, { activatedScopes: snapshotTaken.then((taken) => taken.activatedScopes) });
+    // Scope Id from the Activated schedule of the same request, when the snapshot still has it (a
+    // failed snapshot fails the run below; here it only leaves the scopes blank).
+    const scopesReady = snapshotTaken.then((taken) => taken.activatedScopes, () => new Map<string, string>());
+    harvest = await harvestSince(ctx, state, day, { activatedScopes: scopesReady });
     try {
-      // Scope Id from the Activated schedule of the same request, when the snapshot still has it.
-      const scopes = await snapshotTaken.then((taken) => taken.activatedScopes, () => new Map<string, string>());
-      files.push(await writeActivationsCsv(store, container, `${folder}activations.csv`, withActivatedScopes(harvest.activations.sortedBatches(), scopes)));
+      files.push(await writeActivationsCsv(store, container, `${folder}activations.csv`, withActivatedScopes(harvest.activations.sortedBatches(), await scopesReady)));
     } finally {
       await harvest.dispose();
     }

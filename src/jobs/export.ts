@@ -182,7 +182,10 @@ async function activationRows(ctx: JobContext, request: ExportRequest): Promise<
       const window = { from: from > retentionStart ? from : retentionStart, to: end < now ? end : now };
       if (window.from < window.to) {
         // The Scope Id the audit records leave blank, from the Activated schedule of the same request.
-        const scopes = await readActivatedScopes(graph);
+        const scopes = await readActivatedScopes(graph).catch((error: unknown) => {
+          log.warn(`Activated schedules could not be read (${(error as Error).message}); activations without a scope keep Scope Id blank`);
+          return new Map<string, string>();
+        });
         for await (const row of harvestActivations(graph, window, log, (gap) => uncovered.push(gap))) {
           if (inRange(row)) await sorter.add(row.scopeId || !row.requestId ? row : { ...row, scopeId: scopes.get(row.requestId.toLowerCase()) ?? '' });
         }

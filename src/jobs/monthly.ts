@@ -70,9 +70,12 @@ async function monthly(ctx: JobContext, options: MonthlyOptions): Promise<Monthl
   // belongs to the next daily file still open: today's, or tomorrow's if today's is final.
   const today = utcDay(now);
   const todayFinal = await store.exists(settings.reportsContainer, `${dayFolder(now)}manifest.json`);
-  await (
-    await harvestSince(ctx, state, todayFinal ? utcDay(new Date(now.getTime() + 24 * 3600 * 1000)) : today, { activatedScopes: readActivatedScopes(ctx.graph) })
-  ).dispose();
+  // Never left to reject unheard if the harvest fails first; without it Scope Id stays blank.
+  const activatedScopes = readActivatedScopes(ctx.graph).catch((error: unknown) => {
+    log.warn(`Activated schedules could not be read (${(error as Error).message}); activations without a scope keep Scope Id blank`);
+    return new Map<string, string>();
+  });
+  await (await harvestSince(ctx, state, todayFinal ? utcDay(new Date(now.getTime() + 24 * 3600 * 1000)) : today, { activatedScopes })).dispose();
   const watermark = await state.watermark();
   const coverageStart = watermark?.coverageStartUtc;
 

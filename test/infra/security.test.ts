@@ -320,7 +320,13 @@ describe('Microsoft Graph application permissions', () => {
     expect(granted).toEqual(GRAPH_APP_ROLE_IDS);
 
     const grants = resources(parsed, 'Microsoft.Graph/appRoleAssignedTo');
-    expect(grants).toHaveLength(1);
+    // The required permissions, and Member.Read.Hidden only when asked for (off by default).
+    expect(grants).toHaveLength(2);
+    const optional = grants[1];
+    expect(squash(optional.condition)).toBe('(grantMemberReadHidden)');
+    expect(literal(variable(parsed, 'memberReadHiddenAppRoleId'))).toBe('658aa5d8-239f-45c4-aa12-864f4fc7e490');
+    expect(prop(optional.body, 'appRoleId')?.text).toBe('memberReadHiddenAppRoleId');
+    expect(param(parsed, 'grantMemberReadHidden').defaultValue?.text).toBe('false');
     expect(grants[0].apiVersion).toBe('v1.0');
     expect(squash(grants[0].loopOver)).toBe('items(graphAppRoles)');
     expect(prop(grants[0].body, 'principalId')?.text).toBe('principalId');
