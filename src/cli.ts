@@ -81,7 +81,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         log.info(
           `Monthly run done: archived ${result.archived.join(', ') || 'nothing new'}${
             result.alreadyArchived.length ? `; already archived: ${result.alreadyArchived.join(', ')}` : ''
-          }`,
+          }${result.notSealed.length ? `; not sealed yet: ${result.notSealed.join(', ')}` : ''}`,
         );
         return 0;
       }

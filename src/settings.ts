@@ -39,6 +39,7 @@ export const SETTING_NAMES = [
   'DAILY_SCHEDULE',
   'MONTHLY_SCHEDULE',
   'EXPORT_MAX_CONCURRENT',
+  'HARVEST_OVERLAP_HOURS',
 ] as const;
 export type SettingName = (typeof SETTING_NAMES)[number];
 
@@ -72,6 +73,8 @@ export interface Settings {
   secrets: string[];
   /** HTTP exports one instance runs at once; more are answered 429 with Retry-After. */
   exportMaxConcurrent: number;
+  /** How far each harvest re-reads before its watermark: audit records reach Graph late. */
+  harvestOverlapHours: number;
 }
 
 export class SettingsError extends Error {
@@ -250,8 +253,22 @@ export function loadSettings(env: Env = process.env): Settings {
     excludedPrincipalIds,
     dailySchedule: ncrontab('DAILY_SCHEDULE', present(env, 'DAILY_SCHEDULE') ?? DEFAULT_DAILY_SCHEDULE),
     monthlySchedule: ncrontab('MONTHLY_SCHEDULE', present(env, 'MONTHLY_SCHEDULE') ?? DEFAULT_MONTHLY_SCHEDULE),
+    harvestOverlapHours: harvestOverlapHours(env),
   };
   return { ...settings, secrets: secretsOf(settings, env), exportMaxConcurrent: exportMaxConcurrent(env) };
+}
+
+/**
+ * HARVEST_OVERLAP_HOURS: how late an audit record may reach Graph and still be harvested (default
+ * 24). At most 720 hours: Graph keeps 30 days of audit events, so a longer overlap reads nothing more.
+ */
+function harvestOverlapHours(env: Env): number {
+  const text = present(env, 'HARVEST_OVERLAP_HOURS');
+  if (text === undefined) return 24;
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 720) {
+    throw new SettingsError('HARVEST_OVERLAP_HOURS', `must be a whole number of hours from 1 to 720, got "${text}"`);
+  }
+  return Number(text);
 }
 
 function loadEmail(env: Env): EmailSettings {

@@ -5,7 +5,7 @@
  * A day whose manifest exists is final: a re-run rewrites nothing and only retries an email that
  * has not gone out. Order of writes: harvested activations and watermark first (the snapshot's
  * lists are read meanwhile), the day's files and the snapshot state, then the manifest that marks
- * the day final, then the email.
+ * the day final, then the email, then the pack of the month just ended once it is sealed (monthly.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { harvestSince, type Harvest } from './harvest';
@@ -28,6 +28,7 @@ import {
 import { outboxOperationId, StateStore, type OutboxEntry } from './state';
 import { EmailError } from '../io/email';
 import { withRunLock, type RunLockOptions } from './lock';
+import { archiveSealedMonth } from './monthly';
 
 export interface DailyOptions {
   /** Send today's digest again even if it was sent. */
@@ -44,6 +45,8 @@ export interface DailyResult {
   subject?: string;
   files: ManifestFile[];
   emailsSent: string[];
+  /** Monthly packs this run wrote (the month just ended, once sealed). */
+  archived?: string[];
 }
 
 export class DailyRunError extends Error {
@@ -78,12 +81,21 @@ async function daily(ctx: JobContext, options: DailyOptions): Promise<DailyResul
     result = await writeDay(ctx, state, day, folder);
   }
 
+  let emailFailure: unknown;
   if (!ctx.mailer) {
     log.info('Email is not configured (ACS_ENDPOINT or ACS_CONNECTION_STRING): the digest is stored, not sent');
-    return result;
+  } else {
+    if (options.forceEmail) await requeueToday(ctx, state, day, folder, result.subject);
+    try {
+      result.emailsSent = await deliverOutbox(ctx, state, result);
+    } catch (error) {
+      emailFailure = error;
+    }
   }
-  if (options.forceEmail) await requeueToday(ctx, state, day, folder, result.subject);
-  result.emailsSent = await deliverOutbox(ctx, state, result);
+  // Last: the month just ended is sealed once the harvest covers its end plus the overlap, which
+  // the monthly timer (early on the 1st) cannot see; an archive failure never holds up the email.
+  result.archived = await archiveSealedMonth(ctx, state);
+  if (emailFailure) throw emailFailure;
   return result;
 }
 

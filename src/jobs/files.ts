@@ -1,4 +1,5 @@
 /** Writing report files to Blob: CSVs streamed from sorted rows, manifests last. */
+import type { Readable } from 'node:stream';
 import type { BlobStore } from '../io/blob';
 import { ACTIVATION_COLUMNS, ASSIGNMENT_COLUMNS, activationValues, assignmentValues, csvStreamOfBatches, sha256 } from '../report/csv';
 import type { FileFacts } from '../report/csv';
@@ -12,6 +13,16 @@ export interface ManifestFile extends FileFacts {
   name: string;
 }
 
+/** The assignments CSV's bytes as `writeAssignmentsCsv` writes them, and their facts once read. */
+export function assignmentsCsv(batches: AsyncIterable<AssignmentRow[]>, scopeName: ScopeNamer): { stream: Readable; facts: () => FileFacts } {
+  return csvStreamOfBatches(ASSIGNMENT_COLUMNS, map(batches, (batch) => batch.map((row) => assignmentValues(row, scopeName))));
+}
+
+/** The activations CSV's bytes as `writeActivationsCsv` writes them, and their facts once read. */
+export function activationsCsv(batches: AsyncIterable<ActivationRow[]>): { stream: Readable; facts: () => FileFacts } {
+  return csvStreamOfBatches(ACTIVATION_COLUMNS, map(batches, (batch) => batch.map(activationValues)));
+}
+
 export async function writeAssignmentsCsv(
   store: BlobStore,
   container: string,
@@ -21,7 +32,7 @@ export async function writeAssignmentsCsv(
   onlyIfAbsent = false,
 ): Promise<ManifestFile> {
   // Batches (ExternalSorter.sortedBatches): one await per thousand rows, not one per row.
-  const { stream, facts } = csvStreamOfBatches(ASSIGNMENT_COLUMNS, map(batches, (batch) => batch.map((row) => assignmentValues(row, scopeName))));
+  const { stream, facts } = assignmentsCsv(batches, scopeName);
   await store.writeStream(container, name, stream, { contentType: CSV_CONTENT_TYPE, onlyIfAbsent });
   return { name: baseName(name), ...facts() };
 }
@@ -34,7 +45,7 @@ export async function writeActivationsCsv(
   onlyIfAbsent = false,
 ): Promise<ManifestFile> {
   // Batches (ExternalSorter.sortedBatches), as for the assignments.
-  const { stream, facts } = csvStreamOfBatches(ACTIVATION_COLUMNS, map(batches, (batch) => batch.map(activationValues)));
+  const { stream, facts } = activationsCsv(batches);
   await store.writeStream(container, name, stream, { contentType: CSV_CONTENT_TYPE, onlyIfAbsent });
   return { name: baseName(name), ...facts() };
 }

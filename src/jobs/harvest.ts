@@ -14,8 +14,13 @@ import type { JobContext } from './context';
 import { dailyManifest } from './files';
 import { monthOfActivation, type HarvestGap, type StateStore, type Watermark } from './state';
 
-/** How far back each run re-reads before the watermark. */
-export const HARVEST_OVERLAP_MS = 6 * 3600 * 1000;
+/** How far back each run re-reads before the watermark by default (HARVEST_OVERLAP_HOURS): a day. */
+export const HARVEST_OVERLAP_MS = 24 * 3600 * 1000;
+/**
+ * What a watermark written before `recentFromUtc` existed covers with its `recent` ids: the six
+ * hours the app re-read then. Reading further back than the ids reach would report events twice.
+ */
+const LEGACY_RECENT_MS = 6 * 3600 * 1000;
 
 export interface Harvest {
   /**
@@ -42,12 +47,14 @@ const BATCH = 1_000;
 export function activationsWindow(
   watermark: Watermark | undefined,
   now: Date,
+  overlapMs: number = HARVEST_OVERLAP_MS,
 ): { window?: HarvestWindow; gaps: HarvestGap[]; clockBehind: boolean } {
   const retentionStart = new Date(now.getTime() - AUDIT_RETENTION_MS);
   if (!watermark) return { window: { from: retentionStart, to: now }, gaps: [], clockBehind: false };
   const through = new Date(watermark.harvestedThroughUtc);
   if (now.getTime() < through.getTime()) return { gaps: [], clockBehind: true };
-  let from = new Date(through.getTime() - HARVEST_OVERLAP_MS);
+  // Never before the ids kept to de-duplicate reach (an overlap made longer since the last run).
+  let from = new Date(Math.max(through.getTime() - overlapMs, recentFromOf(watermark)!));
   const gaps: HarvestGap[] = [];
   if (from < retentionStart) {
     if (through < retentionStart) {
@@ -62,6 +69,12 @@ export function activationsWindow(
   return { window: { from, to: now }, gaps, clockBehind: false };
 }
 
+/** Where the watermark's `recent` ids start to be complete. */
+function recentFromOf(watermark: Watermark | undefined): number | undefined {
+  if (!watermark) return undefined;
+  return watermark.recentFromUtc ? Date.parse(watermark.recentFromUtc) : Date.parse(watermark.harvestedThroughUtc) - LEGACY_RECENT_MS;
+}
+
 export interface HarvestOptions {
   /** Activations kept in memory before a sorted run is spilled (RUN_SIZE). */
   runSize?: number;
@@ -72,7 +85,8 @@ export interface HarvestOptions {
 export async function harvestSince(ctx: JobContext, state: StateStore, day: string, options: HarvestOptions = {}): Promise<Harvest> {
   const { graph, log, now } = ctx;
   const watermark = await state.watermark();
-  const { window, gaps, clockBehind } = activationsWindow(watermark, now);
+  const overlapMs = ctx.settings.harvestOverlapHours * 3600 * 1000;
+  const { window, gaps, clockBehind } = activationsWindow(watermark, now, overlapMs);
   for (const gap of gaps) log.warn(`Activations between ${gap.fromUtc} and ${gap.toUtc} are lost to this app: ${gap.reason}`);
 
   const activations = new ExternalSorter<ActivationRow>(compareActivationRows, { runSize: options.runSize ?? RUN_SIZE, codec: activationRowCodec });
@@ -124,8 +138,9 @@ export async function harvestSince(ctx: JobContext, state: StateStore, day: stri
     for (const month of [...months].sort()) {
       await state.saveActivationsOfRunDay(day, month, ofMonth(withActivatedScopes(activations.sortedBatches(), scopes), month));
     }
-    // The digest's newest few, and the ids near the new watermark for the next run's overlap.
-    const keepFrom = window ? window.to.getTime() - HARVEST_OVERLAP_MS : Infinity;
+    // The digest's newest few, and every id of the last overlap for the next run: each event whose
+    // time falls there was harvested by this run or by an earlier one whose ids are still kept.
+    const keepFrom = window ? window.to.getTime() - overlapMs : Infinity;
     const recent: Record<string, string> = {};
     for (const [id, at] of Object.entries(known)) if (Date.parse(at) >= keepFrom) recent[id] = at;
     const latest: ActivationRow[] = [];
@@ -137,6 +152,8 @@ export async function harvestSince(ctx: JobContext, state: StateStore, day: stri
     if (window) {
       await state.saveWatermark({
         harvestedThroughUtc: window.to.toISOString(),
+        // Complete from where the last run's ids were (or from this window, on a first run) at best.
+        recentFromUtc: new Date(Math.min(window.to.getTime(), Math.max(keepFrom, recentFromOf(watermark) ?? window.from.getTime()))).toISOString(),
         coverageStartUtc: watermark?.coverageStartUtc ?? window.from.toISOString(),
         recent,
         gaps: [...(watermark?.gaps ?? []), ...gaps.map((gap) => ({ ...gap, foundOn: day }))],

@@ -3,9 +3,14 @@
  * taken at the run, every activation of the month exactly once, and a manifest with each file's
  * SHA-256, written once into ARCHIVE_CONTAINER and never overwritten.
  *
+ * A month is sealed only once the harvest has covered its end plus the overlap (audit events reach
+ * Graph up to HARVEST_OVERLAP_HOURS late): the monthly timer writes the pack when that holds,
+ * otherwise the first daily run after that moment does (`archiveSealedMonth`).
+ *
  * The manifest is written last and marks the pack complete. A pack left half-written by a crash is
- * completed by the next run: blobs already there are kept as they are and described from their
- * own bytes, so the manifest always matches what is stored.
+ * completed by the next run, which computes each file again: a blob already there is described in
+ * the manifest only if it holds exactly those bytes; any other stops the run, and no manifest is
+ * written over a file the app did not write.
  */
 import { BlobAlreadyExistsError } from '../io/blob';
 import { readActivatedScopes, takeSnapshot, type Snapshot } from '../pim/snapshot';
@@ -15,10 +20,22 @@ import { csvFacts } from '../report/csv';
 import { byteFactsOf } from '../util/streams';
 import { APP_VERSION } from '../version';
 import type { JobContext } from './context';
-import { dayFolder, JSON_CONTENT_TYPE, utcDay, writeActivationsCsv, writeAssignmentsCsv, writeTextFile, type ManifestFile } from './files';
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import type { FileFacts } from '../report/csv';
+import {
+  activationsCsv,
+  assignmentsCsv,
+  CSV_CONTENT_TYPE,
+  dayFolder,
+  JSON_CONTENT_TYPE,
+  utcDay,
+  writeTextFile,
+  type ManifestFile,
+} from './files';
 import { harvestSince } from './harvest';
 import { withRunLock, type RunLockOptions } from './lock';
-import { StateStore, type HarvestGap } from './state';
+import { StateStore, type HarvestGap, type Watermark } from './state';
 
 export interface MonthlyOptions {
   /** YYYY-MM; by default every complete month not yet archived, up to the month before `now`. */
@@ -30,6 +47,16 @@ export interface MonthlyOptions {
 export interface MonthlyResult {
   archived: string[];
   alreadyArchived: string[];
+  /** Months not sealed yet: the harvest has not covered their end plus the overlap. */
+  notSealed: string[];
+}
+
+/** A file already in a pack that is not what the app writes there: the pack is not certified. */
+export class ArchiveMismatchError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ArchiveMismatchError';
+  }
 }
 
 export function parseMonth(value: string): string {
@@ -53,11 +80,46 @@ function previousMonth(month: string): string {
 
 export const archiveFolder = (month: string) => `monthly/${month}/`;
 
+/** The moment from which `month` may be sealed: its end plus the harvest overlap. */
+export function sealableFrom(month: string, overlapHours: number): Date {
+  return new Date(monthBounds(month).end.getTime() + overlapHours * 3600 * 1000);
+}
+
+function isSealable(month: string, watermark: Watermark | undefined, overlapHours: number): boolean {
+  return watermark !== undefined && Date.parse(watermark.harvestedThroughUtc) >= sealableFrom(month, overlapHours).getTime();
+}
+
+function notSealedYet(month: string, overlapHours: number, through: string): string {
+  return `${month} is not sealed yet: its pack is written once the harvest covers ${sealableFrom(month, overlapHours).toISOString()} (the month's end plus HARVEST_OVERLAP_HOURS=${overlapHours}, as audit events reach Graph late), and ${through}; the first daily run after that writes it; nothing is written now`;
+}
+
 export async function runMonthly(ctx: JobContext, options: MonthlyOptions = {}): Promise<MonthlyResult> {
   if (options.month && options.month > previousMonth(monthOf(ctx.now))) {
-    throw new Error(`${options.month} is not over yet at ${ctx.now.toISOString()}: a month is archived once it has ended`);
+    ctx.log.info(notSealedYet(options.month, ctx.settings.harvestOverlapHours, `the month is not over at ${ctx.now.toISOString()}`));
+    return { archived: [], alreadyArchived: [], notSealed: [options.month] };
   }
   return withRunLock(ctx, 'monthly', () => monthly(ctx, options), options.lock);
+}
+
+/**
+ * For the daily job, holding the run lock, after its harvest: writes the pack of the last complete
+ * month once it is sealed (the monthly timer runs before the month's last events reached Graph).
+ * Quiet when there is nothing to do; the monthly timer catches up older months.
+ */
+export async function archiveSealedMonth(ctx: JobContext, state: StateStore): Promise<string[]> {
+  const { settings, store } = ctx;
+  const month = previousMonth(monthOf(ctx.now));
+  const watermark = await state.watermark();
+  if (!watermark || Date.parse(watermark.coverageStartUtc) >= monthBounds(month).end.getTime()) return [];
+  if (!isSealable(month, watermark, settings.harvestOverlapHours)) return [];
+  if (await store.exists(settings.archiveContainer, `${archiveFolder(month)}manifest.json`)) return [];
+  const snapshot = await takeSnapshot(ctx.graph, { privilegedRoleIds: settings.privilegedRoleIds, log: ctx.log });
+  try {
+    await archiveMonth(ctx, state, month, snapshot, watermark.gaps, watermark.coverageStartUtc);
+  } finally {
+    await snapshot.dispose();
+  }
+  return [month];
 }
 
 async function monthly(ctx: JobContext, options: MonthlyOptions): Promise<MonthlyResult> {
@@ -90,7 +152,7 @@ async function monthly(ctx: JobContext, options: MonthlyOptions): Promise<Monthl
     for (let m = lastComplete; m >= first; m = previousMonth(m)) months.unshift(m);
   }
 
-  const result: MonthlyResult = { archived: [], alreadyArchived: [] };
+  const result: MonthlyResult = { archived: [], alreadyArchived: [], notSealed: [] };
   let snapshot: Snapshot | undefined;
   try {
     for (const month of months) {
@@ -98,6 +160,12 @@ async function monthly(ctx: JobContext, options: MonthlyOptions): Promise<Monthl
       if (await store.exists(archive, `${folder}manifest.json`)) {
         log.info(`${month} is archived already (${folder}manifest.json exists); nothing is rewritten`);
         result.alreadyArchived.push(month);
+        continue;
+      }
+      if (!isSealable(month, watermark, settings.harvestOverlapHours)) {
+        const through = watermark ? `the harvest reaches ${watermark.harvestedThroughUtc}` : 'nothing is harvested yet';
+        log.info(notSealedYet(month, settings.harvestOverlapHours, through));
+        result.notSealed.push(month);
         continue;
       }
       snapshot ??= await takeSnapshot(ctx.graph, { privilegedRoleIds: settings.privilegedRoleIds, log });
@@ -154,7 +222,10 @@ async function archiveMonth(
   }
 }
 
-/** The pack's files, then its manifest; a file an earlier run left is kept and described as stored. */
+/**
+ * The pack's files, then its manifest. A file an earlier run left (it stopped before the manifest)
+ * is computed again and must hold exactly those bytes: otherwise the run stops naming it.
+ */
 async function writePack(
   ctx: JobContext,
   month: string,
@@ -168,25 +239,36 @@ async function writePack(
   const { start, end } = monthBounds(month);
 
   const files: ManifestFile[] = [];
-  const once = async (name: string, write: () => Promise<ManifestFile>) => {
-    try {
-      files.push(await write());
-      log.info(`Wrote ${folder}${name}`);
-    } catch (error) {
-      if (!(error instanceof BlobAlreadyExistsError)) throw error;
-      // Left by an earlier run that stopped before the manifest: keep it, describe it as stored.
-      const stored = await store.readStream(archive, `${folder}${name}`);
-      files.push({ name, ...(await csvFacts(stored!)) });
-      log.info(`${folder}${name} was already written by an earlier run; kept as it is`);
+  const once = async (name: string, csv: () => { stream: Readable; facts: () => FileFacts }) => {
+    const path = `${folder}${name}`;
+    if (!(await store.exists(archive, path))) {
+      try {
+        const { stream, facts } = csv();
+        await store.writeStream(archive, path, stream, { contentType: CSV_CONTENT_TYPE, onlyIfAbsent: true });
+        files.push({ name, ...facts() });
+        log.info(`Wrote ${path}`);
+        return;
+      } catch (error) {
+        if (!(error instanceof BlobAlreadyExistsError)) throw error;
+      }
     }
+    // Already there: the manifest certifies it only if it is byte for byte what this run writes.
+    const expected = csv();
+    expected.stream.resume(); // read to the end, only for its facts
+    await finished(expected.stream);
+    const computed = expected.facts();
+    const stored = await csvFacts((await store.readStream(archive, path))!);
+    if (stored.sha256 !== computed.sha256) {
+      throw new ArchiveMismatchError(
+        `${archive}/${path} is already in the archive but is not what this app writes there (SHA-256 ${stored.sha256}, ${stored.bytes} bytes; computed from the harvest and the snapshot: ${computed.sha256}, ${computed.bytes} bytes): no manifest is written for ${month}; find out who wrote it`,
+      );
+    }
+    files.push({ name, ...computed });
+    log.info(`${path} was already written by an earlier run, with exactly these bytes; kept`);
   };
-  await once('eligible-assignments.csv', () =>
-    writeAssignmentsCsv(store, archive, `${folder}eligible-assignments.csv`, snapshot.eligible.sortedBatches(), snapshot.scopeName, true),
-  );
-  await once('active-assignments.csv', () =>
-    writeAssignmentsCsv(store, archive, `${folder}active-assignments.csv`, snapshot.active.sortedBatches(), snapshot.scopeName, true),
-  );
-  await once('activations.csv', () => writeActivationsCsv(store, archive, `${folder}activations.csv`, activations.sortedBatches(), true));
+  await once('eligible-assignments.csv', () => assignmentsCsv(snapshot.eligible.sortedBatches(), snapshot.scopeName));
+  await once('active-assignments.csv', () => assignmentsCsv(snapshot.active.sortedBatches(), snapshot.scopeName));
+  await once('activations.csv', () => activationsCsv(activations.sortedBatches()));
 
   const manifest = {
     kind: 'monthly',
@@ -197,8 +279,7 @@ async function writePack(
     asOfUtc: ctx.now.toISOString(),
     appVersion: APP_VERSION,
     files,
-    // From the file as stored (a crashed run may have written it): the manifest describes what is there.
-    activations: { count: files.find((f) => f.name === 'activations.csv')?.rows ?? activations.size, complete: gaps.length === 0, gaps },
+    activations: { count: activations.size, complete: gaps.length === 0, gaps },
     snapshot: { note: 'assignments as Graph reported them when this pack was generated', ...snapshot.counts },
     incomplete: snapshot.incomplete.map(({ list, groupId, groupName, status, code, reason }) => ({ list, groupId, groupName, status, code, reason })),
     graph: graph.stats,

@@ -35,6 +35,11 @@ export interface Watermark {
   coverageStartUtc: string;
   /** Audit ids (with their time) near the watermark, to de-duplicate the next run's overlap. */
   recent: Record<string, string>;
+  /**
+   * `recent` holds every harvested id whose time is from here to the watermark; a run never reads
+   * from earlier. Absent in watermarks written before it existed (they kept six hours).
+   */
+  recentFromUtc?: string;
   /** Periods that could not be harvested (Graph had already dropped them). */
   gaps: HarvestGap[];
 }
