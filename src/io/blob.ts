@@ -3,7 +3,7 @@
  * in, so a run that fails mid-file leaves no half-written blob that looks final.
  */
 import { BlobServiceClient, RestError } from '@azure/storage-blob';
-import type { ContainerClient } from '@azure/storage-blob';
+import type { ContainerClient, StoragePipelineOptions } from '@azure/storage-blob';
 import type { TokenCredential } from '@azure/identity';
 import type { Readable } from 'node:stream';
 import type { StorageSettings } from '../settings';
@@ -12,6 +12,26 @@ export interface WriteOptions {
   contentType: string;
   /** Create only if absent (archive blobs are written once: SPEC 6). */
   onlyIfAbsent?: boolean;
+  /** Replace only the version with this ETag (read by this run): a blob changed meanwhile is not overwritten. */
+  ifMatch?: string;
+}
+
+/** A write conditioned on an ETag found the blob changed (or created) since it was read. */
+export class BlobChangedError extends Error {
+  constructor(readonly container: string, readonly blobName: string) {
+    super(`${container}/${blobName} was changed by someone else since this run read it (its ETag no longer matches): not overwritten`);
+    this.name = 'BlobChangedError';
+  }
+}
+
+/**
+ * Asked before every write and delete (`guardWrites`): `check` throws to stop it, and `signal`
+ * aborts the requests of writes in flight. The policy (which lease, when it counts as lost) is the
+ * jobs' (src/jobs/lock.ts); the store only applies it.
+ */
+export interface WriteGuard {
+  check(): void;
+  signal: AbortSignal;
 }
 
 export class BlobAlreadyExistsError extends Error {
@@ -36,36 +56,66 @@ export class BlobStorageError extends Error {
 const UPLOAD_BUFFER = 1024 * 1024;
 const UPLOAD_CONCURRENCY = 4;
 /** A lease's length (Storage allows 15 to 60 s): a holder that dies frees it this soon. Renewed every third of it. */
-const LEASE_SECONDS = 15;
+export const LEASE_SECONDS = 15;
+/**
+ * How long Storage may take over any one write request (each try) before it gives up on it: shorter
+ * than the lease, so that a write cannot land long after the lease it started under lapsed. Sent as
+ * the `timeout` parameter Storage honours on every operation
+ * (https://learn.microsoft.com/rest/api/storageservices/setting-timeouts-for-blob-service-operations).
+ * Reads are not limited this way (a large download may take longer, and reads change nothing).
+ */
+export const WRITE_TRY_TIMEOUT_MS = 10_000;
 
 export interface BlobLease {
-  /** True once renewals have failed for the lease's length, or were refused: another may hold it now. */
+  where: string;
+  /**
+   * True once Storage refused a renewal (another lease is current), or no renewal was sent with
+   * success within the lease's length: another run may hold it now. Counted from when each
+   * renewal was sent, not answered, so that it is never later than Storage's own expiry.
+   */
   lost(): boolean;
   release(): Promise<void>;
 }
 
-interface HeldLease {
-  where: string;
-  renewedAt: number;
-  refused: boolean;
-}
-
-function isLost(held: HeldLease): boolean {
-  return held.refused || Date.now() - held.renewedAt > LEASE_SECONDS * 1000;
-}
-
 export class BlobStore {
   private readonly ensured = new Map<string, Promise<unknown>>();
-  private readonly held = new Set<HeldLease>();
+  private readonly guards = new Set<WriteGuard>();
+  private readonly writer: BlobServiceClient;
 
-  constructor(private readonly service: BlobServiceClient) {}
+  /** `writer` (the same account) sends the writes, with WRITE_TRY_TIMEOUT_MS; `service` the reads. */
+  constructor(private readonly service: BlobServiceClient, writer?: BlobServiceClient) {
+    this.writer = writer ?? service;
+  }
 
   static fromSettings(storage: StorageSettings, credential: TokenCredential): BlobStore {
-    const service =
+    const client = (options?: StoragePipelineOptions) =>
       storage.kind === 'accountUrl'
-        ? new BlobServiceClient(storage.accountUrl, credential)
-        : BlobServiceClient.fromConnectionString(storage.connectionString);
-    return new BlobStore(service);
+        ? new BlobServiceClient(storage.accountUrl, credential, options)
+        : BlobServiceClient.fromConnectionString(storage.connectionString, options);
+    return new BlobStore(client(), client({ retryOptions: { tryTimeoutInMs: WRITE_TRY_TIMEOUT_MS } }));
+  }
+
+  /** Every later write and delete asks `guard` first (until the returned function removes it). */
+  guardWrites(guard: WriteGuard): () => void {
+    this.guards.add(guard);
+    return () => this.guards.delete(guard);
+  }
+
+  /** Stops a write a guard refuses; the signal that aborts it if a guard refuses while it runs. */
+  private guarded(): AbortSignal | undefined {
+    for (const guard of this.guards) guard.check();
+    const signals = [...this.guards].map((g) => g.signal);
+    return signals.length === 0 ? undefined : signals.length === 1 ? signals[0] : AbortSignal.any(signals);
+  }
+
+  /** The reason a guard aborted a write in flight (the lease lost), rather than the SDK's AbortError. */
+  private abortReason(signal: AbortSignal | undefined): Error | undefined {
+    return signal?.aborted ? (signal.reason as Error) : undefined;
+  }
+
+  private async writeContainer(name: string): Promise<ContainerClient> {
+    await this.container(name);
+    return this.writer.getContainerClient(name);
   }
 
   /** Where blobs go, for progress lines: `http://127.0.0.1:10000/devstoreaccount1/pim-reports`. */
@@ -101,31 +151,64 @@ export class BlobStore {
   }
 
   async writeStream(container: string, name: string, body: Readable, options: WriteOptions): Promise<void> {
-    this.checkLeases();
-    const blob = (await this.container(container)).getBlockBlobClient(name);
+    const abortSignal = this.guarded();
+    const blob = (await this.writeContainer(container)).getBlockBlobClient(name);
     try {
       await blob.uploadStream(body, UPLOAD_BUFFER, UPLOAD_CONCURRENCY, {
         blobHTTPHeaders: { blobContentType: options.contentType },
-        conditions: options.onlyIfAbsent ? { ifNoneMatch: '*' } : undefined,
+        conditions: writeConditions(options),
+        abortSignal,
       });
     } catch (error) {
-      if (options.onlyIfAbsent && isConflict(error)) throw new BlobAlreadyExistsError(container, name);
-      throw this.failure(error, 'writing', container, name);
+      throw this.abortReason(abortSignal) ?? this.writeFailure(error, options, container, name);
     }
   }
 
-  async writeText(container: string, name: string, text: string | Buffer, options: WriteOptions): Promise<void> {
-    this.checkLeases();
-    const blob = (await this.container(container)).getBlockBlobClient(name);
+  /** Writes the blob whole; returns its new ETag (for a later `ifMatch`). */
+  async writeText(container: string, name: string, text: string | Buffer, options: WriteOptions): Promise<string | undefined> {
+    const abortSignal = this.guarded();
+    const blob = (await this.writeContainer(container)).getBlockBlobClient(name);
     const data = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
     try {
-      await blob.upload(data, data.length, {
+      const response = await blob.upload(data, data.length, {
         blobHTTPHeaders: { blobContentType: options.contentType },
-        conditions: options.onlyIfAbsent ? { ifNoneMatch: '*' } : undefined,
+        conditions: writeConditions(options),
+        abortSignal,
       });
+      return response.etag;
     } catch (error) {
-      if (options.onlyIfAbsent && isConflict(error)) throw new BlobAlreadyExistsError(container, name);
-      throw this.failure(error, 'writing', container, name);
+      throw this.abortReason(abortSignal) ?? this.writeFailure(error, options, container, name);
+    }
+  }
+
+  private writeFailure(error: unknown, options: WriteOptions, container: string, name: string): Error {
+    if (options.onlyIfAbsent && isConflict(error)) return new BlobAlreadyExistsError(container, name);
+    if (options.ifMatch && isConflict(error)) return new BlobChangedError(container, name);
+    return this.failure(error, 'writing', container, name);
+  }
+
+  /** The blob's text and ETag, or undefined when it does not exist. */
+  async readTextAndEtag(container: string, name: string): Promise<{ text: string; etag: string } | undefined> {
+    const blob = (await this.container(container)).getBlockBlobClient(name);
+    try {
+      const response = await blob.download();
+      const chunks: Buffer[] = [];
+      for await (const chunk of response.readableStreamBody!) chunks.push(Buffer.from(chunk as Buffer));
+      return { text: Buffer.concat(chunks).toString('utf8'), etag: response.etag! };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw this.failure(error, 'reading', container, name);
+    }
+  }
+
+  /** The blob's ETag, or undefined when it does not exist. */
+  async etag(container: string, name: string): Promise<string | undefined> {
+    const blob = (await this.container(container)).getBlockBlobClient(name);
+    try {
+      return (await blob.getProperties()).etag;
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw this.failure(error, 'looking for', container, name);
     }
   }
 
@@ -166,25 +249,24 @@ export class BlobStore {
   }
 
   async delete(container: string, name: string): Promise<void> {
-    this.checkLeases();
-    const blob = (await this.container(container)).getBlockBlobClient(name);
+    const abortSignal = this.guarded();
+    const blob = (await this.writeContainer(container)).getBlockBlobClient(name);
     try {
-      await blob.deleteIfExists();
+      await blob.deleteIfExists({ abortSignal });
     } catch (error) {
-      throw this.failure(error, 'deleting', container, name);
+      throw this.abortReason(abortSignal) ?? this.failure(error, 'deleting', container, name);
     }
   }
 
   /**
    * A lease on `name` (made as an empty blob if absent), renewed in the background until released,
    * with `metadata` (and the lease id, as `lease`) saying who holds it; or, when another holds it,
-   * that holder's metadata. A holder that dies lets the lease lapse within LEASE_SECONDS. A lease
-   * lost while held (renewals failing for that long, or refused) stops every write of this store
-   * until it is released: two runs must never write at once.
+   * that holder's metadata. A holder that dies lets the lease lapse within LEASE_SECONDS. What a
+   * lost lease stops is the caller's to decide (src/jobs/lock.ts).
    */
   async lease(container: string, name: string, metadata: Record<string, string>): Promise<{ lease?: BlobLease; holder?: Record<string, string> }> {
-    const blob = (await this.container(container)).getBlockBlobClient(name);
-    this.checkLeases();
+    this.guarded();
+    const blob = (await this.writeContainer(container)).getBlockBlobClient(name);
     try {
       await blob.upload('', 0, { conditions: { ifNoneMatch: '*' } });
     } catch (error) {
@@ -203,18 +285,18 @@ export class BlobStore {
       }
     }
     const conditions = { leaseId: leases.leaseId };
-    const held: HeldLease = { where: `${container}/${name}`, renewedAt: Date.now(), refused: false };
-    this.held.add(held);
+    // Counted from the moment each request was sent: Storage's lease runs from no earlier.
+    const held = { renewedAt: Date.now(), refused: false };
     const renewal = setInterval(() => {
+      const sent = Date.now();
       leases.renewLease().then(
-        () => (held.renewedAt = Date.now()),
+        () => (held.renewedAt = Math.max(held.renewedAt, sent)),
         (error: unknown) => (held.refused ||= isConflict(error)), // another lease is current: ours is gone
       );
     }, (LEASE_SECONDS * 1000) / 3);
     renewal.unref();
     const release = async () => {
       clearInterval(renewal);
-      this.held.delete(held);
       // The holder's name goes with it (only a holder that died leaves its name behind); a
       // lease not released lapses by itself within LEASE_SECONDS.
       await blob.setMetadata({}, { conditions }).catch(() => undefined);
@@ -226,12 +308,13 @@ export class BlobStore {
       await release();
       throw this.failure(error, 'writing', container, name);
     }
-    return { lease: { lost: () => isLost(held), release } };
+    const lost = () => held.refused || Date.now() - held.renewedAt >= LEASE_SECONDS * 1000;
+    return { lease: { where: `${container}/${name}`, lost, release } };
   }
 
   /** Ends the lease `leaseId` on `name` if it is still the current one (its holder is known to be gone); false if another is. */
   async releaseLeaseOf(container: string, name: string, leaseId: string): Promise<boolean> {
-    const blob = (await this.container(container)).getBlockBlobClient(name);
+    const blob = (await this.writeContainer(container)).getBlockBlobClient(name);
     try {
       await blob.getBlobLeaseClient(leaseId).releaseLease();
       return true;
@@ -239,17 +322,6 @@ export class BlobStore {
       // Another lease is current (a new holder took it meanwhile), or none: nothing to end.
       if (isConflict(error)) return false;
       throw this.failure(error, 'releasing the lease on', container, name);
-    }
-  }
-
-  /** Every write stops once a lease this store holds is lost (see `lease`). */
-  private checkLeases(): void {
-    for (const held of this.held) {
-      if (isLost(held)) {
-        throw new BlobStorageError(
-          `the lease on ${held.where} was lost during this run (Blob Storage unreachable for ${LEASE_SECONDS} s, or another run took it): writing stopped, so that two runs never write at once; the next run completes the work`,
-        );
-      }
     }
   }
 
@@ -267,6 +339,12 @@ export class BlobStore {
       yield next.value.name;
     }
   }
+}
+
+function writeConditions(options: WriteOptions): { ifNoneMatch?: string; ifMatch?: string } | undefined {
+  if (options.onlyIfAbsent) return { ifNoneMatch: '*' };
+  if (options.ifMatch) return { ifMatch: options.ifMatch };
+  return undefined;
 }
 
 function isConflict(error: unknown): boolean {

@@ -4,10 +4,16 @@
  * timers can overlap each other (their schedules are settings), and a CLI run on an admin's laptop
  * can overlap either. Without the lease, two harvests could each rewrite the run day's activations
  * with their own rows, losing the other's, and both could send the digest.
+ *
+ * The lease is the run's permission to write: checked before every write and delete of the store
+ * (a lost lease stops the run), watched while writes are in flight (they are aborted when it is
+ * lost), and checked once more before the run reports success. Each write request is limited to
+ * less than the lease's length (src/io/blob.ts, WRITE_TRY_TIMEOUT_MS).
  */
 import { hostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { JobContext } from './context';
+import type { BlobLease } from '../io/blob';
 
 export const RUN_LOCK = 'state/run.lock';
 /** How long a run waits for another to finish: a large tenant's daily run takes a minute or two. */
@@ -17,6 +23,43 @@ const POLL_MS = 5_000;
 export interface RunLockOptions {
   waitMs?: number;
   pollMs?: number;
+}
+
+/** The lease was lost while the run held it: nothing more is written, and the run has failed. */
+export class LeaseLostError extends Error {
+  constructor(where: string) {
+    super(
+      `the lease on ${where} was lost during this run (Blob Storage unreachable for its length, or another run took it): writing stopped, so that two runs never write at once, and this run has not completed; the next run completes the work`,
+    );
+    this.name = 'LeaseLostError';
+  }
+}
+
+/** How often a held lease is looked at, to abort writes in flight once it is lost. */
+const WATCH_MS = 500;
+
+/** Runs `run` with every write of `store` conditional on `lease`; fails if the lease was lost, even after the last write. */
+async function asHolder<T>(store: JobContext['store'], lease: BlobLease, run: () => Promise<T>): Promise<T> {
+  const abort = new AbortController();
+  const check = () => {
+    if (!lease.lost()) return;
+    const error = new LeaseLostError(lease.where);
+    abort.abort(error);
+    throw error;
+  };
+  const watch = setInterval(() => {
+    if (lease.lost() && !abort.signal.aborted) abort.abort(new LeaseLostError(lease.where));
+  }, WATCH_MS);
+  watch.unref();
+  const unguard = store.guardWrites({ check, signal: abort.signal });
+  try {
+    const result = await run();
+    check(); // a run whose lease lapsed after its last write has still not run alone
+    return result;
+  } finally {
+    clearInterval(watch);
+    unguard();
+  }
 }
 
 export class RunLockedError extends Error {
@@ -38,7 +81,7 @@ export async function withRunLock<T>(ctx: Pick<JobContext, 'store' | 'settings' 
     if (lease) {
       if (waiting) log.info('The other run finished; this one goes on');
       try {
-        return await run();
+        return await asHolder(store, lease, run);
       } finally {
         await lease.release();
       }

@@ -25,11 +25,11 @@ import { finished } from 'node:stream/promises';
 import type { FileFacts } from '../report/csv';
 import {
   activationsCsv,
-  assignmentsCsv,
   CSV_CONTENT_TYPE,
   dayFolder,
   JSON_CONTENT_TYPE,
   utcDay,
+  writeAssignmentsCsv,
   writeTextFile,
   type ManifestFile,
 } from './files';
@@ -238,14 +238,57 @@ async function writePack(
   const folder = archiveFolder(month);
   const { start, end } = monthBounds(month);
 
+  // The pack's assignments as first computed, kept under state/ until the manifest is written:
+  // a run completing the pack writes and checks against those bytes, not against a snapshot taken
+  // later (assignments change, and a file already in the archive cannot be replaced).
+  const reports = settings.reportsContainer;
+  const kept = `state/packs/${month}/`;
+  const keptText = await store.readText(reports, `${kept}snapshot.json`);
+  let taken = keptText ? (JSON.parse(keptText) as PackSnapshot) : undefined;
+  if (!taken) {
+    await writeAssignmentsCsv(store, reports, `${kept}eligible-assignments.csv`, snapshot.eligible.sortedBatches(), snapshot.scopeName);
+    await writeAssignmentsCsv(store, reports, `${kept}active-assignments.csv`, snapshot.active.sortedBatches(), snapshot.scopeName);
+    taken = {
+      takenUtc: new Date().toISOString(),
+      counts: snapshot.counts,
+      incomplete: snapshot.incomplete.map(({ list, groupId, groupName, status, code, reason }) => ({ list, groupId, groupName, status, code, reason })),
+    };
+    // Written last: the two files above are whole once this exists.
+    await store.writeText(reports, `${kept}snapshot.json`, JSON.stringify(taken), { contentType: JSON_CONTENT_TYPE });
+  } else {
+    log.info(`${month}: completing the pack with the assignments an earlier run took at ${taken.takenUtc}`);
+  }
+  const keptCopy = (name: string): PackFile => {
+    const read = async () => (await store.readStream(reports, `${kept}${name}`)) as Readable;
+    return {
+      expected: async () => csvFacts(await read()),
+      write: async (path) => {
+        const facts = await csvFacts(await read());
+        await store.writeStream(archive, path, await read(), { contentType: CSV_CONTENT_TYPE, onlyIfAbsent: true });
+        return facts;
+      },
+    };
+  };
+  const activationsFile: PackFile = {
+    expected: async () => {
+      const { stream, facts } = activationsCsv(activations.sortedBatches());
+      stream.resume(); // read to the end, only for its facts
+      await finished(stream);
+      return facts();
+    },
+    write: async (path) => {
+      const { stream, facts } = activationsCsv(activations.sortedBatches());
+      await store.writeStream(archive, path, stream, { contentType: CSV_CONTENT_TYPE, onlyIfAbsent: true });
+      return facts();
+    },
+  };
+
   const files: ManifestFile[] = [];
-  const once = async (name: string, csv: () => { stream: Readable; facts: () => FileFacts }) => {
+  const once = async (name: string, file: PackFile) => {
     const path = `${folder}${name}`;
     if (!(await store.exists(archive, path))) {
       try {
-        const { stream, facts } = csv();
-        await store.writeStream(archive, path, stream, { contentType: CSV_CONTENT_TYPE, onlyIfAbsent: true });
-        files.push({ name, ...facts() });
+        files.push({ name, ...(await file.write(path)) });
         log.info(`Wrote ${path}`);
         return;
       } catch (error) {
@@ -253,22 +296,19 @@ async function writePack(
       }
     }
     // Already there: the manifest certifies it only if it is byte for byte what this run writes.
-    const expected = csv();
-    expected.stream.resume(); // read to the end, only for its facts
-    await finished(expected.stream);
-    const computed = expected.facts();
+    const computed = await file.expected();
     const stored = await csvFacts((await store.readStream(archive, path))!);
     if (stored.sha256 !== computed.sha256) {
       throw new ArchiveMismatchError(
-        `${archive}/${path} is already in the archive but is not what this app writes there (SHA-256 ${stored.sha256}, ${stored.bytes} bytes; computed from the harvest and the snapshot: ${computed.sha256}, ${computed.bytes} bytes): no manifest is written for ${month}; find out who wrote it`,
+        `${archive}/${path} is already in the archive but is not what this app writes there (SHA-256 ${stored.sha256}, ${stored.bytes} bytes; computed from the harvest and the pack's snapshot: ${computed.sha256}, ${computed.bytes} bytes): no manifest is written for ${month}; find out who wrote it`,
       );
     }
     files.push({ name, ...computed });
     log.info(`${path} was already written by an earlier run, with exactly these bytes; kept`);
   };
-  await once('eligible-assignments.csv', () => assignmentsCsv(snapshot.eligible.sortedBatches(), snapshot.scopeName));
-  await once('active-assignments.csv', () => assignmentsCsv(snapshot.active.sortedBatches(), snapshot.scopeName));
-  await once('activations.csv', () => activationsCsv(activations.sortedBatches()));
+  await once('eligible-assignments.csv', keptCopy('eligible-assignments.csv'));
+  await once('active-assignments.csv', keptCopy('active-assignments.csv'));
+  await once('activations.csv', activationsFile);
 
   const manifest = {
     kind: 'monthly',
@@ -280,12 +320,27 @@ async function writePack(
     appVersion: APP_VERSION,
     files,
     activations: { count: activations.size, complete: gaps.length === 0, gaps },
-    snapshot: { note: 'assignments as Graph reported them when this pack was generated', ...snapshot.counts },
-    incomplete: snapshot.incomplete.map(({ list, groupId, groupName, status, code, reason }) => ({ list, groupId, groupName, status, code, reason })),
+    snapshot: { note: 'assignments as Graph reported them when this pack was generated', ...taken.counts, takenUtc: taken.takenUtc },
+    incomplete: taken.incomplete,
     graph: graph.stats,
   };
   await writeTextFile(store, archive, `${folder}manifest.json`, `${JSON.stringify(manifest, null, 2)}\n`, JSON_CONTENT_TYPE, true);
   log.info(`Wrote ${folder}manifest.json: ${activations.size} activation(s)${gaps.length ? `, ${gaps.length} gap(s)` : ''}`);
+  for (const name of ['eligible-assignments.csv', 'active-assignments.csv', 'snapshot.json']) await store.delete(reports, `${kept}${name}`);
+}
+
+/** When the pack's assignments were taken, and how many (state/packs/<month>/snapshot.json). */
+interface PackSnapshot {
+  takenUtc: string;
+  counts: Snapshot['counts'];
+  /** The lists Graph did not give in full for those files. */
+  incomplete: Array<Pick<Snapshot['incomplete'][number], 'list' | 'groupId' | 'groupName' | 'status' | 'code' | 'reason'>>;
+}
+
+/** A file of a pack: written once, or computed again to check a copy already there. */
+interface PackFile {
+  write(path: string): Promise<FileFacts>;
+  expected(): Promise<FileFacts>;
 }
 
 export interface VerifyResult {

@@ -6,6 +6,7 @@
  *   state/snapshots/<day>.jsonl                one line per schedule, for the next digest's diff (last 7 kept)
  *   state/outbox/<day>.json                    a digest waiting to be emailed (deleted once sent)
  *   state/email/<day>.json                     proof a day's digest was sent
+ *   state/packs/YYYY-MM/                       a monthly pack's assignments until its manifest is written (monthly.ts)
  *   state/run.lock                             leased by the run writing all this (lock.ts)
  *
  * Every write is a whole-blob replace of something derived again on a re-run, so a run killed at
@@ -65,18 +66,42 @@ export function outboxOperationId(entry: OutboxEntry): string | undefined {
 }
 
 export class StateStore {
+  /**
+   * The ETag of each watermark and outbox blob as this run last read or wrote it (null: absent).
+   * Those writes are conditional on it: a blob another writer changed meanwhile is never
+   * overwritten (BlobChangedError), whatever the run lock says.
+   */
+  private readonly etags = new Map<string, string | null>();
+
   constructor(
     private readonly store: BlobStore,
     private readonly container: string,
   ) {}
 
   async watermark(): Promise<Watermark | undefined> {
-    const text = await this.store.readText(this.container, WATERMARK);
-    return text ? (JSON.parse(text) as Watermark) : undefined;
+    const read = await this.readTracked(WATERMARK);
+    return read ? (JSON.parse(read) as Watermark) : undefined;
   }
 
   async saveWatermark(watermark: Watermark): Promise<void> {
-    await this.store.writeText(this.container, WATERMARK, JSON.stringify(watermark), { contentType: JSON_CONTENT_TYPE });
+    await this.writeTracked(WATERMARK, JSON.stringify(watermark));
+  }
+
+  private async readTracked(name: string): Promise<string | undefined> {
+    const read = await this.store.readTextAndEtag(this.container, name);
+    this.etags.set(name, read?.etag ?? null);
+    return read?.text;
+  }
+
+  /** Replaces `name` only if it is as this run last saw it (looked up now if this run never has). */
+  private async writeTracked(name: string, text: string): Promise<void> {
+    if (!this.etags.has(name)) this.etags.set(name, (await this.store.etag(this.container, name)) ?? null);
+    const seen = this.etags.get(name);
+    const etag = await this.store.writeText(this.container, name, text, {
+      contentType: JSON_CONTENT_TYPE,
+      ...(seen ? { ifMatch: seen } : { onlyIfAbsent: true }),
+    });
+    this.etags.set(name, etag ?? null);
   }
 
   /**
@@ -148,14 +173,14 @@ export class StateStore {
   async outbox(): Promise<OutboxEntry[]> {
     const entries: OutboxEntry[] = [];
     for await (const name of this.store.list(this.container, OUTBOX)) {
-      const text = await this.store.readText(this.container, name);
+      const text = await this.readTracked(name);
       if (text) entries.push(JSON.parse(text) as OutboxEntry);
     }
     return entries.sort((a, b) => (a.day < b.day ? -1 : 1));
   }
 
   async addToOutbox(entry: OutboxEntry): Promise<void> {
-    await this.store.writeText(this.container, `${OUTBOX}${entry.day}.json`, JSON.stringify(entry), { contentType: JSON_CONTENT_TYPE });
+    await this.writeTracked(`${OUTBOX}${entry.day}.json`, JSON.stringify(entry));
   }
 
   /** The record of the day's last send, if any. */
@@ -171,11 +196,12 @@ export class StateStore {
   /** Records the send first, then empties the outbox slot: a crash in between never sends twice. */
   async markSent(day: string, details: { subject: string; sentUtc: string; operationId: string; recipients: number }): Promise<void> {
     await this.store.writeText(this.container, `${SENT}${day}.json`, JSON.stringify({ day, ...details }), { contentType: JSON_CONTENT_TYPE });
-    await this.store.delete(this.container, `${OUTBOX}${day}.json`);
+    await this.dropFromOutbox(day);
   }
 
   async dropFromOutbox(day: string): Promise<void> {
     await this.store.delete(this.container, `${OUTBOX}${day}.json`);
+    this.etags.set(`${OUTBOX}${day}.json`, null);
   }
 
   /** A JSON-lines blob in batches of up to a thousand rows, never the whole file at once. */

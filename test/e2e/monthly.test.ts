@@ -5,9 +5,10 @@
 import { InvocationContext, type Timer } from '@azure/functions';
 import { monthlyArchive } from '../../src/functions/monthlyArchive';
 import { CISA_PRIVILEGED_ROLES } from '../../src/settings';
-import { generateTenant } from '../../tools/tenant/generate';
-import type { SimTenant } from '../../tools/tenant/model';
+import { generateTenant, permanent, pimSchedule } from '../../tools/tenant/generate';
+import type { SimRoleSchedule, SimTenant } from '../../tools/tenant/model';
 import { expectedActivations, expectedAssignmentRows } from '../support/expected';
+import { ActivationFeed } from '../support/faults';
 import { records, startWorld, type World } from '../support/world';
 
 const DAY = 86400000;
@@ -103,30 +104,104 @@ describe('the monthly archive', () => {
     expect(check.stderr).toContain(`${folder}activations.csv does not match the manifest`);
     await planted.upload(original, original.length);
     expect((await world.cli(['verify', '--month', '2026-10'])).code).toBe(0);
-    expect((await world.cli(['verify', '--month', '2026-09'])).code).toBe(1);
+    expect((await world.cli(['verify', '--month', '2026-07'])).code).toBe(1);
   });
 
-  it('completes a pack a crash left half-written, keeping what was written', async () => {
+  /** What a run killed after its first blob leaves: one CSV, no manifest. */
+  async function halfWritten(): Promise<{ folder: string; kept: string }> {
     expect((await monthly(nov20, ['--month', '2026-10'])).code).toBe(0);
     const folder = 'monthly/2026-10/';
     const container = world.blobs.getContainerClient(world.archive);
-    const eligible = await container.getBlockBlobClient(`${folder}eligible-assignments.csv`).getProperties();
-    // What a run killed after its first blob leaves: one CSV, no manifest.
+    const kept = (await container.getBlockBlobClient(`${folder}eligible-assignments.csv`).getProperties()).etag!;
     await container.getBlockBlobClient(`${folder}manifest.json`).delete();
     await container.getBlockBlobClient(`${folder}active-assignments.csv`).delete();
     await container.getBlockBlobClient(`${folder}activations.csv`).delete();
+    return { folder, kept };
+  }
 
-    // The tenant moved on meanwhile; the kept file is not rewritten, the manifest describes it as stored.
-    tenant.eligibilitySchedules.pop();
-    world.graph.setTenant(tenant);
+  it('completes a pack a crash left half-written: the file already there has exactly the bytes it would write', async () => {
+    const { folder, kept } = await halfWritten();
+    const container = world.blobs.getContainerClient(world.archive);
     const run = await monthly(new Date(nov20.getTime() + DAY), ['--month', '2026-10']);
     expect(run.code).toBe(0);
-    expect(run.stderr).toContain('already written by an earlier run');
-    expect((await container.getBlockBlobClient(`${folder}eligible-assignments.csv`).getProperties()).etag).toBe(eligible.etag);
+    expect(run.stderr).toContain(`${folder}eligible-assignments.csv was already written by an earlier run, with exactly these bytes; kept`);
+    expect((await container.getBlockBlobClient(`${folder}eligible-assignments.csv`).getProperties()).etag).toBe(kept);
     expect(await world.list(world.archive, folder)).toHaveLength(4);
     expect((await world.cli(['verify', '--month', '2026-10'])).code).toBe(0);
     const rows = records(await world.csv(world.archive, `${folder}activations.csv`));
     expect(rows).toEqual(expectedActivations(tenant, new Date('2026-10-01T00:00:00Z'), new Date('2026-11-01T00:00:00Z')));
+  });
+
+  it('never certifies a file it would not write: a planted activations.csv stops the run naming it, and no manifest is written; then completes with the assignments it first took, though the tenant changed since', async () => {
+    const { folder, kept } = await halfWritten();
+    const container = world.blobs.getContainerClient(world.archive);
+    // Someone puts an activations file of their own where the pack's goes (one row left out).
+    const honest = expectedActivations(tenant, new Date('2026-10-01T00:00:00Z'), new Date('2026-11-01T00:00:00Z'));
+    expect(honest.length).toBeGreaterThan(1);
+    const planted = Buffer.from(`\ufeffAudit Id\r\n${honest.slice(1).map((r) => r['Audit Id']).join('\r\n')}\r\n`, 'utf8');
+    await container.getBlockBlobClient(`${folder}activations.csv`).upload(planted, planted.length);
+    const run = await monthly(new Date(nov20.getTime() + DAY), ['--month', '2026-10']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(new RegExp(`error: ${world.archive}/${folder}activations\\.csv is already in the archive but is not what this app writes there`));
+    expect(await world.read(world.archive, `${folder}manifest.json`)).toBeUndefined();
+
+    // The planted file removed, and the assignments changed meanwhile: the pack is completed with
+    // the assignments this run took (kept under state/ until the manifest), not today's.
+    await container.getBlockBlobClient(`${folder}activations.csv`).delete();
+    addEligible();
+    const later = await monthly(new Date(nov20.getTime() + 2 * DAY), ['--month', '2026-10']);
+    expect(later.code).toBe(0);
+    expect(later.stderr).toContain('completing the pack with the assignments an earlier run took at');
+    expect((await container.getBlockBlobClient(`${folder}eligible-assignments.csv`).getProperties()).etag).toBe(kept);
+    expect((await world.cli(['verify', '--month', '2026-10'])).code).toBe(0);
+    expect(records(await world.csv(world.archive, `${folder}activations.csv`))).toEqual(honest);
+    expect(await world.list(world.reports, 'state/packs/')).toEqual([]);
+  });
+
+  it('never certifies a kept file whose bytes no longer match: a half-written pack with no kept assignments, and a tenant that changed, stops naming the file', async () => {
+    const { folder } = await halfWritten();
+    addEligible();
+    const run = await monthly(new Date(nov20.getTime() + DAY), ['--month', '2026-10']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(new RegExp(`error: ${world.archive}/${folder}eligible-assignments\\.csv is already in the archive but is not what this app writes there`));
+    expect(await world.read(world.archive, `${folder}manifest.json`)).toBeUndefined();
+  });
+
+  /** A new eligible assignment: the tenant's snapshot is no longer what it was. */
+  function addEligible() {
+    const [user, role] = [tenant.users[0], tenant.roleDefinitions[0]];
+    tenant.eligibilitySchedules.push(
+      pimSchedule({ id: '0d0d0d0d-0000-4000-8000-000000000001', principalId: user.id, roleDefinitionId: role.id, directoryScopeId: '/', scheduleInfo: permanent('2026-11-20T10:00:00Z') }) as SimRoleSchedule,
+    );
+    world.graph.setTenant(tenant);
+  }
+
+  it('seals a month only once the harvest covers its end plus the overlap: not at 03:00 on the 1st, but the first daily run after', async () => {
+    await daily(new Date('2026-11-30T06:00:00Z'));
+    const run = await monthly(new Date('2026-12-01T03:00:00Z'));
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain('2026-11 is not sealed yet: its pack is written once the harvest covers 2026-12-02T00:00:00.000Z');
+    expect(run.stderr).toContain('not sealed yet: 2026-11');
+    expect(await world.list(world.archive, 'monthly/2026-11/')).toEqual([]);
+    // Asked for by name, too: said so, exit 0, nothing written.
+    const named = await monthly(new Date('2026-12-01T03:00:00Z'), ['--month', '2026-11']);
+    expect([named.code, named.stderr.includes('2026-11 is not sealed yet')]).toEqual([0, true]);
+    expect(await world.list(world.archive, 'monthly/2026-11/')).toEqual([]);
+    // An activation of 30 November, 22:00 that reaches Graph only after that, on the 1st: late, but in the pack.
+    const before = world.graph.tenant.directoryAudits.length;
+    new ActivationFeed(world, 'late-for-the-month').add('2026-11-30T22:00:00Z', '2026-11-30T22:01:00Z', 1);
+    expect(world.graph.tenant.directoryAudits.length).toBeGreaterThan(before);
+    // The daily run of the 1st has not covered the month's end plus the overlap either; the 2nd's writes it.
+    await daily(new Date('2026-12-01T06:00:00Z'));
+    expect(await world.list(world.archive, 'monthly/2026-11/')).toEqual([]);
+    await daily(new Date('2026-12-02T06:00:00Z'));
+    const manifest = JSON.parse((await world.read(world.archive, 'monthly/2026-11/manifest.json'))!);
+    expect(manifest.activations.complete).toBe(true);
+    expect((await world.cli(['verify', '--month', '2026-11'])).code).toBe(0);
+    const rows = records(await world.csv(world.archive, 'monthly/2026-11/activations.csv'));
+    const expected = expectedActivations(world.graph.tenant, new Date('2026-11-01T00:00:00Z'), new Date('2026-12-01T00:00:00Z'));
+    expect(expected.some((r) => r['Activated (UTC)']?.startsWith('2026-11-30 22:'))).toBe(true);
+    expect(rows).toEqual(expected);
   });
 
   it('catches up every complete month the harvest covers', async () => {
@@ -158,6 +233,8 @@ describe('the monthly archive', () => {
     await monthlyArchive(timer, new InvocationContext({ invocationId: 'monthly-1', functionName: 'monthlyArchive', logHandler: () => undefined }));
     const now = new Date();
     const previous = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1)).toISOString().slice(0, 7);
-    expect(await world.read(world.archive, `monthly/${previous}/manifest.json`)).toBeDefined();
+    // Sealed once the harvest covers the month's end plus the overlap (24 h by default).
+    const sealed = now.getTime() >= Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 2);
+    expect(await world.read(world.archive, `monthly/${previous}/manifest.json`)).toEqual(sealed ? expect.any(String) : undefined);
   });
 });

@@ -136,7 +136,7 @@ describe('killed in the middle of a run', () => {
   });
 
   it('monthly killed in the middle of its activations, then again before its manifest: the next run completes a pack that verifies and holds the month once', async () => {
-    const now = '2026-11-01T03:00:00Z';
+    const now = '2026-11-02T03:00:00Z'; // October is sealed from the 2nd (its end plus the 24 h overlap)
     clock.set(now);
     feed.add(at(day), now, 3);
     const args = ['monthly', '--month', '2026-10', '--now', now];

@@ -6,8 +6,10 @@
 import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { BlobStore } from '../../src/io/blob';
-import { RUN_LOCK, RunLockedError, withRunLock } from '../../src/jobs/lock';
+import { BlobChangedError, BlobStore, WRITE_TRY_TIMEOUT_MS } from '../../src/io/blob';
+import { LeaseLostError, RUN_LOCK, RunLockedError, withRunLock } from '../../src/jobs/lock';
+import { StateStore, type OutboxEntry } from '../../src/jobs/state';
+import { startBlobProxy } from '../support/blob-proxy';
 import type { Log } from '../../src/log';
 import type { Settings } from '../../src/settings';
 import { spawnCli } from '../support/child';
@@ -69,8 +71,9 @@ describe('overlapping runs', () => {
     expect(new Set(ids).size).toBe(ids.length);
   }, 60_000);
 
-  it('daily and monthly at the same moment on the 1st: both complete, one after the other', async () => {
-    const day = '2026-10-01';
+  it('daily and monthly at the same moment on the 2nd: both complete, one after the other', async () => {
+    // The 2nd: September is sealed (the harvest covers its end plus the 24 h overlap), whichever runs first writes it.
+    const day = '2026-10-02';
     clock.set(at(day));
     feed.add(at(START), at(day), 3);
     const [daily, monthly] = await Promise.all([world.cli(['daily', '--now', at(day)]), world.cli(['monthly', '--now', at(day)])]);
@@ -144,8 +147,91 @@ describe('overlapping runs', () => {
     await store.delete(world.reports, 'state/probe.txt');
   }, 20_000);
 
+  /** Storage ends the run's lease (as when renewals could not reach it in time) and another run takes it. */
+  async function takeTheLockAway() {
+    const blob = blobs.getContainerClient(world.reports).getBlockBlobClient(RUN_LOCK);
+    await blob.getBlobLeaseClient().breakLease(0);
+    const other = blob.getBlobLeaseClient();
+    await other.acquireLease(15);
+    return other;
+  }
+
+  it('a lease lost after the run\'s last write: the run fails, it does not report success', async () => {
+    const ctx = { store, settings: lockSettings(), log: memoryLog() };
+    let other: Awaited<ReturnType<typeof takeTheLockAway>> | undefined;
+    const outcome = withRunLock(ctx, 'daily', async () => {
+      await store.writeText(world.reports, 'state/probe.txt', 'only', { contentType: 'text/plain' });
+      other = await takeTheLockAway();
+      await new Promise((resolve) => setTimeout(resolve, 5_500)); // the next renewal is refused
+      return 'done';
+    });
+    await expect(outcome).rejects.toThrow(LeaseLostError);
+    await expect(outcome).rejects.toThrow(/the lease on .*state\/run\.lock was lost during this run .*this run has not completed/);
+    await other?.releaseLease();
+    await store.delete(world.reports, 'state/probe.txt');
+  }, 20_000);
+
+  it('a write in flight when the lease is lost is aborted, not left to land later; every write request carries a timeout shorter than the lease', async () => {
+    const proxy = await startBlobProxy();
+    try {
+      const viaProxy = BlobStore.fromSettings({ kind: 'connectionString', connectionString: proxy.connectionString }, undefined as never);
+      const ctx = { store: viaProxy, settings: lockSettings(), log: memoryLog() };
+      // Storage never answers this write (a connection that hangs).
+      proxy.onWrite = (w) => (w.blob === 'state/held.txt' ? 'hold' : 'pass');
+      let other: Awaited<ReturnType<typeof takeTheLockAway>> | undefined;
+      const started = Date.now();
+      const outcome = withRunLock(ctx, 'daily', async () => {
+        const write = viaProxy.writeText(world.reports, 'state/held.txt', 'late', { contentType: 'text/plain' });
+        write.catch(() => undefined);
+        other = await takeTheLockAway();
+        await write;
+        return 'done';
+      });
+      await expect(outcome).rejects.toThrow(LeaseLostError);
+      expect(Date.now() - started).toBeLessThan(15_000);
+      await other?.releaseLease();
+      const writes = proxy.writes.filter((w) => w.blob === RUN_LOCK || w.blob === 'state/held.txt');
+      expect(writes.length).toBeGreaterThan(1);
+      expect(WRITE_TRY_TIMEOUT_MS).toBeLessThan(15_000);
+      expect(writes.filter((w) => !new URL(w.url, 'http://x').searchParams.get('timeout'))).toEqual([]);
+      expect(writes.map((w) => Number(new URL(w.url, 'http://x').searchParams.get('timeout')))).toEqual(writes.map(() => WRITE_TRY_TIMEOUT_MS / 1000));
+    } finally {
+      proxy.clear();
+      await proxy.stop();
+    }
+  }, 30_000);
+
+  it('the watermark and the outbox are written only over the version the run read (ETag conditions)', async () => {
+    const WATERMARK = 'state/activations-watermark.json';
+    const reports = world.blobs.getContainerClient(world.reports);
+    const original = await world.read(world.reports, WATERMARK);
+    const mark = (through: string) => ({ harvestedThroughUtc: through, coverageStartUtc: through, recent: {}, gaps: [] });
+    const [first, second] = [new StateStore(store, world.reports), new StateStore(store, world.reports)];
+    try {
+      await first.watermark();
+      await second.watermark();
+      await second.saveWatermark(mark('2030-01-02T00:00:00.000Z'));
+      await expect(first.saveWatermark(mark('2030-01-01T00:00:00.000Z'))).rejects.toThrow(BlobChangedError);
+      expect(JSON.parse((await world.read(world.reports, WATERMARK))!).harvestedThroughUtc).toBe('2030-01-02T00:00:00.000Z');
+      // Once it has read the new one, it may write.
+      await first.watermark();
+      await first.saveWatermark(mark('2030-01-03T00:00:00.000Z'));
+
+      const entry: OutboxEntry = { day: '2030-01-01', subject: 's', html: 'h', text: 't', createdUtc: '2030-01-01T06:00:00.000Z' };
+      await second.addToOutbox(entry);
+      expect((await first.outbox()).map((e) => e.day)).toContain('2030-01-01');
+      await second.addToOutbox({ ...entry, accepted: 'operation-of-the-other-run' });
+      await expect(first.addToOutbox({ ...entry, accepted: 'operation-of-this-run' })).rejects.toThrow(BlobChangedError);
+      expect(JSON.parse((await world.read(world.reports, 'state/outbox/2030-01-01.json'))!).accepted).toBe('operation-of-the-other-run');
+    } finally {
+      for (const day of ['2030-01-01', '2030-01-02']) await reports.getBlockBlobClient(`state/outbox/${day}.json`).deleteIfExists();
+      if (original) await reports.getBlockBlobClient(WATERMARK).upload(original, Buffer.byteLength(original));
+      else await reports.getBlockBlobClient(WATERMARK).deleteIfExists();
+    }
+  });
+
   it('a run killed on this machine: the next run takes the lock over at once instead of waiting for the lease to lapse', async () => {
-    const day = addDays('2026-10-01', 1);
+    const day = addDays('2026-10-02', 1);
     clock.set(at(day));
     const child = spawnCli(['daily', '--now', at(day)], world.env);
     // Killed once it holds the lock and has begun reading Graph.

@@ -167,8 +167,8 @@ describe('Blob Storage faults', () => {
   });
 
   it('a monthly run failing at its Nth write, for every N: no manifest until the pack is whole; the re-run completes and verifies', async () => {
-    // The harvest so far covers August (partly) and September; archive September on October 1st.
-    const now = '2026-10-01T03:00:00Z';
+    // The harvest so far covers August (partly) and September; September is sealed from October 2nd.
+    const now = '2026-10-02T03:00:00Z';
     clock.set(now);
     feed.add(at(await lastFinal()), now, 4); // after the last daily run: only the monthly run harvests them
     const month = '2026-09';

@@ -104,16 +104,21 @@ describe('soak: sixty days with random faults', () => {
       for (const d of await finalDays(world)) if (!finalizedOrder.includes(d)) finalizedOrder.push(d);
     };
     const failedRuns: string[] = [];
+    /** The day each month's pack was written: never before the 2nd. */
+    const sealedOn = new Map<string, string>();
     const history: string[] = [];
     let firstNow: Date | undefined;
     let lastNow = clock.now();
     let day = START;
-    let monthlyDue: string | undefined;
+    let sealDue: string | undefined;
+    let sealFrom = Infinity;
+    let sealFailed = false;
 
     for (let i = 0; i < DAYS; i++, day = addDays(day, 1)) {
       const now = clock.set(new Date(Date.parse(`${day}T06:00:00Z`) + rng.int(0, 40) * 60_000));
-      // New activations since yesterday's run, some of them before it (audit events arrive late).
-      if (i > 0) feed.add(new Date(lastNow.getTime() - 5 * HOUR_MS), now, rng.int(0, 4));
+      // New activations, visible in Graph from now on, whose events happened up to a day before
+      // (audit records reach Graph late): most of them before yesterday's run.
+      if (i > 0) feed.add(new Date(now.getTime() - 24 * HOUR_MS), now, rng.int(0, 4));
       // Assignment changes: a new eligible assignment now and then, and one removed.
       if (rng.chance(0.3)) {
         const user = rng.pick(world.graph.tenant.users);
@@ -126,17 +131,17 @@ describe('soak: sixty days with random faults', () => {
       if (rng.chance(0.12)) world.graph.tenant.eligibilitySchedules.splice(rng.int(0, world.graph.tenant.eligibilitySchedules.length - 1), 1);
       world.graph.setTenant(world.graph.tenant);
 
-      // The monthly job at 03:00 on the 1st; a failed one is caught up by the next day's attempt (the
-    // timer's next run would do the same a month later: it archives every complete month not yet archived).
-      if (day.endsWith('-01') || monthlyDue) {
-        monthlyDue = day;
-        const at3 = clock.set(`${day}T03:00:00Z`);
-        // The first attempt of each month fails part-way (a write refused); the next day's completes it.
-        const monthlyFault = monthlyDue === day && day.endsWith('-01') ? (proxy.failOnce(rng.int(2, 12), { status: 403 }), { name: 'blob 403 at N' }) : undefined;
-        const monthly = await run(['monthly', '--now', at3.toISOString()]);
-        history.push(`${day} monthly ${monthlyFault?.name ?? '-'} -> ${monthly.code}`);
-        if (monthly.code === 0) monthlyDue = undefined;
-        else failedRuns.push(`${day} monthly`);
+      // The monthly timer at 03:00 on the 1st: too early to seal the month just ended (its last events
+      // may reach Graph until the 2nd), so it writes no pack and says so; the first daily run after
+      // the month's end plus the overlap writes it (its first attempt is made to fail part-way).
+      if (day.endsWith('-01')) {
+        const month = addDays(day, -1).slice(0, 7);
+        const monthly = await run(['monthly', '--now', clock.set(`${day}T03:00:00Z`).toISOString()]);
+        history.push(`${day} monthly -> ${monthly.code}`);
+        expect([day, monthly.code, monthly.stderr.includes(`${month} is not sealed yet`)]).toEqual([day, 0, true]);
+        expect(await world.read(world.archive, `monthly/${month}/manifest.json`)).toBeUndefined();
+        sealDue = month;
+        sealFrom = Date.parse(`${day}T00:00:00Z`) + DAY_MS; // the month's end plus the default overlap
         clock.set(now);
       }
 
@@ -158,7 +163,14 @@ describe('soak: sixty days with random faults', () => {
 
       let roll = rng.next();
       let fault: ReturnType<Fault> | undefined;
-      if (i > 0 && i < DAYS - 1) {
+      // The first run that seals a month fails at one of its archive writes; the next one completes the pack.
+      if (sealDue && now.getTime() >= sealFrom && !sealFailed) {
+        let archiveWrites = 0;
+        const failAt = rng.int(1, 4);
+        proxy.onWrite = (w) => (w.url.includes(`/${world.archive}/`) && ++archiveWrites === failAt ? { status: 403 } : 'pass');
+        fault = { expectFailure: true, name: `seal ${sealDue}: archive write ${failAt} refused` };
+        sealFailed = true;
+      } else if (i > 0 && i < DAYS - 1) {
         for (const [p, make] of FAULTS) {
           if (roll < p) {
             fault = make({ world, proxy, rng });
@@ -174,6 +186,11 @@ describe('soak: sixty days with random faults', () => {
       if (hit) history.push(`${day} ${hit.method} ${hit.blob} ${JSON.stringify(hit.action)}`);
       await noteFinalDays();
       history.push(`${day} ${fault?.name ?? '-'} -> ${result.code}`);
+      if (sealDue && (await world.read(world.archive, `monthly/${sealDue}/manifest.json`))) {
+        sealedOn.set(sealDue, day);
+        sealDue = undefined;
+        sealFailed = false;
+      }
       if (!fault?.expectFailure) expect([day, fault?.name, result.code]).toEqual([day, fault?.name, 0]);
       if (result.code !== 0) {
         failedRuns.push(day);
@@ -200,7 +217,10 @@ describe('soak: sixty days with random faults', () => {
     // Some of everything happened.
     expect(failedRuns.length).toBeGreaterThanOrEqual(8);
     expect(history.filter((h) => h.includes('skipped')).length).toBeGreaterThanOrEqual(1);
-    expect(failedRuns.filter((f) => f.endsWith('monthly')).length).toBeGreaterThanOrEqual(1);
+    expect(history.filter((h) => / seal \d{4}-\d{2}: .* -> 1$/.test(h)).length).toBeGreaterThanOrEqual(1);
+    // Each month sealed by a daily run on or after the 2nd, once the harvest covered its end plus a day.
+    expect([...sealedOn.keys()]).toEqual(['2026-06', '2026-07']);
+    for (const [month, d] of sealedOn) expect([month, d >= `${addDays(`${month}-01`, 32).slice(0, 7)}-02`]).toEqual([month, true]);
 
     // 1. Every activation exactly once across the final daily files (Graph's 30 days before the first run, to the last).
     const coverage = new Date(firstNow!.getTime() - 30 * DAY_MS);

@@ -61,7 +61,13 @@ describe('activation records', () => {
 describe('harvest window', () => {
   const now = new Date('2026-11-24T06:00:00Z');
   const day = 24 * 3600 * 1000;
-  const mark = (at: Date) => ({ harvestedThroughUtc: at.toISOString(), coverageStartUtc: '2026-01-01T00:00:00Z', recent: {}, gaps: [] });
+  const mark = (at: Date, recentFromUtc: string | null = '2026-01-01T00:00:00Z') => ({
+    harvestedThroughUtc: at.toISOString(),
+    coverageStartUtc: '2026-01-01T00:00:00Z',
+    recent: {},
+    ...(recentFromUtc ? { recentFromUtc } : {}),
+    gaps: [],
+  });
 
   it('reads what Graph holds on the first run', () => {
     const { window, gaps } = activationsWindow(undefined, now);
@@ -69,9 +75,19 @@ describe('harvest window', () => {
     expect(gaps).toEqual([]);
   });
 
-  it('overlaps the watermark', () => {
+  it('overlaps the watermark by a day by default, or by HARVEST_OVERLAP_HOURS', () => {
     const through = new Date(now.getTime() - day);
-    expect(activationsWindow(mark(through), now).window?.from).toEqual(new Date(through.getTime() - HARVEST_OVERLAP_MS));
+    expect(HARVEST_OVERLAP_MS).toBe(day);
+    expect(activationsWindow(mark(through), now).window?.from).toEqual(new Date(through.getTime() - day));
+    expect(activationsWindow(mark(through), now, 48 * 3600_000).window?.from).toEqual(new Date(through.getTime() - 2 * day));
+  });
+
+  it('never reads further back than the ids kept to de-duplicate reach (an overlap made longer, a watermark from before)', () => {
+    const through = new Date(now.getTime() - day);
+    const kept = new Date(through.getTime() - 10 * 3600_000);
+    expect(activationsWindow(mark(through, kept.toISOString()), now).window?.from).toEqual(kept);
+    // A watermark written when the overlap was six hours, without recentFromUtc.
+    expect(activationsWindow(mark(through, null), now).window?.from).toEqual(new Date(through.getTime() - 6 * 3600_000));
   });
 
   it('records a gap when runs stopped for longer than Graph keeps events', () => {

@@ -226,3 +226,16 @@ describe('loadSettings', () => {
     });
   });
 });
+
+describe('HARVEST_OVERLAP_HOURS', () => {
+  it('is 24 hours unless set', () => {
+    expect(loadSettings({}).harvestOverlapHours).toBe(24);
+    expect(loadSettings({ HARVEST_OVERLAP_HOURS: '36' }).harvestOverlapHours).toBe(36);
+  });
+
+  it.each(['0', '-1', '1.5', '24h', '721'])('refuses %j, naming the setting', (value) => {
+    expect(() => loadSettings({ HARVEST_OVERLAP_HOURS: value })).toThrow(
+      `Setting HARVEST_OVERLAP_HOURS must be a whole number of hours from 1 to 720, got "${value}"`,
+    );
+  });
+});
