@@ -71,6 +71,9 @@ async function daily(ctx: JobContext, options: DailyOptions): Promise<DailyResul
   const state = new StateStore(store, container);
   log.info(`Daily run for ${day} into ${store.location(container)}/${folder}`);
 
+  // A first run (no watermark yet) leaves earlier months to the monthly timer: it archives every
+  // complete month the harvest covers, and a first daily run stays a daily run's cost.
+  const firstRun = (await state.watermark()) === undefined;
   let result: DailyResult;
   const manifestText = await store.readText(container, `${folder}manifest.json`);
   if (manifestText) {
@@ -94,7 +97,7 @@ async function daily(ctx: JobContext, options: DailyOptions): Promise<DailyResul
   }
   // Last: the month just ended is sealed once the harvest covers its end plus the overlap, which
   // the monthly timer (early on the 1st) cannot see; an archive failure never holds up the email.
-  result.archived = await archiveSealedMonth(ctx, state);
+  if (!firstRun) result.archived = await archiveSealedMonth(ctx, state);
   if (emailFailure) throw emailFailure;
   return result;
 }
