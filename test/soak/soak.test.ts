@@ -116,9 +116,9 @@ describe('soak: sixty days with random faults', () => {
 
     for (let i = 0; i < DAYS; i++, day = addDays(day, 1)) {
       const now = clock.set(new Date(Date.parse(`${day}T06:00:00Z`) + rng.int(0, 40) * 60_000));
-      // New activations, visible in Graph from now on, whose events happened up to a day before
-      // (audit records reach Graph late): most of them before yesterday's run.
-      if (i > 0) feed.add(new Date(now.getTime() - 24 * HOUR_MS), now, rng.int(0, 4));
+      // New activations that reached Graph just after yesterday's run, although their events happened
+      // up to a day before it (audit records reach Graph late): most are older than that run.
+      if (i > 0) feed.add(new Date(lastNow.getTime() - 24 * HOUR_MS + 60_000), now, rng.int(0, 4));
       // Assignment changes: a new eligible assignment now and then, and one removed.
       if (rng.chance(0.3)) {
         const user = rng.pick(world.graph.tenant.users);
