@@ -81,6 +81,11 @@ param storagePublicNetworkAccess string = 'Enabled'
 @maxValue(20)
 param exportMaxConcurrent int = 2
 
+@description('How far each harvest re-reads before the last one (HARVEST_OVERLAP_HOURS): audit events reaching Graph later than this are missed; a month is sealed this long after its end.')
+@minValue(1)
+@maxValue(720)
+param harvestOverlapHours int = 24
+
 @description('Days a saved export (save=true) is kept under exports/ before the lifecycle rule deletes it.')
 param exportRetentionDays int = 30
 
@@ -199,6 +204,7 @@ module api 'app/api.bicep' = {
     privilegedRoleIds: privilegedRoleIds
     excludedPrincipalIds: excludedPrincipalIds
     exportMaxConcurrent: exportMaxConcurrent
+    harvestOverlapHours: harvestOverlapHours
     entraAuthEnabled: entraAuthEnabled
     entraAuthClientId: entraAuthClientId
     entraAuthAllowedApplications: entraAuthAllowedApplications
@@ -263,5 +269,6 @@ output EXPIRY_WINDOW_DAYS int = expiryWindowDays
 output DAILY_SCHEDULE string = dailySchedule
 output MONTHLY_SCHEDULE string = monthlySchedule
 output EXPORT_MAX_CONCURRENT int = exportMaxConcurrent
+output HARVEST_OVERLAP_HOURS int = harvestOverlapHours
 output PRIVILEGED_ROLE_IDS string = privilegedRoleIds
 output EXCLUDED_PRINCIPAL_IDS string = excludedPrincipalIds

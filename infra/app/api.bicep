@@ -40,6 +40,9 @@ param excludedPrincipalIds string = ''
 @minValue(1)
 @maxValue(20)
 param exportMaxConcurrent int = 2
+@minValue(1)
+@maxValue(720)
+param harvestOverlapHours int = 24
 
 param maximumInstanceCount int = 100
 param instanceMemoryMB int = 2048
@@ -83,6 +86,7 @@ var appSettings = {
   DAILY_SCHEDULE: dailySchedule // read by the timer trigger as %DAILY_SCHEDULE%
   MONTHLY_SCHEDULE: monthlySchedule // read by the timer trigger as %MONTHLY_SCHEDULE%
   EXPORT_MAX_CONCURRENT: string(exportMaxConcurrent) // HTTP exports per instance at once; more get 429
+  HARVEST_OVERLAP_HOURS: string(harvestOverlapHours) // how late an audit event may reach Graph and still be harvested
 }
 
 // One Flex Consumption plan per app
