@@ -40,6 +40,8 @@ export const SETTING_NAMES = [
   'MONTHLY_SCHEDULE',
   'EXPORT_MAX_CONCURRENT',
   'HARVEST_OVERLAP_HOURS',
+  'EXPIRY_REMINDER_DAYS',
+  'REMINDERS_PER_RUN',
 ] as const;
 export type SettingName = (typeof SETTING_NAMES)[number];
 
@@ -75,6 +77,10 @@ export interface Settings {
   exportMaxConcurrent: number;
   /** How far each harvest re-reads before its watermark: audit records reach Graph late. */
   harvestOverlapHours: number;
+  /** Expiry reminders to the holders: thresholds in whole days, ascending, none when off (the default). */
+  expiryReminderDays: number[];
+  /** Reminder emails one run sends at most; the rest wait for the next run. */
+  remindersPerRun: number;
 }
 
 export class SettingsError extends Error {
@@ -240,7 +246,7 @@ export function loadSettings(env: Env = process.env): Settings {
   const excludedText = present(env, 'EXCLUDED_PRINCIPAL_IDS');
   const excludedPrincipalIds = excludedText !== undefined ? guidList('EXCLUDED_PRINCIPAL_IDS', excludedText) : new Set<string>();
 
-  const settings: Omit<Settings, 'secrets' | 'exportMaxConcurrent'> = {
+  const settings: Omit<Settings, 'secrets' | 'exportMaxConcurrent' | 'expiryReminderDays' | 'remindersPerRun'> = {
     graphEndpoint,
     managedIdentityClientId: clientId?.toLowerCase(),
     managedIdentityAvailable: Boolean(env.IDENTITY_ENDPOINT || env.MSI_ENDPOINT),
@@ -255,7 +261,8 @@ export function loadSettings(env: Env = process.env): Settings {
     monthlySchedule: ncrontab('MONTHLY_SCHEDULE', present(env, 'MONTHLY_SCHEDULE') ?? DEFAULT_MONTHLY_SCHEDULE),
     harvestOverlapHours: harvestOverlapHours(env),
   };
-  return { ...settings, secrets: secretsOf(settings, env), exportMaxConcurrent: exportMaxConcurrent(env) };
+  const reminders = expiryReminders(env, email);
+  return { ...settings, secrets: secretsOf(settings, env), exportMaxConcurrent: exportMaxConcurrent(env), ...reminders };
 }
 
 /**
@@ -318,7 +325,9 @@ export function describeSettings(s: Settings): string {
   const email = s.email
     ? `${s.email.recipients.length} recipient(s) via ${s.email.transport.kind === 'endpoint' ? s.email.transport.endpoint : 'an ACS connection string'}`
     : 'not configured';
-  return `Graph ${s.graphEndpoint}; storage ${storage} (${s.reportsContainer}, ${s.archiveContainer}); email ${email}; expiry window ${s.expiryWindowDays} days`;
+  return `Graph ${s.graphEndpoint}; storage ${storage} (${s.reportsContainer}, ${s.archiveContainer}); email ${email}; expiry window ${s.expiryWindowDays} days; reminders ${
+    s.expiryReminderDays.length > 0 ? `at ${s.expiryReminderDays.join(', ')} day(s) left, at most ${s.remindersPerRun} a run` : 'off'
+  }`;
 }
 
 // --- Hosts the app sends its token (or a key-signed request) to ---------------------------------
@@ -438,7 +447,7 @@ function acsConnectionString(value: string): string {
 }
 
 /** The secret values in force (keys, SAS, the identity endpoint's header), for log redaction by value. */
-function secretsOf(s: Omit<Settings, 'secrets' | 'exportMaxConcurrent'>, env: Env): string[] {
+function secretsOf(s: Omit<Settings, 'secrets' | 'exportMaxConcurrent' | 'expiryReminderDays' | 'remindersPerRun'>, env: Env): string[] {
   const values: string[] = [];
   const from = (name: SettingName, text: string, keys: string[]) => {
     if (/^UseDevelopmentStorage=true;?$/i.test(text)) return;
@@ -465,4 +474,36 @@ function exportMaxConcurrent(env: Env): number {
     throw new SettingsError('EXPORT_MAX_CONCURRENT', `must be a whole number of exports from 1 to 20, got "${text}"`);
   }
   return Number(text);
+}
+
+export const DEFAULT_REMINDERS_PER_RUN = 200;
+
+/**
+ * EXPIRY_REMINDER_DAYS: comma-separated whole days from 1 to 365 (e.g. `14,7,1`); unset or empty
+ * means no reminders, so a deployment never starts emailing people by surprise. REMINDERS_PER_RUN:
+ * 1 to 10,000, 200 by default: ACS sends a limited number of mails an hour until a support request
+ * raises it (30 a minute and 100 an hour to start with:
+ * https://learn.microsoft.com/azure/communication-services/concepts/email/sdk-features#api-throttling-and-timeouts).
+ */
+function expiryReminders(env: Env, email: EmailSettings): { expiryReminderDays: number[]; remindersPerRun: number } {
+  const daysText = present(env, 'EXPIRY_REMINDER_DAYS');
+  const days = new Set<number>();
+  if (daysText !== undefined) {
+    for (const part of daysText.split(',').map((p) => p.trim())) {
+      if (!/^\d+$/.test(part) || Number(part) < 1 || Number(part) > 365) {
+        throw new SettingsError('EXPIRY_REMINDER_DAYS', `must be a comma-separated list of whole days from 1 to 365 (e.g. "14,7,1"), got "${daysText}"`);
+      }
+      days.add(Number(part));
+    }
+    if (!email) throw new SettingsError('EXPIRY_REMINDER_DAYS', 'is set but email is not configured: set ACS_ENDPOINT (or ACS_CONNECTION_STRING) too');
+  }
+  const perRunText = present(env, 'REMINDERS_PER_RUN');
+  let remindersPerRun = DEFAULT_REMINDERS_PER_RUN;
+  if (perRunText !== undefined) {
+    if (!/^\d+$/.test(perRunText) || Number(perRunText) < 1 || Number(perRunText) > 10_000) {
+      throw new SettingsError('REMINDERS_PER_RUN', `must be a whole number of emails from 1 to 10000, got "${perRunText}"`);
+    }
+    remindersPerRun = Number(perRunText);
+  }
+  return { expiryReminderDays: [...days].sort((a, b) => a - b), remindersPerRun };
 }

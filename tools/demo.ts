@@ -52,6 +52,8 @@ async function main(): Promise<number> {
       ACS_ENDPOINT: email.endpoint,
       EMAIL_SENDER: 'DoNotReply@contoso-demo.azurecomm.net',
       EMAIL_RECIPIENTS: 'secops@contoso.com',
+      // Reminders to the people whose roles end soon: the simulated ACS shows them next to the digest.
+      EXPIRY_REMINDER_DAYS: '14,7,1',
     };
     say('Running: pim-reporter daily');
     const code = await run(process.execPath, [resolve(__dirname, '../src/cli.js'), 'daily'], env);
@@ -79,7 +81,9 @@ async function main(): Promise<number> {
 
     say('');
     say(`Digest: ${manifest.digest.subject}`);
-    say(`Emailed through the simulated ACS: ${email.sent.length} message(s) to ${env.EMAIL_RECIPIENTS}`);
+    const digests = email.sent.filter((m) => m.recipients.to.some((r) => r.address === env.EMAIL_RECIPIENTS));
+    say(`Emailed through the simulated ACS: ${digests.length} digest(s) to ${env.EMAIL_RECIPIENTS}`);
+    for (const m of email.sent.filter((x) => !digests.includes(x))) say(`  expiry reminder to ${m.recipients.to.map((r) => r.address).join(', ')}: ${m.content.subject}`);
     for (const f of manifest.files.filter((f) => f.name.endsWith('.csv'))) say(`  ${f.name.padEnd(28)} ${f.rows} row(s)`);
     say(`Graph requests: ${manifest.graph.requests}`);
     say(`In Azurite: ${container.url}/${prefix} (data kept in ${join(OUT, '.azurite')})`);

@@ -624,7 +624,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     switch (o.kind) {
       case 'user': {
         const u = o.obj;
-        full = { id: u.id, displayName: u.displayName, userPrincipalName: u.userPrincipalName, mail: null, accountEnabled: true, userType: 'Member', givenName: null, surname: null, jobTitle: null };
+        full = { id: u.id, displayName: u.displayName, userPrincipalName: u.userPrincipalName, mail: u.mail ?? null, accountEnabled: true, userType: 'Member', givenName: null, surname: null, jobTitle: null };
         break;
       }
       case 'group': {

@@ -12,6 +12,8 @@ export interface OutgoingEmail {
   subject: string;
   html: string;
   text: string;
+  /** Who it goes to; the digest's EMAIL_RECIPIENTS when absent (an expiry reminder names its one holder). */
+  to?: string[];
 }
 
 /** What ACS knows of a send operation (GET /emails/operations/{id}). */
@@ -123,11 +125,11 @@ export function createMailer(
   return {
     recipients: settings.recipients.length,
     send: (email, operationId) =>
-      withTimeout('sending the digest', async (signal) => {
+      withTimeout('sending the email', async (signal) => {
         const message: EmailMessage = {
           senderAddress: settings.sender,
           content: { subject: email.subject, html: email.html, plainText: email.text },
-          recipients: { to: settings.recipients.map((address) => ({ address })) },
+          recipients: { to: (email.to ?? settings.recipients).map((address) => ({ address })) },
         };
         // Operation-Id: "the ID provided by the customer to identify the long running operation":
         // https://learn.microsoft.com/rest/api/communication/dataplane/email/send

@@ -7,11 +7,12 @@
  * lists are read meanwhile), the day's files and the snapshot state, then the manifest that marks
  * the day final, then the email, then the pack of the month just ended once it is sealed (monthly.ts).
  */
-import { randomUUID } from 'node:crypto';
 import { harvestSince, type Harvest } from './harvest';
 import { assignmentChanges, GlobalAdministratorCount } from '../pim/changes';
 import type { AssignmentRow } from '../pim/model';
 import { takeSnapshot, withActivatedScopes } from '../pim/snapshot';
+import { ReminderCandidates } from '../pim/reminders';
+import { sendExpiryReminders } from './reminders';
 import { renderDigest } from '../report/digest';
 import { APP_VERSION } from '../version';
 import type { JobContext } from './context';
@@ -25,7 +26,8 @@ import {
   writeTextFile,
   type ManifestFile,
 } from './files';
-import { outboxOperationId, StateStore, type OutboxEntry } from './state';
+import { StateStore } from './state';
+import { sendOnce } from './outbox';
 import { EmailError } from '../io/email';
 import { withRunLock, type RunLockOptions } from './lock';
 import { archiveSealedMonth } from './monthly';
@@ -88,6 +90,8 @@ async function daily(ctx: JobContext, options: DailyOptions): Promise<DailyResul
   if (!ctx.mailer) {
     log.info('Email is not configured (ACS_ENDPOINT or ACS_CONNECTION_STRING): the digest is stored, not sent');
   } else {
+    // A day already final sends no new reminder; one an earlier run left unsent is retried.
+    if (!result.wrote) await sendExpiryReminders(ctx, state, day);
     if (options.forceEmail) await requeueToday(ctx, state, day, folder, result.subject);
     try {
       result.emailsSent = await deliverOutbox(ctx, state, result);
@@ -109,7 +113,8 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
   const files: ManifestFile[] = [];
 
   // The audit log (sequential, rate limited) and the snapshot's lists are independent: read them together.
-  const snapshotTaken = takeSnapshot(graph, { privilegedRoleIds: settings.privilegedRoleIds, log });
+  const reminderCandidates = settings.expiryReminderDays.length > 0 ? new ReminderCandidates(settings.expiryReminderDays, now) : undefined;
+  const snapshotTaken = takeSnapshot(graph, { privilegedRoleIds: settings.privilegedRoleIds, log, observe: reminderCandidates?.observe });
   snapshotTaken.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
   let harvest: Harvest;
   try {
@@ -154,6 +159,7 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
       excludedPrincipalIds: settings.excludedPrincipalIds,
     });
     await state.saveSnapshot(day, snapshot.schedules.sortedBatches(), previous?.day);
+    const reminders = await sendExpiryReminders(ctx, state, day, reminderCandidates?.items ?? [], snapshot.scopeName);
 
     const digest = renderDigest({
       day,
@@ -169,6 +175,7 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
       incomplete: snapshot.incomplete,
       folder,
       scopeName: snapshot.scopeName,
+      reminders,
     });
     files.push(await writeTextFile(store, container, `${folder}digest.html`, digest.html, 'text/html; charset=utf-8'));
     files.push(await writeTextFile(store, container, `${folder}digest.txt`, digest.text, 'text/plain; charset=utf-8'));
@@ -198,6 +205,9 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
       },
       schedules: snapshot.counts,
       incomplete: snapshot.incomplete.map(({ list, groupId, groupName, status, code, reason }) => ({ list, groupId, groupName, status, code, reason })),
+      reminders: reminders
+        ? { sent: reminders.sent.length, assignments: reminders.sent.reduce((n, u) => n + u.items.length, 0), withoutMail: reminders.withoutMail, waiting: reminders.waiting, failed: reminders.failed }
+        : null,
       activations: {
         harvestedFromUtc: harvest.window?.from.toISOString() ?? null,
         harvestedToUtc: harvest.window?.to.toISOString() ?? null,
@@ -250,7 +260,7 @@ async function deliverOutbox(ctx: JobContext, state: StateStore, result: DailyRe
       continue;
     }
     try {
-      const operationId = await sendOnce(ctx, state, entry);
+      const operationId = await sendOnce(mailer, ctx.log, `the digest of ${entry.day}`, entry, (queued) => state.addToOutbox(queued));
       await state.markSent(entry.day, { subject: entry.subject, sentUtc: new Date().toISOString(), operationId, recipients: mailer.recipients });
       sent.push(entry.day);
       ctx.log.info(`Emailed the digest of ${entry.day} to ${mailer.recipients} recipient(s)`);
@@ -267,36 +277,4 @@ async function deliverOutbox(ctx: JobContext, state: StateStore, result: DailyRe
     );
   }
   return sent;
-}
-
-/**
- * One digest out at most once: a send started by an earlier run (its operation id is in the entry)
- * is asked after first, and a new send's operation id is stored in the outbox before the send, so
- * a run that dies at any point after ACS accepted it never sends it again.
- */
-async function sendOnce(ctx: JobContext, state: StateStore, entry: OutboxEntry): Promise<string> {
-  const mailer = ctx.mailer!;
-  let operationId = outboxOperationId(entry);
-  if (operationId) {
-    const status = await mailer.status(operationId);
-    if (status.state === 'succeeded') {
-      ctx.log.info(`ACS delivered the digest of ${entry.day} sent by an earlier run (operation ${operationId})`);
-      return operationId;
-    }
-    if (status.state === 'running') {
-      ctx.log.info(`Waiting for the digest of ${entry.day} sent by an earlier run (operation ${operationId})`);
-      return mailer.outcome(operationId);
-    }
-    if (status.state === 'failed') {
-      ctx.log.warn(`The earlier send of the digest of ${entry.day} failed (${status.reason}); sending it again`);
-      operationId = undefined;
-    }
-    // unknown: ACS never accepted that send; it goes out under the same id.
-  }
-  if (!operationId) {
-    operationId = randomUUID();
-    // Must be stored before the send: if it cannot be, nothing is sent (the run fails, the digest stays queued).
-    await state.addToOutbox({ ...entry, operationId, accepted: undefined });
-  }
-  return mailer.send(entry, operationId);
 }

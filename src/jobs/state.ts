@@ -7,6 +7,8 @@
  *   state/outbox/<day>.json                    a digest waiting to be emailed (deleted once sent)
  *   state/email/<day>.json                     proof a day's digest was sent
  *   state/packs/YYYY-MM/                       a monthly pack's assignments until its manifest is written (monthly.ts)
+ *   state/reminders/done.json                  expiry reminders sent: each (schedule, principal) and its thresholds done
+ *   state/reminders/outbox/<id>.json           an expiry reminder being sent (deleted once recorded in done.json)
  *   state/run.lock                             leased by the run writing all this (lock.ts)
  *
  * Every write is a whole-blob replace of something derived again on a re-run, so a run killed at
@@ -16,6 +18,7 @@ import { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import type { BlobStore } from '../io/blob';
 import type { ActivationRow, AssignmentRow, HarvestGap } from '../pim/model';
+import { reminderKey, type ReminderRecord } from '../pim/reminders';
 
 export type { HarvestGap };
 import { JSON_CONTENT_TYPE } from './files';
@@ -25,6 +28,8 @@ const ACTIVATIONS = 'state/activations/';
 const SNAPSHOTS = 'state/snapshots/';
 const OUTBOX = 'state/outbox/';
 const SENT = 'state/email/';
+const REMINDERS_DONE = 'state/reminders/done.json';
+const REMINDER_OUTBOX = 'state/reminders/outbox/';
 const JSONL = 'application/x-ndjson; charset=utf-8';
 const KEPT_SNAPSHOTS = 7;
 
@@ -60,6 +65,15 @@ export interface OutboxEntry {
   accepted?: string;
 }
 
+/** An expiry reminder to one user: the email, and what to record once it is sent. */
+export interface ReminderOutboxEntry extends OutboxEntry {
+  /** `<day>-<principal id>`: one reminder per user per run. */
+  id: string;
+  principalId: string;
+  to: string[];
+  items: Array<Omit<ReminderRecord, 'remindedOn' | 'operationId'>>;
+}
+
 /** The operation id of an entry: its own, or the one in an older entry's serialized poller. */
 export function outboxOperationId(entry: OutboxEntry): string | undefined {
   return entry.operationId ?? /\/emails\/operations\/([0-9a-f-]{36})/i.exec(entry.accepted ?? '')?.[1];
@@ -67,7 +81,7 @@ export function outboxOperationId(entry: OutboxEntry): string | undefined {
 
 export class StateStore {
   /**
-   * The ETag of each watermark and outbox blob as this run last read or wrote it (null: absent).
+   * The ETag of each watermark, outbox and reminder-state blob as this run last read or wrote it (null: absent).
    * Those writes are conditional on it: a blob another writer changed meanwhile is never
    * overwritten (BlobChangedError), whatever the run lock says.
    */
@@ -202,6 +216,37 @@ export class StateStore {
   async dropFromOutbox(day: string): Promise<void> {
     await this.store.delete(this.container, `${OUTBOX}${day}.json`);
     this.etags.set(`${OUTBOX}${day}.json`, null);
+  }
+
+  /** Every (schedule, principal) reminded of its end, by `reminderKey`. */
+  async reminderRecords(): Promise<Map<string, ReminderRecord>> {
+    const text = await this.readTracked(REMINDERS_DONE);
+    const records = text ? (JSON.parse(text) as { records: ReminderRecord[] }).records : [];
+    return new Map(records.map((r) => [reminderKey(r.scheduleId, r.principalId), r]));
+  }
+
+  /** Replaces the records, without those whose end has passed (the assignment is gone). */
+  async saveReminderRecords(records: ReadonlyMap<string, ReminderRecord>, now: Date): Promise<void> {
+    const kept = [...records.values()].filter((r) => Date.parse(r.end) > now.getTime());
+    await this.writeTracked(REMINDERS_DONE, JSON.stringify({ records: kept }));
+  }
+
+  async reminderOutbox(): Promise<ReminderOutboxEntry[]> {
+    const entries: ReminderOutboxEntry[] = [];
+    for await (const name of this.store.list(this.container, REMINDER_OUTBOX)) {
+      const text = await this.readTracked(name);
+      if (text) entries.push(JSON.parse(text) as ReminderOutboxEntry);
+    }
+    return entries.sort((a, b) => (a.id < b.id ? -1 : 1));
+  }
+
+  async addReminderToOutbox(entry: ReminderOutboxEntry): Promise<void> {
+    await this.writeTracked(`${REMINDER_OUTBOX}${entry.id}.json`, JSON.stringify(entry));
+  }
+
+  async dropReminderFromOutbox(id: string): Promise<void> {
+    await this.store.delete(this.container, `${REMINDER_OUTBOX}${id}.json`);
+    this.etags.set(`${REMINDER_OUTBOX}${id}.json`, null);
   }
 
   /** A JSON-lines blob in batches of up to a thousand rows, never the whole file at once. */

@@ -121,6 +121,8 @@ export interface DirectoryObject {
   displayName?: string | null;
   userPrincipalName?: string | null;
   appId?: string | null;
+  /** A user's SMTP address; null when the user has no mailbox (the expanded user object carries it). */
+  mail?: string | null;
 }
 
 export interface ScheduleInfo {

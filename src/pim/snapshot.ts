@@ -33,6 +33,11 @@ export interface SnapshotOptions {
   log: Log;
   /** Rows kept in memory per list before spilling to disk. */
   sortRunSize?: number;
+  /**
+   * Sees each schedule's own row and each PIM-for-Groups eligible row with the principal as Graph
+   * expanded it (which carries a user's `mail`): the expiry reminders pick theirs here.
+   */
+  observe?: (row: AssignmentRow, principal: DirectoryObject | null | undefined, source: 'direct' | 'groupEligibility') => void;
 }
 
 /** A list the snapshot could not read: what is missing from the report, and why. Nothing is guessed in its place. */
@@ -111,7 +116,7 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
     roleNamesReady.catch(() => undefined); // awaited below; a failure fails the snapshot there
 
     // Groups that hold roles are expanded while the schedules are still being paged.
-    const groups = new GroupExpander(graph, { eligible, active }, log);
+    const groups = new GroupExpander(graph, { eligible, active }, log, options.observe);
     const scopeIds = new Set<string>();
     const problems = { deletedPrincipals: 0, unknownRoles: new Set<string>() };
     /** Schedules Graph derived from a group (memberType not Direct): kept unless the expansion gives the same row. */
@@ -152,6 +157,7 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
             continue;
           }
           rows.push(row);
+          options.observe?.(row, schedule.principal, 'direct');
           if (row.principalType === 'Group') groups.add(row, members);
         }
         count += rows.length;
@@ -290,7 +296,15 @@ class GroupExpander {
     private readonly graph: GraphClient,
     private readonly sinks: Sinks,
     private readonly log: Log,
+    private readonly observe?: SnapshotOptions['observe'],
   ) {}
+
+  /** A PIM-for-Groups eligible row, shown to the observer with the member Graph expanded. */
+  private eligibleRow(row: AssignmentRow, eligibility: GroupEligibilitySchedule): AssignmentRow {
+    const eligible = groupEligibleRow(row, eligibility);
+    this.observe?.(eligible, eligibility.principal, 'groupEligibility');
+    return eligible;
+  }
 
   get size(): number {
     return this.rows.size;
@@ -326,7 +340,7 @@ class GroupExpander {
     }
     held.push(row);
     for (const member of this.members.get(groupId)!) (row.state === 'Eligible' ? out.eligible : out.active).push(memberRow(row, member));
-    for (const eligibility of this.eligibleMembers.get(groupId)!) out.eligible.push(groupEligibleRow(row, eligibility));
+    for (const eligibility of this.eligibleMembers.get(groupId)!) out.eligible.push(this.eligibleRow(row, eligibility));
   }
 
   /** Every group seen so far expanded; rejects with the first failure. */
@@ -450,7 +464,7 @@ class GroupExpander {
         // Owners can manage the group, but only eligible *members* can activate into its roles.
         if (!sameEnum(eligibility.accessId, 'member')) continue;
         known.push(eligibility);
-        for (const row of rows) eligibleRows.push(groupEligibleRow(row, eligibility));
+        for (const row of rows) eligibleRows.push(this.eligibleRow(row, eligibility));
       }
     }
     await Promise.all([this.sinks.eligible.addAll(eligibleRows), this.sinks.active.addAll(activeRows)]);

@@ -6,6 +6,7 @@
 import { LIST_LIMIT, type AssignmentChanges, type Counted, type ExpiringAssignment } from '../pim/changes';
 import type { ActivationRow, AssignmentRow, HarvestGap, ScopeNamer } from '../pim/model';
 import { csvTime } from '../util/table';
+import type { ReminderSummary } from '../pim/reminders';
 
 export interface DigestContent {
   day: string;
@@ -20,6 +21,8 @@ export interface DigestContent {
   folder: string;
   /** Administrative-unit names, as in the CSVs; without it the scope id is shown. */
   scopeName?: ScopeNamer;
+  /** The day's expiry reminders to the holders; absent when EXPIRY_REMINDER_DAYS is off. */
+  reminders?: ReminderSummary;
 }
 
 export interface RenderedDigest {
@@ -113,6 +116,24 @@ function section<T>(t: Table<T>): { html: string; text: string } {
   return { html: htmlTable(t), text: textTable(t) };
 }
 
+/** "Reminders sent (N)": one row per person emailed today, and who could not be told or waits. */
+function reminderSection(r: ReminderSummary): { html: string; text: string } {
+  const notes = [
+    `Emailed once to the people who hold the roles, at ${r.thresholds.join(', ')} day(s) left (EXPIRY_REMINDER_DAYS).`,
+    r.withoutMail > 0 ? `${r.withoutMail} user(s) with a reminder due could not be told: no mail address.` : '',
+    r.waiting > 0 ? `${r.waiting} reminder email(s) wait for the next run (at most ${r.perRun} a run, REMINDERS_PER_RUN).` : '',
+    r.failed > 0 ? `${r.failed} reminder email(s) could not be sent; the next run retries them.` : '',
+  ];
+  return section({
+    title: 'Reminders sent',
+    intro: notes.filter(Boolean).join(' '),
+    columns: ['Who', 'To', 'Roles (ends UTC)'],
+    cells: (u: ReminderSummary['sent'][number]) => [u.who, u.mail, u.items.map((i) => `${i.roleName} (${csvTime(i.end)})`).join('; ')],
+    list: { count: r.sent.length, items: r.sent },
+    empty: 'None today.',
+  });
+}
+
 export function renderDigest(c: DigestContent): RenderedDigest {
   const subject = digestSubject(c);
   const ch = c.changes;
@@ -135,6 +156,7 @@ export function renderDigest(c: DigestContent): RenderedDigest {
       list: ch.expiring,
       empty: 'None.',
     }),
+    ...(c.reminders ? [reminderSection(c.reminders)] : []),
     section({
       title: 'Permanent assignments',
       intro:

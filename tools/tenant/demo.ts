@@ -46,11 +46,10 @@ export function demoTenant(now: Date): SimTenant {
   const ahead = (ms: number) => t(nowMs + ms);
   const tenantId = rng.guid();
 
-  const users: SimUser[] = PEOPLE.map((name) => ({
-    id: rng.guid(),
-    displayName: name,
-    userPrincipalName: `${name.split(' ')[0].toLowerCase()}.${name.split(' ')[1].toLowerCase()}@${DEMO_DOMAIN}`,
-  }));
+  const users: SimUser[] = PEOPLE.map((name) => {
+    const userPrincipalName = `${name.split(' ')[0].toLowerCase()}.${name.split(' ')[1].toLowerCase()}@${DEMO_DOMAIN}`;
+    return { id: rng.guid(), displayName: name, userPrincipalName, mail: userPrincipalName };
+  });
   const breakGlass: SimUser = { id: rng.guid(), displayName: 'Break Glass 01', userPrincipalName: `bg-admin01@${DEMO_DOMAIN}` };
   const hostileUser: SimUser = { id: rng.guid(), displayName: DEMO_HOSTILE_NAME, userPrincipalName: `guest.contractor@${DEMO_DOMAIN}` };
   users.push(breakGlass, hostileUser);

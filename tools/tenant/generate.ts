@@ -247,7 +247,9 @@ export function generateTenant(options: GenerateOptions): SimTenant {
   for (let i = 0; i < nUsers; i++) {
     const first = FIRST_NAMES[i % FIRST_NAMES.length];
     const last = LAST_NAMES[Math.floor(i / FIRST_NAMES.length) % LAST_NAMES.length];
-    users.push({ id: rng.guid(), displayName: `${first} ${last}`, userPrincipalName: `${asciiSlug(first)}.${asciiSlug(last)}${i}@${domain}` });
+    const userPrincipalName = `${asciiSlug(first)}.${asciiSlug(last)}${i}@${domain}`;
+    // Most users have a mailbox; every ninth has none (`mail` null), as cloud-only admin accounts often do.
+    users.push({ id: rng.guid(), displayName: `${first} ${last}`, userPrincipalName, mail: i % 9 === 8 ? null : userPrincipalName });
   }
   if (hostile) {
     const slots = rng.shuffle(users.map((_, i) => i)).slice(0, Math.min(HOSTILE_STRINGS.length, Math.floor(nUsers / 3)));

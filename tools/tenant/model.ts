@@ -7,6 +7,8 @@ export interface SimUser {
   id: string;
   displayName: string;
   userPrincipalName: string;
+  /** The SMTP address Graph returns as `mail`; null (or absent) for a user without a mailbox. */
+  mail?: string | null;
 }
 
 export interface SimServicePrincipal {
