@@ -9,6 +9,8 @@ import { Rng } from '../../tools/tenant/random';
 import type { SimScheduleInfo, SimTenant } from '../../tools/tenant/model';
 import type { SentEmail } from '../../tools/acs-simulator';
 import { durationMs } from '../support/expected';
+import { startBlobProxy, type BlobWrite } from '../support/blob-proxy';
+import { spawnCli } from '../support/child';
 import { startWorld, type World } from '../support/world';
 
 const DAY = 86_400_000;
@@ -167,4 +169,61 @@ describe('expiry reminders', () => {
     expect(reminders(world).some((m) => m.recipients.to.some((r) => r.address === noMail.userPrincipalName))).toBe(false);
     expect(seen).toBeGreaterThan(15);
   });
+
+  const CRASHES: Array<[string, { write: (w: Omit<BlobWrite, 'action'>) => boolean } | { acsAccepted: true }]> = [
+    ['after ACS accepted the reminders, before they are recorded', { write: (w) => w.blob === 'state/reminders/done.json' }],
+    ['while polling ACS for a reminder it accepted', { acsAccepted: true }],
+    ['after they are recorded, before the outbox is emptied', { write: (w) => w.method === 'DELETE' && w.blob.startsWith('state/reminders/outbox/') }],
+  ];
+
+  it.each(CRASHES)('a run killed %s: the re-run sends each reminder once, the next day none', async (_name, moment) => {
+    const start = Date.parse('2026-11-16T06:00:00Z');
+    const tenant = generateTenant({ seed: 'reminder-crash', now: new Date(start), users: 20, groups: 2, eligible: 10, active: 5, auditDays: 1, activationsPerDay: 1 });
+    const rng = new Rng('reminder-crash-extra');
+    const role = tenant.roleDefinitions.find((r) => r.displayName === 'Security Reader')!;
+    // Keep the tenant's own schedules out of the horizon: only these three are due.
+    for (const s of [...tenant.eligibilitySchedules, ...tenant.assignmentSchedules]) s.scheduleInfo = permanent(s.scheduleInfo.startDateTime);
+    for (const g of tenant.groupEligibilitySchedules) g.scheduleInfo = permanent(g.scheduleInfo.startDateTime);
+    const users = tenant.users.filter((u) => u.mail).slice(0, 3);
+    for (const [i, u] of users.entries()) {
+      tenant.eligibilitySchedules.push(
+        pimSchedule({ id: rng.guid(), principalId: u.id, roleDefinitionId: role.id, directoryScopeId: '/', scheduleInfo: until(iso(start - 9 * DAY), iso(start + (3 + i) * DAY)) }),
+      );
+    }
+    world = await startWorld(tenant, { auditRateLimit: { requests: 1000, perMs: 10000 } });
+    const proxy = await startBlobProxy();
+    try {
+      const env = { ...world.env, REPORTS_STORAGE_CONNECTION_STRING: proxy.connectionString, EXPIRY_REMINDER_DAYS: '7,1', EMAIL_RECIPIENTS: DIGEST_TO };
+      world.graph.setNow(() => new Date(start));
+      const child = spawnCli(['daily', '--now', iso(start)], env);
+      let watcher: NodeJS.Timeout | undefined;
+      if ('write' in moment) {
+        proxy.onWrite = (w) => {
+          if (!moment.write(w)) return 'pass';
+          child.kill();
+          return 'hold';
+        };
+      } else {
+        world.email.inject({ on: 'poll', delayMs: 5_000, times: 1 });
+        watcher = setInterval(() => {
+          if (reminders(world).length > 0) child.kill();
+        }, 2);
+      }
+      const killed = await child.done;
+      clearInterval(watcher);
+      proxy.clear();
+      world.email.clearFaults();
+      expect(killed.killed).toBe(true);
+      expect(reminders(world).length).toBeGreaterThanOrEqual(1);
+
+      // The same day again, then the next day: each of the three told exactly once.
+      await runAt(start + HOUR);
+      await runAt(start + DAY);
+      const to = reminders(world).map((m) => m.recipients.to[0].address).sort();
+      expect(to).toEqual(users.map((u) => u.mail!).sort());
+      expect(await world.list(world.reports, 'state/reminders/outbox/')).toEqual([]);
+    } finally {
+      await proxy.stop();
+    }
+  }, 60_000);
 });
