@@ -86,6 +86,14 @@ param exportMaxConcurrent int = 2
 @maxValue(720)
 param harvestOverlapHours int = 24
 
+@description('Expiry reminders to the holders at these days left, comma-separated (EXPIRY_REMINDER_DAYS, e.g. 14,7,1); empty: none.')
+param expiryReminderDays string = ''
+
+@description('Reminder emails one daily run sends at most (REMINDERS_PER_RUN); the rest wait for the next run.')
+@minValue(1)
+@maxValue(10000)
+param remindersPerRun int = 200
+
 @description('Days a saved export (save=true) is kept under exports/ before the lifecycle rule deletes it.')
 param exportRetentionDays int = 30
 
@@ -205,6 +213,8 @@ module api 'app/api.bicep' = {
     excludedPrincipalIds: excludedPrincipalIds
     exportMaxConcurrent: exportMaxConcurrent
     harvestOverlapHours: harvestOverlapHours
+    expiryReminderDays: expiryReminderDays
+    remindersPerRun: remindersPerRun
     entraAuthEnabled: entraAuthEnabled
     entraAuthClientId: entraAuthClientId
     entraAuthAllowedApplications: entraAuthAllowedApplications
@@ -270,5 +280,7 @@ output DAILY_SCHEDULE string = dailySchedule
 output MONTHLY_SCHEDULE string = monthlySchedule
 output EXPORT_MAX_CONCURRENT int = exportMaxConcurrent
 output HARVEST_OVERLAP_HOURS int = harvestOverlapHours
+output EXPIRY_REMINDER_DAYS string = expiryReminderDays
+output REMINDERS_PER_RUN int = remindersPerRun
 output PRIVILEGED_ROLE_IDS string = privilegedRoleIds
 output EXCLUDED_PRINCIPAL_IDS string = excludedPrincipalIds

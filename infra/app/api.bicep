@@ -43,6 +43,10 @@ param exportMaxConcurrent int = 2
 @minValue(1)
 @maxValue(720)
 param harvestOverlapHours int = 24
+param expiryReminderDays string = ''
+@minValue(1)
+@maxValue(10000)
+param remindersPerRun int = 200
 
 param maximumInstanceCount int = 100
 param instanceMemoryMB int = 2048
@@ -87,6 +91,8 @@ var appSettings = {
   MONTHLY_SCHEDULE: monthlySchedule // read by the timer trigger as %MONTHLY_SCHEDULE%
   EXPORT_MAX_CONCURRENT: string(exportMaxConcurrent) // HTTP exports per instance at once; more get 429
   HARVEST_OVERLAP_HOURS: string(harvestOverlapHours) // how late an audit event may reach Graph and still be harvested
+  EXPIRY_REMINDER_DAYS: expiryReminderDays // empty: no reminders to the holders
+  REMINDERS_PER_RUN: string(remindersPerRun)
 }
 
 // One Flex Consumption plan per app

@@ -226,4 +226,50 @@ describe('expiry reminders', () => {
       await proxy.stop();
     }
   }, 60_000);
+
+  it('at most REMINDERS_PER_RUN a run, the rest wait; a failed send is retried the next run, never doubled', async () => {
+    const start = Date.parse('2026-11-23T06:00:00Z');
+    const tenant = generateTenant({ seed: 'reminder-limit', now: new Date(start), users: 20, groups: 2, eligible: 10, active: 5, auditDays: 1, activationsPerDay: 1 });
+    const rng = new Rng('reminder-limit-extra');
+    const role = tenant.roleDefinitions.find((r) => r.displayName === 'Security Reader')!;
+    for (const s of [...tenant.eligibilitySchedules, ...tenant.assignmentSchedules]) s.scheduleInfo = permanent(s.scheduleInfo.startDateTime);
+    for (const g of tenant.groupEligibilitySchedules) g.scheduleInfo = permanent(g.scheduleInfo.startDateTime);
+    const users = tenant.users.filter((u) => u.mail).slice(0, 5);
+    for (const u of users) {
+      tenant.eligibilitySchedules.push(
+        pimSchedule({ id: rng.guid(), principalId: u.id, roleDefinitionId: role.id, directoryScopeId: '/', scheduleInfo: until(iso(start - 9 * DAY), iso(start + 20 * DAY)) }),
+      );
+    }
+    world = await startWorld(tenant, { auditRateLimit: { requests: 1000, perMs: 10000 } });
+    const run = async (when: number) => {
+      world.graph.setNow(() => new Date(when));
+      const r = await world.cli(['daily', '--now', iso(when)], { EXPIRY_REMINDER_DAYS: '14', REMINDERS_PER_RUN: '2', EMAIL_RECIPIENTS: DIGEST_TO });
+      expect(r.code).toBe(0);
+      return r;
+    };
+    const folder = (when: number) => `daily/${iso(when).slice(0, 10).replace(/-/g, '/')}/`;
+
+    // Day 1: ACS refuses the first reminder (503, through the SDK's retries); the rest wait.
+    const day1 = start + 6 * DAY;
+    world.email.inject({ on: 'send', status: 503, retryAfterSeconds: 0, times: 4 });
+    const first = await run(day1);
+    expect(first.stderr).toMatch(/expiry reminder .* was not sent; the next run retries it/);
+    expect(reminders(world)).toHaveLength(0);
+    expect(JSON.parse((await world.read(world.reports, `${folder(day1)}manifest.json`))!).reminders).toMatchObject({ sent: 0, failed: 1, waiting: 4 });
+    const digest1 = (await world.read(world.reports, `${folder(day1)}digest.txt`))!;
+    expect(digest1).toContain('1 reminder email(s) could not be sent; the next run retries them.');
+    expect(digest1).toContain('4 reminder email(s) wait for the next run (at most 2 a run, REMINDERS_PER_RUN).');
+
+    // Day 2: the failed one and one more (two a run); day 3: two; day 4: none left.
+    const day2 = day1 + DAY;
+    await run(day2);
+    expect(reminders(world)).toHaveLength(2);
+    expect(JSON.parse((await world.read(world.reports, `${folder(day2)}manifest.json`))!).reminders).toMatchObject({ sent: 2, failed: 0, waiting: 3 });
+    await run(day2 + DAY);
+    await run(day2 + 2 * DAY);
+    await run(day2 + 3 * DAY);
+    const to = reminders(world).map((m) => m.recipients.to[0].address).sort();
+    expect(to).toEqual(users.map((u) => u.mail!).sort());
+    expect(JSON.parse((await world.read(world.reports, `${folder(day2 + 3 * DAY)}manifest.json`))!).reminders).toMatchObject({ sent: 0, waiting: 0 });
+  }, 60_000);
 });
