@@ -9,7 +9,13 @@ import type { Mailer } from '../io/email';
 import type { Log } from '../log';
 import { outboxOperationId, type OutboxEntry } from './state';
 
-export async function sendOnce<E extends OutboxEntry>(mailer: Mailer, log: Log, what: string, entry: E, save: (entry: E) => Promise<void>): Promise<string> {
+export async function sendOnce<E extends OutboxEntry>(
+  mailer: Mailer,
+  log: Log,
+  what: string,
+  entry: E,
+  save: (entry: E) => Promise<void>,
+): Promise<string> {
   let operationId = outboxOperationId(entry);
   if (operationId) {
     const status = await mailer.status(operationId);

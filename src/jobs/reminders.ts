@@ -11,7 +11,14 @@
  *    a run that stops in between finds the entries recorded and drops them.
  */
 import { EmailError } from '../io/email';
-import { dueReminders, reminderKey, remindersByUser, type ReminderCandidate, type ReminderRecord, type ReminderSummary } from '../pim/reminders';
+import {
+  dueReminders,
+  reminderKey,
+  remindersByUser,
+  type ReminderCandidate,
+  type ReminderRecord,
+  type ReminderSummary,
+} from '../pim/reminders';
 import { renderReminder } from '../report/reminder';
 import type { JobContext } from './context';
 import { sendOnce } from './outbox';
@@ -50,7 +57,8 @@ export async function sendExpiryReminders(
     const what = `the expiry reminder ${entry.id}`;
     try {
       const operationId = await sendOnce(mailer, log, what, entry, (queued) => state.addReminderToOutbox(queued));
-      for (const item of entry.items) records.set(reminderKey(item.scheduleId, item.principalId), { ...item, remindedOn: day, operationId });
+      for (const item of entry.items)
+        records.set(reminderKey(item.scheduleId, item.principalId), { ...item, remindedOn: day, operationId });
       delivered.push(entry);
       log.info(`Emailed ${what} (${entry.items.length} assignment(s))`);
     } catch (error) {
@@ -80,7 +88,9 @@ export async function sendExpiryReminders(
   // 2. Due now.
   let withoutMail = 0;
   if (candidates) {
-    const users = remindersByUser(dueReminders(candidates, records, thresholds, now)).filter((u) => !held.has(u.principalId.toLowerCase()));
+    const users = remindersByUser(dueReminders(candidates, records, thresholds, now)).filter(
+      (u) => !held.has(u.principalId.toLowerCase()),
+    );
     for (const user of users) {
       if (!user.mail) {
         withoutMail++;
@@ -111,7 +121,10 @@ export async function sendExpiryReminders(
       await deliver(entry, true);
     }
     if (withoutMail > 0) log.warn(`${withoutMail} user(s) with a reminder due have no mail address: they are not told`);
-    if (waiting > 0) log.warn(`${waiting} reminder email(s) wait for the next run (REMINDERS_PER_RUN ${settings.remindersPerRun}, or a send failed)`);
+    if (waiting > 0)
+      log.warn(
+        `${waiting} reminder email(s) wait for the next run (REMINDERS_PER_RUN ${settings.remindersPerRun}, or a send failed)`,
+      );
   }
 
   // 3. Recorded before the outbox entries go: a run that stops in between never sends them again.

@@ -94,7 +94,11 @@ export class ReminderCandidates {
     this.horizonMs = Math.max(0, ...thresholds) * DAY_MS;
   }
 
-  readonly observe = (row: AssignmentRow, principal: DirectoryObject | null | undefined, source: ReminderSource): void => {
+  readonly observe = (
+    row: AssignmentRow,
+    principal: DirectoryObject | null | undefined,
+    source: ReminderSource,
+  ): void => {
     if (row.principalType !== 'User' || !row.end) return;
     if (source === 'direct' && row.memberType !== 'Direct') return;
     if (source === 'groupEligibility' && row.state !== 'Eligible') return;
@@ -142,15 +146,24 @@ export function remindersByUser(due: readonly DueReminder[]): UserReminder[] {
     const id = item.row.principalId.toLowerCase();
     let user = users.get(id);
     if (!user) {
-      user = { principalId: item.row.principalId, mail: item.mail, who: item.row.principalDisplayName || item.row.principalName || item.row.principalId, items: [] };
+      user = {
+        principalId: item.row.principalId,
+        mail: item.mail,
+        who: item.row.principalDisplayName || item.row.principalName || item.row.principalId,
+        items: [],
+      };
       users.set(id, user);
     }
     user.mail ??= item.mail;
     user.items.push(item);
   }
-  const ordered = [...users.values()].sort((a, b) => ((a.mail ?? '') + a.principalId < (b.mail ?? '') + b.principalId ? -1 : 1));
+  const ordered = [...users.values()].sort((a, b) =>
+    (a.mail ?? '') + a.principalId < (b.mail ?? '') + b.principalId ? -1 : 1,
+  );
   for (const user of ordered) {
-    user.items.sort((a, b) => (a.row.end! < b.row.end! ? -1 : a.row.end! > b.row.end! ? 1 : a.row.roleName < b.row.roleName ? -1 : 1));
+    user.items.sort((a, b) =>
+      a.row.end! < b.row.end! ? -1 : a.row.end! > b.row.end! ? 1 : a.row.roleName < b.row.roleName ? -1 : 1,
+    );
   }
   return ordered;
 }

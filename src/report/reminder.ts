@@ -15,8 +15,10 @@ import { escapeHtml } from './digest';
  * Learn shows the page by navigation, not by address; this deep link is the one public tools use
  * for My roles > Microsoft Entra roles (not verified against a Microsoft document).
  */
-export const PIM_MY_ROLES_URL = 'https://portal.azure.com/#view/Microsoft_Azure_PIMCommon/ActivationMenuBlade/~/aadmigratedroles';
-export const PIM_EXTEND_HELP_URL = 'https://learn.microsoft.com/entra/id-governance/privileged-identity-management/pim-how-to-renew-extend';
+export const PIM_MY_ROLES_URL =
+  'https://portal.azure.com/#view/Microsoft_Azure_PIMCommon/ActivationMenuBlade/~/aadmigratedroles';
+export const PIM_EXTEND_HELP_URL =
+  'https://learn.microsoft.com/entra/id-governance/privileged-identity-management/pim-how-to-renew-extend';
 
 export interface ReminderContent {
   user: UserReminder;
@@ -40,7 +42,12 @@ export function renderReminder(c: ReminderContent): RenderedReminder {
     return {
       role: r.roleName || r.roleId,
       scope: scope(r.scopeId),
-      kind: r.memberType === 'Group' ? `Eligible, through PIM for Groups (${r.viaGroup || r.viaGroupId})` : r.state === 'Eligible' ? 'Eligible' : 'Active',
+      kind:
+        r.memberType === 'Group'
+          ? `Eligible, through PIM for Groups (${r.viaGroup || r.viaGroupId})`
+          : r.state === 'Eligible'
+            ? 'Eligible'
+            : 'Active',
       ends: `${csvTime(r.end!)} UTC`,
       left: daysText(item.daysLeft),
     };
@@ -54,9 +61,13 @@ export function renderReminder(c: ReminderContent): RenderedReminder {
   const how =
     'To keep a role, ask for an extension: open My roles in Privileged Identity Management, find the assignment under Eligible assignments or Active assignments, and select Extend. An administrator approves it.';
 
-  const cell = (v: string) => `<td valign="top" style="padding:6px 8px;border-bottom:1px solid #e6e6e6;font-size:13px;">${escapeHtml(v)}</td>`;
+  const cell = (v: string) =>
+    `<td valign="top" style="padding:6px 8px;border-bottom:1px solid #e6e6e6;font-size:13px;">${escapeHtml(v)}</td>`;
   const head = ['Role', 'Scope', 'Kind', 'Ends (UTC)', 'Days left']
-    .map((h) => `<th align="left" style="padding:6px 8px;border-bottom:2px solid #c8c8c8;font-size:12px;color:#444;">${h}</th>`)
+    .map(
+      (h) =>
+        `<th align="left" style="padding:6px 8px;border-bottom:2px solid #c8c8c8;font-size:12px;color:#444;">${h}</th>`,
+    )
     .join('');
   const html = [
     `<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(subject)}</title></head>`,

@@ -4,7 +4,14 @@
  * assignments crosses a threshold of EXPIRY_REMINDER_DAYS, none on other days or on a re-run; and a
  * run that dies after ACS accepted a reminder, before it is recorded, never doubles it.
  */
-import { groupEligibility, permanent, pimSchedule, until, forDuration, generateTenant } from '../../tools/tenant/generate';
+import {
+  groupEligibility,
+  permanent,
+  pimSchedule,
+  until,
+  forDuration,
+  generateTenant,
+} from '../../tools/tenant/generate';
 import { Rng } from '../../tools/tenant/random';
 import type { SimScheduleInfo, SimTenant } from '../../tools/tenant/model';
 import type { SentEmail } from '../../tools/acs-simulator';
@@ -20,7 +27,8 @@ const DIGEST_TO = 'secops@contoso.com';
 const iso = (ms: number) => new Date(ms).toISOString();
 
 function endOf(info: SimScheduleInfo): number | null {
-  if (info.expiration.type === 'afterDateTime' && info.expiration.endDateTime) return Date.parse(info.expiration.endDateTime);
+  if (info.expiration.type === 'afterDateTime' && info.expiration.endDateTime)
+    return Date.parse(info.expiration.endDateTime);
   if (info.expiration.type === 'afterDuration' && info.startDateTime && info.expiration.duration) {
     return Date.parse(info.startDateTime) + durationMs(info.expiration.duration)!;
   }
@@ -40,18 +48,28 @@ function heldByUsers(tenant: SimTenant): Held[] {
   const roles = new Map(tenant.roleDefinitions.map((r) => [r.id, r.displayName]));
   const groups = new Set(tenant.groups.map((g) => g.id));
   const held: Held[] = [];
-  const schedules = [...tenant.eligibilitySchedules, ...tenant.assignmentSchedules.filter((s) => s.assignmentType === 'Assigned')];
+  const schedules = [
+    ...tenant.eligibilitySchedules,
+    ...tenant.assignmentSchedules.filter((s) => s.assignmentType === 'Assigned'),
+  ];
   for (const s of schedules) {
     if (s.memberType !== 'Direct') continue;
     const end = endOf(s.scheduleInfo);
     const user = users.get(s.principalId);
-    if (user && end !== null) held.push({ userId: user.id, mail: user.mail ?? null, roleName: roles.get(s.roleDefinitionId)!, end });
+    if (user && end !== null)
+      held.push({ userId: user.id, mail: user.mail ?? null, roleName: roles.get(s.roleDefinitionId)!, end });
     if (!groups.has(s.principalId)) continue;
     for (const ge of tenant.groupEligibilitySchedules) {
       const member = users.get(ge.principalId);
       if (ge.groupId !== s.principalId || ge.accessId !== 'member' || !member) continue;
       const ends = [end, endOf(ge.scheduleInfo)].filter((e): e is number => e !== null);
-      if (ends.length > 0) held.push({ userId: member.id, mail: member.mail ?? null, roleName: roles.get(s.roleDefinitionId)!, end: Math.min(...ends) });
+      if (ends.length > 0)
+        held.push({
+          userId: member.id,
+          mail: member.mail ?? null,
+          roleName: roles.get(s.roleDefinitionId)!,
+          end: Math.min(...ends),
+        });
     }
   }
   return held;
@@ -64,7 +82,8 @@ function crossed(end: number, at: number): number | undefined {
   return THRESHOLDS.filter((t) => left <= t * DAY).sort((a, b) => a - b)[0];
 }
 
-const reminders = (world: World) => world.email.sent.filter((m) => !m.recipients.to.some((r) => r.address === DIGEST_TO));
+const reminders = (world: World) =>
+  world.email.sent.filter((m) => !m.recipients.to.some((r) => r.address === DIGEST_TO));
 
 describe('expiry reminders', () => {
   let world: World;
@@ -72,14 +91,27 @@ describe('expiry reminders', () => {
 
   async function runAt(when: number) {
     world.graph.setNow(() => new Date(when));
-    const run = await world.cli(['daily', '--now', iso(when)], { EXPIRY_REMINDER_DAYS: THRESHOLDS.join(','), EMAIL_RECIPIENTS: DIGEST_TO });
+    const run = await world.cli(['daily', '--now', iso(when)], {
+      EXPIRY_REMINDER_DAYS: THRESHOLDS.join(','),
+      EMAIL_RECIPIENTS: DIGEST_TO,
+    });
     if (run.code !== 0) throw new Error(`run of ${iso(when)} failed:\n${run.stderr}`);
     return run;
   }
 
   it('reach each user once on each day one of their assignments crosses a threshold, and never on a re-run', async () => {
     const start = Date.parse('2026-11-02T06:00:00Z');
-    const tenant = generateTenant({ seed: 'reminders', now: new Date(start), users: 40, groups: 5, eligible: 60, active: 30, auditDays: 2, activationsPerDay: 1, pimGroupShare: 1 });
+    const tenant = generateTenant({
+      seed: 'reminders',
+      now: new Date(start),
+      users: 40,
+      groups: 5,
+      eligible: 60,
+      active: 30,
+      auditDays: 2,
+      activationsPerDay: 1,
+      pimGroupShare: 1,
+    });
     // Ends spread over the fortnight and past it, at odd hours, for users with and without mail.
     const rng = new Rng('reminders-extra');
     const role = tenant.roleDefinitions.find((r) => r.displayName === 'Security Reader')!;
@@ -90,22 +122,66 @@ describe('expiry reminders', () => {
     for (let k = 0; k < 24; k++) {
       const user = withMail[k % 10];
       const end = start + k * DAY + ((k * 7) % 24) * HOUR + 13 * 60_000;
-      tenant.eligibilitySchedules.push(pimSchedule({ id: rng.guid(), principalId: user.id, roleDefinitionId: k % 2 ? role.id : other.id, directoryScopeId: '/', scheduleInfo: until(ago, iso(end)) }));
+      tenant.eligibilitySchedules.push(
+        pimSchedule({
+          id: rng.guid(),
+          principalId: user.id,
+          roleDefinitionId: k % 2 ? role.id : other.id,
+          directoryScopeId: '/',
+          scheduleInfo: until(ago, iso(end)),
+        }),
+      );
     }
     // An assigned (active) one, one by duration, one held by a user without mail.
     tenant.assignmentSchedules.push(
-      pimSchedule({ id: rng.guid(), principalId: withMail[11].id, roleDefinitionId: role.id, directoryScopeId: '/', assignmentType: 'Assigned', scheduleInfo: until(ago, iso(start + 9 * DAY + 2 * HOUR)) }),
+      pimSchedule({
+        id: rng.guid(),
+        principalId: withMail[11].id,
+        roleDefinitionId: role.id,
+        directoryScopeId: '/',
+        assignmentType: 'Assigned',
+        scheduleInfo: until(ago, iso(start + 9 * DAY + 2 * HOUR)),
+      }),
     );
     tenant.eligibilitySchedules.push(
-      pimSchedule({ id: rng.guid(), principalId: withMail[12].id, roleDefinitionId: other.id, directoryScopeId: '/', scheduleInfo: forDuration(ago, 'P38D') }),
-      pimSchedule({ id: rng.guid(), principalId: noMail.id, roleDefinitionId: role.id, directoryScopeId: '/', scheduleInfo: until(ago, iso(start + 5 * DAY)) }),
+      pimSchedule({
+        id: rng.guid(),
+        principalId: withMail[12].id,
+        roleDefinitionId: other.id,
+        directoryScopeId: '/',
+        scheduleInfo: forDuration(ago, 'P38D'),
+      }),
+      pimSchedule({
+        id: rng.guid(),
+        principalId: noMail.id,
+        roleDefinitionId: role.id,
+        directoryScopeId: '/',
+        scheduleInfo: until(ago, iso(start + 5 * DAY)),
+      }),
     );
     // A PIM-for-Groups eligibility ending in ten days, of a group that holds a role.
     const holder = tenant.groups[0];
-    tenant.eligibilitySchedules.push(pimSchedule({ id: rng.guid(), principalId: holder.id, roleDefinitionId: other.id, directoryScopeId: '/', scheduleInfo: permanent(ago) }));
-    const pfgUser = withMail.find((u) => !holder.members.includes(u.id) && !tenant.groupEligibilitySchedules.some((g) => g.principalId === u.id && g.groupId === holder.id))!;
+    tenant.eligibilitySchedules.push(
+      pimSchedule({
+        id: rng.guid(),
+        principalId: holder.id,
+        roleDefinitionId: other.id,
+        directoryScopeId: '/',
+        scheduleInfo: permanent(ago),
+      }),
+    );
+    const pfgUser = withMail.find(
+      (u) =>
+        !holder.members.includes(u.id) &&
+        !tenant.groupEligibilitySchedules.some((g) => g.principalId === u.id && g.groupId === holder.id),
+    )!;
     tenant.groupEligibilitySchedules.push(
-      groupEligibility(rng, { groupId: holder.id, principalId: pfgUser.id, accessId: 'member', scheduleInfo: until(ago, iso(start + 10 * DAY + 5 * HOUR)) }),
+      groupEligibility(rng, {
+        groupId: holder.id,
+        principalId: pfgUser.id,
+        accessId: 'member',
+        scheduleInfo: until(ago, iso(start + 10 * DAY + 5 * HOUR)),
+      }),
     );
 
     world = await startWorld(tenant, { auditRateLimit: { requests: 1000, perMs: 10000 } });
@@ -117,7 +193,8 @@ describe('expiry reminders', () => {
       for (const h of held) {
         const now = crossed(h.end, at);
         const before = d === 0 ? undefined : crossed(h.end, runs[d - 1]);
-        if (now !== undefined && (before === undefined || now < before) && h.mail) due.set(h.mail, [...(due.get(h.mail) ?? []), h.roleName]);
+        if (now !== undefined && (before === undefined || now < before) && h.mail)
+          due.set(h.mail, [...(due.get(h.mail) ?? []), h.roleName]);
       }
       return due;
     });
@@ -130,7 +207,8 @@ describe('expiry reminders', () => {
       const today = reminders(world).slice(seen);
       seen += today.length;
       const byAddress = new Map<string, SentEmail[]>();
-      for (const m of today) for (const r of m.recipients.to) byAddress.set(r.address, [...(byAddress.get(r.address) ?? []), m]);
+      for (const m of today)
+        for (const r of m.recipients.to) byAddress.set(r.address, [...(byAddress.get(r.address) ?? []), m]);
       expect([d, [...byAddress.keys()].sort()]).toEqual([d, [...expected[d].keys()].sort()]);
       for (const [address, mails] of byAddress) {
         expect([d, address, mails.length]).toEqual([d, address, 1]);
@@ -145,11 +223,16 @@ describe('expiry reminders', () => {
         // Each reminded assignment's end date is named.
         for (const h of held.filter((x) => x.mail === address && crossed(x.end, at) !== undefined)) {
           const shown = iso(h.end).slice(0, 19).replace('T', ' ');
-          if ((expected[d].get(address) ?? []).includes(h.roleName) && (d === 0 || crossed(h.end, runs[d - 1]) !== crossed(h.end, at))) {
+          if (
+            (expected[d].get(address) ?? []).includes(h.roleName) &&
+            (d === 0 || crossed(h.end, runs[d - 1]) !== crossed(h.end, at))
+          ) {
             expect(mail.content.plainText).toContain(shown);
           }
         }
-        expect(mail.content.plainText).toContain('https://portal.azure.com/#view/Microsoft_Azure_PIMCommon/ActivationMenuBlade/~/aadmigratedroles');
+        expect(mail.content.plainText).toContain(
+          'https://portal.azure.com/#view/Microsoft_Azure_PIMCommon/ActivationMenuBlade/~/aadmigratedroles',
+        );
       }
 
       // The digest counts them; a re-run of the same day (later that day) sends nothing new.
@@ -164,86 +247,143 @@ describe('expiry reminders', () => {
       }
     }
     // The user without mail is counted, never emailed.
-    const first = JSON.parse((await world.read(world.reports, `daily/${iso(start).slice(0, 10).replace(/-/g, '/')}/manifest.json`))!);
+    const first = JSON.parse(
+      (await world.read(world.reports, `daily/${iso(start).slice(0, 10).replace(/-/g, '/')}/manifest.json`))!,
+    );
     expect(first.reminders.withoutMail).toBeGreaterThanOrEqual(1);
-    expect(reminders(world).some((m) => m.recipients.to.some((r) => r.address === noMail.userPrincipalName))).toBe(false);
+    expect(reminders(world).some((m) => m.recipients.to.some((r) => r.address === noMail.userPrincipalName))).toBe(
+      false,
+    );
     expect(seen).toBeGreaterThan(15);
   });
 
   const CRASHES: Array<[string, { write: (w: Omit<BlobWrite, 'action'>) => boolean } | { acsAccepted: true }]> = [
-    ['after ACS accepted the reminders, before they are recorded', { write: (w) => w.blob === 'state/reminders/done.json' }],
+    [
+      'after ACS accepted the reminders, before they are recorded',
+      { write: (w) => w.blob === 'state/reminders/done.json' },
+    ],
     ['while polling ACS for a reminder it accepted', { acsAccepted: true }],
-    ['after they are recorded, before the outbox is emptied', { write: (w) => w.method === 'DELETE' && w.blob.startsWith('state/reminders/outbox/') }],
+    [
+      'after they are recorded, before the outbox is emptied',
+      { write: (w) => w.method === 'DELETE' && w.blob.startsWith('state/reminders/outbox/') },
+    ],
   ];
 
-  it.each(CRASHES)('a run killed %s: the re-run sends each reminder once, the next day none', async (_name, moment) => {
-    const start = Date.parse('2026-11-16T06:00:00Z');
-    const tenant = generateTenant({ seed: 'reminder-crash', now: new Date(start), users: 20, groups: 2, eligible: 10, active: 5, auditDays: 1, activationsPerDay: 1 });
-    const rng = new Rng('reminder-crash-extra');
-    const role = tenant.roleDefinitions.find((r) => r.displayName === 'Security Reader')!;
-    // Keep the tenant's own schedules out of the horizon: only these three are due.
-    for (const s of [...tenant.eligibilitySchedules, ...tenant.assignmentSchedules]) s.scheduleInfo = permanent(s.scheduleInfo.startDateTime);
-    for (const g of tenant.groupEligibilitySchedules) g.scheduleInfo = permanent(g.scheduleInfo.startDateTime);
-    const users = tenant.users.filter((u) => u.mail).slice(0, 3);
-    for (const [i, u] of users.entries()) {
-      tenant.eligibilitySchedules.push(
-        pimSchedule({ id: rng.guid(), principalId: u.id, roleDefinitionId: role.id, directoryScopeId: '/', scheduleInfo: until(iso(start - 9 * DAY), iso(start + (3 + i) * DAY)) }),
-      );
-    }
-    world = await startWorld(tenant, { auditRateLimit: { requests: 1000, perMs: 10000 } });
-    const proxy = await startBlobProxy();
-    try {
-      const env = { ...world.env, REPORTS_STORAGE_CONNECTION_STRING: proxy.connectionString, EXPIRY_REMINDER_DAYS: '7,1', EMAIL_RECIPIENTS: DIGEST_TO };
-      world.graph.setNow(() => new Date(start));
-      const child = spawnCli(['daily', '--now', iso(start)], env);
-      let watcher: NodeJS.Timeout | undefined;
-      if ('write' in moment) {
-        proxy.onWrite = (w) => {
-          if (!moment.write(w)) return 'pass';
-          child.kill();
-          return 'hold';
-        };
-      } else {
-        world.email.inject({ on: 'poll', delayMs: 5_000, times: 1 });
-        watcher = setInterval(() => {
-          if (reminders(world).length > 0) child.kill();
-        }, 2);
+  it.each(CRASHES)(
+    'a run killed %s: the re-run sends each reminder once, the next day none',
+    async (_name, moment) => {
+      const start = Date.parse('2026-11-16T06:00:00Z');
+      const tenant = generateTenant({
+        seed: 'reminder-crash',
+        now: new Date(start),
+        users: 20,
+        groups: 2,
+        eligible: 10,
+        active: 5,
+        auditDays: 1,
+        activationsPerDay: 1,
+      });
+      const rng = new Rng('reminder-crash-extra');
+      const role = tenant.roleDefinitions.find((r) => r.displayName === 'Security Reader')!;
+      // Keep the tenant's own schedules out of the horizon: only these three are due.
+      for (const s of [...tenant.eligibilitySchedules, ...tenant.assignmentSchedules])
+        s.scheduleInfo = permanent(s.scheduleInfo.startDateTime);
+      for (const g of tenant.groupEligibilitySchedules) g.scheduleInfo = permanent(g.scheduleInfo.startDateTime);
+      const users = tenant.users.filter((u) => u.mail).slice(0, 3);
+      for (const [i, u] of users.entries()) {
+        tenant.eligibilitySchedules.push(
+          pimSchedule({
+            id: rng.guid(),
+            principalId: u.id,
+            roleDefinitionId: role.id,
+            directoryScopeId: '/',
+            scheduleInfo: until(iso(start - 9 * DAY), iso(start + (3 + i) * DAY)),
+          }),
+        );
       }
-      const killed = await child.done;
-      clearInterval(watcher);
-      proxy.clear();
-      world.email.clearFaults();
-      expect(killed.killed).toBe(true);
-      expect(reminders(world).length).toBeGreaterThanOrEqual(1);
+      world = await startWorld(tenant, { auditRateLimit: { requests: 1000, perMs: 10000 } });
+      const proxy = await startBlobProxy();
+      try {
+        const env = {
+          ...world.env,
+          REPORTS_STORAGE_CONNECTION_STRING: proxy.connectionString,
+          EXPIRY_REMINDER_DAYS: '7,1',
+          EMAIL_RECIPIENTS: DIGEST_TO,
+        };
+        world.graph.setNow(() => new Date(start));
+        const child = spawnCli(['daily', '--now', iso(start)], env);
+        let watcher: NodeJS.Timeout | undefined;
+        if ('write' in moment) {
+          proxy.onWrite = (w) => {
+            if (!moment.write(w)) return 'pass';
+            child.kill();
+            return 'hold';
+          };
+        } else {
+          world.email.inject({ on: 'poll', delayMs: 5_000, times: 1 });
+          watcher = setInterval(() => {
+            if (reminders(world).length > 0) child.kill();
+          }, 2);
+        }
+        const killed = await child.done;
+        clearInterval(watcher);
+        proxy.clear();
+        world.email.clearFaults();
+        expect(killed.killed).toBe(true);
+        expect(reminders(world).length).toBeGreaterThanOrEqual(1);
 
-      // The same day again, then the next day: each of the three told exactly once.
-      await runAt(start + HOUR);
-      await runAt(start + DAY);
-      const to = reminders(world).map((m) => m.recipients.to[0].address).sort();
-      expect(to).toEqual(users.map((u) => u.mail!).sort());
-      expect(await world.list(world.reports, 'state/reminders/outbox/')).toEqual([]);
-    } finally {
-      await proxy.stop();
-    }
-  }, 60_000);
+        // The same day again, then the next day: each of the three told exactly once.
+        await runAt(start + HOUR);
+        await runAt(start + DAY);
+        const to = reminders(world)
+          .map((m) => m.recipients.to[0].address)
+          .sort();
+        expect(to).toEqual(users.map((u) => u.mail!).sort());
+        expect(await world.list(world.reports, 'state/reminders/outbox/')).toEqual([]);
+      } finally {
+        await proxy.stop();
+      }
+    },
+    60_000,
+  );
 
   it('at most REMINDERS_PER_RUN a run, the rest wait; a failed send is retried the next run, never doubled', async () => {
     const start = Date.parse('2026-11-23T06:00:00Z');
-    const tenant = generateTenant({ seed: 'reminder-limit', now: new Date(start), users: 20, groups: 2, eligible: 10, active: 5, auditDays: 1, activationsPerDay: 1 });
+    const tenant = generateTenant({
+      seed: 'reminder-limit',
+      now: new Date(start),
+      users: 20,
+      groups: 2,
+      eligible: 10,
+      active: 5,
+      auditDays: 1,
+      activationsPerDay: 1,
+    });
     const rng = new Rng('reminder-limit-extra');
     const role = tenant.roleDefinitions.find((r) => r.displayName === 'Security Reader')!;
-    for (const s of [...tenant.eligibilitySchedules, ...tenant.assignmentSchedules]) s.scheduleInfo = permanent(s.scheduleInfo.startDateTime);
+    for (const s of [...tenant.eligibilitySchedules, ...tenant.assignmentSchedules])
+      s.scheduleInfo = permanent(s.scheduleInfo.startDateTime);
     for (const g of tenant.groupEligibilitySchedules) g.scheduleInfo = permanent(g.scheduleInfo.startDateTime);
     const users = tenant.users.filter((u) => u.mail).slice(0, 5);
     for (const u of users) {
       tenant.eligibilitySchedules.push(
-        pimSchedule({ id: rng.guid(), principalId: u.id, roleDefinitionId: role.id, directoryScopeId: '/', scheduleInfo: until(iso(start - 9 * DAY), iso(start + 20 * DAY)) }),
+        pimSchedule({
+          id: rng.guid(),
+          principalId: u.id,
+          roleDefinitionId: role.id,
+          directoryScopeId: '/',
+          scheduleInfo: until(iso(start - 9 * DAY), iso(start + 20 * DAY)),
+        }),
       );
     }
     world = await startWorld(tenant, { auditRateLimit: { requests: 1000, perMs: 10000 } });
     const run = async (when: number) => {
       world.graph.setNow(() => new Date(when));
-      const r = await world.cli(['daily', '--now', iso(when)], { EXPIRY_REMINDER_DAYS: '14', REMINDERS_PER_RUN: '2', EMAIL_RECIPIENTS: DIGEST_TO });
+      const r = await world.cli(['daily', '--now', iso(when)], {
+        EXPIRY_REMINDER_DAYS: '14',
+        REMINDERS_PER_RUN: '2',
+        EMAIL_RECIPIENTS: DIGEST_TO,
+      });
       expect(r.code).toBe(0);
       return r;
     };
@@ -255,7 +395,11 @@ describe('expiry reminders', () => {
     const first = await run(day1);
     expect(first.stderr).toMatch(/expiry reminder .* was not sent; the next run retries it/);
     expect(reminders(world)).toHaveLength(0);
-    expect(JSON.parse((await world.read(world.reports, `${folder(day1)}manifest.json`))!).reminders).toMatchObject({ sent: 0, failed: 1, waiting: 4 });
+    expect(JSON.parse((await world.read(world.reports, `${folder(day1)}manifest.json`))!).reminders).toMatchObject({
+      sent: 0,
+      failed: 1,
+      waiting: 4,
+    });
     const digest1 = (await world.read(world.reports, `${folder(day1)}digest.txt`))!;
     expect(digest1).toContain('1 reminder email(s) could not be sent; the next run retries them.');
     expect(digest1).toContain('4 reminder email(s) wait for the next run (at most 2 a run, REMINDERS_PER_RUN).');
@@ -264,12 +408,20 @@ describe('expiry reminders', () => {
     const day2 = day1 + DAY;
     await run(day2);
     expect(reminders(world)).toHaveLength(2);
-    expect(JSON.parse((await world.read(world.reports, `${folder(day2)}manifest.json`))!).reminders).toMatchObject({ sent: 2, failed: 0, waiting: 3 });
+    expect(JSON.parse((await world.read(world.reports, `${folder(day2)}manifest.json`))!).reminders).toMatchObject({
+      sent: 2,
+      failed: 0,
+      waiting: 3,
+    });
     await run(day2 + DAY);
     await run(day2 + 2 * DAY);
     await run(day2 + 3 * DAY);
-    const to = reminders(world).map((m) => m.recipients.to[0].address).sort();
+    const to = reminders(world)
+      .map((m) => m.recipients.to[0].address)
+      .sort();
     expect(to).toEqual(users.map((u) => u.mail!).sort());
-    expect(JSON.parse((await world.read(world.reports, `${folder(day2 + 3 * DAY)}manifest.json`))!).reminders).toMatchObject({ sent: 0, waiting: 0 });
+    expect(
+      JSON.parse((await world.read(world.reports, `${folder(day2 + 3 * DAY)}manifest.json`))!).reminders,
+    ).toMatchObject({ sent: 0, waiting: 0 });
   }, 60_000);
 });
