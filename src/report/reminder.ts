@@ -4,8 +4,8 @@
  * and how to ask for an extension.
  */
 import type { UserReminder } from '../pim/reminders';
-import { csvTime } from './csv';
-import { escapeHtml } from './digest';
+import { csvTime } from '../util/table';
+import { escapeHtml, plainText } from './digest';
 
 /**
  * PIM's My roles page in the Azure portal, where the holder of an assignment that ends soon selects
@@ -55,9 +55,10 @@ export function renderReminder(c: ReminderContent): RenderedReminder {
   const first = user.items[0];
   const subject =
     user.items.length === 1
-      ? `Your ${rows[0].role} role ends in ${daysText(first.daysLeft)}`
+      ? `Your ${plainText(rows[0].role)} role ends in ${daysText(first.daysLeft)}`
       : `${user.items.length} of your privileged roles end soon (the first in ${daysText(first.daysLeft)})`;
-  const intro = `Hello ${user.who}, the role assignment(s) below end soon. After the end time you lose the role.`;
+  const intro = (who: string) =>
+    `Hello ${who}, the role assignment(s) below end soon. After the end time you lose the role.`;
   const how =
     'To keep a role, ask for an extension: open My roles in Privileged Identity Management, find the assignment under Eligible assignments or Active assignments, and select Extend. An administrator approves it.';
 
@@ -73,7 +74,7 @@ export function renderReminder(c: ReminderContent): RenderedReminder {
     `<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(subject)}</title></head>`,
     `<body style="margin:0;padding:16px 8px;background:#ffffff;font-family:Segoe UI,Helvetica,Arial,sans-serif;color:#1f1f1f;">`,
     `<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="max-width:640px;"><tr><td>`,
-    `<p style="margin:0 0 12px;font-size:14px;">${escapeHtml(intro)}</p>`,
+    `<p style="margin:0 0 12px;font-size:14px;">${escapeHtml(intro(user.who))}</p>`,
     `<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="border-collapse:collapse;"><tr>${head}</tr>`,
     ...rows.map((r) => `<tr>${cell(r.role)}${cell(r.scope)}${cell(r.kind)}${cell(r.ends)}${cell(r.left)}</tr>`),
     `</table>`,
@@ -83,9 +84,9 @@ export function renderReminder(c: ReminderContent): RenderedReminder {
     `</td></tr></table></body></html>`,
   ].join('\n');
   const text = [
-    intro,
+    intro(plainText(user.who)),
     '',
-    ...rows.map((r) => `- ${r.role} | ${r.scope} | ${r.kind} | ends ${r.ends} | ${r.left} left`),
+    ...rows.map((r) => `- ${[r.role, r.scope, r.kind].map(plainText).join(' | ')} | ends ${r.ends} | ${r.left} left`),
     '',
     how,
     `My roles: ${PIM_MY_ROLES_URL}`,
