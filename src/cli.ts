@@ -12,7 +12,7 @@ import { parseMonth, runMonthly, verifyMonth } from './jobs/monthly';
 import { ExportParameterError, parseExportRequest, runExport } from './jobs/export';
 import type { JobContext } from './jobs/context';
 import { streamLog } from './log';
-import { createServices } from './services';
+import { createServices, type Timing } from './services';
 import { describeSettings, loadSettings, SettingsError } from './settings';
 
 const USAGE = `Usage: pim-reporter <command> [options]
@@ -35,6 +35,8 @@ export interface CliIo {
   env: Record<string, string | undefined>;
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
+  /** How the clients wait; the real timer unless a test sets it. */
+  timing?: Timing;
 }
 
 function parseMonthOption(value: string): string {
@@ -68,7 +70,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     // Settings first: a malformed one stops the run before any Graph call or write.
     const settings = loadSettings(io.env);
     log.info(describeSettings(settings));
-    const ctx: JobContext = { settings, ...createServices(settings, log), log, now };
+    const ctx: JobContext = { settings, ...createServices(settings, log, undefined, io.timing), log, now };
 
     switch (command) {
       case 'daily': {

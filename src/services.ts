@@ -2,8 +2,14 @@
  * The clients a job uses, made once from the settings. The Functions worker keeps them for the
  * life of the instance; the CLI makes them per run.
  */
-import { AzureCliCredential, AzureDeveloperCliCredential, ChainedTokenCredential, ManagedIdentityCredential } from '@azure/identity';
+import {
+  AzureCliCredential,
+  AzureDeveloperCliCredential,
+  ChainedTokenCredential,
+  ManagedIdentityCredential,
+} from '@azure/identity';
 import type { TokenCredential } from '@azure/identity';
+import type { StorageRetryOptions } from '@azure/storage-blob';
 import { GraphClient } from './graph/client';
 import { BlobStore } from './io/blob';
 import { createMailer, type Mailer } from './io/email';
@@ -15,6 +21,20 @@ export interface Services {
   store: BlobStore;
   credential: TokenCredential;
   mailer?: Mailer;
+}
+
+/**
+ * How the clients wait: the real timer and the SDKs' own retry delays unless a test sets them,
+ * so that tests assert the waits asked for instead of spending them (docs/architecture.md, "Time
+ * in tests").
+ */
+export interface Timing {
+  /** Graph's retry waits (Retry-After, backoff): `ms` before asking `endpoint` again. */
+  sleep?: (ms: number, endpoint: string) => Promise<void>;
+  /** How often the send of the digest is polled (ACS). */
+  emailPollIntervalMs?: number;
+  /** The Storage SDK's own retries: how many, and how long between them. */
+  storageRetry?: StorageRetryOptions;
 }
 
 /**
@@ -31,12 +51,19 @@ export function createCredential(settings: Settings): TokenCredential {
   return new ChainedTokenCredential(new AzureCliCredential(), new AzureDeveloperCliCredential());
 }
 
-export function createServices(settings: Settings, log: Log, credential = createCredential(settings)): Services {
+export function createServices(
+  settings: Settings,
+  log: Log,
+  credential = createCredential(settings),
+  timing: Timing = {},
+): Services {
   registerSecrets(settings.secrets);
   return {
     credential,
-    graph: new GraphClient({ endpoint: settings.graphEndpoint, credential, log }),
-    store: BlobStore.fromSettings(settings.storage, credential),
-    mailer: settings.email ? createMailer(settings.email, credential) : undefined,
+    graph: new GraphClient({ endpoint: settings.graphEndpoint, credential, log, sleep: timing.sleep }),
+    store: BlobStore.fromSettings(settings.storage, credential, timing.storageRetry),
+    mailer: settings.email
+      ? createMailer(settings.email, credential, { pollIntervalMs: timing.emailPollIntervalMs })
+      : undefined,
   };
 }

@@ -78,6 +78,12 @@ export interface GraphSimulatorOptions {
   latencyMs?: number;
   /** The simulator's clock, for audit retention. Default: the real clock. */
   now?: () => Date;
+  /**
+   * Wall time in ms, for the audit rate limit and the `at` of each request. Default `Date.now`; a
+   * test whose client skips its retry waits (recording them) moves it on by each wait, so a
+   * client that asks again too early is still refused.
+   */
+  wallMs?: () => number;
   /** Shuffle $batch responses as Graph may (default true). */
   shuffleBatchResponses?: boolean;
   /**
@@ -334,6 +340,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
   const maxPageSize = opts.maxPageSize ?? PIM_MAX_TOP;
   const memberReadHidden = opts.memberReadHidden ?? false;
   const rate = opts.auditRateLimit ?? { requests: 5, perMs: 10_000 };
+  const wallMs = opts.wallMs ?? Date.now;
   const faults: GraphFault[] = [];
   const requests: GraphRequestRecord[] = [];
   const auditHits = new Map<string, number[]>();
@@ -359,7 +366,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
   // ----- HTTP plumbing ---------------------------------------------------------------------------------
 
   async function handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const at = Date.now();
+    const at = wallMs();
     const url = new URL(req.url ?? '/', origin);
     const raw = await readBody(req).catch(() => Buffer.alloc(0));
     const clientRequestId = headerValue(req.headers['client-request-id']) ?? randomUUID();
@@ -902,7 +909,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
 
   /** 5 requests per 10 s per app per tenant (graph-pim.md 6). Only admitted requests count. */
   function throttleAudit(call: Call): void {
-    const t = Date.now();
+    const t = wallMs();
     const hits = (auditHits.get(call.identity) ?? []).filter((h) => h > t - rate.perMs);
     if (hits.length >= rate.requests) {
       const wait = Math.max(1, Math.ceil((hits[0] + rate.perMs - t) / 1000));
@@ -1050,7 +1057,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       } catch (err) {
         r = errorResult(err);
       }
-      requests.push({ method: sub.method, path: sub.path, query: queryRecord(sub.query), status: r.status, at: Date.now(), batched: true });
+      requests.push({ method: sub.method, path: sub.path, query: queryRecord(sub.query), status: r.status, at: wallMs(), batched: true });
       statusById.set(id, r.status);
       const requestId = randomUUID();
       return {

@@ -1,5 +1,5 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
-import { GraphRequestError } from '../graph/client';
+import { GraphCredentialError, GraphRequestError } from '../graph/client';
 import { invocationLog, jobContextFor } from '../hosting';
 import { exportFailure, exportHeaders, exportParameters, exportSlot, releaseWhenDone, tooManyExports } from '../http';
 import { ExportParameterError, parseExportRequest, runExport } from '../jobs/export';
@@ -29,10 +29,10 @@ export async function httpExport(request: HttpRequest, context: InvocationContex
     release?.();
     // The caller gets Graph's code and a short reason; details (and any stack) go to the redacted log only.
     invocationLog(context).error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-    if (error instanceof GraphRequestError && error.status > 0) return exportFailure(502, error.code, redact(error.message), context);
-    if (error instanceof GraphRequestError) {
+    if (error instanceof GraphCredentialError) {
       return exportFailure(502, error.code, 'the app could not get a token for Graph; the function log has the details under this invocation id', context);
     }
+    if (error instanceof GraphRequestError) return exportFailure(502, error.code, redact(error.message), context);
     if (error instanceof SettingsError) return exportFailure(500, 'Configuration', `the app setting ${error.setting} is not valid; the function log says why`, context);
     return exportFailure(500, 'InternalError', 'the export failed; the function log has the details under this invocation id', context);
   }

@@ -11,6 +11,7 @@ import type { Context, Middleware } from '@microsoft/microsoft-graph-client';
 import { TokenCredentialAuthenticationProvider } from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials';
 import type { TokenCredential } from '@azure/identity';
 import type { Log } from '../log';
+import { awaitedLater } from '../util/promises';
 
 export interface GraphClientOptions {
   /** Graph root, e.g. https://graph.microsoft.com (GRAPH_ENDPOINT). */
@@ -23,6 +24,11 @@ export interface GraphClientOptions {
   maxDelayMs?: number;
   /** Wait before the first retry when the response gives no Retry-After; doubles each time. */
   baseDelayMs?: number;
+  /**
+   * How a retry waits `ms` before asking `endpoint` again (ids collapsed): the real timer by
+   * default; tests pass one that records the wait and returns at once.
+   */
+  sleep?: (ms: number, endpoint: string) => Promise<void>;
 }
 
 export interface GraphStats {
@@ -34,7 +40,13 @@ export interface GraphStats {
   byEndpoint: Record<string, number>;
 }
 
-/** A Graph failure with Graph's own code, and a message a person can act on. */
+/**
+ * Every failure of this client: `code` is Graph's own error code where Graph gave one
+ * (`Authorization_RequestDenied`, `TooManyRequests`), or ours where it did not (`GraphThrottled`,
+ * `GraphUnavailable`, `CredentialUnavailable`); `status` is the HTTP status, 0 when no answer came.
+ * One base class with a `code` to branch on, subclasses only where a caller acts differently, as
+ * the Azure SDK guidelines ask: https://azure.github.io/azure-sdk/typescript_design.html
+ */
 export class GraphRequestError extends Error {
   constructor(
     message: string,
@@ -44,6 +56,35 @@ export class GraphRequestError extends Error {
   ) {
     super(message);
     this.name = 'GraphRequestError';
+  }
+}
+
+/** Still throttled (429) once the retries are spent. */
+export class GraphThrottledError extends GraphRequestError {
+  constructor(message: string, code: string, path: string) {
+    super(message, 429, code || 'GraphThrottled', path);
+    this.name = 'GraphThrottledError';
+  }
+}
+
+/** Still unavailable (503, 504, a network fault) once the retries are spent. */
+export class GraphUnavailableError extends GraphRequestError {
+  constructor(message: string, status: number, code: string, path: string) {
+    super(message, status, code || 'GraphUnavailable', path);
+    this.name = 'GraphUnavailableError';
+  }
+}
+
+/** No token for Graph: the identity (or the developer's sign-in) could not give one. Status 0. */
+export class GraphCredentialError extends GraphRequestError {
+  constructor(
+    message: string,
+    path: string,
+    /** The credential's own error name (`CredentialUnavailableError`, `AuthenticationError`). */
+    readonly credentialError: string,
+  ) {
+    super(message, 0, 'CredentialUnavailable', path);
+    this.name = 'GraphCredentialError';
   }
 }
 
@@ -61,6 +102,17 @@ interface BatchItem {
   attempts: number;
   /** Set on a list's first page only (follow-up links carry no query of ours). */
   list?: ListQuery;
+}
+
+/** One page of one list of `batchPages`, or why that list cannot be read. */
+export type BatchPage<T> =
+  { key: string; items: T[]; unreadable?: undefined } | { key: string; unreadable: UnreadableList; items?: undefined };
+
+interface BatchRound<T> {
+  /** In the order of the batch, each with the list's next page to ask for once it is taken. */
+  pages: Array<{ page: BatchPage<T>; next?: BatchItem }>;
+  /** Retried, or asked again without `$top`. */
+  again: BatchItem[];
 }
 
 interface BatchResponse {
@@ -114,15 +166,17 @@ export class GraphClient {
   private readonly noTop = new Set<string>();
   private readonly client: Client;
   private readonly root: string;
+  private readonly retry: RetryPolicy;
 
   constructor(private readonly options: GraphClientOptions) {
+    this.retry = new RetryPolicy(this.stats, options);
     this.root = `${options.endpoint.replace(/\/+$/, '')}/v1.0`;
     const authProvider = new TokenCredentialAuthenticationProvider(options.credential, {
       scopes: [`${new URL(options.endpoint).origin}/.default`],
     });
     const chain: Middleware[] = [
       new AuthenticationHandler(authProvider),
-      new RetryAndCount(this.stats, options),
+      new RetryAndCount(this.stats, this.retry, options.log),
       new HTTPMessageHandler(),
     ];
     chain.reduce((previous, next) => {
@@ -148,7 +202,6 @@ export class GraphClient {
     return `${this.root}${path}${parts.length ? `?${parts.join('&')}` : ''}`;
   }
 
-
   async post<T>(path: string, body: unknown): Promise<T> {
     return this.call(path, () => this.client.api(this.url(path)).post(body));
   }
@@ -159,10 +212,8 @@ export class GraphClient {
    */
   async *pages<T>(path: string, query?: Record<string, string | number | undefined>): AsyncGenerator<T[]> {
     const fetchPage = (link: string): Promise<Page<T>> => {
-      const page = this.call<Page<T>>(path, () => this.client.api(link).get());
       // Surfaced when awaited below; a consumer that stops early must not leave an unhandled rejection.
-      page.catch(() => undefined);
-      return page;
+      return awaitedLater(this.call<Page<T>>(path, () => this.client.api(link).get()));
     };
     let pending: Promise<Page<T>> | undefined = fetchPage(this.url(path, query));
     let first = true;
@@ -190,98 +241,159 @@ export class GraphClient {
 
   /**
    * Every page of many lists, up to 20 at a time in one `$batch` request: expanding 3,000 groups
-   * costs 150 requests instead of 3,000, and `concurrency` batches are in flight at once. Each
-   * sub-request is throttled on its own (a batch answers 200 while an item answers 429), so items
-   * are retried after their Retry-After; follow-up pages go back into the queue as relative URLs.
-   * `onPage` sees each list's pages in order (a list's next page is asked for only once its page
-   * has been handled); `onMissing` hears of lists that answer 404.
+   * costs 150 requests instead of 3,000, and `concurrency` batches are in flight at once. `lists`
+   * may still be growing (an async iterable): full batches go out as lists arrive, the rest once
+   * it ends. Each sub-request is throttled on its own (a batch answers 200 while an item answers
+   * 429), so items are retried by the same policy as any request; follow-up pages go back into the
+   * queue as relative URLs. Each list's pages come in order, and a list's next page is asked for
+   * only once the consumer has taken its page; a list that cannot be read comes as `unreadable`.
+   * On `abortSignal` nothing more is sent, and the iteration ends once the batches in flight have.
    */
-  async batchPages<T>(
-    lists: ListQuery[],
-    onPage: (key: string, items: T[]) => Promise<void> | void,
-    onUnreadable: (list: UnreadableList) => void = () => undefined,
-    options: { concurrency?: number } = {},
-  ): Promise<void> {
-    const queue: BatchItem[] = lists.map((l) => ({ key: l.key, url: this.relative(this.url(l.path, l.query)), attempts: 0, list: l }));
+  async *batchPages<T>(
+    lists: Iterable<ListQuery> | AsyncIterable<ListQuery>,
+    options: { concurrency?: number; abortSignal?: AbortSignal } = {},
+  ): AsyncGenerator<BatchPage<T>> {
+    const { abortSignal } = options;
     const concurrency = Math.max(1, options.concurrency ?? 1);
+    const queue: BatchItem[] = [];
+    const answered: Array<BatchRound<T>> = [];
     const inFlight = new Set<Promise<void>>();
     let failure: { error: unknown } | undefined;
-    while (!failure && (queue.length > 0 || inFlight.size > 0)) {
-      while (!failure && queue.length > 0 && inFlight.size < concurrency) {
-        const round = queue.splice(0, BATCH_LIMIT);
-        const batch: Promise<void> = this.batchRound<T>(round, queue, onPage, onUnreadable).then(
-          () => void inFlight.delete(batch),
-          (error: unknown) => {
-            inFlight.delete(batch);
-            failure ??= { error };
-          },
-        );
-        inFlight.add(batch);
+    let listed = false;
+    let wake: (() => void) | undefined;
+    const notify = (): void => {
+      const resolve = wake;
+      wake = undefined;
+      resolve?.();
+    };
+    abortSignal?.addEventListener('abort', notify);
+    void (async () => {
+      for await (const l of lists) {
+        if (failure || abortSignal?.aborted) break;
+        queue.push({ key: l.key, url: this.relative(this.url(l.path, l.query)), attempts: 0, list: l });
+        notify();
       }
-      if (inFlight.size > 0) await Promise.race(inFlight);
+    })().then(
+      () => {
+        listed = true;
+        notify();
+      },
+      (error: unknown) => {
+        failure ??= { error };
+        listed = true;
+        notify();
+      },
+    );
+    // A partial batch goes out once no more lists are coming, or for follow-ups and retries (which
+    // would otherwise wait on lists that may never come).
+    const ready = (): boolean =>
+      queue.length >= BATCH_LIMIT || listed || queue.some((item) => !item.list || item.attempts > 0);
+    try {
+      for (;;) {
+        if (failure) throw failure.error;
+        if (abortSignal?.aborted && answered.length === 0) return;
+        while (!abortSignal?.aborted && queue.length > 0 && inFlight.size < concurrency && ready()) {
+          const sent: Promise<void> = this.batchRound<T>(queue.splice(0, BATCH_LIMIT)).then(
+            (round) => {
+              inFlight.delete(sent);
+              answered.push(round);
+              notify();
+            },
+            (error: unknown) => {
+              inFlight.delete(sent);
+              failure ??= { error };
+              notify();
+            },
+          );
+          inFlight.add(sent);
+        }
+        const round = answered.shift();
+        if (round) {
+          for (const { page, next } of round.pages) {
+            yield page;
+            if (next) queue.push(next);
+          }
+          queue.push(...round.again);
+          continue;
+        }
+        if (listed && queue.length === 0 && inFlight.size === 0) return;
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    } finally {
+      abortSignal?.removeEventListener('abort', notify);
+      // No batch is left running after the iteration ends (a consumer's clean-up may follow).
+      while (inFlight.size > 0) await Promise.race(inFlight);
     }
-    // Let batches already sent finish (no onPage after we return), then report the first failure.
-    await Promise.all(inFlight);
-    if (failure) throw failure.error;
   }
 
-  /** One `$batch` of up to 20 items; pages handled, follow-ups and throttled items put back in `queue`. */
-  private async batchRound<T>(
-    round: BatchItem[],
-    queue: BatchItem[],
-    onPage: (key: string, items: T[]) => Promise<void> | void,
-    onUnreadable: (list: UnreadableList) => void,
-  ): Promise<void> {
+  /** One `$batch` of up to 20 items: its pages and the items to ask again (after the retry wait). */
+  private async batchRound<T>(round: BatchItem[]): Promise<BatchRound<T>> {
     const answer = await this.post<{ responses?: BatchResponse[] }>('/$batch', {
       requests: round.map((item, i) => ({ id: String(i), method: 'GET', url: item.url })),
     });
     const byId = new Map((answer.responses ?? []).map((r) => [r.id, r]));
+    const result: BatchRound<T> = { pages: [], again: [] };
     let wait = 0;
-    const retry: BatchItem[] = [];
+    let waitFor = '';
     for (const [i, item] of round.entries()) {
       const response = byId.get(String(i));
       const status = response?.status ?? 0;
+      const error = response?.body?.error;
       if (status === 200) {
-        await onPage(item.key, (response!.body?.value ?? []) as T[]);
         const next = response!.body?.['@odata.nextLink'];
-        if (next) queue.push({ key: item.key, url: this.relative(next), attempts: 0 });
-      } else if (item.list && status === 400 && refusesPageSize(status, response?.body?.error?.message ?? '') && item.list.query?.$top !== undefined) {
+        result.pages.push({
+          page: { key: item.key, items: (response!.body?.value ?? []) as T[] },
+          next: next ? { key: item.key, url: this.relative(next), attempts: 0 } : undefined,
+        });
+      } else if (item.list && refusesPageSize(status, error?.message ?? '') && item.list.query?.$top !== undefined) {
         // The first page of a list asked with `$top`: ask again without it, and never again this run.
         this.noTop.add(endpointKey(this.root + item.list.path));
-        this.options.log.warn(`Graph refused $top on ${endpointKey(this.root + item.list.path)}; asking without it for the rest of the run`);
-        queue.push({ key: item.key, url: this.relative(this.url(item.list.path, item.list.query)), attempts: 0 });
-      } else if (isUnreadableList(status, response?.body?.error?.message ?? '')) {
-        const error = response?.body?.error;
-        onUnreadable({ key: item.key, status, code: error?.code ?? 'Unknown', message: error?.message ?? '' });
-      } else if ((RETRYABLE_STATUS.has(status) || status === 0) && item.attempts < (this.options.maxRetries ?? 6)) {
-        if (status === 429) this.stats.throttled++;
-        this.stats.retries++;
-        const retryAfter = retryAfterMs(headerOf(response?.headers, 'retry-after') ?? null);
-        wait = Math.max(wait, Math.min(retryAfter ?? (this.options.baseDelayMs ?? 1000) * 2 ** item.attempts, this.options.maxDelayMs ?? 180_000));
-        retry.push({ ...item, attempts: item.attempts + 1 });
-      } else {
-        const error = response?.body?.error;
-        throw new GraphRequestError(
-          `Graph ${status} ${error?.code ?? 'Unknown'} on ${endpointKey(this.root + item.url)} (in a batch): ${error?.message ?? 'no answer for this item'}`,
-          status,
-          error?.code ?? 'Unknown',
-          item.url,
+        this.options.log.warn(
+          `Graph refused $top on ${endpointKey(this.root + item.list.path)}; asking without it for the rest of the run`,
         );
+        result.again.push({
+          key: item.key,
+          url: this.relative(this.url(item.list.path, item.list.query)),
+          attempts: 0,
+        });
+      } else if (isUnreadableList(status, error?.message ?? '')) {
+        result.pages.push({
+          page: {
+            key: item.key,
+            unreadable: { key: item.key, status, code: error?.code ?? 'Unknown', message: error?.message ?? '' },
+          },
+        });
+      } else {
+        // No answer for an item (status 0) is a transient fault like a 503.
+        const delay = this.retry.delay(
+          item.attempts,
+          status === 0 ? 'network' : status,
+          headerOf(response?.headers, 'retry-after'),
+        );
+        if (delay === undefined) {
+          const message = `Graph ${status} ${error?.code ?? 'Unknown'} on ${endpointKey(this.root + item.url)} (in a batch): ${error?.message ?? 'no answer for this item'}`;
+          throw (
+            retriesSpent(message, status, error?.code ?? '', item.url) ??
+            new GraphRequestError(message, status, error?.code ?? 'Unknown', item.url)
+          );
+        }
+        if (delay > wait) [wait, waitFor] = [delay, endpointKey(this.root + item.url)];
+        result.again.push({ ...item, attempts: item.attempts + 1 });
       }
     }
-    if (retry.length > 0) {
-      // Throttled items wait here, never earlier than Graph asked; the rest of the queue goes on.
-      if (wait > 0) {
-        this.options.log.warn(`Graph throttled items of a batch; retrying them in ${(wait / 1000).toFixed(1)} s`);
-        await sleep(wait);
-      }
-      queue.push(...retry);
+    if (result.again.length > 0 && wait > 0) {
+      // Throttled items wait here, never earlier than Graph asked; the other batches go on.
+      this.options.log.warn(`Graph throttled items of a batch; retrying them in ${(wait / 1000).toFixed(1)} s`);
+      await this.retry.sleep(wait, waitFor);
     }
+    return result;
   }
 
   /** A URL on this Graph as `$batch` wants it: relative to the version root. */
   private relative(url: string): string {
-    return url.startsWith(this.root) ? url.slice(this.root.length) : new URL(url).pathname.replace(/^\/v1\.0/, '') + new URL(url).search;
+    return url.startsWith(this.root)
+      ? url.slice(this.root.length)
+      : new URL(url).pathname.replace(/^\/v1\.0/, '') + new URL(url).search;
   }
 
   /** True (and remembered) when `error` is Graph refusing `$top` on `path`. */
@@ -306,11 +418,20 @@ export class GraphClient {
 export function toGraphRequestError(error: unknown, path: string): Error {
   if (error instanceof GraphRequestError) return error;
   // The SDK wraps a credential's failure in a GraphError with status -1 and the error's name as code.
-  if (error instanceof GraphError && CREDENTIAL_ERRORS.has(error.code ?? '')) return credentialFailure(error.code!, error.message, path);
+  if (error instanceof GraphError && CREDENTIAL_ERRORS.has(error.code ?? ''))
+    return credentialFailure(error.code!, error.message, path);
+  if (error instanceof Error && CREDENTIAL_ERRORS.has(error.name))
+    return credentialFailure(error.name, error.message, path);
+  // A network fault that outlived the retries: the SDK hands it on as a GraphError without a status.
+  if (!(error instanceof GraphError && error.statusCode > 0) && isTransientNetworkError(error)) {
+    return new GraphUnavailableError(`Graph could not be reached on ${path}: ${(error as Error).message}`, 0, '', path);
+  }
   if (error instanceof GraphError) {
     const code = error.code ?? 'Unknown';
     const status = error.statusCode;
     let message = `Graph ${status || 'error'} ${code} on ${path}: ${error.message}`;
+    const spent = retriesSpent(message, status, error.code ?? '', path);
+    if (spent) return spent;
     if (code === 'AadPremiumLicenseRequired') {
       message = `this tenant needs Entra ID P2 or ID Governance for PIM (Graph ${status} ${code} on ${path})`;
     } else if (status === 401) {
@@ -320,18 +441,28 @@ export function toGraphRequestError(error: unknown, path: string): Error {
     }
     return new GraphRequestError(message, status, code, path);
   }
-  if (error instanceof Error && CREDENTIAL_ERRORS.has(error.name)) return credentialFailure(error.name, error.message, path);
   return error instanceof Error ? error : new Error(String(error));
 }
 
-const CREDENTIAL_ERRORS = new Set(['CredentialUnavailableError', 'AuthenticationError', 'AggregateAuthenticationError']);
+const CREDENTIAL_ERRORS = new Set([
+  'CredentialUnavailableError',
+  'AuthenticationError',
+  'AggregateAuthenticationError',
+]);
 
 /** No token: say which source of tokens failed, so an admin knows where to look. */
 function credentialFailure(name: string, message: string, path: string): GraphRequestError {
   const source = /ManagedIdentityCredential/.test(message)
     ? 'from the managed identity (IDENTITY_ENDPOINT, and MANAGED_IDENTITY_CLIENT_ID for a user-assigned one)'
     : 'from the Azure CLI or Azure Developer CLI sign-in (az login, azd auth login)';
-  return new GraphRequestError(`could not get a token for Graph ${source}: ${message}`, 0, name, path);
+  return new GraphCredentialError(`could not get a token for Graph ${source}: ${message}`, path, name);
+}
+
+/** The error for an answer the retry policy retries, once its retries are spent; undefined for any other. */
+function retriesSpent(message: string, status: number, code: string, path: string): GraphRequestError | undefined {
+  if (status === 429) return new GraphThrottledError(message, code, path);
+  if (status === 0 || status === 503 || status === 504) return new GraphUnavailableError(message, status, code, path);
+  return undefined;
 }
 
 /** `/groups/0b1c.../transitiveMembers` -> `/groups/{id}/transitiveMembers`, for counting. */
@@ -355,7 +486,7 @@ function headerOf(headers: Record<string, string> | undefined, name: string): st
   return key === undefined ? undefined : headers[key];
 }
 
-function sleep(ms: number): Promise<void> {
+function realSleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
@@ -368,24 +499,52 @@ export function retryAfterMs(header: string | null, now = Date.now()): number | 
 }
 
 /**
- * Retries 429/503/504 honouring Retry-After (graph-pim.md section 6: throttled calls still count,
- * so never retry early) and network faults, including a body cut off mid-page: the body is read
- * here so that a reset is retried like any other transient fault. Counts every attempt.
+ * The one retry policy, for requests and for the items of a `$batch` alike: 429, 503, 504 and
+ * network faults, at most `maxRetries` times, waiting what Retry-After asks (never earlier:
+ * throttled requests still count against the app, https://learn.microsoft.com/graph/throttling)
+ * or else doubling from `baseDelayMs`, and never longer than `maxDelayMs`.
  */
-class RetryAndCount implements Middleware {
-  private next?: Middleware;
-  private readonly maxRetries: number;
+class RetryPolicy {
+  readonly maxRetries: number;
+  readonly sleep: (ms: number, endpoint: string) => Promise<void>;
   private readonly maxDelayMs: number;
   private readonly baseDelayMs: number;
 
   constructor(
     private readonly stats: GraphStats,
-    private readonly options: GraphClientOptions,
+    options: GraphClientOptions,
   ) {
     this.maxRetries = options.maxRetries ?? 6;
     this.maxDelayMs = options.maxDelayMs ?? 180_000;
     this.baseDelayMs = options.baseDelayMs ?? 1_000;
+    this.sleep = options.sleep ?? realSleep;
   }
+
+  /**
+   * The wait before asking again after attempt `attempt` (0 for the first) answered `status`
+   * (`network` for a fault before any answer); undefined when it is not retried. Counted.
+   */
+  delay(attempt: number, status: number | 'network', retryAfter?: string | null): number | undefined {
+    if ((status !== 'network' && !RETRYABLE_STATUS.has(status)) || attempt >= this.maxRetries) return undefined;
+    if (status === 429) this.stats.throttled++;
+    this.stats.retries++;
+    return Math.min(retryAfterMs(retryAfter ?? null) ?? this.baseDelayMs * 2 ** attempt, this.maxDelayMs);
+  }
+}
+
+/**
+ * Applies the retry policy to each request, network faults included, and a body cut off mid-page:
+ * the body is read here so that a reset is retried like any other transient fault. Counts every
+ * attempt.
+ */
+class RetryAndCount implements Middleware {
+  private next?: Middleware;
+
+  constructor(
+    private readonly stats: GraphStats,
+    private readonly policy: RetryPolicy,
+    private readonly log: Log,
+  ) {}
 
   setNext(next: Middleware): void {
     this.next = next;
@@ -398,13 +557,14 @@ class RetryAndCount implements Middleware {
       this.stats.requests++;
       this.stats.byEndpoint[key] = (this.stats.byEndpoint[key] ?? 0) + 1;
       let failure: string;
-      let wait: number | undefined;
+      let delay: number | undefined;
       try {
         await this.next!.execute(context);
         const response = context.response!;
         // Read the body here: a connection reset mid-page surfaces now and is retried below.
         const body = await response.arrayBuffer();
-        if (!RETRYABLE_STATUS.has(response.status) || attempt >= this.maxRetries) {
+        delay = this.policy.delay(attempt, response.status, response.headers.get('retry-after'));
+        if (delay === undefined) {
           context.response = new Response(NULL_BODY_STATUS.has(response.status) ? null : body, {
             status: response.status,
             statusText: response.statusText,
@@ -412,19 +572,16 @@ class RetryAndCount implements Middleware {
           });
           return;
         }
-        if (response.status === 429) this.stats.throttled++;
-        wait = retryAfterMs(response.headers.get('retry-after'));
         failure = `${response.status}`;
       } catch (error) {
-        if (attempt >= this.maxRetries || !isTransientNetworkError(error)) throw error;
+        delay = isTransientNetworkError(error) ? this.policy.delay(attempt, 'network') : undefined;
+        if (delay === undefined) throw error;
         failure = (error as Error).message || 'network error';
       }
-      const delay = Math.min(wait ?? this.baseDelayMs * 2 ** attempt, this.maxDelayMs);
-      this.stats.retries++;
-      this.options.log.warn(
-        `Graph ${failure} on ${key}; retrying in ${(delay / 1000).toFixed(1)} s (retry ${attempt + 1} of ${this.maxRetries})`,
+      this.log.warn(
+        `Graph ${failure} on ${key}; retrying in ${(delay / 1000).toFixed(1)} s (retry ${attempt + 1} of ${this.policy.maxRetries})`,
       );
-      await sleep(delay);
+      await this.policy.sleep(delay, key);
     }
   }
 }
@@ -435,5 +592,7 @@ function isTransientNetworkError(error: unknown): boolean {
   const text = `${(error as Error).name} ${(error as Error).message} ${(error as { code?: string }).code ?? ''} ${
     (error as { cause?: { code?: string; message?: string } }).cause?.code ?? ''
   } ${(error as { cause?: { message?: string } }).cause?.message ?? ''}`;
-  return /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|socket hang up|terminated|other side closed|UND_ERR|fetch failed|network/i.test(text);
+  return /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|socket hang up|terminated|other side closed|UND_ERR|fetch failed|network/i.test(
+    text,
+  );
 }

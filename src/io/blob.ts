@@ -3,7 +3,7 @@
  * in, so a run that fails mid-file leaves no half-written blob that looks final.
  */
 import { BlobServiceClient, RestError } from '@azure/storage-blob';
-import type { ContainerClient, StoragePipelineOptions } from '@azure/storage-blob';
+import type { ContainerClient, StoragePipelineOptions, StorageRetryOptions } from '@azure/storage-blob';
 import type { TokenCredential } from '@azure/identity';
 import type { Readable } from 'node:stream';
 import type { StorageSettings } from '../settings';
@@ -41,9 +41,18 @@ export class BlobAlreadyExistsError extends Error {
   }
 }
 
-/** A Blob Storage call that failed: names the store, the operation and the blob, never a key. */
+/**
+ * A Blob Storage call that failed: names the store, the operation and the blob, never a key, and
+ * keeps what Storage said: its HTTP status (0 when no answer came) and its error code
+ * (`AuthorizationFailure`, `LeaseIdMismatchWithBlobOperation`; a network fault's own code such as
+ * `ECONNREFUSED`), https://learn.microsoft.com/rest/api/storageservices/blob-service-error-codes
+ */
 export class BlobStorageError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly statusCode = 0,
+    readonly code = '',
+  ) {
     super(message);
     this.name = 'BlobStorageError';
   }
@@ -87,12 +96,13 @@ export class BlobStore {
     this.writer = writer ?? service;
   }
 
-  static fromSettings(storage: StorageSettings, credential: TokenCredential): BlobStore {
+  /** `retryOptions`: the Storage SDK's own retries, its defaults unless given (tests make them short). */
+  static fromSettings(storage: StorageSettings, credential: TokenCredential, retryOptions?: StorageRetryOptions): BlobStore {
     const client = (options?: StoragePipelineOptions) =>
       storage.kind === 'accountUrl'
         ? new BlobServiceClient(storage.accountUrl, credential, options)
         : BlobServiceClient.fromConnectionString(storage.connectionString, options);
-    return new BlobStore(client(), client({ retryOptions: { tryTimeoutInMs: WRITE_TRY_TIMEOUT_MS } }));
+    return new BlobStore(client({ retryOptions }), client({ retryOptions: { ...retryOptions, tryTimeoutInMs: WRITE_TRY_TIMEOUT_MS } }));
   }
 
   /** Every later write and delete asks `guard` first (until the returned function removes it). */
@@ -147,7 +157,11 @@ export class BlobStore {
     const reason = [e.statusCode ? `HTTP ${e.statusCode}` : '', e.details?.errorCode ?? e.code ?? ''].filter(Boolean).join(' ');
     const where = `${this.service.url.split('?')[0].replace(/\/+$/, '')}`;
     const detail = String(e.message ?? error).split('\n')[0];
-    return new BlobStorageError(`Blob Storage at ${where}: ${action} ${container}${name ? `/${name}` : ''} failed${reason ? ` (${reason})` : ''}: ${detail}`);
+    return new BlobStorageError(
+      `Blob Storage at ${where}: ${action} ${container}${name ? `/${name}` : ''} failed${reason ? ` (${reason})` : ''}: ${detail}`,
+      e.statusCode ?? 0,
+      e.details?.errorCode ?? e.code ?? '',
+    );
   }
 
   async writeStream(container: string, name: string, body: Readable, options: WriteOptions): Promise<void> {

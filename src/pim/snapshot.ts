@@ -6,8 +6,10 @@
  * from one roleDefinitions list, administrative-unit names from `getByIds`, and each group that
  * holds a role is expanded once however many roles it holds.
  */
-import { BATCH_LIMIT, type GraphClient, type ListQuery, type UnreadableList } from '../graph/client';
+import { type GraphClient, type ListQuery, type UnreadableList } from '../graph/client';
 import type { Log } from '../log';
+import { Channel } from '../util/channel';
+import { awaitedLater, settled } from '../util/promises';
 import { ExternalSorter } from '../util/sorter';
 import {
   assignmentRowCodec,
@@ -102,7 +104,8 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
   try {
     log.info('Fetching role definitions, eligible and active schedules');
     // Role names are one short list: fetched alongside the first schedule pages, awaited before any row is made.
-    const roleNamesReady = (async () => {
+    // Awaited below; a failure fails the snapshot there.
+    const roleNamesReady = awaitedLater((async () => {
       const names = new Map<string, string>();
       for await (const role of graph.list<{ id: string; templateId?: string; displayName?: string }>(ROLE_DEFINITIONS, {
         $select: 'id,templateId,displayName',
@@ -112,8 +115,7 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
         if (role.templateId) names.set(role.templateId.toLowerCase(), role.displayName ?? '');
       }
       return names;
-    })();
-    roleNamesReady.catch(() => undefined); // awaited below; a failure fails the snapshot there
+    })());
 
     // Groups that hold roles are expanded while the schedules are still being paged.
     const groups = new GroupExpander(graph, { eligible, active }, log, options.observe);
@@ -131,8 +133,7 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
       // Plain `$expand=principal`: a nested $select on principal is rejected by Graph
       // (graph-pim.md section 1, samples/error-expand-principal-nested-select.json).
       const pages = graph.pages<RoleSchedule>(path, { $expand: 'principal', $top: PAGE_SIZE })[Symbol.asyncIterator]();
-      const first = pages.next(); // the first request goes out now, alongside the role definitions
-      first.catch(() => undefined);
+      const first = awaitedLater(pages.next()); // the first request goes out now, alongside the role definitions
       const roleNames = await roleNamesReady;
       for (let page = await first; !page.done; page = await pages.next()) {
         // The other list or a group expansion failed: the snapshot fails, stop here.
@@ -284,9 +285,11 @@ class GroupExpander {
   private readonly rows = new Map<string, AssignmentRow[]>();
   private readonly members = new Map<string, Principal[]>();
   private readonly eligibleMembers = new Map<string, GroupEligibilitySchedule[]>();
-  private readonly pending: ListQuery[] = [];
-  private readonly inFlight = new Set<Promise<void>>();
-  private finishing = false;
+  /** Each group's lists, asked for as the groups are seen; closed once the schedules are read. */
+  private readonly lists = new Channel<ListQuery>();
+  private readonly stopping = new AbortController();
+  /** The expansion, running from the first group seen until the lists are closed and answered. */
+  private readonly expansion: Promise<void>;
   private failure?: { error: unknown };
   private readonly unreadable: IncompleteList[] = [];
   /** PIM for Groups answered that it does not exist here (a national cloud): not asked again. */
@@ -297,7 +300,10 @@ class GroupExpander {
     private readonly sinks: Sinks,
     private readonly log: Log,
     private readonly observe?: SnapshotOptions['observe'],
-  ) {}
+  ) {
+    // Awaited by finish or stop; a failure meanwhile is seen through `failed`.
+    this.expansion = awaitedLater(this.expand());
+  }
 
   /** A PIM-for-Groups eligible row, shown to the observer with the member Graph expanded. */
   private eligibleRow(row: AssignmentRow, eligibility: GroupEligibilitySchedule): AssignmentRow {
@@ -323,20 +329,19 @@ class GroupExpander {
       this.rows.set(groupId, held);
       this.members.set(groupId, []);
       this.eligibleMembers.set(groupId, []);
-      this.pending.push({
+      this.lists.push({
         key: `members:${groupId}`,
         path: `/groups/${encodeURIComponent(groupId)}/transitiveMembers`,
         query: { $select: MEMBER_SELECT, $top: PAGE_SIZE },
       });
       if (!this.pimForGroupsMissing) {
-        this.pending.push({
+        this.lists.push({
           // No tenant-wide PIM-for-Groups list exists; the groupId filter is required (graph-pim.md section 5).
           key: `eligible:${groupId}`,
           path: GROUP_ELIGIBILITY_SCHEDULES,
           query: { $filter: `groupId eq '${groupId}'`, $expand: 'principal', $top: PAGE_SIZE },
         });
       }
-      this.launch();
     }
     held.push(row);
     for (const member of this.members.get(groupId)!) (row.state === 'Eligible' ? out.eligible : out.active).push(memberRow(row, member));
@@ -345,10 +350,8 @@ class GroupExpander {
 
   /** Every group seen so far expanded; rejects with the first failure. */
   async finish(): Promise<void> {
-    this.finishing = true;
-    this.launch();
-    while (this.inFlight.size > 0) await Promise.race(this.inFlight);
-    if (this.failure) throw this.failure.error;
+    this.lists.close();
+    await this.expansion;
   }
 
   /** True when a group's expansion already gives this derived row (same state, principal, role and scope). */
@@ -391,32 +394,24 @@ class GroupExpander {
 
   /** Sends nothing more and waits for the batches in flight (the snapshot failed). */
   async stop(): Promise<void> {
-    this.pending.length = 0;
-    this.failure ??= { error: new Error('stopped') };
-    while (this.inFlight.size > 0) await Promise.race(this.inFlight);
+    this.stopping.abort();
+    this.lists.close();
+    await settled(this.expansion);
   }
 
-  /** Sends full batches (and, once finishing, the rest) while fewer than the limit are in flight. */
-  private launch(): void {
-    while (!this.failure && this.inFlight.size < GROUP_BATCHES_IN_FLIGHT && (this.pending.length >= BATCH_LIMIT || (this.finishing && this.pending.length > 0))) {
-      const lists = this.pending.splice(0, BATCH_LIMIT);
-      const batch: Promise<void> = this.graph
-        .batchPages<DirectoryObject & GroupEligibilitySchedule>(
-          lists,
-          (key, items) => this.onPage(key, items),
-          (list) => this.onUnreadable(list),
-        )
-        .then(
-          () => {
-            this.inFlight.delete(batch);
-            this.launch();
-          },
-          (error: unknown) => {
-            this.inFlight.delete(batch);
-            this.failure ??= { error };
-          },
-        );
-      this.inFlight.add(batch);
+  /** Every group's lists, 20 to a `$batch`, several batches in flight, each page handled as it comes. */
+  private async expand(): Promise<void> {
+    try {
+      for await (const page of this.graph.batchPages<DirectoryObject & GroupEligibilitySchedule>(this.lists, {
+        concurrency: GROUP_BATCHES_IN_FLIGHT,
+        abortSignal: this.stopping.signal,
+      })) {
+        if (page.unreadable) this.onUnreadable(page.unreadable);
+        else await this.onPage(page.key, page.items);
+      }
+    } catch (error) {
+      this.failure ??= { error };
+      throw error;
     }
   }
 

@@ -8,6 +8,7 @@ import { Writable } from 'node:stream';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { main } from '../../src/cli';
 import { resetWorker } from '../../src/hosting';
+import type { Timing } from '../../src/services';
 import { startEmailSimulator, type EmailSimulator } from '../../tools/acs-simulator';
 import { startGraphSimulator, type GraphSimulator, type GraphSimulatorOptions } from '../../tools/graph-simulator';
 import { startManagedIdentitySimulator, type ManagedIdentitySimulator } from '../../tools/msi-simulator';
@@ -31,6 +32,11 @@ export interface World {
   archive: string;
   blobs: BlobServiceClient;
   cli(args: string[], env?: Record<string, string | undefined>): Promise<CliRun>;
+  /**
+   * Every retry wait the Graph client asked for in `cli` runs, in order. The waits are recorded and
+   * skipped; the simulator's wall clock (rate limit, request times) moves on by each of them.
+   */
+  waits: GraphWait[];
   /** A blob's text, or undefined. */
   read(container: string, name: string): Promise<string | undefined>;
   /** A CSV blob as records (header first). */
@@ -40,6 +46,18 @@ export interface World {
   useProcessEnv(): void;
   stop(): Promise<void>;
 }
+
+export interface GraphWait {
+  ms: number;
+  /** The endpoint asked again, ids collapsed: `/roleManagement/directory/roleEligibilitySchedules`. */
+  endpoint: string;
+}
+
+/**
+ * The Storage SDK's retries in `cli` runs: as many as by default, a few ms apart instead of
+ * seconds (a storage-down run fails in well under a second).
+ */
+const STORAGE_RETRY = { maxTries: 4, retryDelayInMs: 5, maxRetryDelayInMs: 20 };
 
 export interface WorldOptions extends Partial<Omit<GraphSimulatorOptions, 'tenant' | 'tls'>> {
   email?: 'endpoint' | 'connectionString' | 'none';
@@ -69,7 +87,17 @@ export async function startWorld(tenant: SimTenant, options: WorldOptions = {}):
   const connectionString = process.env.PIM_TEST_AZURITE_CONNECTION_STRING;
   if (!connectionString) throw new Error('Azurite is not running: run the tests with npm test');
   const { email: emailMode = 'endpoint', ...graphOptions } = options;
-  const graph = await startGraphSimulator({ tenant, tls, ...graphOptions });
+  const waits: GraphWait[] = [];
+  let skipped = 0;
+  const timing: Timing = {
+    sleep: async (ms, endpoint) => {
+      waits.push({ ms, endpoint });
+      skipped += ms;
+    },
+    emailPollIntervalMs: 10,
+    storageRetry: STORAGE_RETRY,
+  };
+  const graph = await startGraphSimulator({ tenant, tls, wallMs: () => Date.now() + skipped, ...graphOptions });
   sharedIdentity ??= startManagedIdentitySimulator({ userAssigned: { [USER_ASSIGNED_CLIENT_ID]: '7d0b4ed2-8a76-4c3e-9a43-5d2c1f6e0b11' } });
   const identity = await sharedIdentity;
   await identity.down(false);
@@ -112,11 +140,12 @@ export async function startWorld(tenant: SimTenant, options: WorldOptions = {}):
     reports,
     archive,
     blobs,
+    waits,
     async cli(args, extra = {}) {
       const stdout = new Capture();
       const stderr = new Capture();
       const merged: Record<string, string | undefined> = { ...env, ...extra };
-      const code = await main(args, { env: merged, stdout, stderr });
+      const code = await main(args, { env: merged, stdout, stderr, timing });
       return { code, stdout: stdout.text, stderr: stderr.text };
     },
     read,
