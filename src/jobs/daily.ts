@@ -31,6 +31,7 @@ import { sendOnce } from './outbox';
 import { EmailError } from '../io/email';
 import { withRunLock, type RunLockOptions } from './lock';
 import { archiveSealedMonth } from './monthly';
+import { awaitedLater } from '../util/promises';
 
 export interface DailyOptions {
   /** Send today's digest again even if it was sent. */
@@ -114,8 +115,8 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
 
   // The audit log (sequential, rate limited) and the snapshot's lists are independent: read them together.
   const reminderCandidates = settings.expiryReminderDays.length > 0 ? new ReminderCandidates(settings.expiryReminderDays, now) : undefined;
-  const snapshotTaken = takeSnapshot(graph, { privilegedRoleIds: settings.privilegedRoleIds, log, observe: reminderCandidates?.observe });
-  snapshotTaken.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
+  // Awaited below; never an unhandled rejection meanwhile.
+  const snapshotTaken = awaitedLater(takeSnapshot(graph, { privilegedRoleIds: settings.privilegedRoleIds, log, observe: reminderCandidates?.observe }));
   let harvest: Harvest;
   try {
     // Scope Id from the Activated schedule of the same request, when the snapshot still has it (a

@@ -17,6 +17,7 @@ import {
 } from '../pim/model';
 import { batchesOf, measuring } from '../util/streams';
 import type { RowTable } from '../util/table';
+import { awaitedLater, settled } from '../util/promises';
 
 export { csvTime } from '../util/table';
 export { sha256 } from '../util/streams';
@@ -114,7 +115,7 @@ export function csvStreamOfBatches(
   const measured = measuring();
   // The reader reads `measured.stream`: a failure anywhere destroys it with the error, which the
   // reader sees; the promise itself has nothing more to say.
-  pipeline(Readable.from(text(), { objectMode: false }), measured.stream).catch(() => undefined);
+  void settled(pipeline(Readable.from(text(), { objectMode: false }), measured.stream));
   return { stream: measured.stream, rows: () => count, facts: () => ({ rows: count, ...measured.facts() }) };
 }
 
@@ -147,8 +148,7 @@ export async function* csvRecordBatches(data: Chunks, size = 1_000): AsyncGenera
   const parser = parse(PARSE_OPTIONS);
   // A failure of the data destroys the parser, so the loop below sees it; stopping the loop early
   // destroys the parser, which ends the data too.
-  const piped = pipeline(readable(data), parser);
-  piped.catch(() => undefined);
+  const piped = awaitedLater(pipeline(readable(data), parser));
   yield* batchesOf(parser as AsyncIterable<string[]>, size);
   await piped;
 }

@@ -12,6 +12,7 @@ import { open, mkdtemp, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { awaitedLater, settled } from './promises';
 
 export interface SorterOptions<T = unknown> {
   /** Items kept in memory before a run is spilled to disk. */
@@ -120,7 +121,7 @@ export class ExternalSorter<T> {
   }
 
   async dispose(): Promise<void> {
-    await this.writing?.catch(() => undefined);
+    await settled(this.writing); // its failure was reported to the caller that saw it
     this.buffer = [];
     if (this.folder) await rm(this.folder, { recursive: true, force: true });
     this.folder = undefined;
@@ -139,10 +140,8 @@ export class ExternalSorter<T> {
     this.buffer = [];
     this.sortedUpTo = 0;
     const file = this.nextRunFile();
-    const writing = this.writeRun(items, file);
-    this.writing = writing;
-    // A failure is reported to the next add, sorted or dispose; never left unhandled.
-    writing.catch(() => undefined);
+    // A failure is reported to the next add, sorted or dispose.
+    this.writing = awaitedLater(this.writeRun(items, file));
   }
 
   private nextRunFile(): string {

@@ -5,6 +5,8 @@
  * pack) is completed by the re-run or by the next day's run, each activation lands in exactly one
  * final daily file, and no day gets two emails.
  */
+import type { TokenCredential } from '@azure/identity';
+import { BlobStorageError, BlobStore } from '../../src/io/blob';
 import { startBlobProxy, type BlobProxy } from '../support/blob-proxy';
 import {
   ActivationFeed,
@@ -62,7 +64,22 @@ describe('Blob Storage faults', () => {
     await proxy.down(false);
     expect((await run(['daily', '--now', at(START)])).code).toBe(0);
     expect(await finalDays(world)).toEqual([START]);
-  }, 40_000);
+  });
+
+  it("a refused write is a BlobStorageError with Storage's HTTP status and error code", async () => {
+    const noToken: TokenCredential = { getToken: async () => null };
+    const store = BlobStore.fromSettings({ kind: 'connectionString', connectionString: proxy.connectionString }, noToken, { maxTries: 1 });
+    await store.writeText(world.reports, 'probe.txt', 'probe', { contentType: 'text/plain' }); // the container exists
+    proxy.onWrite = () => ({ status: 403, code: 'AuthorizationPermissionMismatch' });
+    const error = await store.writeText(world.reports, 'refused.txt', 'x', { contentType: 'text/plain' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    proxy.clear();
+    expect(error).toBeInstanceOf(BlobStorageError);
+    expect(error).toMatchObject({ statusCode: 403, code: 'AuthorizationPermissionMismatch' });
+    expect((error as Error).message).toMatch(/writing reports-\w+\/refused\.txt failed \(HTTP 403 AuthorizationPermissionMismatch\)/);
+  });
 
   it('a transient 500 or reset on a write is retried by the storage client; the run succeeds', async () => {
     const day = addDays(START, 1);
