@@ -8,19 +8,6 @@ export const DEFAULT_GRAPH_ENDPOINT = 'https://graph.microsoft.com';
 export const DEFAULT_DAILY_SCHEDULE = '0 0 6 * * *';
 export const DEFAULT_MONTHLY_SCHEDULE = '0 0 3 1 * *';
 
-/** CISA SCuBA highly privileged roles (MS.AAD.7.x), by role template id. */
-export const CISA_PRIVILEGED_ROLES: Readonly<Record<string, string>> = {
-  '62e90394-69f5-4237-9190-012177145e10': 'Global Administrator',
-  'e8611ab8-c189-46e8-94e1-60213ab1f814': 'Privileged Role Administrator',
-  'fe930be7-5e62-47db-91af-98c3a49a38b1': 'User Administrator',
-  'f28a1f50-f6e7-4571-818b-6a12f2af6b6c': 'SharePoint Administrator',
-  '29232cdf-9323-42fd-ade2-1d097af3e4de': 'Exchange Administrator',
-  '8ac3fc64-6eca-42ea-9e69-59f4c7b60eb2': 'Hybrid Identity Administrator',
-  '9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3': 'Application Administrator',
-  '158c047a-c907-4556-b7ef-446551a6b5f7': 'Cloud Application Administrator',
-};
-export const GLOBAL_ADMINISTRATOR_ROLE_ID = '62e90394-69f5-4237-9190-012177145e10';
-
 /** Every setting the app reads; infra tests check that the Bicep sets each one it needs. */
 export const SETTING_NAMES = [
   'GRAPH_ENDPOINT',
@@ -67,10 +54,9 @@ export interface Settings {
   archiveContainer: string;
   email: EmailSettings;
   expiryWindowDays: number;
-  privilegedRoleIds: ReadonlySet<string>;
+  /** The role template ids PRIVILEGED_ROLE_IDS names, lower case; unset, the CISA roles of src/pim/roles.ts. */
+  privilegedRoleIds?: ReadonlySet<string>;
   excludedPrincipalIds: ReadonlySet<string>;
-  dailySchedule: string;
-  monthlySchedule: string;
   /** Secret values in force (keys, SAS, the identity header), redacted from every log line by value. */
   secrets: string[];
   /** HTTP exports one instance runs at once; more are answered 429 with Retry-After. */
@@ -237,11 +223,8 @@ export function loadSettings(env: Env = process.env): Settings {
   }
 
   const privilegedText = present(env, 'PRIVILEGED_ROLE_IDS');
-  const privilegedRoleIds =
-    privilegedText !== undefined
-      ? guidList('PRIVILEGED_ROLE_IDS', privilegedText)
-      : new Set(Object.keys(CISA_PRIVILEGED_ROLES));
-  if (privilegedRoleIds.size === 0) throw new SettingsError('PRIVILEGED_ROLE_IDS', 'is set but lists no role id');
+  const privilegedRoleIds = privilegedText !== undefined ? guidList('PRIVILEGED_ROLE_IDS', privilegedText) : undefined;
+  if (privilegedRoleIds?.size === 0) throw new SettingsError('PRIVILEGED_ROLE_IDS', 'is set but lists no role id');
 
   const excludedText = present(env, 'EXCLUDED_PRINCIPAL_IDS');
   const excludedPrincipalIds = excludedText !== undefined ? guidList('EXCLUDED_PRINCIPAL_IDS', excludedText) : new Set<string>();
@@ -257,10 +240,11 @@ export function loadSettings(env: Env = process.env): Settings {
     expiryWindowDays,
     privilegedRoleIds,
     excludedPrincipalIds,
-    dailySchedule: ncrontab('DAILY_SCHEDULE', present(env, 'DAILY_SCHEDULE') ?? DEFAULT_DAILY_SCHEDULE),
-    monthlySchedule: ncrontab('MONTHLY_SCHEDULE', present(env, 'MONTHLY_SCHEDULE') ?? DEFAULT_MONTHLY_SCHEDULE),
     harvestOverlapHours: harvestOverlapHours(env),
   };
+  // The timers read their schedules when they register; validated here too, so that any run of a
+  // worker with a malformed one names it.
+  loadSchedules(env);
   const reminders = expiryReminders(env, email);
   return { ...settings, secrets: secretsOf(settings, env), exportMaxConcurrent: exportMaxConcurrent(env), ...reminders };
 }
@@ -276,6 +260,23 @@ function harvestOverlapHours(env: Env): number {
     throw new SettingsError('HARVEST_OVERLAP_HOURS', `must be a whole number of hours from 1 to 720, got "${text}"`);
   }
   return Number(text);
+}
+
+/** The timers' schedules (DAILY_SCHEDULE, MONTHLY_SCHEDULE, or their defaults), validated. */
+export interface Schedules {
+  daily: string;
+  monthly: string;
+}
+
+/**
+ * Only the schedules, for the timer files, which register when the worker loads them: a malformed
+ * one throws a SettingsError naming it, so the worker fails to start saying which setting is wrong.
+ */
+export function loadSchedules(env: Env = process.env): Schedules {
+  return {
+    daily: ncrontab('DAILY_SCHEDULE', present(env, 'DAILY_SCHEDULE') ?? DEFAULT_DAILY_SCHEDULE),
+    monthly: ncrontab('MONTHLY_SCHEDULE', present(env, 'MONTHLY_SCHEDULE') ?? DEFAULT_MONTHLY_SCHEDULE),
+  };
 }
 
 function loadEmail(env: Env): EmailSettings {

@@ -1,7 +1,7 @@
 import { app, type InvocationContext, type Timer } from '@azure/functions';
 import { invocationFailure, jobContextFor } from '../hosting';
 import { runMonthly } from '../jobs/monthly';
-import { DEFAULT_MONTHLY_SCHEDULE } from '../settings';
+import { loadSchedules } from '../settings';
 
 /** Timer: the compliance pack of every complete month not yet archived. */
 export async function monthlyArchive(timer: Timer, context: InvocationContext): Promise<void> {
@@ -13,8 +13,12 @@ export async function monthlyArchive(timer: Timer, context: InvocationContext): 
   }
 }
 
-// %MONTHLY_SCHEDULE% is resolved by the host; without the setting the host would fail to start, so the default applies.
+// The v4 model registers when the worker loads this file, so the schedule is read now: the
+// validated MONTHLY_SCHEDULE (app settings are the worker's environment), or its default. A
+// malformed one throws a SettingsError naming it, and the worker fails to start saying so
+// (docs/settings.md). Schedule expressions:
+// https://learn.microsoft.com/azure/azure-functions/functions-bindings-timer#ncrontab-expressions
 app.timer('monthlyArchive', {
-  schedule: process.env.MONTHLY_SCHEDULE ? '%MONTHLY_SCHEDULE%' : DEFAULT_MONTHLY_SCHEDULE,
+  schedule: loadSchedules().monthly,
   handler: monthlyArchive,
 });

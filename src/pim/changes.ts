@@ -3,7 +3,7 @@
  * member row: new and removed since the previous snapshot, expiring, permanent, and the CISA
  * findings. Activated (just-in-time) schedules are activations, not assignments: excluded here.
  */
-import { GLOBAL_ADMINISTRATOR_ROLE_ID } from '../settings';
+import { GLOBAL_ADMINISTRATOR_ROLE_ID } from './roles';
 import { compareSchedules, sameEnum, type AssignmentRow } from './model';
 
 /** Rows kept (and shown) per list in the email; counts stay exact, the CSVs have every row. */

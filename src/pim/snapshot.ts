@@ -9,6 +9,7 @@
 import { type GraphClient, type ListQuery, type UnreadableList } from '../graph/client';
 import type { Log } from '../log';
 import { Channel } from '../util/channel';
+import { CISA_PRIVILEGED_ROLE_IDS } from './roles';
 import { awaitedLater, settled } from '../util/promises';
 import { ExternalSorter } from '../util/sorter';
 import {
@@ -31,7 +32,8 @@ import {
 } from './model';
 
 export interface SnapshotOptions {
-  privilegedRoleIds: ReadonlySet<string>;
+  /** The roles marked Privileged; by default the CISA roles (./roles.ts). */
+  privilegedRoleIds?: ReadonlySet<string>;
   log: Log;
   /** Rows kept in memory per list before spilling to disk. */
   sortRunSize?: number;
@@ -146,7 +148,7 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
           if (roleName === undefined) problems.unknownRoles.add(schedule.roleDefinitionId);
           // Null, absent, or an object with only an id: the principal is gone; the row stays, names blank.
           if (!schedule.principal || (!schedule.principal['@odata.type'] && !schedule.principal.displayName)) problems.deletedPrincipals++;
-          const row = directRow(state, schedule, roleName ?? '', options.privilegedRoleIds);
+          const row = directRow(state, schedule, roleName ?? '', options.privilegedRoleIds ?? CISA_PRIVILEGED_ROLE_IDS);
           if (row.scopeId.startsWith(AU_PREFIX)) scopeIds.add(row.scopeId);
           if (state === 'Active' && sameEnum(schedule.assignmentType, 'Activated') && schedule.createdUsing) {
             activatedScopes.set(schedule.createdUsing.toLowerCase(), row.scopeId);

@@ -8,7 +8,7 @@ import { buffer, text } from 'node:stream/consumers';
 import { httpExport } from '../../src/functions/httpExport';
 import { jobContextFor } from '../../src/hosting';
 import { parseExportRequest, runExport } from '../../src/jobs/export';
-import { CISA_PRIVILEGED_ROLES } from '../../src/settings';
+import { CISA_PRIVILEGED_ROLES } from '../../src/pim/roles';
 import { generateTenant } from '../../tools/tenant/generate';
 import type { SimTenant } from '../../tools/tenant/model';
 import { expectedActivations, expectedAssignmentRows, parseCsv } from '../support/expected';

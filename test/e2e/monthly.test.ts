@@ -4,7 +4,7 @@
  */
 import { InvocationContext, type Timer } from '@azure/functions';
 import { monthlyArchive } from '../../src/functions/monthlyArchive';
-import { CISA_PRIVILEGED_ROLES } from '../../src/settings';
+import { CISA_PRIVILEGED_ROLES } from '../../src/pim/roles';
 import { generateTenant, permanent, pimSchedule } from '../../tools/tenant/generate';
 import type { SimRoleSchedule, SimTenant } from '../../tools/tenant/model';
 import { expectedActivations, expectedAssignmentRows } from '../support/expected';

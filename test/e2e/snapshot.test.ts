@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { InvocationContext, type Timer } from '@azure/functions';
 import { dailyDigest } from '../../src/functions/dailyDigest';
-import { CISA_PRIVILEGED_ROLES } from '../../src/settings';
+import { CISA_PRIVILEGED_ROLES } from '../../src/pim/roles';
 import { generateTenant } from '../../tools/tenant/generate';
 import { ASSIGNMENT_COLUMNS, expectedAssignmentRows, parseCsv } from '../support/expected';
 import { records, startWorld, USER_ASSIGNED_CLIENT_ID, type World } from '../support/world';

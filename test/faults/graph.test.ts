@@ -4,7 +4,7 @@
  * rate limit, and a failure that is not transient. Each run is checked against the oracle: nothing
  * lost, nothing doubled; a run that fails says so and the next one completes.
  */
-import { CISA_PRIVILEGED_ROLES } from '../../src/settings';
+import { CISA_PRIVILEGED_ROLES } from '../../src/pim/roles';
 import { generateTenant } from '../../tools/tenant/generate';
 import { expectedActivations, expectedAssignmentRows } from '../support/expected';
 import { ActivationFeed, Clock, DAY_MS, dailyFilesProblems, finalDays, LogBook, folderOf } from '../support/faults';

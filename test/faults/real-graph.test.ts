@@ -4,7 +4,7 @@
  * log's retention floor, records naming a group before the user, memberType Group schedules, groups
  * whose members cannot be read, PIM for Groups missing in a national cloud, deleted principals.
  */
-import { CISA_PRIVILEGED_ROLES } from '../../src/settings';
+import { CISA_PRIVILEGED_ROLES } from '../../src/pim/roles';
 import { generateTenant } from '../../tools/tenant/generate';
 import type { SimTenant } from '../../tools/tenant/model';
 import { expectedActivations, expectedAssignmentRows } from '../support/expected';

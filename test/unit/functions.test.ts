@@ -30,8 +30,8 @@ describe('function registrations', () => {
   it('registers the two timers on the schedule settings, and the export behind a function key', () => {
     const app = registrations({ DAILY_SCHEDULE: '0 30 5 * * *', MONTHLY_SCHEDULE: '0 0 4 1 * *' });
     expect(app.setup).toHaveBeenCalledWith({ enableHttpStream: true });
-    expect(app.timer).toHaveBeenCalledWith('dailyDigest', expect.objectContaining({ schedule: '%DAILY_SCHEDULE%' }));
-    expect(app.timer).toHaveBeenCalledWith('monthlyArchive', expect.objectContaining({ schedule: '%MONTHLY_SCHEDULE%' }));
+    expect(app.timer).toHaveBeenCalledWith('dailyDigest', expect.objectContaining({ schedule: '0 30 5 * * *' }));
+    expect(app.timer).toHaveBeenCalledWith('monthlyArchive', expect.objectContaining({ schedule: '0 0 4 1 * *' }));
     expect(app.http).toHaveBeenCalledWith('export', expect.objectContaining({ route: 'export', methods: ['GET'], authLevel: 'function' }));
     for (const [, options] of app.timer.mock.calls) expect(options.runOnStartup).toBeFalsy();
   });
@@ -40,5 +40,10 @@ describe('function registrations', () => {
     const app = registrations({ DAILY_SCHEDULE: undefined, MONTHLY_SCHEDULE: undefined });
     expect(app.timer).toHaveBeenCalledWith('dailyDigest', expect.objectContaining({ schedule: '0 0 6 * * *' }));
     expect(app.timer).toHaveBeenCalledWith('monthlyArchive', expect.objectContaining({ schedule: '0 0 3 1 * *' }));
+  });
+
+  it('a malformed schedule stops the worker from loading, naming the setting', () => {
+    expect(() => registrations({ DAILY_SCHEDULE: '0 6 * * *' })).toThrow(/DAILY_SCHEDULE.*six-field/);
+    expect(() => registrations({ MONTHLY_SCHEDULE: '0 0 3 1 13 *' })).toThrow(/MONTHLY_SCHEDULE/);
   });
 });

@@ -1,6 +1,6 @@
 import { redact, streamLog } from '../../src/log';
 import { createServices } from '../../src/services';
-import { CISA_PRIVILEGED_ROLES, describeSettings, loadSettings, SettingsError } from '../../src/settings';
+import { describeSettings, loadSchedules, loadSettings, SettingsError } from '../../src/settings';
 
 function fails(env: Record<string, string>, setting: string, text?: RegExp): SettingsError {
   let caught: unknown;
@@ -32,10 +32,9 @@ describe('loadSettings', () => {
     expect(s.archiveContainer).toBe('pim-archive');
     expect(s.email).toBeUndefined();
     expect(s.expiryWindowDays).toBe(14);
-    expect([...s.privilegedRoleIds].sort()).toEqual(Object.keys(CISA_PRIVILEGED_ROLES).sort());
+    expect(s.privilegedRoleIds).toBeUndefined(); // unset: the CISA roles of src/pim/roles.ts
     expect(s.excludedPrincipalIds.size).toBe(0);
-    expect(s.dailySchedule).toBe('0 0 6 * * *');
-    expect(s.monthlySchedule).toBe('0 0 3 1 * *');
+    expect(loadSchedules({})).toEqual({ daily: '0 0 6 * * *', monthly: '0 0 3 1 * *' });
     expect(s.managedIdentityAvailable).toBe(false);
   });
 
@@ -64,9 +63,9 @@ describe('loadSettings', () => {
       recipients: ['secops@contoso.com', 'auditor@contoso.com'],
     });
     expect(s.expiryWindowDays).toBe(30);
-    expect([...s.privilegedRoleIds]).toEqual(['62e90394-69f5-4237-9190-012177145e10']);
+    expect([...s.privilegedRoleIds!]).toEqual(['62e90394-69f5-4237-9190-012177145e10']);
     expect(s.excludedPrincipalIds.size).toBe(2);
-    expect(s.dailySchedule).toBe('0 30 5 * * 1-5');
+    expect(loadSchedules({ DAILY_SCHEDULE: '0 30 5 * * 1-5', MONTHLY_SCHEDULE: '0 0 4 2 * *' })).toEqual({ daily: '0 30 5 * * 1-5', monthly: '0 0 4 2 * *' });
   });
 
   it.each([
