@@ -41,22 +41,15 @@ export interface DailyOptions {
 }
 
 export interface DailyResult {
-  day: string;
   folder: string;
-  /** False when the day was already final and nothing was rewritten. */
-  wrote: boolean;
+  /** The day's digest subject, if a digest was made. */
   subject?: string;
-  files: ManifestFile[];
-  emailsSent: string[];
   /** Monthly packs this run wrote (the month just ended, once sealed). */
   archived?: string[];
 }
 
 export class DailyRunError extends Error {
-  constructor(
-    message: string,
-    readonly result: DailyResult,
-  ) {
+  constructor(message: string) {
     super(message);
     this.name = 'DailyRunError';
   }
@@ -82,7 +75,7 @@ async function daily(ctx: JobContext, options: DailyOptions): Promise<DailyResul
   if (manifestText) {
     const manifest = JSON.parse(manifestText) as { files: ManifestFile[]; digest?: { subject: string } };
     log.info(`${folder} is complete already (manifest.json exists); nothing is rewritten`);
-    result = { day, folder, wrote: false, subject: manifest.digest?.subject, files: manifest.files, emailsSent: [] };
+    result = { folder, subject: manifest.digest?.subject };
   } else {
     result = await writeDay(ctx, state, day, folder);
   }
@@ -95,7 +88,7 @@ async function daily(ctx: JobContext, options: DailyOptions): Promise<DailyResul
     if (!result.wrote) await sendExpiryReminders(ctx, state, day);
     if (options.forceEmail) await requeueToday(ctx, state, day, folder, result.subject);
     try {
-      result.emailsSent = await deliverOutbox(ctx, state, result);
+      await deliverOutbox(ctx, state);
     } catch (error) {
       emailFailure = error;
     }
@@ -219,7 +212,7 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
     };
     await writeTextFile(store, container, `${folder}manifest.json`, `${JSON.stringify(manifest, null, 2)}\n`, JSON_CONTENT_TYPE);
     log.info(`Wrote ${folder}manifest.json (${graph.stats.requests} Graph request(s))`);
-    return { day, folder, wrote: true, subject: digest.subject, files, emailsSent: [] };
+    return { folder, subject: digest.subject };
   } finally {
     await snapshot.dispose();
   }
@@ -241,9 +234,8 @@ async function requeueToday(ctx: JobContext, state: StateStore, day: string, fol
  * Sends every digest waiting in the outbox, oldest first: a digest that failed yesterday goes out
  * today. The run fails if any send fails; the digest stays queued for the next run.
  */
-async function deliverOutbox(ctx: JobContext, state: StateStore, result: DailyResult): Promise<string[]> {
+async function deliverOutbox(ctx: JobContext, state: StateStore): Promise<void> {
   const mailer = ctx.mailer!;
-  const sent: string[] = [];
   const failures: string[] = [];
   for (const entry of await state.outbox()) {
     // Sent since it was queued: a run stopped between recording the send and emptying the outbox.
@@ -263,7 +255,6 @@ async function deliverOutbox(ctx: JobContext, state: StateStore, result: DailyRe
     try {
       const operationId = await sendOnce(mailer, ctx.log, `the digest of ${entry.day}`, entry, (queued) => state.addToOutbox(queued));
       await state.markSent(entry.day, { subject: entry.subject, sentUtc: new Date().toISOString(), operationId, recipients: mailer.recipients });
-      sent.push(entry.day);
       ctx.log.info(`Emailed the digest of ${entry.day} to ${mailer.recipients} recipient(s)`);
     } catch (error) {
       if (!(error instanceof EmailError)) throw error;
@@ -272,10 +263,6 @@ async function deliverOutbox(ctx: JobContext, state: StateStore, result: DailyRe
     }
   }
   if (failures.length > 0) {
-    throw new DailyRunError(
-      `the CSVs are written but the digest email failed (${failures.join('; ')}); the next run sends it`,
-      { ...result, emailsSent: sent },
-    );
+    throw new DailyRunError(`the CSVs are written but the digest email failed (${failures.join('; ')}); the next run sends it`);
   }
-  return sent;
 }
