@@ -56,7 +56,7 @@ export function releaseWhenDone(body: Readable, release: () => void): void {
 }
 
 /** How long a caller turned away is told to wait before trying again. */
-export const EXPORT_RETRY_AFTER_SECONDS = 30;
+const EXPORT_RETRY_AFTER_SECONDS = 30;
 
 /** 429 with Retry-After: the instance already runs as many exports as EXPORT_MAX_CONCURRENT allows. */
 export function tooManyExports(limit: number, context: InvocationContext): HttpResponseInit {

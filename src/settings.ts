@@ -359,7 +359,7 @@ const ALLOWED_HOSTS: Partial<Record<SettingName, { hosts: RegExp; says: string }
   },
 };
 
-export function isLoopback(hostname: string): boolean {
+function isLoopback(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(hostname);
 }
 
@@ -465,7 +465,7 @@ function secretsOf(s: Omit<Settings, 'secrets' | 'exportMaxConcurrent' | 'expiry
   return values;
 }
 
-export const DEFAULT_EXPORT_MAX_CONCURRENT = 2;
+const DEFAULT_EXPORT_MAX_CONCURRENT = 2;
 
 /** EXPORT_MAX_CONCURRENT: a whole number from 1 to 20; 2 by default (an export streams a whole dataset). */
 function exportMaxConcurrent(env: Env): number {

@@ -415,7 +415,7 @@ export class GraphClient {
 }
 
 /** Graph's errors, rewritten where Graph's own words would leave an admin guessing. */
-export function toGraphRequestError(error: unknown, path: string): Error {
+function toGraphRequestError(error: unknown, path: string): Error {
   if (error instanceof GraphRequestError) return error;
   // The SDK wraps a credential's failure in a GraphError with status -1 and the error's name as code.
   if (error instanceof GraphError && CREDENTIAL_ERRORS.has(error.code ?? ''))
@@ -466,7 +466,7 @@ function retriesSpent(message: string, status: number, code: string, path: strin
 }
 
 /** `/groups/0b1c.../transitiveMembers` -> `/groups/{id}/transitiveMembers`, for counting. */
-export function endpointKey(url: string): string {
+function endpointKey(url: string): string {
   let path: string;
   try {
     path = new URL(url).pathname;
@@ -491,7 +491,7 @@ function realSleep(ms: number): Promise<void> {
 }
 
 /** Retry-After is seconds or an HTTP date (RFC 9110); undefined when absent or unreadable. */
-export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
+function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
   if (!header) return undefined;
   if (/^\d+(\.\d+)?$/.test(header.trim())) return Math.ceil(Number(header) * 1000);
   const date = Date.parse(header);

@@ -31,11 +31,11 @@ export interface RenderedDigest {
   text: string;
 }
 
-export function digestSubject(c: DigestContent): string {
+function digestSubject(c: DigestContent): string {
   return `PIM digest ${c.day}: ${c.changes.added.count} new, ${c.changes.expiring.count} expiring, ${c.changes.permanent.count} permanent`;
 }
 
-export function escapeHtml(value: string): string {
+function escapeHtml(value: string): string {
   return value.replace(/[&<>"'`]/g, (ch) => `&#${ch.charCodeAt(0)};`);
 }
 
