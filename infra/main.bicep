@@ -237,7 +237,7 @@ module rbac 'app/rbac.bicep' = {
   }
 }
 
-// Microsoft Graph application permissions (SPEC section 6) for the identity, through the Graph Bicep extension
+// Microsoft Graph application permissions (docs/guarantees.md, "Least privilege") for the identity, through the Graph Bicep extension
 module graphPermissions 'app/graph-permissions.bicep' = if (grantGraphPermissions) {
   name: 'graphPermissions'
   scope: rg

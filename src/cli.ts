@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `pim-reporter <daily|monthly|export|verify> [options]` (SPEC section 7): the same jobs as the
+ * `pim-reporter <daily|monthly|export|verify> [options]` (docs/cli.md): the same jobs as the
  * Functions, from a terminal, with the caller's own sign-in. Progress on stderr, data on stdout
  * only for `export --out -`, exit status non-zero on any failure.
  */

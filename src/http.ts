@@ -1,4 +1,4 @@
-/** The export's HTTP shape (SPEC section 8): query to parameters, result to headers, failures to JSON. Functions glue; the job knows no HTTP. */
+/** The export's HTTP shape (docs/http-export.md): query to parameters, result to headers, failures to JSON. Functions glue; the job knows no HTTP. */
 import type { Readable } from 'node:stream';
 import type { HttpResponseInit, InvocationContext } from '@azure/functions';
 import { ExportParameterError, type ExportResult } from './jobs/export';

@@ -1,4 +1,5 @@
 import { app } from '@azure/functions';
 
-// The export streams its body instead of buffering a whole tenant (azure-functions.md section 1.4).
+// The export streams its body instead of buffering a whole tenant:
+// https://learn.microsoft.com/azure/azure-functions/functions-reference-node#http-streams
 app.setup({ enableHttpStream: true });

@@ -6,7 +6,7 @@ export interface Log {
 }
 
 // Belt and braces: whatever reaches a log line, a bearer token, an account key or a SAS signature
-// never does (SPEC section 3: secrets never appear in logs).
+// never does (docs/settings.md: secrets never appear in logs).
 const SECRET_PATTERNS: Array<[RegExp, string]> = [
   [/(Bearer\s+)[A-Za-z0-9\-_.~+/=]+/gi, '$1[redacted]'],
   [/((?:AccountKey|accesskey|SharedAccessSignature|sig)=)[^;&\s"]+/gi, '$1[redacted]'],

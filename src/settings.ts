@@ -1,5 +1,5 @@
 /**
- * The one place that reads the environment (SPEC section 3). `loadSettings` validates every setting
+ * The one place that reads the environment (docs/settings.md). `loadSettings` validates every setting
  * before any Graph call or write; a malformed one throws a SettingsError naming it. Secrets
  * (connection strings) never appear in an error message or in `describeSettings`.
  */
@@ -149,7 +149,7 @@ const NCRONTAB_FIELDS: Array<{ label: string; min: number; max: number }> = [
 const MONTH_NAMES = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
 const DAY_NAMES = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
 
-/** Six-field NCRONTAB as the timer trigger reads it (azure-functions.md section 1.3). */
+/** Six-field NCRONTAB as the timer trigger reads it: https://learn.microsoft.com/azure/azure-functions/functions-bindings-timer#ncrontab-expressions */
 function ncrontab(name: SettingName, value: string): string {
   const fields = value.split(/\s+/);
   if (fields.length !== 6) {

@@ -1,6 +1,6 @@
 /**
  * Azure Communication Services Email over HTTPS, as @azure/communication-email 1.1 uses it
- * (azure-functions.md 5d): POST /emails:send -> 202 + operation-location, then GET /emails/operations/{id}
+ * (https://learn.microsoft.com/rest/api/communication/dataplane/email/send): POST /emails:send -> 202 + operation-location, then GET /emails/operations/{id}
  * until Succeeded/Failed. As real ACS does, every accepted send (the 202) is delivered, whether or not
  * the client ever polls it; a client may choose the operation id (the Operation-Id header,
  * https://learn.microsoft.com/rest/api/communication/dataplane/email/send) and read its status later

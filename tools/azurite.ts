@@ -1,5 +1,5 @@
 /**
- * Starts Azurite's blob service as a child process on a free port (azure-functions.md 5a).
+ * Starts Azurite's blob service as a child process on a free port (https://learn.microsoft.com/azure/storage/common/storage-use-azurite).
  * `--skipApiVersionCheck` is required: @azure/storage-blob sends an x-ms-version newer than Azurite 3.35 knows.
  */
 import { spawn, type ChildProcess } from 'node:child_process';

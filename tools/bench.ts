@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --scale 2 --out bench-results/x.json]`: the daily job against a large simulated
- * tenant (issue 7). The tenant, Azurite and the simulators run in this process (or its children);
+ * tenant (docs/performance.md). The tenant, Azurite and the simulators run in this process (or its children);
  * the product runs as `node dist/src/cli.js daily --now …` in a child process of its own, so the
  * peak RSS and CPU time reported are the product's alone (read by a tiny preload hook through
  * `process.resourceUsage()` at exit).

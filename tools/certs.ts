@@ -1,6 +1,7 @@
 /**
  * A throw-away TLS certificate for the local simulators. The Graph SDK only attaches the bearer token to
- * https URLs, and the ACS client refuses token auth over http (azure-functions.md 5c, 5d), so the Graph and
+ * https URLs, and the ACS client refuses token auth over http (Graph: https://github.com/microsoftgraph/msgraph-sdk-javascript/blob/dev/changelogs/v3-upgrade-guide.md;
+ * ACS: https://learn.microsoft.com/rest/api/communication/dataplane/email/send), so the Graph and
  * ACS simulators must speak TLS with a certificate the test process trusts (NODE_EXTRA_CA_CERTS).
  */
 import { promises as fs } from 'node:fs';

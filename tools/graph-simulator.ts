@@ -1,8 +1,9 @@
 /**
  * An HTTPS Microsoft Graph v1.0 simulator serving a SimTenant, as strict as Graph about what it documents:
- * undocumented query options, filters and expansions are rejected (graph-pim.md 1, 3.4, 5), pages are
- * server-driven with absolute opaque nextLinks (6), the audit log is rate limited (6) and keeps 30 days (3.4).
- * HTTPS because the Graph SDK only sends the token to https hosts (azure-functions.md 5c).
+ * undocumented query options, filters and expansions are rejected (https://learn.microsoft.com/graph/api/resources/privilegedidentitymanagementv3-overview), pages are
+ * server-driven with absolute opaque nextLinks, the audit log is rate limited and keeps 30 days.
+ * HTTPS because the Graph SDK only sends the token to https hosts:
+ * https://github.com/microsoftgraph/msgraph-sdk-javascript/blob/dev/changelogs/v3-upgrade-guide.md
  */
 import { randomUUID } from 'node:crypto';
 import * as https from 'node:https';
@@ -72,7 +73,8 @@ export interface GraphSimulatorOptions {
   maxPageSize?: number;
   /** The caller holds Member.Read.Hidden (default false): members of hidden-membership groups are listed. */
   memberReadHidden?: boolean;
-  /** Audit log throttling per identity. Default 5 requests per 10 000 ms (graph-pim.md 6). */
+  /** Audit log throttling per identity. Default 5 requests per 10 000 ms:
+   * https://learn.microsoft.com/graph/throttling-limits#identity-and-access-reports-service-limits */
   auditRateLimit?: { requests: number; perMs: number };
   /** Delay added to every response (benchmarks). */
   latencyMs?: number;
@@ -119,7 +121,7 @@ const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
 const RETENTION_MS = 30 * 86_400_000;
 /** `$top` range the simulator accepts on the PIM lists (public tools send 1..999). */
 const PIM_MAX_TOP = 999;
-/** Directory-object lists: Graph's $top range (graph-pim.md 4/6; e.g. /users caps at 999). */
+/** Directory-object lists: Graph's $top range, 1 to 999 (https://learn.microsoft.com/graph/api/user-list). */
 const DIRECTORY_MAX_TOP = 999;
 
 class GraphHttpError extends Error {
@@ -186,14 +188,14 @@ const AUDIT_PROPS = [
   'operationType', 'initiatedBy', 'targetResources', 'additionalDetails',
 ];
 
-/** Filterable properties as documented (graph-pim.md 1 table). */
+/** Filterable properties as documented: https://learn.microsoft.com/graph/api/resources/unifiedroleeligibilityschedule */
 const eqNe = { type: 'string', ops: ['eq', 'ne'] } as const;
 const eqOnly = { type: 'string', ops: ['eq'] } as const;
 const eqNeNull = { type: 'string', ops: ['eq', 'ne', 'null'] } as const;
 const ELIGIBILITY_FILTER: FilterSpec = {
   entity: 'microsoft.graph.unifiedRoleEligibilitySchedule',
   properties: { id: eqOnly, principalId: eqNe, memberType: eqNe, status: eqNe, appScopeId: eqNeNull, directoryScopeId: eqNeNull, createdUsing: eqNeNull },
-  hint: 'roleDefinitionId is not documented as filterable on roleEligibilitySchedules (graph-pim.md 1).',
+  hint: 'roleDefinitionId is not documented as filterable on roleEligibilitySchedules.',
 };
 const ASSIGNMENT_FILTER: FilterSpec = {
   entity: 'microsoft.graph.unifiedRoleAssignmentSchedule',
@@ -221,7 +223,7 @@ const AUDIT_FILTER: FilterSpec = {
     'initiatedBy/app/appId': eqOnly,
     'initiatedBy/app/displayName': eqOnly,
   },
-  hint: "'category' is not a documented filter on directoryAudits (graph-pim.md 3.4): filter it on the client.",
+  hint: "'category' is not a documented filter on directoryAudits: filter it on the client.",
 };
 
 interface Indexes {
@@ -296,7 +298,7 @@ function checkOptions(call: Call, allowed: readonly string[], resource: string):
       throw bad(
         `Query option '${name}' is not supported on ${resource}. Supported: ${allowed.join(', ')}` +
           (['$top', '$skip', '$orderby', '$count', '$search'].includes(name) && resource.includes('roleManagement')
-            ? ' (graph-pim.md 1: only $select, $filter and $expand are documented; the server chooses the page size).'
+            ? ' (only $select, $filter and $expand are documented; the server chooses the page size).'
             : '.'),
       );
     }
@@ -518,7 +520,8 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       consume(i);
       if ('kind' in f) {
         if (f.kind === 'reset') return { status: 200, headers: {}, reset: true };
-        // The transient "Invalid Skip Token" error seen on audit and sign-in lists (graph-pim.md 6).
+        // The transient "Invalid Skip Token" error seen on audit and sign-in lists:
+        // https://github.com/microsoftgraph/msgraph-sdk-powershell/issues/1388
         throw new GraphHttpError(400, '', 'Invalid Skip Token');
       }
       const headers: Record<string, string> = {};
@@ -691,7 +694,8 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
 
   function requireLicence(): void {
     if (tenant.licensed === false) {
-      // Verbatim from graph-samples/error-AadPremiumLicenseRequired.json (graph-pim.md 1).
+      // As Graph answers a tenant without P2 (README, "What we know of Graph"; licences:
+      // https://learn.microsoft.com/entra/id-governance/privileged-identity-management/pim-configure#license-requirements).
       throw bad('The tenant needs to have Microsoft Entra ID P2 or Microsoft Entra ID Governance license.', 'AadPremiumLicenseRequired');
     }
   }
@@ -759,7 +763,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       const other = nested.filter((k) => k !== '$select');
       if (nav === 'principal' && principalIdOnly && nested.length) {
         // Graph: nested $select on principal supports id only; anything else fails with this odd message
-        // (graph-pim.md 1; graph-samples/error-expand-principal-nested-select.json).
+        // (README, "What we know of Graph"; test/tools/graph-simulator.test.ts).
         const sel = (item.options.$select ?? '').split(',').map((s) => s.trim()).filter(Boolean);
         if (other.length || !sel.length || sel.some((s) => s !== 'id')) throw bad('The  filter is invalid.', 'InvalidFilter');
         out.set(nav, { select: ['id'] });
@@ -847,7 +851,8 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     const top = Math.min(parseTop(call, PIM_MAX_TOP) ?? pageSize, maxPageSize);
     const raw = option(call, '$filter');
     if (raw === undefined) {
-      // No tenant-wide list exists: the filter must scope the call to a group or a principal (graph-pim.md 5).
+      // No tenant-wide list exists: the filter must scope the call to a group or a principal:
+      // https://learn.microsoft.com/graph/api/privilegedaccessgroup-list-eligibilityschedules
       throw bad("The request requires a $filter (eq) on 'groupId' or 'principalId', e.g. $filter=groupId eq '{id}'.");
     }
     const tree = parseFilter(raw);
@@ -882,7 +887,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     const desc = (m[1] ?? ' asc').trim().toLowerCase() === 'desc';
     const select = selectOf(call, 'microsoft.graph.directoryAudit', AUDIT_PROPS);
     const filter = filterOf(call, AUDIT_FILTER);
-    // Graph keeps 30 days (graph-pim.md 3.4) from a UTC midnight, and refuses a lower bound before it
+    // Graph keeps 30 days (https://learn.microsoft.com/entra/identity/monitoring-health/reference-reports-data-retention) from a UTC midnight, and refuses a lower bound before it
     // with the 400 quoted in https://github.com/microsoftgraph/msgraph-beta-sdk-dotnet/issues/626.
     const floorMs = Math.floor((now().getTime() - RETENTION_MS) / 86_400_000) * 86_400_000;
     refuseBeforeRetention(option(call, '$filter') ?? '', floorMs);
@@ -907,7 +912,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     }
   }
 
-  /** 5 requests per 10 s per app per tenant (graph-pim.md 6). Only admitted requests count. */
+  /** 5 requests per 10 s per app per tenant (https://learn.microsoft.com/graph/throttling-limits). Only admitted requests count. */
   function throttleAudit(call: Call): void {
     const t = wallMs();
     const hits = (auditHits.get(call.identity) ?? []).filter((h) => h > t - rate.perMs);
@@ -1014,7 +1019,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     if (!isRecord(body) || !Array.isArray(body.requests)) throw bad("The batch body must be a JSON object with a 'requests' array.");
     const subs = body.requests as unknown[];
     if (!subs.length) throw bad('The batch request contains no requests.');
-    // JSON batching allows at most 20 requests (graph-pim.md 6).
+    // JSON batching allows at most 20 requests: https://learn.microsoft.com/graph/json-batching
     if (subs.length > 20) throw bad(`The batch contains ${subs.length} requests; the limit is 20.`);
     const ids = new Set<string>();
     for (const s of subs) {

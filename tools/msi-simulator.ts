@@ -1,7 +1,8 @@
 /**
  * The App Service / Functions managed-identity endpoint (IDENTITY_ENDPOINT + IDENTITY_HEADER), which is what
  * @azure/identity's ManagedIdentityCredential calls there: `GET <endpoint>?api-version=2019-08-01&resource=…
- * [&client_id=…]` with header `x-identity-header` (azure-functions.md 5b). Plain http is fine: identity allows it.
+ * [&client_id=…]` with header `x-identity-header` 
+ * (https://learn.microsoft.com/azure/app-service/overview-managed-identity#rest-endpoint-reference). Plain http is fine: identity allows it.
  * Tokens are unsigned JWTs (alg none) with aud = resource, accepted by the Graph and ACS simulators.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -111,7 +112,8 @@ export async function startManagedIdentitySimulator(opts: ManagedIdentitySimulat
     if (requestedClient !== null) {
       const uami = opts.userAssigned?.[requestedClient];
       if (!uami && requestedClient !== clientId) {
-        // What App Service answers for an identity that is not assigned to the app (azure-functions.md 5b).
+        // What App Service answers for an identity that is not assigned to the app:
+        // https://learn.microsoft.com/azure/app-service/overview-managed-identity#rest-endpoint-reference
         return reply(400, { statusCode: 400, message: 'Unable to load the proper Managed Identity.' });
       }
       if (uami) {

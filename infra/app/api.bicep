@@ -74,7 +74,7 @@ var appSettings = {
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
 
-  // pim-reporter (SPEC section 3). The local-run alternatives REPORTS_STORAGE_CONNECTION_STRING and
+  // pim-reporter (docs/settings.md). The local-run alternatives REPORTS_STORAGE_CONNECTION_STRING and
   // ACS_CONNECTION_STRING are deliberately absent: in Azure everything goes through the identity.
   GRAPH_ENDPOINT: graphEndpoint
   MANAGED_IDENTITY_CLIENT_ID: identityClientId

@@ -1,4 +1,4 @@
-// Microsoft Graph application permissions for the app's managed identity (SPEC section 6: read-only,
+// Microsoft Graph application permissions for the app's managed identity (docs/guarantees.md, "Least privilege": read-only,
 // least privilege, no secret). Deploying this needs an Entra role that may grant application
 // permissions of Microsoft Graph: Privileged Role Administrator (or Global Administrator). When the
 // deployer lacks it, set grantGraphPermissions=false and an admin runs

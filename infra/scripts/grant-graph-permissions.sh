@@ -1,6 +1,6 @@
 #!/bin/sh
 # Grants pim-reporter's managed identity the Microsoft Graph application permissions it needs
-# (SPEC section 6), with `az rest` against Microsoft Graph. For tenants where the person running
+# (docs/guarantees.md, "Least privilege"), with `az rest` against Microsoft Graph. For tenants where the person running
 # `azd up` may not grant Graph permissions (GRANT_GRAPH_PERMISSIONS=false): an Entra admin runs this.
 #
 # Who can run it: a Privileged Role Administrator (or Global Administrator). Application and Cloud
@@ -18,7 +18,7 @@
 # Safe to re-run: permissions already granted are left as they are. Nothing is ever removed.
 set -eu
 
-# Keep in step with infra/app/graph-permissions.bicep (the infra tests check both against SPEC section 6).
+# Keep in step with infra/app/graph-permissions.bicep (the infra tests check both against docs/guarantees.md).
 PERMISSIONS="RoleManagement.Read.Directory
 AuditLog.Read.All
 Directory.Read.All

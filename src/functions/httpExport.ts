@@ -6,7 +6,7 @@ import { ExportParameterError, parseExportRequest, runExport } from '../jobs/exp
 import { redact } from '../log';
 import { SettingsError } from '../settings';
 
-/** GET /api/export?dataset=…&format=…&from=…&to=…&save=… (SPEC section 8), streamed. */
+/** GET /api/export?dataset=…&format=…&from=…&to=…&save=… (docs/http-export.md), streamed. */
 export async function httpExport(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   const invocation = { 'x-invocation-id': context.invocationId };
   const now = new Date();

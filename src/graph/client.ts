@@ -122,7 +122,7 @@ interface BatchResponse {
   body?: { value?: unknown[]; '@odata.nextLink'?: string; error?: { code?: string; message?: string } };
 }
 
-/** Graph's JSON batching takes at most 20 requests (graph-pim.md section 6). */
+/** Graph's JSON batching takes at most 20 requests: https://learn.microsoft.com/graph/json-batching */
 export const BATCH_LIMIT = 20;
 
 const RETRYABLE_STATUS = new Set([429, 503, 504]);
@@ -188,7 +188,8 @@ export class GraphClient {
       baseUrl: options.endpoint,
       defaultVersion: 'v1.0',
       // The SDK attaches the token only to hosts it knows; a national cloud or a local simulator
-      // must be named here, without scheme or port (azure-functions.md section 5c).
+      // must be named here, without scheme or port:
+      // https://github.com/microsoftgraph/msgraph-sdk-javascript/blob/dev/changelogs/v3-upgrade-guide.md
       customHosts: new Set([new URL(options.endpoint).hostname]),
     });
   }
@@ -208,7 +209,7 @@ export class GraphClient {
 
   /**
    * Every page of a list, following `@odata.nextLink` unchanged until it is absent (a page may be
-   * empty; graph-pim.md section 6).
+   * empty: https://learn.microsoft.com/graph/paging).
    */
   async *pages<T>(path: string, query?: Record<string, string | number | undefined>): AsyncGenerator<T[]> {
     const fetchPage = (link: string): Promise<Page<T>> => {

@@ -10,7 +10,7 @@ import type { StorageSettings } from '../settings';
 
 export interface WriteOptions {
   contentType: string;
-  /** Create only if absent (archive blobs are written once: SPEC 6). */
+  /** Create only if absent (archive blobs are written once: docs/guarantees.md, "Idempotent"). */
   onlyIfAbsent?: boolean;
   /** Replace only the version with this ETag (read by this run): a blob changed meanwhile is not overwritten. */
   ifMatch?: string;

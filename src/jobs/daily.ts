@@ -1,5 +1,5 @@
 /**
- * The daily job (SPEC sections 4, 5 and 6): harvest the activations since the last run, take the
+ * The daily job (docs/files.md, docs/digest.md, docs/guarantees.md): harvest the activations since the last run, take the
  * snapshot, write the day's CSVs, digest and manifest, then email the digest once.
  *
  * A day whose manifest exists is final: a re-run rewrites nothing and only retries an email that

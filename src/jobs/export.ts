@@ -1,5 +1,5 @@
 /**
- * The on-demand export (SPEC section 8): one dataset as CSV or JSON, streamed to whoever asked (a
+ * The on-demand export (docs/http-export.md): one dataset as CSV or JSON, streamed to whoever asked (a
  * file, stdout, an HTTP response). Knows nothing of HTTP: parameters arrive as plain strings and a
  * bad one is an ExportParameterError naming it, raised before anything is called or written.
  *
@@ -94,7 +94,7 @@ interface Rows {
 export async function runExport(ctx: JobContext, request: ExportRequest): Promise<ExportResult> {
   const { log, now, store, settings } = ctx;
   const rows = request.dataset === 'activations' ? await activationRows(ctx, request) : await assignmentRows(ctx, request.dataset);
-  // SPEC 8: pim-<dataset>-<date>, the day of the export; the period of an activations export is in its rows.
+  // docs/http-export.md: pim-<dataset>-<date>, the day of the export; the period of an activations export is in its rows.
   const filename = `pim-${request.dataset}-${utcDay(now)}.${request.format}`;
   const contentType = request.format === 'csv' ? CSV_CONTENT_TYPE : JSON_CONTENT_TYPE;
   const encode = () => (request.format === 'csv' ? csvStream : jsonArrayStream)(rows.columns, rows.values());

@@ -1,6 +1,6 @@
 /**
- * The activation harvest (SPEC section 6: no activation lost or doubled). Each run reads the audit
- * log from the stored watermark less an overlap (audit events arrive late: graph-pim.md section 8)
+ * The activation harvest (docs/guarantees.md, "No activation lost or doubled"). Each run reads the audit
+ * log from the stored watermark less an overlap (audit events arrive late; no public page states by how much: docs/guarantees.md)
  * to now, drops the audit ids it already has, and keeps the result under `state/activations/`
  * before it moves the watermark. Missed days are caught up while Graph still holds them; what
  * Graph has already dropped is recorded as a gap, never silently skipped.

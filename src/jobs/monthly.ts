@@ -1,5 +1,5 @@
 /**
- * The monthly compliance archive (SPEC sections 4 and 6): for each month, the assignment snapshot
+ * The monthly compliance archive (docs/files.md, "manifest.json (monthly)"; docs/guarantees.md, "Idempotent"): for each month, the assignment snapshot
  * taken at the run, every activation of the month exactly once, and a manifest with each file's
  * SHA-256, written once into ARCHIVE_CONTAINER and never overwritten.
  *

@@ -1,5 +1,5 @@
 /**
- * PIM activations from the audit log (SPEC sections 2 and 6): completed activations of Entra
+ * PIM activations from the audit log (docs/files.md, "activations.csv"; docs/guarantees.md): completed activations of Entra
  * roles, read by type and key (never by position), over a time window, sequentially.
  */
 import type { GraphClient } from '../graph/client';
@@ -9,7 +9,7 @@ import { isoTime, type ActivationRow, type HarvestGap } from './model';
 
 export const ACTIVATION_ACTIVITY = 'Add member to role completed (PIM activation)';
 const DIRECTORY_AUDITS = '/auditLogs/directoryAudits';
-/** Graph keeps audit events 30 days (graph-pim.md section 3.4). */
+/** Graph keeps audit events 30 days: https://learn.microsoft.com/entra/identity/monitoring-health/reference-reports-data-retention */
 export const AUDIT_RETENTION_MS = 30 * 24 * 3600 * 1000;
 
 interface KeyValue {
@@ -38,7 +38,8 @@ export interface DirectoryAudit {
 /**
  * True for a completed Entra-role activation. PIM for Groups logs the same activity name under
  * category GroupManagement, and Core Directory logs its own record of the change: both excluded
- * (graph-pim.md sections 3.2 and 3.4; `category` cannot be filtered server-side).
+ * (`category` is not among the filterable properties: https://learn.microsoft.com/graph/api/directoryaudit-list;
+ * activity names: https://learn.microsoft.com/entra/identity/monitoring-health/reference-audit-activities).
  */
 export function isRoleActivation(record: DirectoryAudit): boolean {
   return (
@@ -54,7 +55,7 @@ export function isRoleActivation(record: DirectoryAudit): boolean {
  */
 export function activationOf(record: DirectoryAudit): { row: ActivationRow; missing: string[]; initiatorMismatch?: boolean } {
   // Targets' order varies between records, and the docs sample spells the key `Type`: match by type,
-  // case-insensitively (graph-pim.md section 3.3).
+  // case-insensitively (https://learn.microsoft.com/graph/api/resources/directoryaudit; README, "What we know of Graph").
   const targets = (record.targetResources ?? []).filter(Boolean);
   const typeOf = (t: TargetResource) => (t.type ?? t.Type ?? '').toLowerCase();
   const target = (...types: string[]) => targets.find((t) => types.includes(typeOf(t)));
@@ -93,7 +94,7 @@ export function activationOf(record: DirectoryAudit): { row: ActivationRow; miss
     scopeId: detail('DirectoryScopeId'),
     start: isoTime(detail('StartTime')),
     end: isoTime(detail('ExpirationTime')),
-    // PIM puts the user's justification in resultReason as well (graph-pim.md section 3.3).
+    // PIM puts the user's justification in resultReason as well (README, "What we know of Graph").
     justification: detail('Justification') || record.resultReason || '',
     ticketNumber: detail('TicketNumber'),
     ticketSystem: detail('TicketSystem'),
@@ -113,7 +114,8 @@ export interface HarvestWindow {
 
 /**
  * Every completed Entra-role activation in the window, oldest first, as Graph pages it. Sequential
- * by design: the audit log allows 5 requests per 10 s per app and tenant (graph-pim.md section 6).
+ * by design: the audit log allows 5 requests per 10 s per app and tenant:
+ * https://learn.microsoft.com/graph/throttling-limits#identity-and-access-reports-service-limits
  * A skip token Graph no longer honours is not fatal: the query restarts from the last time seen,
  * not from the link (links are never checkpoints), and the caller de-duplicates by audit id.
  */

@@ -1,5 +1,5 @@
 /**
- * What the digest reports about assignments (SPEC section 5), counted per schedule, never per
+ * What the digest reports about assignments (docs/digest.md), counted per schedule, never per
  * member row: new and removed since the previous snapshot, expiring, permanent, and the CISA
  * findings. Activated (just-in-time) schedules are activations, not assignments: excluded here.
  */

@@ -7,7 +7,7 @@ import { requiredUtcTime, rowTable, text, textOf, utcTime, yesNo } from '../util
 export type AssignmentState = 'Eligible' | 'Active';
 export type PrincipalType = 'User' | 'Group' | 'ServicePrincipal' | '';
 
-/** One line of eligible-assignments.csv or active-assignments.csv (SPEC 4.1). */
+/** One line of eligible-assignments.csv or active-assignments.csv (docs/files.md). */
 export interface AssignmentRow {
   state: AssignmentState;
   principalDisplayName: string;
@@ -32,7 +32,7 @@ export interface AssignmentRow {
   scheduleId: string;
 }
 
-/** One completed activation of an Entra role, from the audit log (SPEC 4.2). */
+/** One completed activation of an Entra role, from the audit log (docs/files.md, "activations.csv"). */
 export interface ActivationRow {
   activated: string;
   principalDisplayName: string;
@@ -164,7 +164,8 @@ export interface Principal {
   name: string;
 }
 
-/** Case-insensitive: PIM for Groups returns `direct`, Entra roles `Direct` (graph-pim.md section 5). */
+/** Case-insensitive: PIM for Groups returns `direct`, Entra roles `Direct`:
+ * https://learn.microsoft.com/graph/api/resources/privilegedaccessgroupeligibilityschedule */
 export function sameEnum(a: string | null | undefined, b: string): boolean {
   return (a ?? '').toLowerCase() === b.toLowerCase();
 }
@@ -212,7 +213,7 @@ export function addDuration(startIso: string, duration: string): string | null {
 
 /**
  * A schedule's start and end. `afterDuration` ends at start + duration; `noExpiration` and
- * `notSpecified` have no end (graph-pim.md section 2, expirationPattern).
+ * `notSpecified` have no end: https://learn.microsoft.com/graph/api/resources/expirationpattern
  */
 export function scheduleWindow(info: ScheduleInfo | null | undefined): { start: string | null; end: string | null } {
   const start = isoTime(info?.startDateTime);
@@ -242,7 +243,7 @@ function ordinal(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** SPEC 4.1 order: role name, principal name, principal id; then via group and schedule for a total order. */
+/** The CSVs' order (docs/files.md): role name, principal name, principal id; then via group and schedule for a total order. */
 export function compareAssignmentRows(a: AssignmentRow, b: AssignmentRow): number {
   return (
     ordinal(a.roleName, b.roleName) ||
@@ -287,7 +288,8 @@ export function directRow(
     scopeId: schedule.directoryScopeId ?? '',
     assignmentType: state === 'Active' ? schedule.assignmentType ?? '' : '',
     privileged: privilegedRoleIds.has((schedule.roleDefinitionId ?? '').toLowerCase()),
-    // Assignments made outside PIM carry no createdUsing (graph-pim.md section 1, sentinel values).
+    // Assignments made outside PIM carry no createdUsing:
+    // https://learn.microsoft.com/graph/api/resources/unifiedroleassignmentschedule
     outsidePim: state === 'Active' && !schedule.createdUsing,
     created: isoTime(schedule.createdDateTime),
     scheduleId: schedule.id,
@@ -310,7 +312,7 @@ export function memberRow(groupRow: AssignmentRow, member: Principal): Assignmen
 
 /**
  * A PIM-for-Groups eligible member of a group that holds the role: can obtain the role only by
- * activating the membership, so the row is eligible whatever the group's own state (SPEC 4.1),
+ * activating the membership, so the row is eligible whatever the group's own state (docs/files.md),
  * valid while both the membership eligibility and the group's assignment are.
  */
 export function groupEligibleRow(groupRow: AssignmentRow, eligibility: GroupEligibilitySchedule): AssignmentRow {

@@ -1,5 +1,5 @@
 /**
- * The PIM snapshot (SPEC sections 2 and 4.1): every eligible and active Entra role assignment,
+ * The PIM snapshot (docs/files.md): every eligible and active Entra role assignment,
  * groups expanded to their transitive members and PIM-for-Groups eligible members, sorted.
  *
  * Requests grow with pages, not rows: principals come inline with `$expand=principal`, role names
@@ -57,9 +57,9 @@ export interface IncompleteList {
 }
 
 export interface Snapshot {
-  /** Rows of eligible-assignments.csv, in SPEC 4.1 order. */
+  /** Rows of eligible-assignments.csv, in the order of docs/files.md. */
   eligible: ExternalSorter<AssignmentRow>;
-  /** Rows of active-assignments.csv, in SPEC 4.1 order. */
+  /** Rows of active-assignments.csv, in the order of docs/files.md. */
   active: ExternalSorter<AssignmentRow>;
   /** One row per schedule (its own principal, no expansion), by state then schedule id: what the digest counts. */
   schedules: ExternalSorter<AssignmentRow>;
@@ -133,7 +133,7 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
       let logged = 0;
       const sink = state === 'Eligible' ? eligible : active;
       // Plain `$expand=principal`: a nested $select on principal is rejected by Graph
-      // (graph-pim.md section 1, samples/error-expand-principal-nested-select.json).
+      // (README, "What we know of Graph"; test/tools/graph-simulator.test.ts).
       const pages = graph.pages<RoleSchedule>(path, { $expand: 'principal', $top: PAGE_SIZE })[Symbol.asyncIterator]();
       const first = awaitedLater(pages.next()); // the first request goes out now, alongside the role definitions
       const roleNames = await roleNamesReady;
@@ -338,7 +338,8 @@ class GroupExpander {
       });
       if (!this.pimForGroupsMissing) {
         this.lists.push({
-          // No tenant-wide PIM-for-Groups list exists; the groupId filter is required (graph-pim.md section 5).
+          // No tenant-wide PIM-for-Groups list exists; the groupId filter is required:
+          // https://learn.microsoft.com/graph/api/privilegedaccessgroup-list-eligibilityschedules
           key: `eligible:${groupId}`,
           path: GROUP_ELIGIBILITY_SCHEDULES,
           query: { $filter: `groupId eq '${groupId}'`, $expand: 'principal', $top: PAGE_SIZE },

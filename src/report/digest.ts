@@ -1,5 +1,5 @@
 /**
- * The daily digest (SPEC section 5) as an email: HTML that reads well in Outlook and on a phone
+ * The daily digest (docs/digest.md) as an email: HTML that reads well in Outlook and on a phone
  * (tables, inline styles, no script, no external image) and a plain-text part. Every value from
  * data is HTML-escaped: display names and justifications are typed by users.
  */

@@ -1,7 +1,8 @@
 /**
  * Sorting without holding a tenant in memory: rows are kept in memory up to a bound, then spilled
- * as sorted runs of JSON lines to a temporary folder and merged back in order. SPEC 4.1 wants the
- * rows sorted and SPEC 6 wants memory that does not grow with the tenant; this gives both.
+ * as sorted runs of JSON lines to a temporary folder and merged back in order. The CSVs want
+ * their rows sorted (docs/files.md) and memory must not grow with the tenant (docs/guarantees.md,
+ * "Bounded memory"); this gives both.
  *
  * Cheap per row: adding is a push (a run is written in the background while the next fills, at most
  * one at a time), runs are written and read back in large blocks, and the merge awaits only when a

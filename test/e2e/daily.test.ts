@@ -1,5 +1,5 @@
 /**
- * Issue 3, end to end: the activation harvest across many days with gaps, the digest's counts and
+ * End to end (docs/guarantees.md, docs/digest.md): the activation harvest across many days with gaps, the digest's counts and
  * lists, one email a day through ACS, and recovery from a failed send.
  */
 import { readdir } from 'node:fs/promises';
@@ -237,7 +237,7 @@ async function etagsOf(world: World, names: string[]): Promise<string[]> {
   return Promise.all(names.map(async (n) => (await c.getBlockBlobClient(n).getProperties()).etag ?? ''));
 }
 
-/** The subject's counts, from the tenant, per SPEC 5: schedules, not member rows; activated ones excluded. */
+/** The subject's counts, from the tenant, per docs/digest.md: schedules, not member rows; activated ones excluded. */
 function expectedCounts(tenant: SimTenant, now: Date): { new: number; expiring: number; permanent: number } {
   const horizon = now.getTime() + 14 * DAY;
   let added = 0;

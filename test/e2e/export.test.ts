@@ -1,5 +1,5 @@
 /**
- * Issue 5, end to end: the HTTP export handler through `new HttpRequest()`, the Graph simulator and
+ * End to end (docs/http-export.md): the HTTP export handler through `new HttpRequest()`, the Graph simulator and
  * Azurite: every dataset, history beyond Graph's retention, streaming, and clear 400 and 502 answers.
  */
 import { HttpRequest, InvocationContext, type HttpResponseInit } from '@azure/functions';

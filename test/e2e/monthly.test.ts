@@ -1,5 +1,5 @@
 /**
- * Issue 4, end to end: the monthly compliance pack outlives Graph's 30-day audit retention, is
+ * End to end (docs/files.md, "manifest.json (monthly)"; docs/guarantees.md): the monthly compliance pack outlives Graph's 30-day audit retention, is
  * written once, completes after a crash without duplicates, and `verify` catches a changed byte.
  */
 import { InvocationContext, type Timer } from '@azure/functions';

@@ -1,5 +1,5 @@
 /**
- * Issue 2, end to end: the CLI and the timer handler, through the real Graph, Identity and Storage
+ * End to end (docs/files.md): the CLI and the timer handler, through the real Graph, Identity and Storage
  * SDK clients, against a strict Graph simulator and Azurite, on tenants generated from a seed.
  */
 import { createHash } from 'node:crypto';

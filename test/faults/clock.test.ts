@@ -1,5 +1,5 @@
 /**
- * Issue 8, a clock earlier than the stored watermark (a host with a wrong clock, or a backfill run
+ * docs/faults.md: A clock earlier than the stored watermark (a host with a wrong clock, or a backfill run
  * with --now in the past): the run says so, harvests nothing and keeps the watermark where it was,
  * so the next run with a right clock neither re-reports nor skips anything.
  */

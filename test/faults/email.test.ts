@@ -1,5 +1,5 @@
 /**
- * Issue 8, ACS Email faults: a 5xx on send and an operation that ends Failed. The CSVs and the
+ * docs/faults.md: ACS Email faults: a 5xx on send and an operation that ends Failed. The CSVs and the
  * day's manifest are written, the run fails loudly, the digest stays queued, and the next run sends
  * it: every day's digest goes out exactly once. A re-run of a day whose digest went out sends nothing.
  */

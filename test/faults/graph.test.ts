@@ -1,5 +1,5 @@
 /**
- * Issue 8, Graph faults: throttling with and without Retry-After, 503/504, a connection reset in the
+ * docs/faults.md: Graph faults: throttling with and without Retry-After, 503/504, a connection reset in the
  * middle of a page, an audit-log skip token Graph no longer honours, empty pages, the real audit
  * rate limit, and a failure that is not transient. Each run is checked against the oracle: nothing
  * lost, nothing doubled; a run that fails says so and the next one completes.

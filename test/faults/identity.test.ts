@@ -1,5 +1,5 @@
 /**
- * Issue 8, the managed-identity endpoint down: the run stops before anything is written, with an
+ * docs/faults.md: The managed-identity endpoint down: the run stops before anything is written, with an
  * error that names the managed identity (not a Graph status of -1), never the IDENTITY_HEADER
  * secret; once the endpoint is back, the next run completes. Separate processes: MSAL caches
  * managed-identity tokens for the life of a process, as the Functions worker would.

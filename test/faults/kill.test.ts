@@ -1,5 +1,5 @@
 /**
- * Issue 8, the process killed in the middle of a run: `node dist/src/cli.js daily|monthly` in its own
+ * docs/faults.md: The process killed in the middle of a run: `node dist/src/cli.js daily|monthly` in its own
  * process, killed with SIGKILL at a chosen moment (a Graph request the simulator sees, or a blob
  * write the proxy holds), then run again, the same day or the next. Whatever the moment: nothing
  * lost, nothing doubled across the daily files, one email per day, and a pack that verifies.

@@ -1,5 +1,5 @@
 /**
- * Issue 8, malformed Graph data: missing fields, a null principal, unknown or lowercase enum
+ * docs/faults.md: Malformed Graph data: missing fields, a null principal, unknown or lowercase enum
  * values, audit records with their targets in another order or missing. Each such row is kept,
  * with blanks where a value is missing, a warning says so, and the run completes.
  */

@@ -1,5 +1,5 @@
 /**
- * Issue 8, security under faults: no token, key, connection string or identity secret in any log
+ * docs/faults.md: Security under faults: no token, key, connection string or identity secret in any log
  * line (CLI stderr, the Functions invocation log, the error a failed invocation hands the host),
  * even when an upstream error echoes one; the HTTP export never registers anonymously; CSV and HTML
  * injection are neutralised in every file and in the email.

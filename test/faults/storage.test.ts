@@ -1,5 +1,5 @@
 /**
- * Issue 8, Blob Storage faults, through a proxy in front of Azurite (test/support/blob-proxy.ts):
+ * docs/faults.md: Blob Storage faults, through a proxy in front of Azurite (test/support/blob-proxy.ts):
  * storage down, and a write that fails at the Nth for every N a daily run and a monthly run make.
  * Whatever the N: no manifest ever describes a file that is missing or different, the day (or the
  * pack) is completed by the re-run or by the next day's run, each activation lands in exactly one

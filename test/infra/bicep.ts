@@ -9,8 +9,8 @@ import type { Node } from 'web-tree-sitter';
 import { findBicepFiles, parseBicepFile, type ParsedBicep } from '../../tools/lint-infra';
 
 /**
- * Microsoft Graph's app role ids for the permissions SPEC section 6 names, exactly those
- * (reference/graph-samples/permissions-map.json, from permissions-descriptions.json).
+ * Microsoft Graph's app role ids for the permissions docs/guarantees.md ("Least privilege") names, exactly those
+ * (https://learn.microsoft.com/graph/permissions-reference lists each permission's id).
  */
 export const GRAPH_APP_ROLE_IDS: Readonly<Record<string, string>> = {
   'RoleManagement.Read.Directory': '483bed4a-2ad3-4361-a73b-c83ccdbdc53c',

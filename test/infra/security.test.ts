@@ -1,5 +1,5 @@
 /**
- * Security properties of infra/ (issue 6, SPEC sections 6 and 10), asserted on the parsed Bicep:
+ * Security properties of infra/ (docs/guarantees.md, "Least privilege"; infra/README.md), asserted on the parsed Bicep:
  * each property is looked up inside the resource it belongs to, so deleting or weakening one fails here.
  */
 import { readFileSync } from 'node:fs';
@@ -26,7 +26,7 @@ import {
  * schedules too, so RoleEligibilitySchedule.Read.Directory and RoleAssignmentSchedule.Read.Directory
  * are not granted (infra/app/graph-permissions.bicep says why).
  */
-const SPEC_GRAPH_PERMISSIONS = [
+const GRAPH_PERMISSIONS = [
   'RoleManagement.Read.Directory',
   'AuditLog.Read.All',
   'Directory.Read.All',
@@ -312,11 +312,11 @@ describe('RBAC', () => {
 });
 
 describe('Microsoft Graph application permissions', () => {
-  it('the Bicep grants exactly the SPEC section 6 permissions, by their Graph app role ids', async () => {
+  it('the Bicep grants exactly the permissions of docs/guarantees.md, by their Graph app role ids', async () => {
     const parsed = await bicep('app/graph-permissions.bicep');
     const appRoles = variable(parsed, 'graphAppRoles');
     const granted = Object.fromEntries(objectKeys(appRoles).map((k) => [k, literal(prop(appRoles, [k]))]));
-    expect(Object.keys(granted).sort()).toEqual([...SPEC_GRAPH_PERMISSIONS].sort());
+    expect(Object.keys(granted).sort()).toEqual([...GRAPH_PERMISSIONS].sort());
     expect(granted).toEqual(GRAPH_APP_ROLE_IDS);
 
     const grants = resources(parsed, 'Microsoft.Graph/appRoleAssignedTo');
@@ -356,7 +356,7 @@ describe('Microsoft Graph application permissions', () => {
   it('the admin script grants the same list', () => {
     const script = readFileSync(infraPath('scripts/grant-graph-permissions.sh'), 'utf8');
     const list = /^PERMISSIONS="([^"]*)"/m.exec(script)?.[1].split(/\s+/).filter(Boolean);
-    expect(list?.sort()).toEqual([...SPEC_GRAPH_PERMISSIONS].sort());
+    expect(list?.sort()).toEqual([...GRAPH_PERMISSIONS].sort());
     expect(script).toContain('/appRoleAssignedTo');
     expect(script).toContain('az rest');
   });

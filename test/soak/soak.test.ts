@@ -1,5 +1,5 @@
 /**
- * Issue 8, the soak: sixty consecutive simulated days of the daily job (and the monthly job on the
+ * docs/faults.md: The soak: sixty consecutive simulated days of the daily job (and the monthly job on the
  * 1st), with activations and assignment changes arriving every day, some of them late, and a fault
  * drawn at random (seeded: the same days every run) from Graph, Blob Storage and ACS, missed days
  * and a wrong clock. Then the invariants:

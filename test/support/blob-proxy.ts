@@ -1,5 +1,5 @@
 /**
- * A fault-injecting HTTP proxy in front of Azurite's blob service (issue 8). Point
+ * A fault-injecting HTTP proxy in front of Azurite's blob service (docs/faults.md). Point
  * REPORTS_STORAGE_CONNECTION_STRING at `proxy.connectionString` and every request goes through it;
  * each write (PUT or DELETE) is numbered from 1, and `onWrite` decides what happens to it:
  *

@@ -1,6 +1,6 @@
 /**
  * An independent oracle: the exact rows pim-reporter must write for a SimTenant, computed straight from
- * SPEC 4.1-4.3 and the team's binding decisions (group expansion, PIM for Groups, sorting), without any code
+ * docs/files.md and the team's binding decisions (group expansion, PIM for Groups, sorting), without any code
  * from src/. Tests compare the product's CSVs (read with parseCsv) with these rows.
  */
 import type { SimDirectoryAudit, SimGroupEligibilitySchedule, SimRoleSchedule, SimScheduleInfo, SimTenant } from '../../tools/tenant/model';
@@ -188,7 +188,7 @@ function lookups(t: SimTenant): Lookups {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Assignment rows (SPEC 4.1)
+// Assignment rows (docs/files.md)
 // ---------------------------------------------------------------------------------------------------------
 
 export interface ExpectedOptions {
@@ -334,7 +334,7 @@ function neutraliseRow<T extends Record<string, string>>(row: T): T {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Activation rows (SPEC 4.2)
+// Activation rows (docs/files.md, "activations.csv")
 // ---------------------------------------------------------------------------------------------------------
 
 function typeOf(target: Record<string, unknown>): string {

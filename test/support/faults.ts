@@ -1,5 +1,5 @@
 /**
- * Shared by the fault-injection suite and the soak (issue 8): a clock the Graph simulator follows,
+ * Shared by the fault-injection suite and the soak (docs/faults.md): a clock the Graph simulator follows,
  * new activations appended to a running tenant, and the invariants read back from Blob and ACS.
  */
 import { createHash } from 'node:crypto';

@@ -1,5 +1,5 @@
 /**
- * Issue 8, security: no token, key, connection string or identity secret in any log line. Tests feed
+ * docs/faults.md: Security: no token, key, connection string or identity secret in any log line. Tests feed
  * every captured log (CLI stderr, InvocationContext lines) through `leakedSecrets` and expect [].
  */
 import { DEVSTORE_KEY } from '../../tools/azurite';

@@ -1,4 +1,5 @@
-/** The ACS Email simulator with the real EmailClient, in both auth modes, and its failure modes (azure-functions.md 5d). */
+/** The ACS Email simulator with the real EmailClient, in both auth modes, and its failure modes 
+ * (https://learn.microsoft.com/rest/api/communication/dataplane/email/send). */
 import { EmailClient, type EmailMessage } from '@azure/communication-email';
 import { ManagedIdentityCredential } from '@azure/identity';
 import { createMailer } from '../../src/io/email';

@@ -1,4 +1,4 @@
-/** The oracle itself, on a hand-built tenant whose rows were worked out by hand from SPEC 4.1/4.2 and the team rules. */
+/** The oracle itself, on a hand-built tenant whose rows were worked out by hand from docs/files.md and the team rules. */
 import type { SimDirectoryAudit, SimRoleSchedule, SimTenant } from '../../tools/tenant/model';
 import { CISA_ROLES } from '../../tools/tenant/model';
 import { demoTenant } from '../../tools/tenant/demo';

@@ -1,5 +1,5 @@
 /**
- * The Graph simulator is as strict as Graph (graph-pim.md 1, 3.4, 5, 6) and works with the real SDK:
+ * The Graph simulator is as strict as Graph (README, "What we know of Graph") and works with the real SDK:
  * @microsoft/microsoft-graph-client + TokenCredentialAuthenticationProvider + a real ManagedIdentityCredential
  * fed by the managed-identity simulator.
  */
@@ -156,7 +156,8 @@ describe('PIM lists', () => {
   });
 
   test('$filter: documented properties and operators only', async () => {
-    // roleDefinitionId is filterable on assignment schedules, not on eligibility schedules (graph-pim.md 1).
+    // roleDefinitionId is filterable on assignment schedules, not on eligibility schedules
+    // (https://learn.microsoft.com/graph/api/resources/unifiedroleeligibilityschedule).
     const ga = '62e90394-69f5-4237-9190-012177145e10';
     expect((await raw(`/roleManagement/directory/roleEligibilitySchedules?$filter=roleDefinitionId eq '${ga}'`)).status).toBe(400);
     const assigned = await all<{ roleDefinitionId: string }>(

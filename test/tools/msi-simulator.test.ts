@@ -1,4 +1,5 @@
-/** The managed-identity simulator speaks App Service's protocol as @azure/identity 4.13 uses it (azure-functions.md 5b). */
+/** The managed-identity simulator speaks App Service's protocol as @azure/identity 4.13 uses it 
+ * (https://learn.microsoft.com/azure/app-service/overview-managed-identity#rest-endpoint-reference). */
 import { ManagedIdentityCredential } from '@azure/identity';
 import { decodeJwt } from '../../tools/http-util';
 import { startManagedIdentitySimulator, type ManagedIdentitySimulator } from '../../tools/msi-simulator';

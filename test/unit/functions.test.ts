@@ -1,4 +1,5 @@
-/** The Functions surface: what each thin file registers with the host (azure-functions.md section 1.5). */
+/** The Functions surface: what each thin file registers with the host 
+ * (https://learn.microsoft.com/azure/azure-functions/functions-reference-node). */
 function registrations(env: Record<string, string | undefined>) {
   let calls: { timer: jest.Mock; http: jest.Mock; setup: jest.Mock } | undefined;
   const saved = { ...process.env };

@@ -15,7 +15,7 @@ import { ExternalSorter } from '../../src/util/sorter';
 import { assignmentRowCodec } from '../../src/pim/model';
 import type { AssignmentRow } from '../../src/pim/model';
 
-/** The rules as SPEC 4.1/4.3 state them, written the slow and obvious way. */
+/** The rules as docs/files.md states them, written the slow and obvious way. */
 function referenceCsv(columns: string[], rows: string[][]): Buffer {
   const cell = (v: string) => (/[",\r\n]/.test(v) ? `"${v.split('"').join('""')}"` : v);
   const lines = [columns.map(cell).join(','), ...rows.map((r) => r.map((v) => cell(neutralise(v))).join(','))];

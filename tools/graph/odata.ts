@@ -1,6 +1,7 @@
 /**
  * The slice of OData the Graph simulator understands: `$filter` expressions, `$select` lists and `$expand`
- * items. Each endpoint declares which properties and operators it accepts (graph-pim.md 1, 3.1, 5), and
+ * items. Each endpoint declares which properties and operators it accepts (each list's page on Microsoft Learn, e.g.
+ * https://learn.microsoft.com/graph/api/rbacapplication-list-roleeligibilityschedules), and
  * anything else is rejected the way Graph rejects it, so the product cannot come to depend on query forms
  * that are not documented.
  */

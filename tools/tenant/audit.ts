@@ -1,9 +1,11 @@
 /**
- * Builders for raw directoryAudit records as PIM and Core Directory write them (graph-pim.md 3.2, 3.3;
- * graph-samples/directoryAudits-pim-activation.json, directoryAudits-pim-expiry-pair.json).
- * Realistic noise on purpose: targetResources and additionalDetails are shuffled per record (positions vary,
- * 3.3), some records use the docs' `Type` key instead of `type` (3.1), timestamps carry 3, 6 or 7 fractional
- * digits (8), and optional keys are sometimes missing.
+ * Builders for raw directoryAudit records as PIM and Core Directory write them
+ * (https://learn.microsoft.com/entra/identity/monitoring-health/reference-audit-activities,
+ * https://learn.microsoft.com/graph/api/resources/directoryaudit; a real record:
+ * test/fixtures/directoryAudits-pim-activation.json).
+ * Realistic noise on purpose: targetResources and additionalDetails are shuffled per record (positions vary),
+ * some records use the docs' `Type` key instead of `type`, timestamps carry 3, 6 or 7 fractional
+ * digits, and optional keys are sometimes missing.
  */
 import { ACTIVITY, MS_PIM_APP, type SimDirectoryAudit, type SimTargetResource } from './model';
 import type { Rng } from './random';
@@ -101,7 +103,7 @@ function principalTarget(capital: boolean, p: AuditPrincipal): SimTargetResource
 }
 
 function roleTarget(capital: boolean, role: AuditRole): SimTargetResource {
-  const q = (v: string) => JSON.stringify(v); // modifiedProperties values are JSON-encoded strings (8)
+  const q = (v: string) => JSON.stringify(v); // modifiedProperties values are JSON-encoded strings
   return target(capital, 'Role', role.id, role.displayName, {
     modifiedProperties: [
       { displayName: 'RoleDefinitionOriginId', oldValue: '""', newValue: q(role.id) },
@@ -126,7 +128,7 @@ function userInitiator(p: { id: string; displayName: string; userPrincipalName?:
   };
 }
 
-/** The initiator of automatic PIM actions such as expiry (graph-pim.md 3.3). */
+/** The initiator of automatic PIM actions such as expiry (README, "What we know of Graph"). */
 const PIM_SYSTEM = { id: '9dfd627f-bdc5-4b1c-af9d-c85097fdeff8', displayName: 'Azure AD PIM', userPrincipalName: null };
 
 function ip(ctx: AuditContext): string {
@@ -164,7 +166,7 @@ function pimRecord(ctx: AuditContext, spec: PimRecordSpec): SimDirectoryAudit {
     loggedByService: 'PIM',
     operationType: spec.operationType,
     initiatedBy: spec.initiatedBy,
-    // Graph's order of both arrays varies between records: consumers must look things up by type/key (3.3).
+    // Graph's order of both arrays varies between records: consumers must look things up by type/key.
     targetResources: groupFirst(ctx.rng.shuffle(spec.targets(capital))),
     additionalDetails: ctx.rng.shuffle(spec.details.map(([key, value]) => ({ key, value }))),
   };
@@ -201,7 +203,7 @@ function coreDirectoryRoleRecord(
       user: null,
       app: { appId: null, displayName: MS_PIM_APP.displayName, servicePrincipalId: MS_PIM_APP.appId, servicePrincipalName: null },
     },
-    // Core Directory puts the principal first and the role in its modifiedProperties (3.3).
+    // Core Directory puts the principal first and the role in its modifiedProperties.
     targetResources: [
       target(capital, principal.kind, principal.id, null, {
         userPrincipalName: principal.kind === 'User' ? principal.userPrincipalName ?? null : null,
@@ -230,7 +232,7 @@ export interface ActivationSpec {
   end: Date;
   justification: string;
   ticket?: { number: string; system: string };
-  /** RoleAssignmentRequestId: shared by the request, approval, schedule and instance (3.3). */
+  /** RoleAssignmentRequestId: shared by the request, approval, schedule and instance. */
   requestId: string;
   approver?: { id: string; displayName: string; userPrincipalName: string };
   /** The user ended it early; otherwise it expires at `end`. */
@@ -425,7 +427,7 @@ export interface GroupActivationSpec {
 
 /**
  * A PIM-for-Groups activation. It carries the SAME activityDisplayName as an Entra-role activation but
- * category GroupManagement (3.2): reports of Entra roles must filter on category.
+ * category GroupManagement: reports of Entra roles must filter on category.
  */
 export function groupActivationEvents(ctx: AuditContext, spec: GroupActivationSpec): SimDirectoryAudit[] {
   const out: SimDirectoryAudit[] = [];

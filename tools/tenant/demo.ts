@@ -35,7 +35,7 @@ const PEOPLE = [
 type Person = (typeof PEOPLE)[number];
 
 export const DEMO_DOMAIN = 'contoso.onmicrosoft.com';
-/** The one hostile display name in the demo (SPEC 4.3 must neutralise it in CSV and escape it in HTML). */
+/** The one hostile display name in the demo (docs/files.md: the CSVs must neutralise it in CSV and escape it in HTML). */
 export const DEMO_HOSTILE_NAME = '=HYPERLINK("http://evil","click")';
 
 export function demoTenant(now: Date): SimTenant {

@@ -73,7 +73,7 @@ export function pimSchedule(
 
 /**
  * An active assignment made directly in the directory, outside PIM: createdUsing/createdDateTime null,
- * an id like `lAPpYvVpN0KRkAEhdxReEAWz5Gtet_xOv8wxvTtTpfg-1` (graph-pim.md 1, roleAssignmentSchedules sample).
+ * an id like `lAPpYvVpN0KRkAEhdxReEAWz5Gtet_xOv8wxvTtTpfg-1` (https://learn.microsoft.com/graph/api/rbacapplication-list-roleassignmentschedules, response example).
  */
 export function outsidePimAssignment(
   rng: Rng,
@@ -114,7 +114,7 @@ export function groupEligibility(
   };
 }
 
-/** Display names and justifications that attack CSV/HTML consumers (SPEC 4.3). */
+/** Display names and justifications that attack CSV/HTML consumers (docs/files.md, "Encoding"). */
 export const HOSTILE_STRINGS: readonly string[] = [
   "=cmd|' /C calc'!A0",
   '+SUM(1)',
@@ -448,7 +448,7 @@ export function generateTenant(options: GenerateOptions): SimTenant {
   const deletedPrincipal = rng.guid();
   const unknownAu = `/administrativeUnits/${rng.guid()}`;
   eligibilitySchedules.push(
-    // A principal deleted since: Graph expands `principal: null` (graph-pim.md 8).
+    // A principal deleted since: Graph may expand `principal: null` (README, "What we know of Graph").
     pimSchedule({ id: rng.guid(), principalId: deletedPrincipal, roleDefinitionId: 'fe930be7-5e62-47db-91af-98c3a49a38b1', directoryScopeId: '/', scheduleInfo: permanent(t3(past(30 * DAY_MS, 60 * DAY_MS))) }),
     // A scope on an administrative unit that no longer exists.
     pimSchedule({ id: rng.guid(), principalId: rng.pick(users).id, roleDefinitionId: '729827e3-9c14-49f7-bb1b-9608f156bbb8', directoryScopeId: unknownAu, scheduleInfo: permanent(t3(past(30 * DAY_MS, 60 * DAY_MS))) }),
@@ -458,7 +458,7 @@ export function generateTenant(options: GenerateOptions): SimTenant {
   assignmentSchedules.push(
     pimSchedule({ id: rng.guid(), principalId: deletedPrincipal, roleDefinitionId: GLOBAL_ADMINISTRATOR, directoryScopeId: '/', assignmentType: 'Assigned', scheduleInfo: permanent(t3(past(30 * DAY_MS, 60 * DAY_MS))) }),
   );
-  // Non-Direct rows as Graph may list them for group members (graph-pim.md 1, [?]); reports skip them.
+  // Non-Direct rows as Graph may list them for group members (not verified: README, "What we know of Graph"); reports skip them.
   const groupHeld = eligibilitySchedules.find((s) => groupsById.has(s.principalId));
   if (groupHeld) {
     const member = groupsById.get(groupHeld.principalId)?.members.find((m) => usersById.has(m));

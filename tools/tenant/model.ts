@@ -1,6 +1,6 @@
 /**
  * Plain-data description of a simulated Entra tenant. Schedules and audit records are kept in Graph's own
- * v1.0 shape (graph-pim.md sections 1, 2, 5; graph-samples/) so the Graph simulator serves them as they are.
+ * v1.0 shape (https://learn.microsoft.com/graph/api/resources/privilegedidentitymanagementv3-overview) so the Graph simulator serves them as they are.
  */
 
 export interface SimUser {
@@ -40,7 +40,8 @@ export interface SimAdministrativeUnit {
 export interface SimRoleDefinition {
   id: string;
   displayName: string;
-  /** Built-in roles: id === templateId, the same GUID in every tenant (graph-pim.md 2). */
+  /** Built-in roles: id === templateId, the same GUID in every tenant:
+   * https://learn.microsoft.com/entra/identity/role-based-access-control/permissions-reference */
   templateId: string;
   isBuiltIn: boolean;
   description?: string;
@@ -48,7 +49,7 @@ export interface SimRoleDefinition {
 
 export type ExpirationType = 'noExpiration' | 'afterDateTime' | 'afterDuration' | 'notSpecified';
 
-/** Graph's requestSchedule (graph-pim.md 2). */
+/** Graph's requestSchedule: https://learn.microsoft.com/graph/api/resources/requestschedule */
 export interface SimScheduleInfo {
   startDateTime: string | null;
   recurrence: null;
@@ -73,14 +74,16 @@ export interface SimRoleSchedule {
   /** Only on assignment schedules. */
   assignmentType?: 'Assigned' | 'Activated';
   status: string;
-  /** null (with createdDateTime null) = assignment made outside PIM (graph-pim.md 1). */
+  /** null (with createdDateTime null) = assignment made outside PIM:
+   * https://learn.microsoft.com/graph/api/resources/unifiedroleassignmentschedule */
   createdUsing: string | null;
   createdDateTime: string | null;
   modifiedDateTime: string | null;
   scheduleInfo: SimScheduleInfo;
 }
 
-/** privilegedAccessGroupEligibilitySchedule (graph-pim.md 5): lowercase enum members. */
+/** privilegedAccessGroupEligibilitySchedule, lowercase enum members:
+ * https://learn.microsoft.com/graph/api/resources/privilegedaccessgroupeligibilityschedule */
 export interface SimGroupEligibilitySchedule {
   /** `${groupId}_${accessId}_${guid}` */
   id: string;
@@ -98,7 +101,7 @@ export interface SimGroupEligibilitySchedule {
 export interface SimTargetResource {
   id: string | null;
   displayName: string | null;
-  /** Real data uses `type`; the docs sample uses `Type` (graph-pim.md 3.1), so records may carry either. */
+  /** Real data uses `type`; the docs sample uses `Type` (https://learn.microsoft.com/graph/api/resources/directoryaudit), so records may carry either. */
   type?: string;
   Type?: string;
   userPrincipalName?: string | null;
@@ -106,7 +109,7 @@ export interface SimTargetResource {
   modifiedProperties?: { displayName: string; oldValue: string | null; newValue: string | null }[];
 }
 
-/** A raw Graph directoryAudit record, exactly as Graph would return it (graph-samples/directoryAudits-*). */
+/** A raw Graph directoryAudit record, exactly as Graph would return it (test/fixtures/directoryAudits-pim-activation.json). */
 export interface SimDirectoryAudit {
   id: string;
   category: string;
@@ -160,7 +163,7 @@ export interface SimTenant {
   directoryAudits: SimDirectoryAudit[];
 }
 
-/** CISA SCuBA highly privileged roles (SPEC section 5), by template id. */
+/** CISA SCuBA highly privileged roles (docs/settings.md), by template id. */
 export const CISA_ROLES: Readonly<Record<string, string>> = {
   '62e90394-69f5-4237-9190-012177145e10': 'Global Administrator',
   'e8611ab8-c189-46e8-94e1-60213ab1f814': 'Privileged Role Administrator',
@@ -190,10 +193,11 @@ export const OTHER_BUILTIN_ROLES: Readonly<Record<string, string>> = {
 
 export const GLOBAL_ADMINISTRATOR = '62e90394-69f5-4237-9190-012177145e10';
 
-/** First-party app that writes the Core Directory half of a PIM operation (graph-pim.md 3.2). */
+/** First-party app that writes the Core Directory half of a PIM operation:
+ * https://learn.microsoft.com/entra/identity/monitoring-health/reference-audit-activities */
 export const MS_PIM_APP = { appId: '01fc33a7-78ba-4d2f-a4b7-768e336e890e', displayName: 'MS-PIM' };
 
-/** Activity names (graph-pim.md 3.2; graph-samples/audit-activities-pim.json). */
+/** Activity names: https://learn.microsoft.com/entra/identity/monitoring-health/reference-audit-activities */
 export const ACTIVITY = {
   activationRequested: 'Add member to role requested (PIM activation)',
   approvalRequested: 'Add member to role approval requested (PIM activation)',

@@ -1,4 +1,4 @@
-/** Timestamp helpers that produce Graph's textual forms (graph-pim.md 8: 3 to 7 fractional digits). */
+/** Timestamp helpers that produce Graph's textual forms (3 to 7 fractional digits, as captures show; no public page states it). */
 
 const DAY_MS = 86_400_000;
 export const HOUR_MS = 3_600_000;
