@@ -30,7 +30,7 @@ import { StateStore } from './state';
 import { sendOnce } from './outbox';
 import { EmailError } from '../io/email';
 import { withRunLock, type RunLockOptions } from './lock';
-import { archiveSealedMonth } from './monthly';
+import { archiveSealedMonth } from './pack';
 import { awaitedLater } from '../util/promises';
 
 export interface DailyOptions {
@@ -80,7 +80,7 @@ async function daily(ctx: JobContext, options: DailyOptions): Promise<DailyResul
     result = await writeDay(ctx, state, day, folder);
   }
 
-  let emailFailure: unknown;
+  let emailFailure: { error: unknown } | undefined;
   if (!ctx.mailer) {
     log.info('Email is not configured (ACS_ENDPOINT or ACS_CONNECTION_STRING): the digest is stored, not sent');
   } else {
@@ -90,13 +90,13 @@ async function daily(ctx: JobContext, options: DailyOptions): Promise<DailyResul
     try {
       await deliverOutbox(ctx, state);
     } catch (error) {
-      emailFailure = error;
+      emailFailure = { error };
     }
   }
   // Last: the month just ended is sealed once the harvest covers its end plus the overlap, which
   // the monthly timer (early on the 1st) cannot see; an archive failure never holds up the email.
   if (!firstRun) result.archived = await archiveSealedMonth(ctx, state);
-  if (emailFailure) throw emailFailure;
+  if (emailFailure) throw emailFailure.error;
   return result;
 }
 

@@ -18,7 +18,7 @@ import { ExternalSorter } from '../util/sorter';
 import { map } from '../util/streams';
 import type { JobContext } from './context';
 import { CSV_CONTENT_TYPE, JSON_CONTENT_TYPE, utcDay } from './files';
-import { archiveFolder, monthBounds } from './monthly';
+import { archiveFolder, monthBounds } from './pack';
 import { StateStore, type HarvestGap } from './state';
 
 export const DATASETS = ['eligible', 'active', 'activations'] as const;

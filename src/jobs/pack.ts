@@ -1,0 +1,339 @@
+/**
+ * The monthly compliance pack, shared by the monthly job and the daily run that seals a month
+ * (docs/files.md, "manifest.json (monthly)"; docs/guarantees.md, "Idempotent"): the assignment
+ * snapshot, every activation of the month exactly once, and a manifest with each file's SHA-256,
+ * written once into ARCHIVE_CONTAINER and never overwritten.
+ *
+ * A month is sealed only once the harvest has covered its end plus the overlap (audit events reach
+ * Graph up to HARVEST_OVERLAP_HOURS late): the monthly timer writes the pack when that holds,
+ * otherwise the first daily run after that moment does (`archiveSealedMonth`).
+ *
+ * The manifest is written last and marks the pack complete. A pack left half-written by a crash is
+ * completed by the next run, which computes each file again: a blob already there is described in
+ * the manifest only if it holds exactly those bytes; any other stops the run, and no manifest is
+ * written over a file the app did not write.
+ */
+import { BlobAlreadyExistsError } from '../io/blob';
+import { takeSnapshot, type Snapshot } from '../pim/snapshot';
+import { activationRowCodec, compareActivationRows, type ActivationRow } from '../pim/model';
+import { ExternalSorter } from '../util/sorter';
+import { csvFacts } from '../report/csv';
+import { byteFactsOf } from '../util/streams';
+import { APP_VERSION } from '../version';
+import type { JobContext } from './context';
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import type { FileFacts } from '../report/csv';
+import {
+  activationsCsv,
+  CSV_CONTENT_TYPE,
+  JSON_CONTENT_TYPE,
+  writeAssignmentsCsv,
+  writeTextFile,
+  type ManifestFile,
+} from './files';
+import { StateStore, type HarvestGap, type Watermark } from './state';
+
+/** A file already in a pack that is not what the app writes there: the pack is not certified. */
+export class ArchiveMismatchError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ArchiveMismatchError';
+  }
+}
+
+export function parseMonth(value: string): string {
+  if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(value)) throw new Error(`a month is written YYYY-MM, got "${value}"`);
+  return value;
+}
+
+export function monthBounds(month: string): { start: Date; end: Date } {
+  const [y, m] = month.split('-').map(Number);
+  return { start: new Date(Date.UTC(y, m - 1, 1)), end: new Date(Date.UTC(y, m, 1)) };
+}
+
+export function monthOf(at: Date): string {
+  return at.toISOString().slice(0, 7);
+}
+
+export function previousMonth(month: string): string {
+  const { start } = monthBounds(month);
+  return monthOf(new Date(start.getTime() - 1));
+}
+
+export const archiveFolder = (month: string) => `monthly/${month}/`;
+
+/** The moment from which `month` may be sealed: its end plus the harvest overlap. */
+export function sealableFrom(month: string, overlapHours: number): Date {
+  return new Date(monthBounds(month).end.getTime() + overlapHours * 3600 * 1000);
+}
+
+export function isSealable(month: string, watermark: Watermark | undefined, overlapHours: number): boolean {
+  return (
+    watermark !== undefined && Date.parse(watermark.harvestedThroughUtc) >= sealableFrom(month, overlapHours).getTime()
+  );
+}
+
+export function notSealedYet(month: string, overlapHours: number, through: string): string {
+  return `${month} is not sealed yet: its pack is written once the harvest covers ${sealableFrom(month, overlapHours).toISOString()} (the month's end plus HARVEST_OVERLAP_HOURS=${overlapHours}, as audit events reach Graph late), and ${through}; the first daily run after that writes it; nothing is written now`;
+}
+
+/**
+ * For the daily job, holding the run lock, after its harvest: writes the pack of the last complete
+ * month once it is sealed (the monthly timer runs before the month's last events reached Graph).
+ * Quiet when there is nothing to do; the monthly timer catches up older months.
+ */
+export async function archiveSealedMonth(ctx: JobContext, state: StateStore): Promise<string[]> {
+  const { settings, store } = ctx;
+  const month = previousMonth(monthOf(ctx.now));
+  const watermark = await state.watermark();
+  if (!watermark || Date.parse(watermark.coverageStartUtc) >= monthBounds(month).end.getTime()) return [];
+  if (!isSealable(month, watermark, settings.harvestOverlapHours)) return [];
+  if (await store.exists(settings.archiveContainer, `${archiveFolder(month)}manifest.json`)) return [];
+  const snapshot = await takeSnapshot(ctx.graph, { privilegedRoleIds: settings.privilegedRoleIds, log: ctx.log });
+  try {
+    await archiveMonth(ctx, state, month, snapshot, watermark.gaps, watermark.coverageStartUtc);
+  } finally {
+    await snapshot.dispose();
+  }
+  return [month];
+}
+
+export async function archiveMonth(
+  ctx: JobContext,
+  state: StateStore,
+  month: string,
+  snapshot: Snapshot,
+  knownGaps: HarvestGap[],
+  coverageStart: string | undefined,
+): Promise<void> {
+  const { store, log } = ctx;
+  const { start, end } = monthBounds(month);
+  log.info(`Archiving ${month} into ${store.location(ctx.settings.archiveContainer)}/${archiveFolder(month)}`);
+
+  const gaps = knownGaps
+    .filter((g) => Date.parse(g.fromUtc) < end.getTime() && Date.parse(g.toUtc) > start.getTime())
+    .map(({ fromUtc, toUtc, reason }) => ({ fromUtc, toUtc, reason }));
+  if (!coverageStart || Date.parse(coverageStart) > start.getTime()) {
+    gaps.unshift({
+      fromUtc: start.toISOString(),
+      toUtc: coverageStart && Date.parse(coverageStart) < end.getTime() ? coverageStart : end.toISOString(),
+      reason:
+        'before the first harvest of this app (Graph had already dropped these events, or the app was not yet installed)',
+    });
+  }
+  for (const gap of gaps)
+    log.warn(`${month}: activations between ${gap.fromUtc} and ${gap.toUtc} are not in the pack: ${gap.reason}`);
+
+  // Each audit id once (a run day's file may repeat an earlier attempt's), sorted on disk.
+  const activations = new ExternalSorter<ActivationRow>(compareActivationRows, { codec: activationRowCodec });
+  try {
+    const seen = new Set<string>();
+    for await (const batch of state.activationsOfMonth(month)) {
+      await activations.addAll(
+        batch.filter((row) => {
+          const at = Date.parse(row.activated);
+          if (!(at >= start.getTime() && at < end.getTime()) || seen.has(row.auditId)) return false;
+          seen.add(row.auditId);
+          return true;
+        }),
+      );
+    }
+    await writePack(ctx, month, snapshot, activations, gaps);
+  } finally {
+    await activations.dispose();
+  }
+}
+
+/**
+ * The pack's files, then its manifest. A file an earlier run left (it stopped before the manifest)
+ * is computed again and must hold exactly those bytes: otherwise the run stops naming it.
+ */
+async function writePack(
+  ctx: JobContext,
+  month: string,
+  snapshot: Snapshot,
+  activations: ExternalSorter<ActivationRow>,
+  gaps: HarvestGap[],
+): Promise<void> {
+  const { settings, store, log, graph } = ctx;
+  const archive = settings.archiveContainer;
+  const folder = archiveFolder(month);
+  const { start, end } = monthBounds(month);
+
+  // The pack's assignments as first computed, kept under state/ until the manifest is written:
+  // a run completing the pack writes and checks against those bytes, not against a snapshot taken
+  // later (assignments change, and a file already in the archive cannot be replaced).
+  const reports = settings.reportsContainer;
+  const kept = `state/packs/${month}/`;
+  const keptText = await store.readText(reports, `${kept}snapshot.json`);
+  let taken = keptText ? (JSON.parse(keptText) as PackSnapshot) : undefined;
+  if (!taken) {
+    await writeAssignmentsCsv(
+      store,
+      reports,
+      `${kept}eligible-assignments.csv`,
+      snapshot.eligible.sortedBatches(),
+      snapshot.scopeName,
+    );
+    await writeAssignmentsCsv(
+      store,
+      reports,
+      `${kept}active-assignments.csv`,
+      snapshot.active.sortedBatches(),
+      snapshot.scopeName,
+    );
+    taken = {
+      takenUtc: new Date().toISOString(),
+      counts: snapshot.counts,
+      incomplete: snapshot.incomplete.map(({ list, groupId, groupName, status, code, reason }) => ({
+        list,
+        groupId,
+        groupName,
+        status,
+        code,
+        reason,
+      })),
+    };
+    // Written last: the two files above are whole once this exists.
+    await store.writeText(reports, `${kept}snapshot.json`, JSON.stringify(taken), { contentType: JSON_CONTENT_TYPE });
+  } else {
+    log.info(`${month}: completing the pack with the assignments an earlier run took at ${taken.takenUtc}`);
+  }
+  const keptCopy = (name: string): PackFile => {
+    const read = async () => (await store.readStream(reports, `${kept}${name}`)) as Readable;
+    return {
+      expected: async () => csvFacts(await read()),
+      write: async (path) => {
+        const facts = await csvFacts(await read());
+        await store.writeStream(archive, path, await read(), { contentType: CSV_CONTENT_TYPE, onlyIfAbsent: true });
+        return facts;
+      },
+    };
+  };
+  const activationsFile: PackFile = {
+    expected: async () => {
+      const { stream, facts } = activationsCsv(activations.sortedBatches());
+      stream.resume(); // read to the end, only for its facts
+      await finished(stream);
+      return facts();
+    },
+    write: async (path) => {
+      const { stream, facts } = activationsCsv(activations.sortedBatches());
+      await store.writeStream(archive, path, stream, { contentType: CSV_CONTENT_TYPE, onlyIfAbsent: true });
+      return facts();
+    },
+  };
+
+  const files: ManifestFile[] = [];
+  const once = async (name: string, file: PackFile) => {
+    const path = `${folder}${name}`;
+    if (!(await store.exists(archive, path))) {
+      try {
+        files.push({ name, ...(await file.write(path)) });
+        log.info(`Wrote ${path}`);
+        return;
+      } catch (error) {
+        if (!(error instanceof BlobAlreadyExistsError)) throw error;
+      }
+    }
+    // Already there: the manifest certifies it only if it is byte for byte what this run writes.
+    const computed = await file.expected();
+    const stored = await csvFacts((await store.readStream(archive, path))!);
+    if (stored.sha256 !== computed.sha256) {
+      throw new ArchiveMismatchError(
+        `${archive}/${path} is already in the archive but is not what this app writes there (SHA-256 ${stored.sha256}, ${stored.bytes} bytes; computed from the harvest and the pack's snapshot: ${computed.sha256}, ${computed.bytes} bytes): no manifest is written for ${month}; find out who wrote it`,
+      );
+    }
+    files.push({ name, ...computed });
+    log.info(`${path} was already written by an earlier run, with exactly these bytes; kept`);
+  };
+  await once('eligible-assignments.csv', keptCopy('eligible-assignments.csv'));
+  await once('active-assignments.csv', keptCopy('active-assignments.csv'));
+  await once('activations.csv', activationsFile);
+
+  const manifest = {
+    kind: 'monthly',
+    month,
+    periodStartUtc: start.toISOString(),
+    periodEndUtc: end.toISOString(),
+    generatedUtc: new Date().toISOString(),
+    asOfUtc: ctx.now.toISOString(),
+    appVersion: APP_VERSION,
+    files,
+    activations: { count: activations.size, complete: gaps.length === 0, gaps },
+    snapshot: {
+      note: 'assignments as Graph reported them when this pack was generated',
+      ...taken.counts,
+      takenUtc: taken.takenUtc,
+    },
+    incomplete: taken.incomplete,
+    graph: graph.stats,
+  };
+  await writeTextFile(
+    store,
+    archive,
+    `${folder}manifest.json`,
+    `${JSON.stringify(manifest, null, 2)}\n`,
+    JSON_CONTENT_TYPE,
+    true,
+  );
+  log.info(
+    `Wrote ${folder}manifest.json: ${activations.size} activation(s)${gaps.length ? `, ${gaps.length} gap(s)` : ''}`,
+  );
+  for (const name of ['eligible-assignments.csv', 'active-assignments.csv', 'snapshot.json'])
+    await store.delete(reports, `${kept}${name}`);
+}
+
+/** When the pack's assignments were taken, and how many (state/packs/<month>/snapshot.json). */
+interface PackSnapshot {
+  takenUtc: string;
+  counts: Snapshot['counts'];
+  /** The lists Graph did not give in full for those files. */
+  incomplete: Array<
+    Pick<Snapshot['incomplete'][number], 'list' | 'groupId' | 'groupName' | 'status' | 'code' | 'reason'>
+  >;
+}
+
+/** A file of a pack: written once, or computed again to check a copy already there. */
+interface PackFile {
+  write(path: string): Promise<FileFacts>;
+  expected(): Promise<FileFacts>;
+}
+
+export interface VerifyResult {
+  month: string;
+  ok: boolean;
+  problems: string[];
+  checked: string[];
+}
+
+/** Recomputes each archived file's SHA-256 and compares it with the month's manifest. */
+export async function verifyMonth(
+  ctx: Pick<JobContext, 'settings' | 'store' | 'log'>,
+  month: string,
+): Promise<VerifyResult> {
+  const { settings, store, log } = ctx;
+  const folder = archiveFolder(month);
+  const text = await store.readText(settings.archiveContainer, `${folder}manifest.json`);
+  if (!text)
+    return { month, ok: false, problems: [`${folder}manifest.json not found: ${month} is not archived`], checked: [] };
+  const manifest = JSON.parse(text) as { files: ManifestFile[] };
+  const problems: string[] = [];
+  const checked: string[] = [];
+  for (const file of manifest.files) {
+    // Streamed: a month of a large tenant's assignments is tens of megabytes.
+    const data = await store.readStream(settings.archiveContainer, `${folder}${file.name}`);
+    if (!data) {
+      problems.push(`${folder}${file.name} is missing`);
+      continue;
+    }
+    // Bytes only: a file that is not the CSV it should be is a mismatch to report, not a parse error.
+    const actual = (await byteFactsOf(data)).sha256;
+    if (actual !== file.sha256)
+      problems.push(`${folder}${file.name} does not match the manifest: SHA-256 ${actual}, manifest ${file.sha256}`);
+    else checked.push(file.name);
+    log.info(`${folder}${file.name}: ${actual === file.sha256 ? 'OK' : 'MISMATCH'}`);
+  }
+  return { month, ok: problems.length === 0, problems, checked };
+}
