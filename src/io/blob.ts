@@ -7,6 +7,7 @@ import type { ContainerClient, StoragePipelineOptions, StorageRetryOptions } fro
 import type { TokenCredential } from '@azure/identity';
 import type { Readable } from 'node:stream';
 import type { StorageSettings } from '../settings';
+import { settled } from '../util/promises';
 
 export interface WriteOptions {
   contentType: string;
@@ -312,9 +313,9 @@ export class BlobStore {
     const release = async () => {
       clearInterval(renewal);
       // The holder's name goes with it (only a holder that died leaves its name behind); a
-      // lease not released lapses by itself within LEASE_SECONDS.
-      await blob.setMetadata({}, { conditions }).catch(() => undefined);
-      await leases.releaseLease().catch(() => undefined);
+      // lease not released lapses by itself within LEASE_SECONDS, so a failure here is let go.
+      await settled(blob.setMetadata({}, { conditions }));
+      await settled(leases.releaseLease());
     };
     try {
       await blob.setMetadata({ ...metadata, lease: leases.leaseId }, { conditions });
