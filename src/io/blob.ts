@@ -66,7 +66,7 @@ export class BlobStorageError extends Error {
 const UPLOAD_BUFFER = 1024 * 1024;
 const UPLOAD_CONCURRENCY = 4;
 /** A lease's length (Storage allows 15 to 60 s): a holder that dies frees it this soon. Renewed every third of it. */
-export const LEASE_SECONDS = 15;
+const LEASE_SECONDS = 15;
 /**
  * How long Storage may take over any one write request (each try) before it gives up on it: shorter
  * than the lease, so that a write cannot land long after the lease it started under lapsed. Sent as

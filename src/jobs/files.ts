@@ -14,7 +14,7 @@ export interface ManifestFile extends FileFacts {
 }
 
 /** The assignments CSV's bytes as `writeAssignmentsCsv` writes them, and their facts once read. */
-export function assignmentsCsv(batches: AsyncIterable<AssignmentRow[]>, scopeName: ScopeNamer): { stream: Readable; facts: () => FileFacts } {
+function assignmentsCsv(batches: AsyncIterable<AssignmentRow[]>, scopeName: ScopeNamer): { stream: Readable; facts: () => FileFacts } {
   return csvStreamOfBatches(ASSIGNMENT_COLUMNS, map(batches, (batch) => batch.map((row) => assignmentValues(row, scopeName))));
 }
 

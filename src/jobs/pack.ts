@@ -64,7 +64,7 @@ export function previousMonth(month: string): string {
 export const archiveFolder = (month: string) => `monthly/${month}/`;
 
 /** The moment from which `month` may be sealed: its end plus the harvest overlap. */
-export function sealableFrom(month: string, overlapHours: number): Date {
+function sealableFrom(month: string, overlapHours: number): Date {
   return new Date(monthBounds(month).end.getTime() + overlapHours * 3600 * 1000);
 }
 
