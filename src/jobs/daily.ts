@@ -42,6 +42,8 @@ export interface DailyOptions {
 
 export interface DailyResult {
   folder: string;
+  /** False when the day was already final and nothing was rewritten. */
+  wrote: boolean;
   /** The day's digest subject, if a digest was made. */
   subject?: string;
   /** Monthly packs this run wrote (the month just ended, once sealed). */
@@ -75,7 +77,7 @@ async function daily(ctx: JobContext, options: DailyOptions): Promise<DailyResul
   if (manifestText) {
     const manifest = JSON.parse(manifestText) as { files: ManifestFile[]; digest?: { subject: string } };
     log.info(`${folder} is complete already (manifest.json exists); nothing is rewritten`);
-    result = { folder, subject: manifest.digest?.subject };
+    result = { folder, wrote: false, subject: manifest.digest?.subject };
   } else {
     result = await writeDay(ctx, state, day, folder);
   }
@@ -212,7 +214,7 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
     };
     await writeTextFile(store, container, `${folder}manifest.json`, `${JSON.stringify(manifest, null, 2)}\n`, JSON_CONTENT_TYPE);
     log.info(`Wrote ${folder}manifest.json (${graph.stats.requests} Graph request(s))`);
-    return { folder, subject: digest.subject };
+    return { folder, wrote: true, subject: digest.subject };
   } finally {
     await snapshot.dispose();
   }

@@ -35,7 +35,7 @@ function digestSubject(c: DigestContent): string {
   return `PIM digest ${c.day}: ${c.changes.added.count} new, ${c.changes.expiring.count} expiring, ${c.changes.permanent.count} permanent`;
 }
 
-function escapeHtml(value: string): string {
+export function escapeHtml(value: string): string {
   return value.replace(/[&<>"'`]/g, (ch) => `&#${ch.charCodeAt(0)};`);
 }
 
