@@ -18,9 +18,11 @@ import type {
   SimRoleDefinition,
   SimRoleSchedule,
   SimServicePrincipal,
+  SimRolePolicy,
   SimTenant,
   SimUser,
 } from './tenant/model';
+import { effectiveRolePolicies } from './tenant/policies';
 import { timeKey } from './tenant/time';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -71,6 +73,11 @@ export interface GraphSimulatorOptions {
    * Tests set it low to page small tenants.
    */
   maxPageSize?: number;
+  /**
+   * The caller holds RoleManagementPolicy.Read.AzureADGroup (default true): groups' PIM policies are
+   * listed; without it a `scopeType eq 'Group'` listing answers 403.
+   */
+  groupPolicyRead?: boolean;
   /** The caller holds Member.Read.Hidden (default false): members of hidden-membership groups are listed. */
   memberReadHidden?: boolean;
   /** Audit log throttling per identity. Default 5 requests per 10 000 ms:
@@ -226,6 +233,20 @@ const AUDIT_FILTER: FilterSpec = {
   hint: "'category' is not a documented filter on directoryAudits: filter it on the client.",
 };
 
+const POLICY_ASSIGNMENT_FILTER: FilterSpec = {
+  entity: 'microsoft.graph.unifiedRoleManagementPolicyAssignment',
+  properties: { scopeId: eqOnly, scopeType: eqOnly, roleDefinitionId: eqOnly },
+};
+
+/** A copy in random order: Graph documents no order for a policy's rules. */
+function shuffled<T>(items: T[]): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [items[i], items[j]] = [items[j], items[i]];
+  }
+  return items;
+}
+
 interface Indexes {
   users: Map<string, SimUser>;
   groups: Map<string, SimGroup>;
@@ -341,6 +362,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
   const pimForGroups = opts.pimForGroups ?? true;
   const maxPageSize = opts.maxPageSize ?? PIM_MAX_TOP;
   const memberReadHidden = opts.memberReadHidden ?? false;
+  const groupPolicyRead = opts.groupPolicyRead ?? true;
   const rate = opts.auditRateLimit ?? { requests: 5, perMs: 10_000 };
   const wallMs = opts.wallMs ?? Date.now;
   const faults: GraphFault[] = [];
@@ -484,6 +506,8 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
         return listAudits(call);
       case 'directory/administrativeUnits':
         return listAdministrativeUnits(call);
+      case 'policies/roleManagementPolicyAssignments':
+        return listPolicyAssignments(call);
     }
     if (segs[0] === 'groups' && segs.length >= 3 && (segs[2] === 'transitiveMembers' || segs[2] === 'members') && segs.length <= 4) {
       return listMembers(call, segs[1], segs[2] === 'transitiveMembers', segs[3]);
@@ -875,6 +899,99 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       }
       return out;
     }, 'identityGovernance/privilegedAccess/group/eligibilitySchedules');
+  }
+
+  /**
+   * `/policies/roleManagementPolicyAssignments`: `$filter` on scopeId and scopeType is required
+   * (https://learn.microsoft.com/graph/api/policyroot-list-rolemanagementpolicyassignments); only
+   * `$filter`, `$select` and `$expand` are documented, so `$top` is refused. Rules come in no
+   * particular order (the docs key them by id). Without the filter Graph's answer is not published;
+   * this is the provider error quoted in https://github.com/microsoftgraph/microsoft-graph-docs/issues/20060.
+   */
+  function listPolicyAssignments(call: Call): Result {
+    checkOptions(call, ['$select', '$filter', '$expand', '$skiptoken'], '/policies/roleManagementPolicyAssignments');
+    requireLicence();
+    const raw = option(call, '$filter');
+    const missing = () =>
+      bad(JSON.stringify({ errorCode: 'MissingProvider', message: 'The provider is missing.', instanceAnnotations: [] }), 'UnknownError');
+    if (raw === undefined) throw missing();
+    const tree = parseFilter(raw);
+    validateFilter(tree, POLICY_ASSIGNMENT_FILTER);
+    const [scopeId] = topLevelEquals(tree, 'scopeId');
+    const [scopeType] = topLevelEquals(tree, 'scopeType');
+    if (scopeId === undefined || scopeType === undefined) throw missing();
+    const type = scopeType.toLowerCase();
+    if (type === 'group') {
+      if (!groupPolicyRead) throw new GraphHttpError(403, 'AccessDenied', 'Request Authorization failed');
+      if (!idx.groups.has(scopeId.toLowerCase())) throw notFound(scopeId);
+    } else if (type === 'directoryrole' || type === 'directory') {
+      if (scopeId !== '/') throw bad(`The scopeId '${scopeId}' is not valid for scopeType '${scopeType}'.`);
+    } else {
+      throw missing();
+    }
+    const roleIds = topLevelEquals(tree, 'roleDefinitionId').map((r) => r.toLowerCase());
+    const expand = policyExpansion(call);
+    const items = cached(`policies|${raw}`, () =>
+      effectiveRolePolicies(tenant).filter(
+        (p) =>
+          p.scopeId.toLowerCase() === scopeId.toLowerCase() &&
+          (type === 'group' ? p.scopeType === 'Group' : p.scopeType === 'DirectoryRole') &&
+          (roleIds.length === 0 || roleIds.includes(p.roleDefinitionId.toLowerCase())),
+      ),
+    );
+    return page(call, items, pageSize, (p) => renderPolicyAssignment(p, scopeType, expand), 'policies/roleManagementPolicyAssignments');
+  }
+
+  /** `$expand=policy` or `policy($expand=rules)`; nothing else is expandable here. */
+  function policyExpansion(call: Call): { policy: boolean; rules: boolean } {
+    const raw = option(call, '$expand');
+    if (raw === undefined) return { policy: false, rules: false };
+    let policy = false;
+    let rules = false;
+    for (const item of parseExpand(raw)) {
+      if (item.name.toLowerCase() !== 'policy') {
+        throw bad(`Could not find a navigation property named '${item.name}' on type 'microsoft.graph.unifiedRoleManagementPolicyAssignment'.`);
+      }
+      policy = true;
+      for (const [k, v] of Object.entries(item.options)) {
+        if (k !== '$expand') throw bad(`Query option '${k}' is not allowed inside $expand of 'policy'.`);
+        for (const nested of parseExpand(v)) {
+          if (nested.name.toLowerCase() !== 'rules' && nested.name.toLowerCase() !== 'effectiverules') {
+            throw bad(`Could not find a navigation property named '${nested.name}' on type 'microsoft.graph.unifiedRoleManagementPolicy'.`);
+          }
+          if (nested.name.toLowerCase() === 'rules') rules = true;
+        }
+      }
+    }
+    return { policy, rules };
+  }
+
+  function renderPolicyAssignment(p: SimRolePolicy, scopeType: string, expand: { policy: boolean; rules: boolean }): Record<string, unknown> {
+    // The docs sample echoes the scopeType asked for (Directory or DirectoryRole) in the ids.
+    const type = p.scopeType === 'Group' ? 'Group' : scopeType === 'Directory' ? 'Directory' : 'DirectoryRole';
+    const policyId = p.scopeType === 'Group' ? p.policyId : p.policyId.replace(/^DirectoryRole_/, `${type}_`);
+    const out: Record<string, unknown> = {
+      id: `${policyId}_${p.roleDefinitionId}`,
+      policyId,
+      scopeId: p.scopeId,
+      scopeType: type,
+      roleDefinitionId: p.roleDefinitionId,
+    };
+    if (expand.policy) {
+      const policy: Record<string, unknown> = {
+        id: policyId,
+        displayName: type,
+        description: type,
+        isOrganizationDefault: false,
+        scopeId: p.scopeId,
+        scopeType: type,
+        lastModifiedDateTime: p.lastModifiedDateTime,
+        lastModifiedBy: { displayName: p.lastModifiedBy.displayName, id: p.lastModifiedBy.id },
+      };
+      if (expand.rules) policy.rules = shuffled(p.rules.map((r) => structuredClone(r)));
+      out.policy = policy;
+    }
+    return out;
   }
 
   function listAudits(call: Call): Result {

@@ -10,6 +10,7 @@
 import { harvestSince, type Harvest } from './harvest';
 import { assignmentChanges, GlobalAdministratorCount } from '../pim/changes';
 import type { AssignmentRow } from '../pim/model';
+import { RoleSettingsInputs } from '../pim/roleSettings';
 import { takeSnapshot, withActivatedScopes } from '../pim/snapshot';
 import { ReminderCandidates } from '../pim/reminders';
 import { sendExpiryReminders } from './reminders';
@@ -32,6 +33,7 @@ import { EmailError } from '../io/email';
 import { withRunLock, type RunLockOptions } from './lock';
 import { archiveSealedMonth } from './pack';
 import { awaitedLater } from '../util/promises';
+import { dailyRoleSettings } from './roleSettings';
 
 export interface DailyOptions {
   /** Send today's digest again even if it was sent. */
@@ -131,10 +133,14 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
   const snapshot = await snapshotTaken;
   try {
     const globalAdministrators = new GlobalAdministratorCount();
+    const roleSettingsInputs = new RoleSettingsInputs(settings.excludedPrincipalIds);
     // Batches of a thousand rows: one await per batch on the way to the CSV, not one per row.
     const observed = async function* (batches: AsyncIterable<AssignmentRow[]>) {
       for await (const batch of batches) {
-        for (const row of batch) globalAdministrators.observe(row);
+        for (const row of batch) {
+          globalAdministrators.observe(row);
+          roleSettingsInputs.observe(row);
+        }
         yield batch;
       }
     };
@@ -156,6 +162,9 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
     });
     await state.saveSnapshot(day, snapshot.schedules.sortedBatches(), previous?.day);
     const reminders = await sendExpiryReminders(ctx, state, day, reminderCandidates?.items ?? [], snapshot.scopeName);
+    const roleSettings = await dailyRoleSettings(ctx, day, folder, roleSettingsInputs, (d) => store.exists(container, dailyManifest(d)));
+    files.push(roleSettings.file);
+    const incomplete = [...snapshot.incomplete, ...roleSettings.incomplete];
 
     const digest = renderDigest({
       day,
@@ -168,7 +177,8 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
       },
       expiryWindowDays: settings.expiryWindowDays,
       gaps: harvest.newGaps,
-      incomplete: snapshot.incomplete,
+      incomplete,
+      roleSettings: roleSettings.report,
       folder,
       scopeName: snapshot.scopeName,
       reminders,
@@ -198,9 +208,11 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
         permanentPrivilegedFindings: changes.permanentPrivilegedFindings.count,
         globalAdministrators: globalAdministrators.count,
         baseline: changes.baseline,
+        roleSettingsFindings: roleSettings.report.findings.length,
+        roleSettingChanges: roleSettings.report.changes?.items.length ?? null,
       },
       schedules: snapshot.counts,
-      incomplete: snapshot.incomplete.map(({ list, groupId, groupName, status, code, reason }) => ({ list, groupId, groupName, status, code, reason })),
+      incomplete: incomplete.map(({ list, groupId, groupName, status, code, reason }) => ({ list, groupId, groupName, status, code, reason })),
       reminders: reminders
         ? { sent: reminders.sent.length, assignments: reminders.sent.reduce((n, u) => n + u.items.length, 0), withoutMail: reminders.withoutMail, waiting: reminders.waiting, failed: reminders.failed }
         : null,

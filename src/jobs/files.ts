@@ -1,9 +1,18 @@
 /** Writing report files to Blob: CSVs streamed from sorted rows, manifests last. */
 import type { Readable } from 'node:stream';
 import type { BlobStore } from '../io/blob';
-import { ACTIVATION_COLUMNS, ASSIGNMENT_COLUMNS, activationValues, assignmentValues, csvStreamOfBatches, sha256 } from '../report/csv';
+import {
+  ACTIVATION_COLUMNS,
+  ASSIGNMENT_COLUMNS,
+  ROLE_SETTINGS_COLUMNS,
+  activationValues,
+  assignmentValues,
+  csvStreamOfBatches,
+  roleSettingsValues,
+  sha256,
+} from '../report/csv';
 import type { FileFacts } from '../report/csv';
-import type { ActivationRow, AssignmentRow, ScopeNamer } from '../pim/model';
+import type { ActivationRow, AssignmentRow, RoleSettingsRow, ScopeNamer } from '../pim/model';
 import { map } from '../util/streams';
 
 export const CSV_CONTENT_TYPE = 'text/csv; charset=utf-8';
@@ -46,6 +55,21 @@ export async function writeActivationsCsv(
 ): Promise<ManifestFile> {
   // Batches (ExternalSorter.sortedBatches), as for the assignments.
   const { stream, facts } = activationsCsv(batches);
+  await store.writeStream(container, name, stream, { contentType: CSV_CONTENT_TYPE, onlyIfAbsent });
+  return { name: baseName(name), ...facts() };
+}
+
+/** role-settings.csv: one row per role (a few hundred at most), so one batch. */
+export async function writeRoleSettingsCsv(
+  store: BlobStore,
+  container: string,
+  name: string,
+  rows: readonly RoleSettingsRow[],
+  onlyIfAbsent = false,
+): Promise<ManifestFile> {
+  const { stream, facts } = csvStreamOfBatches(ROLE_SETTINGS_COLUMNS, (async function* () {
+    yield rows.map(roleSettingsValues);
+  })());
   await store.writeStream(container, name, stream, { contentType: CSV_CONTENT_TYPE, onlyIfAbsent });
   return { name: baseName(name), ...facts() };
 }

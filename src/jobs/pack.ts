@@ -13,6 +13,8 @@
  * the manifest only if it holds exactly those bytes; any other stops the run, and no manifest is
  * written over a file the app did not write.
  */
+import { privilegedGroupsOf } from '../pim/roleSettings';
+import { packRoleSettings } from './roleSettings';
 import { BlobAlreadyExistsError } from '../io/blob';
 import { takeSnapshot, type Snapshot } from '../pim/snapshot';
 import { activationRowCodec, compareActivationRows, type ActivationRow } from '../pim/model';
@@ -183,10 +185,17 @@ async function writePack(
       snapshot.active.sortedBatches(),
       snapshot.scopeName,
     );
+    // The role settings as Graph gives them now, with the member policies of groups that hold highly privileged roles.
+    const roleSettings = await packRoleSettings(
+      ctx,
+      reports,
+      `${kept}role-settings.csv`,
+      await privilegedGroupsOf(snapshot.schedules.sortedBatches()),
+    );
     taken = {
       takenUtc: new Date().toISOString(),
       counts: snapshot.counts,
-      incomplete: snapshot.incomplete.map(({ list, groupId, groupName, status, code, reason }) => ({
+      incomplete: [...snapshot.incomplete, ...roleSettings.incomplete].map(({ list, groupId, groupName, status, code, reason }) => ({
         list,
         groupId,
         groupName,
@@ -251,6 +260,11 @@ async function writePack(
   await once('eligible-assignments.csv', keptCopy('eligible-assignments.csv'));
   await once('active-assignments.csv', keptCopy('active-assignments.csv'));
   await once('activations.csv', activationsFile);
+  if (await store.exists(reports, `${kept}role-settings.csv`)) await once('role-settings.csv', keptCopy('role-settings.csv'));
+  else
+    log.warn(
+      `${month}: the pack's snapshot was taken by an earlier version without role settings; role-settings.csv is not in this pack`,
+    );
 
   const manifest = {
     kind: 'monthly',
@@ -281,7 +295,7 @@ async function writePack(
   log.info(
     `Wrote ${folder}manifest.json: ${activations.size} activation(s)${gaps.length ? `, ${gaps.length} gap(s)` : ''}`,
   );
-  for (const name of ['eligible-assignments.csv', 'active-assignments.csv', 'snapshot.json'])
+  for (const name of ['eligible-assignments.csv', 'active-assignments.csv', 'role-settings.csv', 'snapshot.json'])
     await store.delete(reports, `${kept}${name}`);
 }
 
@@ -291,7 +305,7 @@ interface PackSnapshot {
   counts: Snapshot['counts'];
   /** The lists Graph did not give in full for those files. */
   incomplete: Array<
-    Pick<Snapshot['incomplete'][number], 'list' | 'groupId' | 'groupName' | 'status' | 'code' | 'reason'>
+    Pick<Snapshot['incomplete'][number], 'groupId' | 'groupName' | 'status' | 'code' | 'reason'> & { list: string }
   >;
 }
 

@@ -11,7 +11,9 @@ import { stringify, type Options as StringifyOptions } from 'csv-stringify/sync'
 import {
   ACTIVATION_TABLE,
   ASSIGNMENT_TABLE,
+  ROLE_SETTINGS_TABLE,
   type ActivationRow,
+  type RoleSettingsRow,
   type AssignmentRow,
   type ScopeNamer,
 } from '../pim/model';
@@ -24,6 +26,7 @@ export { sha256 } from '../util/streams';
 
 export const ASSIGNMENT_COLUMNS = ASSIGNMENT_TABLE.columns;
 export const ACTIVATION_COLUMNS = ACTIVATION_TABLE.columns;
+export const ROLE_SETTINGS_COLUMNS = ROLE_SETTINGS_TABLE.columns;
 
 /** A row's values in column order, raw; the CSV writer neutralises them, JSON keeps them as they are. */
 export function assignmentValues(row: AssignmentRow, scopeName: ScopeNamer): string[] {
@@ -32,6 +35,10 @@ export function assignmentValues(row: AssignmentRow, scopeName: ScopeNamer): str
 
 export function activationValues(row: ActivationRow): string[] {
   return ACTIVATION_TABLE.values(row, undefined);
+}
+
+export function roleSettingsValues(row: RoleSettingsRow): string[] {
+  return ROLE_SETTINGS_TABLE.values(row, undefined);
 }
 
 /** What a spreadsheet takes as the start of a formula once white space is trimmed (OWASP, https://owasp.org/www-community/attacks/CSV_Injection). */

@@ -5,6 +5,7 @@
  */
 import { LIST_LIMIT, type AssignmentChanges, type Counted, type ExpiringAssignment } from '../pim/changes';
 import type { ActivationRow, AssignmentRow, HarvestGap, ScopeNamer } from '../pim/model';
+import type { RoleSettingChange, RoleSettingsFinding, RoleSettingsReport } from '../pim/roleSettings';
 import { csvTime } from '../util/table';
 import type { ReminderSummary } from '../pim/reminders';
 
@@ -16,7 +17,9 @@ export interface DigestContent {
   expiryWindowDays: number;
   gaps: HarvestGap[];
   /** Lists Graph would not give (a group's members, PIM for Groups): said near the top. */
-  incomplete?: { groupId: string; groupName: string; reason: string }[];
+  incomplete?: { list?: string; groupId: string; groupName: string; reason: string }[];
+  /** The PIM role settings: findings and what changed (docs/digest.md). */
+  roleSettings?: RoleSettingsReport;
   /** Where the day's files are, for the footer. */
   folder: string;
   /** Administrative-unit names, as in the CSVs; without it the scope id is shown. */
@@ -134,6 +137,37 @@ function reminderSection(r: ReminderSummary): { html: string; text: string } {
   });
 }
 
+const arrow = (before: string, after: string) => `${before || '(blank)'} → ${after || '(blank)'}`;
+
+/** "Role settings": one line per finding, then one line per setting changed since the previous stored settings. */
+function roleSettingsSections(report: RoleSettingsReport | undefined): { html: string; text: string }[] {
+  if (!report) return [];
+  const all = (items: RoleSettingsFinding[]) => ({ count: items.length, items: items.slice(0, LIST_LIMIT) });
+  const sections = [
+    section({
+      title: 'Role settings',
+      intro: `Findings in the PIM settings of ${report.roles} role(s) and group(s) (CISA MS.AAD.7.5 to 7.9; an alert counts only with an additional recipient). Every setting is in role-settings.csv.`,
+      columns: ['Policy', 'Role', 'Finding'],
+      cells: (f: RoleSettingsFinding) => [f.policy, f.role, f.text],
+      list: all(report.findings),
+      empty: 'No finding.',
+      highlight: () => true,
+    }),
+  ];
+  const changes = report.changes;
+  sections.push(
+    section({
+      title: 'What changed in role settings',
+      intro: changes ? `Compared with the settings stored on ${changes.sinceDay}.` : 'First run: no earlier settings to compare with.',
+      columns: ['Role', 'Setting', 'Before → after', 'Modified (UTC)', 'By'],
+      cells: (ch: RoleSettingChange) => [ch.role, ch.column, arrow(ch.before, ch.after), csvTime(ch.lastModified), ch.lastModifiedBy],
+      list: changes ? { count: changes.items.length, items: changes.items.slice(0, LIST_LIMIT) } : { count: 0, items: [] },
+      empty: changes ? 'No setting changed.' : 'Nothing to compare yet.',
+    }) as { html: string; text: string },
+  );
+  return sections;
+}
+
 export function renderDigest(c: DigestContent): RenderedDigest {
   const subject = digestSubject(c);
   const ch = c.changes;
@@ -188,6 +222,7 @@ export function renderDigest(c: DigestContent): RenderedDigest {
       list: c.activations,
       empty: 'No activation.',
     }),
+    ...roleSettingsSections(c.roleSettings),
   ];
 
   const ga = c.globalAdministrators;
@@ -196,7 +231,9 @@ export function renderDigest(c: DigestContent): RenderedDigest {
   }`;
   const gapText = [
     ...(c.incomplete ?? []).map((i) =>
-      i.groupId ? `Incomplete: group ${i.groupName ? `${i.groupName} (${i.groupId})` : i.groupId} could not be expanded: ${i.reason}.` : `Incomplete: ${i.reason}.`,
+      i.list === 'roleSettings'
+        ? `Incomplete: ${i.groupId ? `role settings of group ${i.groupName ? `${i.groupName} (${i.groupId})` : i.groupId}: ` : ''}${i.reason}.`
+        : i.groupId ? `Incomplete: group ${i.groupName ? `${i.groupName} (${i.groupId})` : i.groupId} could not be expanded: ${i.reason}.` : `Incomplete: ${i.reason}.`,
     ),
     ...c.gaps.map((g) => `Activations between ${csvTime(g.fromUtc)} and ${csvTime(g.toUtc)} UTC could not be harvested: ${g.reason}.`),
   ];

@@ -44,6 +44,18 @@ export const requiredUtcTime: CellFormat<string> = { write: csvTime, read: (cell
 
 export const yesNo: CellFormat<boolean> = { write: (value) => (value ? 'Yes' : 'No'), read: (cell) => cell === 'Yes' };
 
+/** Yes, No, or blank when unknown (a rule Graph did not return). */
+export const optionalYesNo: CellFormat<boolean | null> = {
+  write: (value) => (value === null ? '' : value ? 'Yes' : 'No'),
+  read: (cell) => (cell === '' ? null : cell === 'Yes'),
+};
+
+/** A plain number (`0.5`, `8`, `365`), blank when unknown or not applicable. */
+export const optionalNumber: CellFormat<number | null> = {
+  write: (value) => (value === null ? '' : String(value)),
+  read: (cell) => (cell === '' ? null : Number(cell)),
+};
+
 /** A value of the row in a column of its own: kept in the sorter's runs and read back from files. */
 export type StoredField<Row> = {
   [K in keyof Row]-?: { key: K; column: string; format: CellFormat<Row[K]> };

@@ -142,6 +142,21 @@ export interface SimDirectoryAudit {
   additionalDetails: { key: string; value: string }[];
 }
 
+/** A rule of a role management policy, exactly as Graph serves it (tools/tenant/policies.ts). */
+export type SimPolicyRule = Record<string, unknown> & { '@odata.type': string; id: string };
+
+/** A role management policy and its assignment to a role (scope `/`) or to a group's member/owner access. */
+export interface SimRolePolicy {
+  scopeId: string;
+  scopeType: 'DirectoryRole' | 'Group';
+  /** A role definition id, or `member` / `owner` for a group. */
+  roleDefinitionId: string;
+  policyId: string;
+  lastModifiedDateTime: string | null;
+  lastModifiedBy: { displayName: string | null; id: string | null };
+  rules: SimPolicyRule[];
+}
+
 export interface SimTenant {
   tenantId: string;
   /** Organisation name (the `Directory` audit target). */
@@ -161,6 +176,11 @@ export interface SimTenant {
   groupEligibilitySchedules: SimGroupEligibilitySchedule[];
   /** -> /auditLogs/directoryAudits (the simulator applies the 30-day retention). */
   directoryAudits: SimDirectoryAudit[];
+  /**
+   * -> /policies/roleManagementPolicyAssignments: policies changed from Graph's defaults; a role or
+   * group without one has the defaults (policies.ts, `effectiveRolePolicies`).
+   */
+  rolePolicies?: SimRolePolicy[];
 }
 
 /** CISA SCuBA highly privileged roles (docs/settings.md), by template id. */
