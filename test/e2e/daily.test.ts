@@ -200,7 +200,7 @@ describe('the daily digest', () => {
     expect(failed.code).toBe(1);
     expect(failed.stderr).toMatch(/digest email failed/);
     expect(await world.list(world.reports, dayPath(now))).toEqual(
-      ['activations.csv', 'active-assignments.csv', 'digest.html', 'digest.txt', 'eligible-assignments.csv', 'manifest.json'].map((f) => dayPath(now) + f),
+      ['activations.csv', 'active-assignments.csv', 'digest.html', 'digest.txt', 'eligible-assignments.csv', 'manifest.json', 'role-settings.csv'].map((f) => dayPath(now) + f),
     );
     expect(world.email.sent).toHaveLength(0);
 

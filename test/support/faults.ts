@@ -87,7 +87,7 @@ export class ActivationFeed {
   }
 }
 
-export const DAILY_FILES = ['activations.csv', 'eligible-assignments.csv', 'active-assignments.csv', 'digest.html', 'digest.txt'];
+export const DAILY_FILES = ['activations.csv', 'eligible-assignments.csv', 'active-assignments.csv', 'role-settings.csv', 'digest.html', 'digest.txt'];
 
 /** Problems with a daily folder that has a manifest: every file it lists must exist with its SHA-256. */
 export async function manifestProblems(world: World, container: string, folder: string): Promise<string[]> {
