@@ -30,9 +30,12 @@ function configure(tenant: SimTenant, at: Date): void {
     );
   }
   const pra = ownPolicy(tenant, '/', PRIVILEGED_ROLE_ADMINISTRATOR);
-  for (const id of ['Notification_Admin_Admin_Eligibility', 'Notification_Admin_Admin_Assignment', 'Notification_Admin_EndUser_Assignment']) {
-    ruleOf(pra, id).notificationRecipients = ['secops@contoso.com', 'pim-alerts@contoso.com'];
-  }
+  ruleOf(pra, 'Notification_Admin_Admin_Eligibility').notificationRecipients = ['secops@contoso.com'];
+  ruleOf(pra, 'Notification_Admin_Admin_Assignment').notificationRecipients = ['secops@contoso.com', 'pim-alerts@contoso.com'];
+  ruleOf(pra, 'Notification_Admin_EndUser_Assignment').notificationRecipients = ['pim-activations@contoso.com'];
+  // Other roles: an alert on one kind of event only, so each finding has a role without it.
+  ruleOf(ownPolicy(tenant, '/', USER_ADMINISTRATOR), 'Notification_Admin_Admin_Eligibility').notificationRecipients = ['iam@contoso.com'];
+  ruleOf(ownPolicy(tenant, '/', GLOBAL_ADMINISTRATOR), 'Notification_Admin_EndUser_Assignment').notificationRecipients = ['ga-watch@contoso.com'];
   ruleOf(pra, 'Notification_Admin_EndUser_Assignment').isDefaultRecipientsEnabled = false;
   const approval = ruleOf(pra, 'Approval_EndUser_Assignment').setting as { isApprovalRequired: boolean; approvalStages: Array<{ primaryApprovers: unknown[] }> };
   approval.isApprovalRequired = true;
@@ -80,6 +83,8 @@ describe('role settings', () => {
     expect(byId.get(PRIVILEGED_ROLE_ADMINISTRATOR)!.Approvers).toBe('Alice Approver; Tier 0 approvers');
     expect(byId.get(PRIVILEGED_ROLE_ADMINISTRATOR)!['Max Eligible (days)']).toBe('90');
     expect(byId.get(GLOBAL_ADMINISTRATOR)!['Max Eligible (days)']).toBe('');
+    expect(byId.get(PRIVILEGED_ROLE_ADMINISTRATOR)!['Alert On Activation']).toBe('pim-activations@contoso.com');
+    expect(byId.get(PRIVILEGED_ROLE_ADMINISTRATOR)!['Default Recipients On Activation Alert']).toBe('No');
 
     const digest = (await world.read(world.reports, `${dayPath(now)}digest.txt`))!;
     const lines = expectedFindingLines(tenant, expected, new Set([excluded.id]));
