@@ -4,6 +4,8 @@
  * fed by the managed-identity simulator.
  */
 import { ManagedIdentityCredential } from '@azure/identity';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Client, PageIterator, type PageCollection } from '@microsoft/microsoft-graph-client';
 import { TokenCredentialAuthenticationProvider } from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials';
 import { startGraphSimulator, type GraphSimulator } from '../../tools/graph-simulator';
@@ -425,5 +427,65 @@ describe('$batch', () => {
     expect((await post({ requests: [req('1'), req('1')] })).status).toBe(400);
     expect((await post({ requests: [req('1', `${graph.url}/v1.0/roleManagement/directory/roleDefinitions`)] })).status).toBe(400);
     expect((await post({ requests: Array.from({ length: 20 }, (_, i) => req(String(i))) })).status).toBe(200);
+  });
+});
+
+describe('role management policy assignments', () => {
+  const LIST = '/policies/roleManagementPolicyAssignments';
+  const ROLES = `${LIST}?$filter=${encodeURIComponent("scopeId eq '/' and scopeType eq 'DirectoryRole'")}&$expand=${encodeURIComponent('policy($expand=rules)')}`;
+
+  it('requires the filter on scopeId and scopeType, answering in Graph\'s error shape', async () => {
+    for (const path of [LIST, `${LIST}?$filter=${encodeURIComponent("scopeId eq '/'")}`]) {
+      const r = await raw(path);
+      expect(r.status).toBe(400);
+      expect(r.body!.error.code).toBe('UnknownError');
+      expect(JSON.parse(r.body!.error.message as string).errorCode).toBe('MissingProvider');
+      expect(r.body!.error.innerError['request-id']).toEqual(expect.any(String));
+    }
+  });
+
+  it('refuses $top (not documented on this list)', async () => {
+    const r = await raw(`${ROLES}&$top=999`);
+    expect(r.status).toBe(400);
+    expect(r.body!.error.message).toContain('$top');
+  });
+
+  it('one policy per role, paged, each with its rules in no particular order and only the keys of the docs sample', async () => {
+    const items: Array<Record<string, any>> = [];
+    for (let next: string | undefined = ROLES; next; ) {
+      const r = await raw(next);
+      expect(r.status).toBe(200);
+      items.push(...(r.body!.value as Array<Record<string, any>>));
+      next = r.body!['@odata.nextLink'];
+    }
+    expect(items.map((i) => i.roleDefinitionId).sort()).toEqual(tenant.roleDefinitions.map((r) => r.id).sort());
+    const sample = JSON.parse(readFileSync(join(__dirname, '../fixtures/roleManagementPolicyAssignments-list-expand.json'), 'utf8')).value[0];
+    const keys = (o: Record<string, unknown>) => Object.keys(o).sort();
+    const orders = new Set<string>();
+    for (const item of items) {
+      expect(keys(item)).toEqual(keys(sample));
+      expect(keys(item.policy)).toEqual(keys(sample.policy));
+      const byId = new Map((sample.policy.rules as Array<Record<string, unknown>>).map((r) => [r.id, r]));
+      expect((item.policy.rules as Array<{ id: string }>).map((r) => r.id).sort()).toEqual([...byId.keys()].sort());
+      for (const rule of item.policy.rules as Array<Record<string, any>>) expect(keys(rule)).toEqual(keys(byId.get(rule.id) as Record<string, unknown>));
+      orders.add((item.policy.rules as Array<{ id: string }>).map((r) => r.id).join());
+    }
+    expect(orders.size).toBeGreaterThan(1);
+  });
+
+  it("a group's policies by scopeId and scopeType Group; 403 without RoleManagementPolicy.Read.AzureADGroup", async () => {
+    const group = tenant.groups[0];
+    const path = `${LIST}?$filter=${encodeURIComponent(`scopeId eq '${group.id}' and scopeType eq 'Group' and roleDefinitionId eq 'member'`)}`;
+    const r = await raw(path);
+    expect(r.status).toBe(200);
+    expect(r.body!.value.map((v: { roleDefinitionId: string; scopeType: string }) => [v.roleDefinitionId, v.scopeType])).toEqual([['member', 'Group']]);
+    const denied = await startGraphSimulator({ tenant, tls: testTls(), groupPolicyRead: false });
+    try {
+      const own = (await new ManagedIdentityCredential().getToken(`${denied.url}/.default`)).token;
+      const d = await fetch(`${denied.url}/v1.0${path}`, { headers: { authorization: `Bearer ${own}` } });
+      expect(d.status).toBe(403);
+    } finally {
+      await denied.stop();
+    }
   });
 });
