@@ -19,12 +19,16 @@ param grantMemberReadHidden bool = false
 // https://learn.microsoft.com/graph/api/rbacapplication-list-roleeligibilityschedules and
 // https://learn.microsoft.com/graph/api/rbacapplication-list-roleassignmentschedules), so the
 // narrower RoleEligibilitySchedule.Read.Directory and RoleAssignmentSchedule.Read.Directory would
-// add nothing and are not granted.
+// add nothing and are not granted. It also covers the role settings of Entra roles
+// (https://learn.microsoft.com/graph/api/policyroot-list-rolemanagementpolicyassignments lists it
+// after RoleManagementPolicy.Read.Directory), so that narrower one is not granted either; PIM for
+// Groups policies need RoleManagementPolicy.Read.AzureADGroup, which nothing here covers.
 var graphAppRoles = {
   'RoleManagement.Read.Directory': '483bed4a-2ad3-4361-a73b-c83ccdbdc53c' // role definitions, eligible and active role schedules
   'AuditLog.Read.All': 'b0afded3-3588-46d8-8b3d-9842eff778da' // PIM activations in the directory audit log
   'Directory.Read.All': '7ab1d382-f21e-4acd-a863-ba3e13f7da61' // principals, groups and their members, administrative units
   'PrivilegedEligibilitySchedule.Read.AzureADGroup': 'edb419d6-7edc-42a3-9345-509bfdf5d87c' // PIM for Groups eligible members
+  'RoleManagementPolicy.Read.AzureADGroup': '69e67828-780e-47fd-b28c-7b27d14864e6' // PIM for Groups membership policies (role settings)
 }
 
 // Optional, off by default: members of groups with hidden membership (without it such a group is

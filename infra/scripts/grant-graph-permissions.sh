@@ -22,7 +22,8 @@ set -eu
 PERMISSIONS="RoleManagement.Read.Directory
 AuditLog.Read.All
 Directory.Read.All
-PrivilegedEligibilitySchedule.Read.AzureADGroup"
+PrivilegedEligibilitySchedule.Read.AzureADGroup
+RoleManagementPolicy.Read.AzureADGroup"
 
 GRAPH_APP_ID=00000003-0000-0000-c000-000000000000
 

@@ -4,6 +4,7 @@
  *   state/activations-watermark.json           how far the audit log has been harvested
  *   state/activations/YYYY-MM/<run day>.jsonl  activations harvested by the run of that day, by event month
  *   state/snapshots/<day>.jsonl                one line per schedule, for the next digest's diff (last 7 kept)
+ *   state/role-settings/<day>.json             the day's role settings, for the next digest's changes (jobs/roleSettings.ts)
  *   state/outbox/<day>.json                    a digest waiting to be emailed (deleted once sent)
  *   state/email/<day>.json                     proof a day's digest was sent
  *   state/packs/YYYY-MM/                       a monthly pack's assignments until its manifest is written (monthly.ts)

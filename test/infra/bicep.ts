@@ -17,6 +17,7 @@ export const GRAPH_APP_ROLE_IDS: Readonly<Record<string, string>> = {
   'AuditLog.Read.All': 'b0afded3-3588-46d8-8b3d-9842eff778da',
   'Directory.Read.All': '7ab1d382-f21e-4acd-a863-ba3e13f7da61',
   'PrivilegedEligibilitySchedule.Read.AzureADGroup': 'edb419d6-7edc-42a3-9345-509bfdf5d87c',
+  'RoleManagementPolicy.Read.AzureADGroup': '69e67828-780e-47fd-b28c-7b27d14864e6',
 };
 
 export const REPO = path.resolve(__dirname, '..', '..');

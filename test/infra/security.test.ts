@@ -24,13 +24,15 @@ import {
 /**
  * The Graph application permissions, exactly: RoleManagement.Read.Directory covers the role
  * schedules too, so RoleEligibilitySchedule.Read.Directory and RoleAssignmentSchedule.Read.Directory
- * are not granted (infra/app/graph-permissions.bicep says why).
+ * are not granted, nor RoleManagementPolicy.Read.Directory for the roles' settings
+ * (infra/app/graph-permissions.bicep says why).
  */
 const GRAPH_PERMISSIONS = [
   'RoleManagement.Read.Directory',
   'AuditLog.Read.All',
   'Directory.Read.All',
   'PrivilegedEligibilitySchedule.Read.AzureADGroup',
+  'RoleManagementPolicy.Read.AzureADGroup',
 ];
 
 describe('storage accounts', () => {
