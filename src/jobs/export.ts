@@ -3,7 +3,7 @@
  * file, stdout, an HTTP response). Knows nothing of HTTP: parameters arrive as plain strings and a
  * bad one is an ExportParameterError naming it, raised before anything is called or written.
  *
- * `eligible` and `active` are read live from Graph. `activations` for a period: what Graph still
+ * `eligible`, `active` and `role-settings` are read live from Graph. `activations` for a period: what Graph still
  * holds (30 days) comes from Graph, older days from the app's own harvest and the monthly archive,
  * merged by audit id; a period nothing covers is reported, never papered over.
  */
@@ -12,7 +12,17 @@ import { Readable } from 'node:stream';
 import { AUDIT_RETENTION_MS, harvestActivations } from '../pim/activations';
 import { ACTIVATION_TABLE, activationRowCodec, compareActivationRows, type ActivationRow } from '../pim/model';
 import { readActivatedScopes, takeSnapshot } from '../pim/snapshot';
-import { ACTIVATION_COLUMNS, activationValues, ASSIGNMENT_COLUMNS, assignmentValues, csvRows, csvStream } from '../report/csv';
+import { privilegedGroupsOf, readRoleSettings } from '../pim/roleSettings';
+import {
+  ACTIVATION_COLUMNS,
+  activationValues,
+  ASSIGNMENT_COLUMNS,
+  assignmentValues,
+  csvRows,
+  csvStream,
+  ROLE_SETTINGS_COLUMNS,
+  roleSettingsValues,
+} from '../report/csv';
 import { jsonArrayStream } from '../report/json';
 import { ExternalSorter } from '../util/sorter';
 import { map } from '../util/streams';
@@ -21,7 +31,7 @@ import { CSV_CONTENT_TYPE, JSON_CONTENT_TYPE, utcDay } from './files';
 import { archiveFolder, monthBounds } from './pack';
 import { StateStore, type HarvestGap } from './state';
 
-export const DATASETS = ['eligible', 'active', 'activations'] as const;
+export const DATASETS = ['eligible', 'active', 'activations', 'role-settings'] as const;
 export type Dataset = (typeof DATASETS)[number];
 export type ExportFormat = 'csv' | 'json';
 const DAY_MS = 24 * 3600 * 1000;
@@ -93,7 +103,12 @@ interface Rows {
 
 export async function runExport(ctx: JobContext, request: ExportRequest): Promise<ExportResult> {
   const { log, now, store, settings } = ctx;
-  const rows = request.dataset === 'activations' ? await activationRows(ctx, request) : await assignmentRows(ctx, request.dataset);
+  const rows =
+    request.dataset === 'activations'
+      ? await activationRows(ctx, request)
+      : request.dataset === 'role-settings'
+        ? await roleSettingsRows(ctx)
+        : await assignmentRows(ctx, request.dataset);
   // docs/http-export.md: pim-<dataset>-<date>, the day of the export; the period of an activations export is in its rows.
   const filename = `pim-${request.dataset}-${utcDay(now)}.${request.format}`;
   const contentType = request.format === 'csv' ? CSV_CONTENT_TYPE : JSON_CONTENT_TYPE;
@@ -126,6 +141,28 @@ async function assignmentRows(ctx: JobContext, dataset: 'eligible' | 'active'): 
     values: () => map(sorter.sorted(), (row) => assignmentValues(row, snapshot.scopeName)),
     uncovered: [],
     dispose: () => snapshot.dispose(),
+  };
+}
+
+/** The role settings as the daily file has them; the snapshot only names the groups that hold highly privileged roles. */
+async function roleSettingsRows(ctx: JobContext): Promise<Rows> {
+  const { graph, log, settings } = ctx;
+  const snapshot = await takeSnapshot(graph, { privilegedRoleIds: settings.privilegedRoleIds, log });
+  let groups: Map<string, string>;
+  try {
+    groups = await privilegedGroupsOf(snapshot.schedules.sortedBatches());
+  } finally {
+    await snapshot.dispose();
+  }
+  const { rows, incomplete } = await readRoleSettings(graph, { privilegedRoleIds: settings.privilegedRoleIds, groups, log });
+  for (const item of incomplete) log.warn(`Role settings incomplete: ${item.groupName || item.groupId ? `${item.groupName || item.groupId}: ` : ''}${item.reason}`);
+  return {
+    columns: ROLE_SETTINGS_COLUMNS,
+    values: async function* () {
+      for (const row of rows) yield roleSettingsValues(row);
+    },
+    uncovered: [],
+    dispose: async () => undefined,
   };
 }
 

@@ -294,6 +294,15 @@ export class RoleSettingsInputs {
   }
 }
 
+/** Groups that hold a highly privileged role through a schedule of their own (id → name), from a snapshot's schedules. */
+export async function privilegedGroupsOf(schedules: AsyncIterable<AssignmentRow[]>): Promise<Map<string, string>> {
+  const groups = new Map<string, string>();
+  for await (const batch of schedules) {
+    for (const row of batch) if (row.privileged && row.principalType === 'Group' && row.memberType === 'Direct') groups.set(row.principalId, row.principalDisplayName);
+  }
+  return groups;
+}
+
 export interface RoleSettingsFinding {
   /** CISA SCuBA policy id, or `MFA` for activation with neither MFA nor an authentication context. */
   policy: string;

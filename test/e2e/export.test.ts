@@ -12,6 +12,7 @@ import { CISA_PRIVILEGED_ROLES } from '../../src/pim/roles';
 import { generateTenant } from '../../tools/tenant/generate';
 import type { SimTenant } from '../../tools/tenant/model';
 import { expectedActivations, expectedAssignmentRows, parseCsv } from '../support/expected';
+import { expectedRoleSettings } from '../support/roleSettings';
 import { records, startWorld, type World } from '../support/world';
 
 const DAY = 86400000;
@@ -73,6 +74,16 @@ describe('the HTTP export', () => {
     expect(header(response, 'x-invocation-id')).toBe('inv-1');
     const expected = expectedAssignmentRows(tenant, { privilegedRoleIds: new Set(Object.keys(CISA_PRIVILEGED_ROLES)) });
     expect(records(parseCsv(await body(response)))).toEqual(expected[dataset]);
+  });
+
+  it('streams role-settings as CSV and JSON, rows equal to the policies served', async () => {
+    const response = await call('?dataset=role-settings');
+    expect(response.status).toBe(200);
+    expect(header(response, 'content-disposition')).toBe(`attachment; filename="pim-role-settings-${now.toISOString().slice(0, 10)}.csv"`);
+    const expected = expectedRoleSettings(tenant);
+    expect(records(parseCsv(await body(response)))).toEqual(expected);
+    const json = JSON.parse(await body(await call('?dataset=role-settings&format=json')));
+    expect(json).toEqual(expected.map(unneutralised));
   });
 
   it('serves activations older than Graph holds from the harvest, merged without duplicates', async () => {

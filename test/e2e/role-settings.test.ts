@@ -11,6 +11,7 @@ import { outsidePimAssignment } from '../../tools/tenant/generate';
 import { ownPolicy, ruleOf, touched } from '../../tools/tenant/policies';
 import { Rng } from '../../tools/tenant/random';
 import { expectedFindingLines, expectedRoleSettings, privilegedGroups, ROLE_SETTINGS_COLUMNS } from '../support/roleSettings';
+import { parseCsv } from '../support/expected';
 import { records, startWorld, type World } from '../support/world';
 
 const PRIVILEGED_ROLE_ADMINISTRATOR = 'e8611ab8-c189-46e8-94e1-60213ab1f814';
@@ -106,6 +107,10 @@ describe('role settings', () => {
     const roleListings = listings.filter((r) => r.query.$filter === "scopeId eq '/' and scopeType eq 'DirectoryRole'");
     expect(roleListings.length).toBe(Math.ceil(tenant.roleDefinitions.length / 25));
     expect(listings.every((r) => r.batched || roleListings.includes(r))).toBe(true);
+
+    const exported = await world.cli(['export', '--dataset', 'role-settings', '--now', now.toISOString()]);
+    expect(exported.code).toBe(0);
+    expect(records(parseCsv(exported.stdout))).toEqual(expected);
   });
 
   it('names the changed approval of Global Administrator and another role\'s maximum activation, with before and after', async () => {

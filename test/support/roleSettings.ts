@@ -6,7 +6,7 @@
  */
 import { CISA_ROLES, GLOBAL_ADMINISTRATOR, type SimPolicyRule, type SimRolePolicy, type SimTenant } from '../../tools/tenant/model';
 import { effectiveRolePolicies } from '../../tools/tenant/policies';
-import { formatUtc } from './expected';
+import { formatUtc, neutralise } from './expected';
 
 export const ROLE_SETTINGS_COLUMNS = [
   'Role Name',
@@ -97,7 +97,7 @@ export function privilegedGroups(tenant: SimTenant): Map<string, string> {
   return out;
 }
 
-/** Every row of role-settings.csv, in file order: roles by name, then the privileged groups' member policies by name. */
+/** Every row of role-settings.csv as the file has it (cells a spreadsheet would run neutralised), in file order: roles by name, then the privileged groups' member policies by name. */
 export function expectedRoleSettings(tenant: SimTenant, options: { groupPolicies?: boolean } = {}): RoleSettingsRecord[] {
   const policies = effectiveRolePolicies(tenant);
   const roles = tenant.roleDefinitions
@@ -110,7 +110,7 @@ export function expectedRoleSettings(tenant: SimTenant, options: { groupPolicies
   const groups = [...privilegedGroups(tenant)]
     .map(([id, name]) => record(policies.find((p) => p.scopeType === 'Group' && p.scopeId === id && p.roleDefinitionId === 'member')!, `${name} (PIM for Groups membership)`, id))
     .sort((a, b) => (a['Role Name'] < b['Role Name'] ? -1 : a['Role Name'] > b['Role Name'] ? 1 : 0));
-  return [...roles, ...groups];
+  return [...roles, ...groups].map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, neutralise(v)])) as RoleSettingsRecord);
 }
 
 /**

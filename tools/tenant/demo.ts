@@ -7,6 +7,7 @@
 import { activationEvents, adminAssignmentEvents, groupActivationEvents, outsidePimEvents, type AuditContext, type AuditPrincipal, type AuditRole } from './audit';
 import { builtInRoleDefinitions, forDuration, groupEligibility, outsidePimAssignment, permanent, pimSchedule, until } from './generate';
 import { GLOBAL_ADMINISTRATOR, type SimDirectoryAudit, type SimGroup, type SimRoleSchedule, type SimTenant, type SimUser } from './model';
+import { ownPolicy, ruleOf, touched } from './policies';
 import { Rng } from './random';
 import { DAY_MS, HOUR_MS, graphTime, timeKey } from './time';
 
@@ -214,7 +215,7 @@ export function demoTenant(now: Date): SimTenant {
     return ka < kb ? -1 : ka > kb ? 1 : 0;
   });
 
-  return {
+  const tenant: SimTenant = {
     tenantId,
     displayName: 'Contoso',
     users,
@@ -227,4 +228,42 @@ export function demoTenant(now: Date): SimTenant {
     groupEligibilitySchedules,
     directoryAudits,
   };
+  demoRoleSettings(tenant, now, u('Megan Bowen'), [u('Adele Vance'), u('Alex Wilber')]);
+  return tenant;
+}
+
+/**
+ * Role settings as a careful tenant has them, with the gaps the digest reports: Global Administrator
+ * and Privileged Role Administrator need approval and alert the SOC; User Administrator alerts on
+ * nothing (MS.AAD.7.7, 7.9); Exchange Administrator activates with neither MFA nor an authentication
+ * context; SharePoint Administrator uses an authentication context instead of MFA.
+ */
+function demoRoleSettings(tenant: SimTenant, now: Date, admin: SimUser, approvers: SimUser[]): void {
+  const soc = ['soc@contoso.com'];
+  const changed = new Date(now.getTime() - 12 * DAY_MS);
+  const strict = (roleId: string) => {
+    const policy = ownPolicy(tenant, '/', roleId);
+    for (const id of ['Notification_Admin_Admin_Eligibility', 'Notification_Admin_Admin_Assignment', 'Notification_Admin_EndUser_Assignment']) {
+      ruleOf(policy, id).notificationRecipients = [...soc];
+    }
+    const setting = ruleOf(policy, 'Approval_EndUser_Assignment').setting as { isApprovalRequired: boolean; approvalStages: Array<{ primaryApprovers: unknown[] }> };
+    setting.isApprovalRequired = true;
+    setting.approvalStages[0].primaryApprovers = approvers.map((a) => ({ '@odata.type': '#microsoft.graph.singleUser', isBackup: false, userId: a.id, description: a.displayName }));
+    ruleOf(policy, 'Expiration_EndUser_Assignment').maximumDuration = 'PT4H';
+    ruleOf(policy, 'Enablement_EndUser_Assignment').enabledRules = ['MultiFactorAuthentication', 'Justification', 'Ticketing'];
+    Object.assign(ruleOf(policy, 'Expiration_Admin_Eligibility'), { isExpirationRequired: true, maximumDuration: 'P180D' });
+    Object.assign(ruleOf(policy, 'Expiration_Admin_Assignment'), { isExpirationRequired: true, maximumDuration: 'P15D' });
+    touched(policy, changed, admin);
+  };
+  strict(ROLE.globalAdmin);
+  strict(ROLE.privilegedRoleAdmin);
+  const exchange = ownPolicy(tenant, '/', ROLE.exchangeAdmin);
+  ruleOf(exchange, 'Enablement_EndUser_Assignment').enabledRules = ['Justification'];
+  ruleOf(exchange, 'Notification_Admin_EndUser_Assignment').notificationRecipients = [...soc];
+  touched(exchange, new Date(now.getTime() - 3 * DAY_MS), admin);
+  const sharePoint = ownPolicy(tenant, '/', ROLE.sharePointAdmin);
+  ruleOf(sharePoint, 'Enablement_EndUser_Assignment').enabledRules = ['Justification'];
+  Object.assign(ruleOf(sharePoint, 'AuthenticationContext_EndUser_Assignment'), { isEnabled: true, claimValue: 'c1' });
+  const helpdesk = ownPolicy(tenant, '/', ROLE.helpdeskAdmin);
+  ruleOf(helpdesk, 'Expiration_EndUser_Assignment').maximumDuration = 'PT30M';
 }
