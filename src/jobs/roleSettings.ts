@@ -40,13 +40,19 @@ export async function dailyRoleSettings(
 ): Promise<RoleSettingsOutcome> {
   const { settings, store, graph, log } = ctx;
   const container = settings.reportsContainer;
-  const { rows, incomplete } = await readRoleSettings(graph, { privilegedRoleIds: settings.privilegedRoleIds, groups: inputs.privilegedGroups, log });
+  const { rows, incomplete } = await readRoleSettings(graph, {
+    privilegedRoleIds: settings.privilegedRoleIds,
+    groups: inputs.privilegedGroups,
+    log,
+  });
   const file = await writeRoleSettingsCsv(store, container, `${folder}role-settings.csv`, rows);
   log.info(`Wrote ${folder}role-settings.csv (${rows.length} row(s))`);
 
   const previous = await previousSettings(ctx, day, isFinal);
   const changes = previous ? { sinceDay: previous.day, items: roleSettingChanges(previous.rows, rows) } : null;
-  await store.writeText(container, `${STATE}${day}.json`, JSON.stringify({ day, rows }), { contentType: JSON_CONTENT_TYPE });
+  await store.writeText(container, `${STATE}${day}.json`, JSON.stringify({ day, rows }), {
+    contentType: JSON_CONTENT_TYPE,
+  });
   await prune(ctx, previous?.day);
   return { file, report: { findings: roleSettingsFindings(rows, inputs), changes, roles: rows.length }, incomplete };
 }
@@ -58,7 +64,11 @@ export async function packRoleSettings(
   name: string,
   groups: ReadonlyMap<string, string>,
 ): Promise<{ file: ManifestFile; incomplete: RoleSettingsIncomplete[] }> {
-  const { rows, incomplete } = await readRoleSettings(ctx.graph, { privilegedRoleIds: ctx.settings.privilegedRoleIds, groups, log: ctx.log });
+  const { rows, incomplete } = await readRoleSettings(ctx.graph, {
+    privilegedRoleIds: ctx.settings.privilegedRoleIds,
+    groups,
+    log: ctx.log,
+  });
   return { file: await writeRoleSettingsCsv(ctx.store, container, name, rows), incomplete };
 }
 
@@ -85,5 +95,6 @@ async function prune(ctx: JobContext, keep: string | undefined): Promise<void> {
   const { store, settings } = ctx;
   const names: string[] = [];
   for await (const name of store.list(settings.reportsContainer, STATE)) names.push(name);
-  for (const old of names.sort().slice(0, -KEPT)) if (old !== `${STATE}${keep}.json`) await store.delete(settings.reportsContainer, old);
+  for (const old of names.sort().slice(0, -KEPT))
+    if (old !== `${STATE}${keep}.json`) await store.delete(settings.reportsContainer, old);
 }

@@ -75,7 +75,8 @@ export const RULE_IDS = {
   alertActivation: 'Notification_Admin_EndUser_Assignment',
 } as const;
 
-const DURATION = /^P(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$/;
+const DURATION =
+  /^P(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$/;
 
 /**
  * An ISO 8601 duration (`PT8H`, `P365D`, `PT30M`) in hours or days; null when absent or when it has
@@ -92,7 +93,10 @@ export function durationIn(duration: string | null | undefined, unit: 'hours' | 
 }
 
 const joined = (values: ReadonlyArray<string | null | undefined> | null | undefined) =>
-  (values ?? []).map((v) => (v ?? '').trim()).filter(Boolean).join('; ');
+  (values ?? [])
+    .map((v) => (v ?? '').trim())
+    .filter(Boolean)
+    .join('; ');
 
 /** A row of role-settings.csv from one policy assignment, and the rule ids the policy lacked. */
 export function roleSettingsRow(
@@ -121,10 +125,10 @@ export function roleSettingsRow(
       privileged: names.privileged,
       maxActivationHours: durationIn(rule(RULE_IDS.activationExpiration)?.maximumDuration, 'hours'),
       activationRequiresMfa: has('MultiFactorAuthentication'),
-      activationAuthContext: authContext?.isEnabled ? authContext.claimValue ?? '' : '',
+      activationAuthContext: authContext?.isEnabled ? (authContext.claimValue ?? '') : '',
       activationRequiresJustification: has('Justification'),
       activationRequiresTicket: has('Ticketing'),
-      approvalRequired: approval ? bool(approval.setting?.isApprovalRequired) ?? false : null,
+      approvalRequired: approval ? (bool(approval.setting?.isApprovalRequired) ?? false) : null,
       approvers: joined(
         (approval?.setting?.approvalStages ?? []).flatMap((stage) =>
           (stage.primaryApprovers ?? []).map((a) => a.description || a.userId || a.groupId || ''),
@@ -203,7 +207,10 @@ export async function readRoleSettings(graph: GraphClient, options: RoleSettings
       key: groupId,
       path: POLICY_ASSIGNMENTS,
       // Member access only: eligible members activate it to obtain the group's roles (owners manage the group).
-      query: { $filter: `scopeId eq '${groupId}' and scopeType eq 'Group' and roleDefinitionId eq 'member'`, $expand: POLICY_EXPAND },
+      query: {
+        $filter: `scopeId eq '${groupId}' and scopeType eq 'Group' and roleDefinitionId eq 'member'`,
+        $expand: POLICY_EXPAND,
+      },
     }));
     const denied: string[] = [];
     let deniedAnswer: UnreadableList | undefined;
@@ -287,7 +294,11 @@ export class RoleSettingsInputs {
   observe(row: AssignmentRow): void {
     if (!row.privileged || row.memberType !== 'Direct') return;
     if (row.principalType === 'Group') this.privilegedGroups.set(row.principalId, row.principalDisplayName);
-    if (row.state === 'Active' && row.outsidePim && !this.excludedPrincipalIds.has((row.principalId ?? '').toLowerCase())) {
+    if (
+      row.state === 'Active' &&
+      row.outsidePim &&
+      !this.excludedPrincipalIds.has((row.principalId ?? '').toLowerCase())
+    ) {
       this.outsidePimCount++;
       if (this.outsidePim.length < this.limit) this.outsidePim.push(row);
     }
@@ -298,7 +309,9 @@ export class RoleSettingsInputs {
 export async function privilegedGroupsOf(schedules: AsyncIterable<AssignmentRow[]>): Promise<Map<string, string>> {
   const groups = new Map<string, string>();
   for await (const batch of schedules) {
-    for (const row of batch) if (row.privileged && row.principalType === 'Group' && row.memberType === 'Direct') groups.set(row.principalId, row.principalDisplayName);
+    for (const row of batch)
+      if (row.privileged && row.principalType === 'Group' && row.memberType === 'Direct')
+        groups.set(row.principalId, row.principalDisplayName);
   }
   return groups;
 }
@@ -318,28 +331,52 @@ const isGlobalAdministrator = (row: RoleSettingsRow) => row.roleId.toLowerCase()
  * A notification rule Graph did not return lists no recipient, so it is a finding too (and the
  * missing rule is reported as incomplete).
  */
-export function roleSettingsFindings(rows: readonly RoleSettingsRow[], inputs: RoleSettingsInputs): RoleSettingsFinding[] {
+export function roleSettingsFindings(
+  rows: readonly RoleSettingsRow[],
+  inputs: RoleSettingsInputs,
+): RoleSettingsFinding[] {
   const findings: RoleSettingsFinding[] = [];
   for (const r of inputs.outsidePim) {
     const who = r.principalDisplayName || r.principalName || r.principalId;
-    findings.push({ policy: 'MS.AAD.7.5', role: r.roleName || r.roleId, text: `active assignment of ${who} (${r.principalId}) made outside PIM` });
+    findings.push({
+      policy: 'MS.AAD.7.5',
+      role: r.roleName || r.roleId,
+      text: `active assignment of ${who} (${r.principalId}) made outside PIM`,
+    });
   }
   if (inputs.outsidePimCount > inputs.outsidePim.length) {
-    findings.push({ policy: 'MS.AAD.7.5', role: '', text: `and ${inputs.outsidePimCount - inputs.outsidePim.length} more assignment(s) made outside PIM in active-assignments.csv` });
+    findings.push({
+      policy: 'MS.AAD.7.5',
+      role: '',
+      text: `and ${inputs.outsidePimCount - inputs.outsidePim.length} more assignment(s) made outside PIM in active-assignments.csv`,
+    });
   }
   for (const row of rows) {
     if (!row.privileged) continue;
     const role = row.roleName || row.roleId;
     const ga = isGlobalAdministrator(row);
-    if (ga && row.approvalRequired === false) findings.push({ policy: 'MS.AAD.7.6', role, text: 'activation does not require approval' });
+    if (ga && row.approvalRequired === false)
+      findings.push({ policy: 'MS.AAD.7.6', role, text: 'activation does not require approval' });
     if (row.alertOnEligibleAssignment === '') {
-      findings.push({ policy: 'MS.AAD.7.7', role, text: 'an eligible assignment sends no alert (no additional recipient)' });
+      findings.push({
+        policy: 'MS.AAD.7.7',
+        role,
+        text: 'an eligible assignment sends no alert (no additional recipient)',
+      });
     }
     if (row.alertOnActiveAssignment === '') {
-      findings.push({ policy: 'MS.AAD.7.7', role, text: 'an active assignment sends no alert (no additional recipient)' });
+      findings.push({
+        policy: 'MS.AAD.7.7',
+        role,
+        text: 'an active assignment sends no alert (no additional recipient)',
+      });
     }
     if (row.alertOnActivation === '') {
-      findings.push({ policy: ga ? 'MS.AAD.7.8' : 'MS.AAD.7.9', role, text: 'activation sends no alert (no additional recipient)' });
+      findings.push({
+        policy: ga ? 'MS.AAD.7.8' : 'MS.AAD.7.9',
+        role,
+        text: 'activation sends no alert (no additional recipient)',
+      });
     }
     if (row.activationRequiresMfa === false && row.activationAuthContext === '') {
       findings.push({ policy: 'MFA', role, text: 'activation requires neither MFA nor an authentication context' });
@@ -370,7 +407,10 @@ export interface RoleSettingChange {
 const NOT_DIFFED = new Set(['Role Name', 'Role Id', 'Policy Id', 'Last Modified (UTC)', 'Last Modified By']);
 
 /** Each setting that differs from the previous stored settings, column by column, by role id. */
-export function roleSettingChanges(previous: readonly RoleSettingsRow[], current: readonly RoleSettingsRow[]): RoleSettingChange[] {
+export function roleSettingChanges(
+  previous: readonly RoleSettingsRow[],
+  current: readonly RoleSettingsRow[],
+): RoleSettingChange[] {
   const columns = ROLE_SETTINGS_TABLE.columns;
   const before = new Map(previous.map((r) => [r.roleId.toLowerCase(), r]));
   const changes: RoleSettingChange[] = [];
@@ -379,7 +419,12 @@ export function roleSettingChanges(previous: readonly RoleSettingsRow[], current
     const key = row.roleId.toLowerCase();
     seen.add(key);
     const old = before.get(key);
-    const meta = { role: row.roleName || row.roleId, roleId: row.roleId, lastModified: row.lastModified, lastModifiedBy: row.lastModifiedBy };
+    const meta = {
+      role: row.roleName || row.roleId,
+      roleId: row.roleId,
+      lastModified: row.lastModified,
+      lastModifiedBy: row.lastModifiedBy,
+    };
     if (!old) {
       changes.push({ ...meta, column: 'Role', before: '', after: 'listed' });
       continue;
@@ -392,7 +437,15 @@ export function roleSettingChanges(previous: readonly RoleSettingsRow[], current
   }
   for (const old of previous) {
     if (!seen.has(old.roleId.toLowerCase())) {
-      changes.push({ role: old.roleName || old.roleId, roleId: old.roleId, column: 'Role', before: 'listed', after: '', lastModified: null, lastModifiedBy: '' });
+      changes.push({
+        role: old.roleName || old.roleId,
+        roleId: old.roleId,
+        column: 'Role',
+        before: 'listed',
+        after: '',
+        lastModified: null,
+        lastModifiedBy: '',
+      });
     }
   }
   return changes;

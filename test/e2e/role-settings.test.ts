@@ -10,7 +10,12 @@ import { GLOBAL_ADMINISTRATOR } from '../../tools/tenant/model';
 import { outsidePimAssignment } from '../../tools/tenant/generate';
 import { ownPolicy, ruleOf, touched } from '../../tools/tenant/policies';
 import { Rng } from '../../tools/tenant/random';
-import { expectedFindingLines, expectedRoleSettings, privilegedGroups, ROLE_SETTINGS_COLUMNS } from '../support/roleSettings';
+import {
+  expectedFindingLines,
+  expectedRoleSettings,
+  privilegedGroups,
+  ROLE_SETTINGS_COLUMNS,
+} from '../support/roleSettings';
 import { parseCsv } from '../support/expected';
 import { records, startWorld, type World } from '../support/world';
 
@@ -27,24 +32,51 @@ function configure(tenant: SimTenant, at: Date): void {
   const [outsider, excluded] = tenant.users.slice(-2);
   for (const [i, user] of [outsider, excluded].entries()) {
     tenant.assignmentSchedules.push(
-      outsidePimAssignment(new Rng(`outside-${i}`), { principalId: user.id, roleDefinitionId: USER_ADMINISTRATOR, start: '2026-01-05T08:00:00.0000000Z' }),
+      outsidePimAssignment(new Rng(`outside-${i}`), {
+        principalId: user.id,
+        roleDefinitionId: USER_ADMINISTRATOR,
+        start: '2026-01-05T08:00:00.0000000Z',
+      }),
     );
   }
   const pra = ownPolicy(tenant, '/', PRIVILEGED_ROLE_ADMINISTRATOR);
   ruleOf(pra, 'Notification_Admin_Admin_Eligibility').notificationRecipients = ['secops@contoso.com'];
-  ruleOf(pra, 'Notification_Admin_Admin_Assignment').notificationRecipients = ['secops@contoso.com', 'pim-alerts@contoso.com'];
+  ruleOf(pra, 'Notification_Admin_Admin_Assignment').notificationRecipients = [
+    'secops@contoso.com',
+    'pim-alerts@contoso.com',
+  ];
   ruleOf(pra, 'Notification_Admin_EndUser_Assignment').notificationRecipients = ['pim-activations@contoso.com'];
   // Other roles: an alert on one kind of event only, so each finding has a role without it.
-  ruleOf(ownPolicy(tenant, '/', USER_ADMINISTRATOR), 'Notification_Admin_Admin_Eligibility').notificationRecipients = ['iam@contoso.com'];
-  ruleOf(ownPolicy(tenant, '/', GLOBAL_ADMINISTRATOR), 'Notification_Admin_EndUser_Assignment').notificationRecipients = ['ga-watch@contoso.com'];
+  ruleOf(ownPolicy(tenant, '/', USER_ADMINISTRATOR), 'Notification_Admin_Admin_Eligibility').notificationRecipients = [
+    'iam@contoso.com',
+  ];
+  ruleOf(ownPolicy(tenant, '/', GLOBAL_ADMINISTRATOR), 'Notification_Admin_EndUser_Assignment').notificationRecipients =
+    ['ga-watch@contoso.com'];
   ruleOf(pra, 'Notification_Admin_EndUser_Assignment').isDefaultRecipientsEnabled = false;
-  const approval = ruleOf(pra, 'Approval_EndUser_Assignment').setting as { isApprovalRequired: boolean; approvalStages: Array<{ primaryApprovers: unknown[] }> };
+  const approval = ruleOf(pra, 'Approval_EndUser_Assignment').setting as {
+    isApprovalRequired: boolean;
+    approvalStages: Array<{ primaryApprovers: unknown[] }>;
+  };
   approval.isApprovalRequired = true;
   approval.approvalStages[0].primaryApprovers = [
-    { '@odata.type': '#microsoft.graph.singleUser', isBackup: false, userId: '5d3e1f2a-6b7c-4d8e-9f0a-1b2c3d4e5f60', description: 'Alice Approver' },
-    { '@odata.type': '#microsoft.graph.groupMembers', isBackup: false, groupId: '6e4f2a3b-7c8d-4e9f-a01b-2c3d4e5f6a71', description: 'Tier 0 approvers' },
+    {
+      '@odata.type': '#microsoft.graph.singleUser',
+      isBackup: false,
+      userId: '5d3e1f2a-6b7c-4d8e-9f0a-1b2c3d4e5f60',
+      description: 'Alice Approver',
+    },
+    {
+      '@odata.type': '#microsoft.graph.groupMembers',
+      isBackup: false,
+      groupId: '6e4f2a3b-7c8d-4e9f-a01b-2c3d4e5f6a71',
+      description: 'Tier 0 approvers',
+    },
   ];
-  ruleOf(pra, 'Enablement_EndUser_Assignment').enabledRules = ['MultiFactorAuthentication', 'Justification', 'Ticketing'];
+  ruleOf(pra, 'Enablement_EndUser_Assignment').enabledRules = [
+    'MultiFactorAuthentication',
+    'Justification',
+    'Ticketing',
+  ];
   Object.assign(ruleOf(pra, 'Expiration_Admin_Eligibility'), { isExpirationRequired: true, maximumDuration: 'P90D' });
   Object.assign(ruleOf(pra, 'Expiration_Admin_Assignment'), { isExpirationRequired: true, maximumDuration: 'P15D' });
   touched(pra, at, ADMIN);
@@ -64,7 +96,16 @@ describe('role settings', () => {
 
   it('writes role-settings.csv whose every cell follows the rules, and the digest names every finding', async () => {
     const now = new Date('2026-11-24T06:00:00Z');
-    const tenant = generateTenant({ seed: 'role-settings', now, users: 30, groups: 6, eligible: 40, active: 20, auditDays: 2, activationsPerDay: 1 });
+    const tenant = generateTenant({
+      seed: 'role-settings',
+      now,
+      users: 30,
+      groups: 6,
+      eligible: 40,
+      active: 20,
+      auditDays: 2,
+      activationsPerDay: 1,
+    });
     configure(tenant, new Date('2026-11-20T10:11:12Z'));
     world = await startWorld(tenant, { email: 'none' });
     world.graph.setNow(() => now);
@@ -113,10 +154,19 @@ describe('role settings', () => {
     expect(records(parseCsv(exported.stdout))).toEqual(expected);
   });
 
-  it('names the changed approval of Global Administrator and another role\'s maximum activation, with before and after', async () => {
+  it("names the changed approval of Global Administrator and another role's maximum activation, with before and after", async () => {
     const day1 = new Date('2026-11-24T06:00:00Z');
     const day2 = new Date('2026-11-25T06:00:00Z');
-    const tenant = generateTenant({ seed: 'role-settings-change', now: day1, users: 20, groups: 3, eligible: 20, active: 8, auditDays: 2, activationsPerDay: 1 });
+    const tenant = generateTenant({
+      seed: 'role-settings-change',
+      now: day1,
+      users: 20,
+      groups: 3,
+      eligible: 20,
+      active: 8,
+      auditDays: 2,
+      activationsPerDay: 1,
+    });
     configure(tenant, new Date('2026-11-20T10:11:12Z'));
     world = await startWorld(tenant, { email: 'none' });
     world.graph.setNow(() => day1);
@@ -124,9 +174,19 @@ describe('role settings', () => {
 
     const changedAt = new Date('2026-11-24T15:16:17Z');
     const ga = ownPolicy(tenant, '/', GLOBAL_ADMINISTRATOR);
-    const setting = ruleOf(ga, 'Approval_EndUser_Assignment').setting as { isApprovalRequired: boolean; approvalStages: Array<{ primaryApprovers: unknown[] }> };
+    const setting = ruleOf(ga, 'Approval_EndUser_Assignment').setting as {
+      isApprovalRequired: boolean;
+      approvalStages: Array<{ primaryApprovers: unknown[] }>;
+    };
     setting.isApprovalRequired = true;
-    setting.approvalStages[0].primaryApprovers = [{ '@odata.type': '#microsoft.graph.singleUser', isBackup: false, userId: '5d3e1f2a-6b7c-4d8e-9f0a-1b2c3d4e5f60', description: 'Alice Approver' }];
+    setting.approvalStages[0].primaryApprovers = [
+      {
+        '@odata.type': '#microsoft.graph.singleUser',
+        isBackup: false,
+        userId: '5d3e1f2a-6b7c-4d8e-9f0a-1b2c3d4e5f60',
+        description: 'Alice Approver',
+      },
+    ];
     touched(ga, changedAt, ADMIN);
     const helpdesk = ownPolicy(tenant, '/', HELPDESK_ADMINISTRATOR);
     ruleOf(helpdesk, 'Expiration_EndUser_Assignment').maximumDuration = 'PT4H';
@@ -137,26 +197,49 @@ describe('role settings', () => {
 
     const digest = (await world.read(world.reports, `${dayPath(day2)}digest.txt`))!;
     expect(digest).toContain('Compared with the settings stored on 2026-11-24.');
-    expect(digest).toContain('- Global Administrator | Approval Required | No → Yes | 2026-11-24 15:16:17 | Dana Policy-Admin');
-    expect(digest).toContain('- Global Administrator | Approvers | (blank) → Alice Approver | 2026-11-24 15:16:17 | Dana Policy-Admin');
-    expect(digest).toContain('- Helpdesk Administrator | Max Activation (hours) | 0.5 → 4 | 2026-11-24 15:16:17 | Dana Policy-Admin');
+    expect(digest).toContain(
+      '- Global Administrator | Approval Required | No → Yes | 2026-11-24 15:16:17 | Dana Policy-Admin',
+    );
+    expect(digest).toContain(
+      '- Global Administrator | Approvers | (blank) → Alice Approver | 2026-11-24 15:16:17 | Dana Policy-Admin',
+    );
+    expect(digest).toContain(
+      '- Helpdesk Administrator | Max Activation (hours) | 0.5 → 4 | 2026-11-24 15:16:17 | Dana Policy-Admin',
+    );
     expect(digest).toContain('What changed in role settings (3)');
     expect(digest).not.toContain('! MS.AAD.7.6');
     const html = (await world.read(world.reports, `${dayPath(day2)}digest.html`))!;
     expect(html).toContain('Approval Required');
-    expect(records(await world.csv(world.reports, `${dayPath(day2)}role-settings.csv`))).toEqual(expectedRoleSettings(tenant));
+    expect(records(await world.csv(world.reports, `${dayPath(day2)}role-settings.csv`))).toEqual(
+      expectedRoleSettings(tenant),
+    );
   });
 
   it('says so in the digest and manifest when the PIM for Groups policies may not be read', async () => {
     const now = new Date('2026-11-24T06:00:00Z');
-    const tenant = generateTenant({ seed: 'role-settings', now, users: 30, groups: 6, eligible: 40, active: 20, auditDays: 2, activationsPerDay: 1 });
+    const tenant = generateTenant({
+      seed: 'role-settings',
+      now,
+      users: 30,
+      groups: 6,
+      eligible: 40,
+      active: 20,
+      auditDays: 2,
+      activationsPerDay: 1,
+    });
     world = await startWorld(tenant, { email: 'none', groupPolicyRead: false });
     world.graph.setNow(() => now);
     expect((await world.cli(['daily', '--now', now.toISOString()])).code).toBe(0);
-    expect(records(await world.csv(world.reports, `${dayPath(now)}role-settings.csv`))).toEqual(expectedRoleSettings(tenant, { groupPolicies: false }));
+    expect(records(await world.csv(world.reports, `${dayPath(now)}role-settings.csv`))).toEqual(
+      expectedRoleSettings(tenant, { groupPolicies: false }),
+    );
     const digest = (await world.read(world.reports, `${dayPath(now)}digest.txt`))!;
-    expect(digest).toMatch(/Incomplete: the PIM for Groups membership policies of \d+ group\(s\) .*403 AccessDenied.*RoleManagementPolicy\.Read\.AzureADGroup/);
+    expect(digest).toMatch(
+      /Incomplete: the PIM for Groups membership policies of \d+ group\(s\) .*403 AccessDenied.*RoleManagementPolicy\.Read\.AzureADGroup/,
+    );
     const manifest = JSON.parse((await world.read(world.reports, `${dayPath(now)}manifest.json`))!);
-    expect(manifest.incomplete).toContainEqual(expect.objectContaining({ list: 'roleSettings', status: 403, code: 'AccessDenied' }));
+    expect(manifest.incomplete).toContainEqual(
+      expect.objectContaining({ list: 'roleSettings', status: 403, code: 'AccessDenied' }),
+    );
   });
 });

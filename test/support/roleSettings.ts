@@ -4,7 +4,13 @@
  * reading each rule as https://learn.microsoft.com/graph/identity-governance-pim-rules-overview
  * describes it, with no code from src/.
  */
-import { CISA_ROLES, GLOBAL_ADMINISTRATOR, type SimPolicyRule, type SimRolePolicy, type SimTenant } from '../../tools/tenant/model';
+import {
+  CISA_ROLES,
+  GLOBAL_ADMINISTRATOR,
+  type SimPolicyRule,
+  type SimRolePolicy,
+  type SimTenant,
+} from '../../tools/tenant/model';
 import { effectiveRolePolicies } from '../../tools/tenant/policies';
 import { formatUtc, neutralise } from './expected';
 
@@ -92,13 +98,17 @@ export function privilegedGroups(tenant: SimTenant): Map<string, string> {
   const groups = new Map(tenant.groups.map((g) => [g.id, g.displayName]));
   const out = new Map<string, string>();
   for (const s of [...tenant.eligibilitySchedules, ...tenant.assignmentSchedules]) {
-    if (groups.has(s.principalId) && s.roleDefinitionId in CISA_ROLES && s.memberType === 'Direct') out.set(s.principalId, groups.get(s.principalId)!);
+    if (groups.has(s.principalId) && s.roleDefinitionId in CISA_ROLES && s.memberType === 'Direct')
+      out.set(s.principalId, groups.get(s.principalId)!);
   }
   return out;
 }
 
 /** Every row of role-settings.csv as the file has it (cells a spreadsheet would run neutralised), in file order: roles by name, then the privileged groups' member policies by name. */
-export function expectedRoleSettings(tenant: SimTenant, options: { groupPolicies?: boolean } = {}): RoleSettingsRecord[] {
+export function expectedRoleSettings(
+  tenant: SimTenant,
+  options: { groupPolicies?: boolean } = {},
+): RoleSettingsRecord[] {
   const policies = effectiveRolePolicies(tenant);
   const roles = tenant.roleDefinitions
     .map((r) => {
@@ -108,33 +118,62 @@ export function expectedRoleSettings(tenant: SimTenant, options: { groupPolicies
     .sort((a, b) => (a['Role Name'] < b['Role Name'] ? -1 : a['Role Name'] > b['Role Name'] ? 1 : 0));
   if (options.groupPolicies === false) return roles;
   const groups = [...privilegedGroups(tenant)]
-    .map(([id, name]) => record(policies.find((p) => p.scopeType === 'Group' && p.scopeId === id && p.roleDefinitionId === 'member')!, `${name} (PIM for Groups membership)`, id))
+    .map(([id, name]) =>
+      record(
+        policies.find((p) => p.scopeType === 'Group' && p.scopeId === id && p.roleDefinitionId === 'member')!,
+        `${name} (PIM for Groups membership)`,
+        id,
+      ),
+    )
     .sort((a, b) => (a['Role Name'] < b['Role Name'] ? -1 : a['Role Name'] > b['Role Name'] ? 1 : 0));
-  return [...roles, ...groups].map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, neutralise(v)])) as RoleSettingsRecord);
+  return [...roles, ...groups].map(
+    (r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, neutralise(v)])) as RoleSettingsRecord,
+  );
 }
 
 /**
  * The findings' text lines as the plain-text digest shows them (`! policy | role | text`), from the
  * expected rows and the tenant's active assignments made outside PIM (less `excluded`).
  */
-export function expectedFindingLines(tenant: SimTenant, rows: RoleSettingsRecord[], excluded: ReadonlySet<string> = new Set()): string[] {
+export function expectedFindingLines(
+  tenant: SimTenant,
+  rows: RoleSettingsRecord[],
+  excluded: ReadonlySet<string> = new Set(),
+): string[] {
   const lines: string[] = [];
   const names = new Map(tenant.roleDefinitions.map((r) => [r.id, r.displayName]));
-  const principals = new Map<string, string>([...tenant.users, ...tenant.groups, ...tenant.servicePrincipals].map((p) => [p.id, p.displayName]));
+  const principals = new Map<string, string>(
+    [...tenant.users, ...tenant.groups, ...tenant.servicePrincipals].map((p) => [p.id, p.displayName]),
+  );
   for (const s of tenant.assignmentSchedules) {
-    if (s.createdUsing === null && (s.assignmentType ?? 'Assigned') === 'Assigned' && s.roleDefinitionId in CISA_ROLES && s.memberType === 'Direct' && !excluded.has(s.principalId)) {
-      lines.push(`! MS.AAD.7.5 | ${names.get(s.roleDefinitionId)} | active assignment of ${principals.get(s.principalId) ?? s.principalId} (${s.principalId}) made outside PIM`);
+    if (
+      s.createdUsing === null &&
+      (s.assignmentType ?? 'Assigned') === 'Assigned' &&
+      s.roleDefinitionId in CISA_ROLES &&
+      s.memberType === 'Direct' &&
+      !excluded.has(s.principalId)
+    ) {
+      lines.push(
+        `! MS.AAD.7.5 | ${names.get(s.roleDefinitionId)} | active assignment of ${principals.get(s.principalId) ?? s.principalId} (${s.principalId}) made outside PIM`,
+      );
     }
   }
   for (const r of rows) {
     if (r.Privileged !== 'Yes') continue;
     const role = r['Role Name'];
     const ga = r['Role Id'] === GLOBAL_ADMINISTRATOR;
-    if (ga && r['Approval Required'] === 'No') lines.push(`! MS.AAD.7.6 | ${role} | activation does not require approval`);
-    if (!r['Alert On Eligible Assignment']) lines.push(`! MS.AAD.7.7 | ${role} | an eligible assignment sends no alert (no additional recipient)`);
-    if (!r['Alert On Active Assignment']) lines.push(`! MS.AAD.7.7 | ${role} | an active assignment sends no alert (no additional recipient)`);
-    if (!r['Alert On Activation']) lines.push(`! ${ga ? 'MS.AAD.7.8' : 'MS.AAD.7.9'} | ${role} | activation sends no alert (no additional recipient)`);
-    if (r['Activation Requires MFA'] === 'No' && !r['Activation Auth Context']) lines.push(`! MFA | ${role} | activation requires neither MFA nor an authentication context`);
+    if (ga && r['Approval Required'] === 'No')
+      lines.push(`! MS.AAD.7.6 | ${role} | activation does not require approval`);
+    if (!r['Alert On Eligible Assignment'])
+      lines.push(`! MS.AAD.7.7 | ${role} | an eligible assignment sends no alert (no additional recipient)`);
+    if (!r['Alert On Active Assignment'])
+      lines.push(`! MS.AAD.7.7 | ${role} | an active assignment sends no alert (no additional recipient)`);
+    if (!r['Alert On Activation'])
+      lines.push(
+        `! ${ga ? 'MS.AAD.7.8' : 'MS.AAD.7.9'} | ${role} | activation sends no alert (no additional recipient)`,
+      );
+    if (r['Activation Requires MFA'] === 'No' && !r['Activation Auth Context'])
+      lines.push(`! MFA | ${role} | activation requires neither MFA nor an authentication context`);
   }
   return lines;
 }

@@ -17,7 +17,11 @@ import {
 
 const GA = '62e90394-69f5-4237-9190-012177145e10';
 const sample = (): RolePolicyAssignment =>
-  (JSON.parse(readFileSync(join(__dirname, '../fixtures/roleManagementPolicyAssignments-list-expand.json'), 'utf8')) as { value: RolePolicyAssignment[] }).value[0];
+  (
+    JSON.parse(
+      readFileSync(join(__dirname, '../fixtures/roleManagementPolicyAssignments-list-expand.json'), 'utf8'),
+    ) as { value: RolePolicyAssignment[] }
+  ).value[0];
 const names = { roleName: 'Global Administrator', roleId: GA, privileged: true };
 
 describe('role settings', () => {
@@ -25,8 +29,27 @@ describe('role settings', () => {
     const { row, missingRules } = roleSettingsRow(sample(), names);
     expect(missingRules).toEqual([]);
     expect(ROLE_SETTINGS_TABLE.values(row, undefined)).toEqual([
-      'Global Administrator', GA, 'Yes', '8', 'Yes', '', 'Yes', 'No', 'No', '', 'Yes', '', 'Yes', '', '', '', '', 'Yes',
-      'DirectoryRole_cab01047-8ad9-4792-8e42-569340767f1b_70c808b5-0d35-4863-a0ba-07888e99d448', '', '',
+      'Global Administrator',
+      GA,
+      'Yes',
+      '8',
+      'Yes',
+      '',
+      'Yes',
+      'No',
+      'No',
+      '',
+      'Yes',
+      '',
+      'Yes',
+      '',
+      '',
+      '',
+      '',
+      'Yes',
+      'DirectoryRole_cab01047-8ad9-4792-8e42-569340767f1b_70c808b5-0d35-4863-a0ba-07888e99d448',
+      '',
+      '',
     ]);
   });
 
@@ -60,7 +83,16 @@ describe('role settings', () => {
     const { row } = roleSettingsRow(sample(), names);
     const inputs = new RoleSettingsInputs(new Set(['excluded-id']));
     const active = (principalId: string): AssignmentRow =>
-      ({ state: 'Active', privileged: true, outsidePim: true, memberType: 'Direct', principalType: 'User', principalId, principalDisplayName: principalId, roleName: 'Global Administrator' }) as AssignmentRow;
+      ({
+        state: 'Active',
+        privileged: true,
+        outsidePim: true,
+        memberType: 'Direct',
+        principalType: 'User',
+        principalId,
+        principalDisplayName: principalId,
+        roleName: 'Global Administrator',
+      }) as AssignmentRow;
     inputs.observe(active('excluded-id'));
     inputs.observe(active('someone'));
     const findings = roleSettingsFindings([row], inputs).map((f) => `${f.policy} ${f.role}: ${f.text}`);
@@ -73,12 +105,34 @@ describe('role settings', () => {
     ]);
   });
 
-  it('changes: each differing column by role id, with the policy\'s last change', () => {
+  it("changes: each differing column by role id, with the policy's last change", () => {
     const before = roleSettingsRow(sample(), names).row;
-    const after = { ...before, approvalRequired: true, maxActivationHours: 4, lastModified: '2026-11-24T15:16:17.000Z', lastModifiedBy: 'Dana' };
+    const after = {
+      ...before,
+      approvalRequired: true,
+      maxActivationHours: 4,
+      lastModified: '2026-11-24T15:16:17.000Z',
+      lastModifiedBy: 'Dana',
+    };
     expect(roleSettingChanges([before], [after])).toEqual([
-      { role: 'Global Administrator', roleId: GA, column: 'Max Activation (hours)', before: '8', after: '4', lastModified: '2026-11-24T15:16:17.000Z', lastModifiedBy: 'Dana' },
-      { role: 'Global Administrator', roleId: GA, column: 'Approval Required', before: 'No', after: 'Yes', lastModified: '2026-11-24T15:16:17.000Z', lastModifiedBy: 'Dana' },
+      {
+        role: 'Global Administrator',
+        roleId: GA,
+        column: 'Max Activation (hours)',
+        before: '8',
+        after: '4',
+        lastModified: '2026-11-24T15:16:17.000Z',
+        lastModifiedBy: 'Dana',
+      },
+      {
+        role: 'Global Administrator',
+        roleId: GA,
+        column: 'Approval Required',
+        before: 'No',
+        after: 'Yes',
+        lastModified: '2026-11-24T15:16:17.000Z',
+        lastModifiedBy: 'Dana',
+      },
     ]);
     expect(roleSettingChanges([before], [before])).toEqual([]);
   });

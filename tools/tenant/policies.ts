@@ -17,7 +17,12 @@ function target(caller: 'Admin' | 'EndUser', level: 'Eligibility' | 'Assignment'
   return { caller, operations: ['all'], level, inheritableSettings: [], enforcedSettings: [] };
 }
 
-function notification(id: string, recipientType: 'Admin' | 'Requestor' | 'Approver', caller: 'Admin' | 'EndUser', level: 'Eligibility' | 'Assignment'): SimPolicyRule {
+function notification(
+  id: string,
+  recipientType: 'Admin' | 'Requestor' | 'Approver',
+  caller: 'Admin' | 'EndUser',
+  level: 'Eligibility' | 'Assignment',
+): SimPolicyRule {
   return {
     '@odata.type': '#microsoft.graph.unifiedRoleManagementPolicyNotificationRule',
     id,
@@ -33,18 +38,51 @@ function notification(id: string, recipientType: 'Admin' | 'Requestor' | 'Approv
 /** The rules of a role's policy as Graph gives them when nobody changed the defaults (docs sample). */
 export function defaultRules(): SimPolicyRule[] {
   return [
-    { '@odata.type': '#microsoft.graph.unifiedRoleManagementPolicyExpirationRule', id: 'Expiration_Admin_Eligibility', isExpirationRequired: false, maximumDuration: 'P365D', target: target('Admin', 'Eligibility') },
-    { '@odata.type': '#microsoft.graph.unifiedRoleManagementPolicyEnablementRule', id: 'Enablement_Admin_Eligibility', enabledRules: [], target: target('Admin', 'Eligibility') },
+    {
+      '@odata.type': '#microsoft.graph.unifiedRoleManagementPolicyExpirationRule',
+      id: 'Expiration_Admin_Eligibility',
+      isExpirationRequired: false,
+      maximumDuration: 'P365D',
+      target: target('Admin', 'Eligibility'),
+    },
+    {
+      '@odata.type': '#microsoft.graph.unifiedRoleManagementPolicyEnablementRule',
+      id: 'Enablement_Admin_Eligibility',
+      enabledRules: [],
+      target: target('Admin', 'Eligibility'),
+    },
     notification('Notification_Admin_Admin_Eligibility', 'Admin', 'Admin', 'Eligibility'),
     notification('Notification_Requestor_Admin_Eligibility', 'Requestor', 'Admin', 'Eligibility'),
     notification('Notification_Approver_Admin_Eligibility', 'Approver', 'Admin', 'Eligibility'),
-    { '@odata.type': '#microsoft.graph.unifiedRoleManagementPolicyExpirationRule', id: 'Expiration_Admin_Assignment', isExpirationRequired: false, maximumDuration: 'P180D', target: target('Admin', 'Assignment') },
-    { '@odata.type': '#microsoft.graph.unifiedRoleManagementPolicyEnablementRule', id: 'Enablement_Admin_Assignment', enabledRules: ['Justification'], target: target('Admin', 'Assignment') },
+    {
+      '@odata.type': '#microsoft.graph.unifiedRoleManagementPolicyExpirationRule',
+      id: 'Expiration_Admin_Assignment',
+      isExpirationRequired: false,
+      maximumDuration: 'P180D',
+      target: target('Admin', 'Assignment'),
+    },
+    {
+      '@odata.type': '#microsoft.graph.unifiedRoleManagementPolicyEnablementRule',
+      id: 'Enablement_Admin_Assignment',
+      enabledRules: ['Justification'],
+      target: target('Admin', 'Assignment'),
+    },
     notification('Notification_Admin_Admin_Assignment', 'Admin', 'Admin', 'Assignment'),
     notification('Notification_Requestor_Admin_Assignment', 'Requestor', 'Admin', 'Assignment'),
     notification('Notification_Approver_Admin_Assignment', 'Approver', 'Admin', 'Assignment'),
-    { '@odata.type': '#microsoft.graph.unifiedRoleManagementPolicyExpirationRule', id: 'Expiration_EndUser_Assignment', isExpirationRequired: true, maximumDuration: 'PT8H', target: target('EndUser', 'Assignment') },
-    { '@odata.type': '#microsoft.graph.unifiedRoleManagementPolicyEnablementRule', id: 'Enablement_EndUser_Assignment', enabledRules: ['MultiFactorAuthentication', 'Justification'], target: target('EndUser', 'Assignment') },
+    {
+      '@odata.type': '#microsoft.graph.unifiedRoleManagementPolicyExpirationRule',
+      id: 'Expiration_EndUser_Assignment',
+      isExpirationRequired: true,
+      maximumDuration: 'PT8H',
+      target: target('EndUser', 'Assignment'),
+    },
+    {
+      '@odata.type': '#microsoft.graph.unifiedRoleManagementPolicyEnablementRule',
+      id: 'Enablement_EndUser_Assignment',
+      enabledRules: ['MultiFactorAuthentication', 'Justification'],
+      target: target('EndUser', 'Assignment'),
+    },
     {
       '@odata.type': '#microsoft.graph.unifiedRoleManagementPolicyApprovalRule',
       id: 'Approval_EndUser_Assignment',
@@ -55,11 +93,24 @@ export function defaultRules(): SimPolicyRule[] {
         isRequestorJustificationRequired: true,
         approvalMode: 'SingleStage',
         approvalStages: [
-          { approvalStageTimeOutInDays: 1, isApproverJustificationRequired: true, escalationTimeInMinutes: 0, isEscalationEnabled: false, primaryApprovers: [], escalationApprovers: [] },
+          {
+            approvalStageTimeOutInDays: 1,
+            isApproverJustificationRequired: true,
+            escalationTimeInMinutes: 0,
+            isEscalationEnabled: false,
+            primaryApprovers: [],
+            escalationApprovers: [],
+          },
         ],
       },
     },
-    { '@odata.type': '#microsoft.graph.unifiedRoleManagementPolicyAuthenticationContextRule', id: 'AuthenticationContext_EndUser_Assignment', isEnabled: false, claimValue: null, target: target('EndUser', 'Assignment') },
+    {
+      '@odata.type': '#microsoft.graph.unifiedRoleManagementPolicyAuthenticationContextRule',
+      id: 'AuthenticationContext_EndUser_Assignment',
+      isEnabled: false,
+      claimValue: null,
+      target: target('EndUser', 'Assignment'),
+    },
     notification('Notification_Admin_EndUser_Assignment', 'Admin', 'EndUser', 'Assignment'),
     notification('Notification_Requestor_EndUser_Assignment', 'Requestor', 'EndUser', 'Assignment'),
     notification('Notification_Approver_EndUser_Assignment', 'Approver', 'EndUser', 'Assignment'),
@@ -111,10 +162,12 @@ export function effectiveRolePolicies(tenant: SimTenant): SimRolePolicy[] {
   const key = (p: { scopeId: string; roleDefinitionId: string }) => `${p.scopeId}|${p.roleDefinitionId}`.toLowerCase();
   const have = new Set(own.map(key));
   const out = [...own];
-  for (const role of tenant.roleDefinitions) if (!have.has(key({ scopeId: '/', roleDefinitionId: role.id }))) out.push(defaultRolePolicy(role.id));
+  for (const role of tenant.roleDefinitions)
+    if (!have.has(key({ scopeId: '/', roleDefinitionId: role.id }))) out.push(defaultRolePolicy(role.id));
   for (const group of tenant.groups) {
     for (const access of ['member', 'owner'] as const) {
-      if (!have.has(key({ scopeId: group.id, roleDefinitionId: access }))) out.push(defaultGroupPolicy(group.id, access));
+      if (!have.has(key({ scopeId: group.id, roleDefinitionId: access })))
+        out.push(defaultGroupPolicy(group.id, access));
     }
   }
   return out;
@@ -126,7 +179,10 @@ export function ownPolicy(tenant: SimTenant, scopeId: string, roleDefinitionId: 
   const k = `${scopeId}|${roleDefinitionId}`.toLowerCase();
   let policy = tenant.rolePolicies.find((p) => `${p.scopeId}|${p.roleDefinitionId}`.toLowerCase() === k);
   if (!policy) {
-    policy = scopeId === '/' ? defaultRolePolicy(roleDefinitionId) : defaultGroupPolicy(scopeId, roleDefinitionId as 'member' | 'owner');
+    policy =
+      scopeId === '/'
+        ? defaultRolePolicy(roleDefinitionId)
+        : defaultGroupPolicy(scopeId, roleDefinitionId as 'member' | 'owner');
     tenant.rolePolicies.push(policy);
   }
   return policy;
