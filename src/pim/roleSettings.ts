@@ -12,7 +12,7 @@
  */
 import type { GraphClient, ListQuery, UnreadableList } from '../graph/client';
 import type { Log } from '../log';
-import { GLOBAL_ADMINISTRATOR_ROLE_ID } from '../settings';
+import { CISA_PRIVILEGED_ROLE_IDS, GLOBAL_ADMINISTRATOR_ROLE_ID } from './roles';
 import { ROLE_SETTINGS_TABLE, isoTime, type AssignmentRow, type RoleSettingsRow } from './model';
 
 const POLICY_ASSIGNMENTS = '/policies/roleManagementPolicyAssignments';
@@ -166,7 +166,8 @@ export interface RoleSettings {
 }
 
 export interface RoleSettingsOptions {
-  privilegedRoleIds: ReadonlySet<string>;
+  /** Default: the CISA list (./roles.ts). */
+  privilegedRoleIds?: ReadonlySet<string>;
   /** Groups that hold a highly privileged role (id → name): their member-activation policies are read too. */
   groups: ReadonlyMap<string, string>;
   log: Log;
@@ -194,7 +195,7 @@ export async function readRoleSettings(graph: GraphClient, options: RoleSettings
     const { row, missingRules } = roleSettingsRow(assignment, {
       roleName: names.get(roleId.toLowerCase()) ?? '',
       roleId,
-      privileged: options.privilegedRoleIds.has(roleId.toLowerCase()),
+      privileged: (options.privilegedRoleIds ?? CISA_PRIVILEGED_ROLE_IDS).has(roleId.toLowerCase()),
     });
     rows.push(row);
     if (missingRules.length > 0) lacking.push(`${row.roleName || roleId}: ${missingRules.join(', ')}`);
@@ -214,26 +215,14 @@ export async function readRoleSettings(graph: GraphClient, options: RoleSettings
     }));
     const denied: string[] = [];
     let deniedAnswer: UnreadableList | undefined;
-    await graph.batchPages<RolePolicyAssignment>(
-      lists,
-      (groupId, items) => {
-        const groupName = options.groups.get(groupId) ?? '';
-        for (const assignment of items) {
-          const { row, missingRules } = roleSettingsRow(assignment, {
-            roleName: `${groupName || groupId} (PIM for Groups membership)`,
-            roleId: groupId,
-            privileged: true,
-          });
-          groupRows.push(row);
-          if (missingRules.length > 0) lacking.push(`${row.roleName}: ${missingRules.join(', ')}`);
-        }
-      },
-      (list) => {
+    for await (const page of graph.batchPages<RolePolicyAssignment>(lists)) {
+      if (page.unreadable) {
+        const list = page.unreadable;
         const groupName = options.groups.get(list.key) ?? '';
         if (list.status === 403) {
           denied.push(list.key);
           deniedAnswer ??= list;
-          return;
+          continue;
         }
         incomplete.push({
           list: 'roleSettings',
@@ -243,8 +232,20 @@ export async function readRoleSettings(graph: GraphClient, options: RoleSettings
           code: list.code,
           reason: `its PIM for Groups membership policy could not be read: Graph answered ${list.status} ${list.code} (${list.message})`,
         });
-      },
-    );
+        continue;
+      }
+      const [groupId, items] = [page.key, page.items];
+      const groupName = options.groups.get(groupId) ?? '';
+      for (const assignment of items) {
+        const { row, missingRules } = roleSettingsRow(assignment, {
+          roleName: `${groupName || groupId} (PIM for Groups membership)`,
+          roleId: groupId,
+          privileged: true,
+        });
+        groupRows.push(row);
+        if (missingRules.length > 0) lacking.push(`${row.roleName}: ${missingRules.join(', ')}`);
+      }
+    }
     if (deniedAnswer) {
       // Every group answers alike without the permission: one line, not one per group.
       incomplete.push({
