@@ -35,6 +35,8 @@ const MIN_BLOCK = 64 * 1024;
 const MAX_BLOCK = 512 * 1024;
 /** Items per line of a run file: one JSON array each, one stringify and one parse per line. */
 const LINE_ITEMS = 100;
+/** Characters of lines written to a run file at once. */
+const WRITE_CHARS = 1024 * 1024;
 const DONE: Promise<void> = Promise.resolve();
 
 export class ExternalSorter<T> {
@@ -158,10 +160,20 @@ export class ExternalSorter<T> {
     const handle = await open(file, 'w');
     const encode = this.options.codec?.encode;
     try {
+      // Lines gathered into writes of about 1 MiB: one write (and one await) per line cost more CPU
+      // than the encoding itself (a run of 10,000 rows is about 3.5 MB).
+      let text = '';
       for (let i = 0; i < items.length; i += LINE_ITEMS) {
-        const slice = items.slice(i, i + LINE_ITEMS);
-        await handle.write(`${JSON.stringify(encode ? slice.map(encode) : slice)}\n`);
+        const end = Math.min(items.length, i + LINE_ITEMS);
+        const line: unknown[] = new Array(end - i);
+        for (let j = i; j < end; j++) line[j - i] = encode ? encode(items[j]) : items[j];
+        text += `${JSON.stringify(line)}\n`;
+        if (text.length >= WRITE_CHARS) {
+          await handle.write(text);
+          text = '';
+        }
       }
+      if (text !== '') await handle.write(text);
     } finally {
       await handle.close();
     }
