@@ -85,6 +85,27 @@ const RECORD_OPTIONS: StringifyOptions = { ...STRINGIFY_OPTIONS, cast: { string:
  */
 const CHUNK_ROWS = 100;
 
+/** What makes csv-stringify quote a cell with these options: the delimiter, the quote, CR or LF. */
+const NEEDS_QUOTES = /[",\r\n]/;
+
+/** A record as its cells neutralised and joined, or undefined when a cell needs quoting. */
+function plainRecord(row: readonly string[]): string | undefined {
+  let line = '';
+  for (let c = 0; c < row.length; c++) {
+    const cell = neutralise(row[c]);
+    if (NEEDS_QUOTES.test(cell)) return undefined;
+    line = c === 0 ? cell : `${line},${cell}`;
+  }
+  return `${line}\r\n`;
+}
+
+/** Records `from` to `to` of a batch as CSV text (see `csvStreamOfBatches`). */
+function records(batch: readonly string[][], from: number, to: number): string {
+  let text = '';
+  for (let r = from; r < to; r++) text += plainRecord(batch[r]) ?? stringify([batch[r]], RECORD_OPTIONS);
+  return text;
+}
+
 /** A CSV byte stream from rows of values (see `csvStreamOfBatches`). */
 export function csvStream(
   columns: readonly string[],
@@ -96,12 +117,12 @@ export function csvStream(
 /**
  * A CSV byte stream from batches of rows (e.g. `ExternalSorter.sortedBatches`), cells neutralised,
  * counting rows and hashing bytes as they pass, so the manifest is known the moment the upload
- * ends without reading the file back. Every record goes through csv-stringify, a chunk of rows per
- * call. It costs about 3 µs a record more than joining the cells did: 0.55 s of CPU for the
- * 177,000 assignment records of `npm run bench` at scale 1 (about 1 s of the whole run's CPU with
- * the table-driven codec, under 3 % of its wall time), within the targets of docs/performance.md,
- * so there is no fast path. Batches are formatted only as the reader takes bytes (backpressure),
- * and a failure of the rows fails the stream.
+ * ends without reading the file back. A record none of whose cells needs quoting is its cells
+ * joined by commas (what csv-stringify writes for it, byte for byte); any other record goes through
+ * csv-stringify. Since the lists are read 999 a page the product's own CPU bounds the bench's wall
+ * time, and csv-stringify for every record cost 0.82 s of CPU for the 177,000 assignment records
+ * of `npm run bench` at scale 1 against 0.14 s joined (docs/performance.md). Batches are formatted
+ * only as the reader takes bytes (backpressure), and a failure of the rows fails the stream.
  */
 export function csvStreamOfBatches(
   columns: readonly string[],
@@ -113,10 +134,7 @@ export function csvStreamOfBatches(
     for await (const batch of batches) {
       if (batch.length === 0) continue;
       count += batch.length;
-      if (batch.length <= CHUNK_ROWS) yield stringify(batch as string[][], RECORD_OPTIONS);
-      else
-        for (let i = 0; i < batch.length; i += CHUNK_ROWS)
-          yield stringify(batch.slice(i, i + CHUNK_ROWS), RECORD_OPTIONS);
+      for (let i = 0; i < batch.length; i += CHUNK_ROWS) yield records(batch, i, Math.min(batch.length, i + CHUNK_ROWS));
     }
   }
   const measured = measuring();

@@ -1,6 +1,7 @@
 import { buffer, text } from 'node:stream/consumers';
 import { ACTIVATION_TABLE, ASSIGNMENT_TABLE, type ActivationRow, type AssignmentRow } from '../../src/pim/model';
 import { ACTIVATION_COLUMNS, ASSIGNMENT_COLUMNS, activationValues, assignmentValues, csvRows, csvStream, csvTime, neutralise, sha256, unneutralise } from '../../src/report/csv';
+import { stringify } from 'csv-stringify/sync';
 import { jsonArrayStream } from '../../src/report/json';
 import { ExternalSorter } from '../../src/util/sorter';
 
@@ -22,6 +23,18 @@ describe('CSV writing', () => {
     expect(f.rows).toBe(1);
     expect(f.bytes).toBe(bytes.length);
     expect(f.sha256).toBe(sha256(bytes));
+  });
+
+  it('writes each record exactly as csv-stringify does, plain records among quoted ones', async () => {
+    // Records whose cells need no quoting are joined without csv-stringify: the bytes must not differ.
+    const cells = ['plain', '', ' lead', 'a,b', 'say "hi"', 'line\nbreak', 'cr\rhere', 'crlf\r\nx', '=1+1', '＝1', '\u00a0@x', 'Zoë 山田', "'quoted", 'end"'];
+    const rows: string[][] = [];
+    for (let i = 0; i < cells.length; i++) rows.push([cells[i], 'x', cells[(i + 3) % cells.length]], ['a', 'b', 'c'], [cells[i]]);
+    const columns = ['c1', 'c2', 'c3'];
+    const expected =
+      stringify([columns], { bom: true, record_delimiter: 'windows', quoted_match: /[\r\n]/ }) +
+      stringify(rows, { record_delimiter: 'windows', quoted_match: /[\r\n]/, cast: { string: neutralise } });
+    expect((await buffer(csvStream(columns, rows).stream)).toString('utf8')).toBe(expected);
   });
 
   it('has the admin center export header first', () => {
