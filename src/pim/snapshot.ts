@@ -86,10 +86,11 @@ const AU_PREFIX = '/administrativeUnits/';
 /** `$batch` requests in flight while expanding groups (each carries up to 20 lists): well inside Graph's per-tenant directory budget. */
 const GROUP_BATCHES_IN_FLIGHT = 6;
 /**
- * Rows each of the three sorters keeps in memory (two runs' worth while one is written): 10,000 rows
- * are about 4 MB. Fewer rows held means less for the garbage collector to carry; more runs cost little.
+ * Rows each of the three sorters keeps in memory (two runs' worth while one is written): 5,000 rows
+ * are about 2 MB. Fewer rows held means less for the garbage collector to carry (V8 lets the heap
+ * grow in proportion to what it keeps); more runs cost little.
  */
-const RUN_SIZE = 10_000;
+const RUN_SIZE = 5_000;
 /** A progress line per this many schedules, not per page (each line is a trace in Application Insights). */
 const PROGRESS_EVERY = 10_000;
 
