@@ -134,7 +134,8 @@ export function csvStreamOfBatches(
     for await (const batch of batches) {
       if (batch.length === 0) continue;
       count += batch.length;
-      for (let i = 0; i < batch.length; i += CHUNK_ROWS) yield records(batch, i, Math.min(batch.length, i + CHUNK_ROWS));
+      for (let i = 0; i < batch.length; i += CHUNK_ROWS)
+        yield records(batch, i, Math.min(batch.length, i + CHUNK_ROWS));
     }
   }
   const measured = measuring();
