@@ -10,7 +10,7 @@ import importX from 'eslint-plugin-import-x';
 const ENTRY = ['src/functions', 'src/cli.ts', 'src/hosting.ts', 'src/http.ts', 'src/services.ts', 'src/index.ts'];
 const JOBS = ['src/jobs'];
 const DOMAIN = ['src/report', 'src/history', 'src/pim'];
-const ADAPTERS = ['src/graph', 'src/io', 'src/settings.ts'];
+const ADAPTERS = ['src/graph', 'src/arm', 'src/io', 'src/settings.ts'];
 
 /** @type {import('eslint-plugin-import-x').RuleOptions['no-restricted-paths'][0]['zones']} */
 const layerZones = [

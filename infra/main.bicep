@@ -93,6 +93,11 @@ param expiryReminderDays string = ''
 @minValue(1)
 @maxValue(10000)
 param remindersPerRun int = 200
+@description('PIM for Azure resources: comma-separated ARM scopes to report (root = the tenant root management group, /providers/Microsoft.Management/managementGroups/{id}, /subscriptions/{id}); empty: off. The postprovision step grants the identity Reader at each.')
+param azureResourceScopes string = ''
+
+@description('Azure role definition ids (GUIDs) treated as privileged; empty: Owner, Contributor, User Access Administrator, Role Based Access Control Administrator.')
+param azurePrivilegedRoleIds string = ''
 
 @description('Days a saved export (save=true) is kept under exports/ before the lifecycle rule deletes it.')
 param exportRetentionDays int = 30
@@ -106,6 +111,8 @@ param entraAuthClientId string = ''
 @description('Client ids of the applications allowed to call the export; empty: any caller with a token for the app registration.')
 param entraAuthAllowedApplications array = []
 
+// ARM of the cloud deployed to (https://learn.microsoft.com/azure/azure-resource-manager/bicep/bicep-functions-deployment#environment)
+var armEndpoint = endsWith(environment().resourceManager, '/') ? substring(environment().resourceManager, 0, length(environment().resourceManager) - 1) : environment().resourceManager
 var abbrs = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
@@ -215,6 +222,9 @@ module api 'app/api.bicep' = {
     harvestOverlapHours: harvestOverlapHours
     expiryReminderDays: expiryReminderDays
     remindersPerRun: remindersPerRun
+    azureResourceScopes: azureResourceScopes
+    armEndpoint: armEndpoint
+    azurePrivilegedRoleIds: azurePrivilegedRoleIds
     entraAuthEnabled: entraAuthEnabled
     entraAuthClientId: entraAuthClientId
     entraAuthAllowedApplications: entraAuthAllowedApplications
@@ -284,3 +294,6 @@ output EXPIRY_REMINDER_DAYS string = expiryReminderDays
 output REMINDERS_PER_RUN int = remindersPerRun
 output PRIVILEGED_ROLE_IDS string = privilegedRoleIds
 output EXCLUDED_PRINCIPAL_IDS string = excludedPrincipalIds
+output AZURE_RESOURCE_SCOPES string = azureResourceScopes
+output ARM_ENDPOINT string = armEndpoint
+output AZURE_PRIVILEGED_ROLE_IDS string = azurePrivilegedRoleIds

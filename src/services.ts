@@ -10,6 +10,7 @@ import {
 } from '@azure/identity';
 import type { TokenCredential } from '@azure/identity';
 import type { StorageRetryOptions } from '@azure/storage-blob';
+import { ArmClient } from './arm/client';
 import { GraphClient } from './graph/client';
 import { BlobStore } from './io/blob';
 import { createMailer, type Mailer } from './io/email';
@@ -18,6 +19,8 @@ import type { Settings } from './settings';
 
 export interface Services {
   graph: GraphClient;
+  /** Present when PIM for Azure resources is on (AZURE_RESOURCE_SCOPES). */
+  arm?: ArmClient;
   store: BlobStore;
   credential: TokenCredential;
   mailer?: Mailer;
@@ -65,5 +68,6 @@ export function createServices(
     mailer: settings.email
       ? createMailer(settings.email, credential, { pollIntervalMs: timing.emailPollIntervalMs })
       : undefined,
+    arm: settings.azure ? new ArmClient({ endpoint: settings.azure.armEndpoint, credential, log, sleep: timing.sleep && ((ms: number) => timing.sleep!(ms, 'ARM')) }) : undefined,
   };
 }

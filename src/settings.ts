@@ -29,6 +29,9 @@ export const SETTING_NAMES = [
   'HARVEST_OVERLAP_HOURS',
   'EXPIRY_REMINDER_DAYS',
   'REMINDERS_PER_RUN',
+  'AZURE_RESOURCE_SCOPES',
+  'ARM_ENDPOINT',
+  'AZURE_PRIVILEGED_ROLE_IDS',
 ] as const;
 export type SettingName = (typeof SETTING_NAMES)[number];
 
@@ -67,6 +70,8 @@ export interface Settings {
   expiryReminderDays: number[];
   /** Reminder emails one run sends at most; the rest wait for the next run. */
   remindersPerRun: number;
+  /** PIM for Azure resources; absent unless AZURE_RESOURCE_SCOPES is set. */
+  azure?: AzureSettings;
 }
 
 export class SettingsError extends Error {
@@ -246,7 +251,7 @@ export function loadSettings(env: Env = process.env): Settings {
   // worker with a malformed one names it.
   loadSchedules(env);
   const reminders = expiryReminders(env, email);
-  return { ...settings, secrets: secretsOf(settings, env), exportMaxConcurrent: exportMaxConcurrent(env), ...reminders };
+  return { ...settings, secrets: secretsOf(settings, env), exportMaxConcurrent: exportMaxConcurrent(env), ...reminders, azure: loadAzureSettings(env) };
 }
 
 /**
@@ -353,6 +358,12 @@ const ALLOWED_HOSTS: Partial<Record<SettingName, { hosts: RegExp; says: string }
   // ACS endpoints may carry the data location: https://contoso.unitedstates.communication.azure.com.
   ACS_ENDPOINT: { hosts: /^(?:[a-z0-9-]+\.)+communication\.azure\.(?:com|us)$/, says: '*.communication.azure.com or *.communication.azure.us' },
   ACS_CONNECTION_STRING: { hosts: /^(?:[a-z0-9-]+\.)+communication\.azure\.(?:com|us)$/, says: '*.communication.azure.com or *.communication.azure.us' },
+  // ARM per cloud, as the Azure SDK's getArmEndpoint lists them:
+  // https://github.com/Azure/azure-sdk-for-js/blob/e07b81cc858c6eb6aa967a065e59ebf159ea8e37/sdk/commerce/arm-commerce/src/static-helpers/cloudSettingHelpers.ts
+  ARM_ENDPOINT: {
+    hosts: /^(?:management\.azure\.com|management\.usgovcloudapi\.net|management\.chinacloudapi\.cn)$/,
+    says: 'management.azure.com, management.usgovcloudapi.net or management.chinacloudapi.cn',
+  },
   GRAPH_ENDPOINT: {
     hosts: /^(?:graph\.microsoft\.com|graph\.microsoft\.us|dod-graph\.microsoft\.us|microsoftgraph\.chinacloudapi\.cn)$/,
     says: 'graph.microsoft.com, graph.microsoft.us, dod-graph.microsoft.us or microsoftgraph.chinacloudapi.cn',
@@ -507,4 +518,60 @@ function expiryReminders(env: Env, email: EmailSettings): { expiryReminderDays: 
     remindersPerRun = Number(perRunText);
   }
   return { expiryReminderDays: [...days].sort((a, b) => a - b), remindersPerRun };
+}
+
+// --- PIM for Azure resources ---------------------------------------------------------------------
+
+export const DEFAULT_ARM_ENDPOINT = 'https://management.azure.com';
+
+/** Owner, Contributor, User Access Administrator, Role Based Access Control Administrator (built-in role ids). */
+export const DEFAULT_AZURE_PRIVILEGED_ROLES: Readonly<Record<string, string>> = {
+  '8e3af657-a8ff-443c-a75c-2fe8c4bcb635': 'Owner',
+  'b24988ac-6180-42a0-ab88-20f7382dd24c': 'Contributor',
+  '18d7d88d-d35e-4fb5-a5c3-7773c20a72d9': 'User Access Administrator',
+  'f58310d9-a9f6-439a-9e8d-f62e7b41a168': 'Role Based Access Control Administrator',
+};
+
+/** An ARM scope to report: the tenant root management group (`root`), or an ARM path. */
+export type AzureScopeSetting = { kind: 'root' } | { kind: 'path'; path: string };
+
+export interface AzureSettings {
+  scopes: AzureScopeSetting[];
+  armEndpoint: string;
+  privilegedRoleIds: ReadonlySet<string>;
+}
+
+const MG_SCOPE = /^\/providers\/microsoft\.management\/managementgroups\/[A-Za-z0-9._()-]{1,90}$/i;
+const SUBSCRIPTION_SCOPE =
+  /^\/(?:providers\/microsoft\.subscription\/)?subscriptions\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?:\/resourcegroups\/[-\w._()]{1,90})?$/i;
+
+/** AZURE_RESOURCE_SCOPES (off unless set), ARM_ENDPOINT, AZURE_PRIVILEGED_ROLE_IDS. */
+function loadAzureSettings(env: Env): AzureSettings | undefined {
+  const armText = present(env, 'ARM_ENDPOINT');
+  const armEndpoint = httpsUrl('ARM_ENDPOINT', armText ?? DEFAULT_ARM_ENDPOINT);
+  const privilegedText = present(env, 'AZURE_PRIVILEGED_ROLE_IDS');
+  const privilegedRoleIds =
+    privilegedText !== undefined
+      ? guidList('AZURE_PRIVILEGED_ROLE_IDS', privilegedText)
+      : new Set(Object.keys(DEFAULT_AZURE_PRIVILEGED_ROLES));
+  if (privilegedRoleIds.size === 0) throw new SettingsError('AZURE_PRIVILEGED_ROLE_IDS', 'is set but lists no role id');
+  const scopesText = present(env, 'AZURE_RESOURCE_SCOPES');
+  if (scopesText === undefined) return undefined;
+  const scopes: AzureScopeSetting[] = [];
+  for (const raw of scopesText
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')) {
+    const value = raw.replace(/\/+$/, '');
+    if (value.toLowerCase() === 'root') scopes.push({ kind: 'root' });
+    else if (MG_SCOPE.test(value) || SUBSCRIPTION_SCOPE.test(value)) scopes.push({ kind: 'path', path: value });
+    else {
+      throw new SettingsError(
+        'AZURE_RESOURCE_SCOPES',
+        `must list ARM scopes: root, /providers/Microsoft.Management/managementGroups/{id}, /subscriptions/{id} or /subscriptions/{id}/resourceGroups/{name}; "${raw}" is not one`,
+      );
+    }
+  }
+  if (scopes.length === 0) throw new SettingsError('AZURE_RESOURCE_SCOPES', 'is set but lists no scope');
+  return { scopes, armEndpoint, privilegedRoleIds };
 }

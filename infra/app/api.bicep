@@ -47,6 +47,11 @@ param expiryReminderDays string = ''
 @minValue(1)
 @maxValue(10000)
 param remindersPerRun int = 200
+@description('PIM for Azure resources: ARM scopes to report; empty: off.')
+param azureResourceScopes string = ''
+@description('ARM of the cloud deployed to.')
+param armEndpoint string = 'https://management.azure.com'
+param azurePrivilegedRoleIds string = ''
 
 param maximumInstanceCount int = 100
 param instanceMemoryMB int = 2048
@@ -93,6 +98,9 @@ var appSettings = {
   HARVEST_OVERLAP_HOURS: string(harvestOverlapHours) // how late an audit event may reach Graph and still be harvested
   EXPIRY_REMINDER_DAYS: expiryReminderDays // empty: no reminders to the holders
   REMINDERS_PER_RUN: string(remindersPerRun)
+  AZURE_RESOURCE_SCOPES: azureResourceScopes // empty: PIM for Azure resources off
+  ARM_ENDPOINT: armEndpoint
+  AZURE_PRIVILEGED_ROLE_IDS: azurePrivilegedRoleIds // empty: Owner, Contributor, UAA, RBAC Administrator
 }
 
 // One Flex Consumption plan per app

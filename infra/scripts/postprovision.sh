@@ -17,3 +17,6 @@ case "${ARCHIVE_IMMUTABILITY_STATE:-Unlocked}" in
   Locked) sh "$here/lock-archive-immutability.sh" ;;
   *) echo "Archive immutability: ${ARCHIVE_RETENTION_DAYS:-?} days, Unlocked (an administrator can still shorten or remove it; see infra/README.md to lock)." ;;
 esac
+
+# PIM for Azure resources (AZURE_RESOURCE_SCOPES): Reader for the identity at each scope.
+sh "$here/grant-azure-reader.sh" "${MANAGED_IDENTITY_PRINCIPAL_ID:-}" "${AZURE_RESOURCE_SCOPES:-}" "${AZURE_TENANT_ID:-}"

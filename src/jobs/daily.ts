@@ -8,6 +8,7 @@
  * the day final, then the email, then the pack of the month just ended once it is sealed (monthly.ts).
  */
 import { harvestSince, type Harvest } from './harvest';
+import { azureDigestManifest, azureDigestOf, startAzureReading, writeAzureAssignments } from './azure';
 import { assignmentChanges, GlobalAdministratorCount } from '../pim/changes';
 import type { AssignmentRow } from '../pim/model';
 import { RoleSettingsInputs } from '../pim/roleSettings';
@@ -114,6 +115,8 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
   const reminderCandidates = settings.expiryReminderDays.length > 0 ? new ReminderCandidates(settings.expiryReminderDays, now) : undefined;
   // Awaited below; never an unhandled rejection meanwhile.
   const snapshotTaken = awaitedLater(takeSnapshot(graph, { privilegedRoleIds: settings.privilegedRoleIds, log, observe: reminderCandidates?.observe }));
+  // PIM for Azure resources, when on: read meanwhile; it never rejects (failures are reported as incomplete).
+  const azureReading = startAzureReading(ctx);
   let harvest: Harvest;
   try {
     // Scope Id from the Activated schedule of the same request, when the snapshot still has it (a
@@ -128,9 +131,14 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
     log.info(`Wrote ${folder}activations.csv (${harvest.count} activation(s))`);
   } catch (error) {
     await snapshotTaken.then((taken) => taken.dispose(), () => undefined);
+    await azureReading?.then((r) => r.snapshot?.dispose());
     throw error;
   }
-  const snapshot = await snapshotTaken;
+  const snapshot = await snapshotTaken.catch(async (error: unknown) => {
+    await azureReading?.then((r) => r.snapshot?.dispose());
+    throw error;
+  });
+  const azure = azureReading && (await azureReading);
   try {
     const globalAdministrators = new GlobalAdministratorCount();
     const roleSettingsInputs = new RoleSettingsInputs(settings.excludedPrincipalIds);
@@ -152,6 +160,9 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
       files.push(file);
       log.info(`Wrote ${folder}${name} (${file.rows} row(s))`);
     }
+    const azureFiles = azure ? await writeAzureAssignments(ctx, container, folder, azure) : undefined;
+    if (azureFiles) files.push(...azureFiles.files);
+    const incomplete: Array<{ list: string; groupId: string; groupName: string; status: number; code: string; reason: string }> = [...snapshot.incomplete, ...(azureFiles?.incomplete ?? [])];
 
     // The last day that became final: a day whose run stopped before its manifest sent no digest.
     const previous = await state.previousSnapshot(day, (d) => store.exists(container, dailyManifest(d)));
@@ -164,7 +175,8 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
     const reminders = await sendExpiryReminders(ctx, state, day, reminderCandidates?.items ?? [], snapshot.scopeName);
     const roleSettings = await dailyRoleSettings(ctx, day, folder, roleSettingsInputs, (d) => store.exists(container, dailyManifest(d)));
     files.push(roleSettings.file);
-    const incomplete = [...snapshot.incomplete, ...roleSettings.incomplete];
+    incomplete.push(...roleSettings.incomplete);
+    const azureDigest = azure?.snapshot ? await azureDigestOf(ctx, day, azure.snapshot, azureFiles!.incomplete.length === 0, azureFiles!.activations) : undefined;
 
     const digest = renderDigest({
       day,
@@ -182,6 +194,7 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
       folder,
       scopeName: snapshot.scopeName,
       reminders,
+      azure: azureDigest,
     });
     files.push(await writeTextFile(store, container, `${folder}digest.html`, digest.html, 'text/html; charset=utf-8'));
     files.push(await writeTextFile(store, container, `${folder}digest.txt`, digest.text, 'text/plain; charset=utf-8'));
@@ -210,8 +223,10 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
         baseline: changes.baseline,
         roleSettingsFindings: roleSettings.report.findings.length,
         roleSettingChanges: roleSettings.report.changes?.items.length ?? null,
+        ...(azureDigest ? { azure: azureDigestManifest(azureDigest) } : {}),
       },
       schedules: snapshot.counts,
+      ...(azureFiles ? { azure: azureFiles.manifest } : {}),
       incomplete: incomplete.map(({ list, groupId, groupName, status, code, reason }) => ({ list, groupId, groupName, status, code, reason })),
       reminders: reminders
         ? { sent: reminders.sent.length, assignments: reminders.sent.reduce((n, u) => n + u.items.length, 0), withoutMail: reminders.withoutMail, waiting: reminders.waiting, failed: reminders.failed }
@@ -228,7 +243,7 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
     log.info(`Wrote ${folder}manifest.json (${graph.stats.requests} Graph request(s))`);
     return { folder, wrote: true, subject: digest.subject };
   } finally {
-    await snapshot.dispose();
+    await Promise.all([snapshot.dispose(), azure?.snapshot?.dispose()]);
   }
 }
 

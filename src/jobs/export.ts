@@ -30,8 +30,9 @@ import type { JobContext } from './context';
 import { CSV_CONTENT_TYPE, JSON_CONTENT_TYPE, utcDay } from './files';
 import { archiveFolder, monthBounds } from './pack';
 import { StateStore, type HarvestGap } from './state';
+import { AZURE_DATASETS, azureExportRows, AzureExportUnavailableError } from './azure';
 
-export const DATASETS = ['eligible', 'active', 'activations', 'role-settings'] as const;
+export const DATASETS = ['eligible', 'active', 'activations', 'role-settings', ...AZURE_DATASETS] as const;
 export type Dataset = (typeof DATASETS)[number];
 export type ExportFormat = 'csv' | 'json';
 const DAY_MS = 24 * 3600 * 1000;
@@ -103,12 +104,16 @@ interface Rows {
 
 export async function runExport(ctx: JobContext, request: ExportRequest): Promise<ExportResult> {
   const { log, now, store, settings } = ctx;
+  const dataset = request.dataset;
+  if (dataset.startsWith('azure-') && !settings.azure) throw new ExportParameterError('dataset', `${new AzureExportUnavailableError().message}`);
   const rows =
-    request.dataset === 'activations'
-      ? await activationRows(ctx, request)
-      : request.dataset === 'role-settings'
-        ? await roleSettingsRows(ctx)
-        : await assignmentRows(ctx, request.dataset);
+    dataset === 'azure-eligible' || dataset === 'azure-active' || dataset === 'azure-activations'
+      ? await azureExportRows(ctx, dataset, request)
+      : dataset === 'activations'
+        ? await activationRows(ctx, request)
+        : dataset === 'role-settings'
+          ? await roleSettingsRows(ctx)
+          : await assignmentRows(ctx, dataset);
   // docs/http-export.md: pim-<dataset>-<date>, the day of the export; the period of an activations export is in its rows.
   const filename = `pim-${request.dataset}-${utcDay(now)}.${request.format}`;
   const contentType = request.format === 'csv' ? CSV_CONTENT_TYPE : JSON_CONTENT_TYPE;

@@ -7,7 +7,8 @@ import type { JobContext } from './context';
 import { dayFolder, utcDay } from './files';
 import { harvestSince } from './harvest';
 import { withRunLock, type RunLockOptions } from './lock';
-import { archiveFolder, archiveMonth, isSealable, monthOf, notSealedYet, previousMonth } from './pack';
+import { archiveFolder, archiveMonth, isSealable, monthBounds, monthOf, notSealedYet, previousMonth } from './pack';
+import { azureForPack } from './azure';
 import { StateStore } from './state';
 
 export interface MonthlyOptions {
@@ -62,6 +63,8 @@ async function monthly(ctx: JobContext, options: MonthlyOptions): Promise<Monthl
   ).dispose();
   const watermark = await state.watermark();
   const coverageStart = watermark?.coverageStartUtc;
+  // PIM for Azure resources: a final Azure harvest too, and the Azure assignments for the packs.
+  const azure = await azureForPack(ctx, todayFinal ? utcDay(new Date(now.getTime() + 24 * 3600 * 1000)) : today, new Date(now));
 
   let months: string[];
   if (options.month) {
@@ -90,12 +93,18 @@ async function monthly(ctx: JobContext, options: MonthlyOptions): Promise<Monthl
         result.notSealed.push(month);
         continue;
       }
+      // Sealed only once the Azure harvest has covered the month's end, as the audit log's has.
+      if (azure && (!azure.through || Date.parse(azure.through) < monthBounds(month).end.getTime())) {
+        log.info(`${month} is not sealed yet: Azure activations are harvested only through ${azure.through ?? 'never'}, not the month's end; a later run writes it`);
+        result.notSealed.push(month);
+        continue;
+      }
       snapshot ??= await takeSnapshot(ctx.graph, { privilegedRoleIds: settings.privilegedRoleIds, log });
-      await archiveMonth(ctx, state, month, snapshot, watermark?.gaps ?? [], coverageStart);
+      await archiveMonth(ctx, state, month, snapshot, watermark?.gaps ?? [], coverageStart, azure?.reading);
       result.archived.push(month);
     }
   } finally {
-    await snapshot?.dispose();
+    await Promise.all([snapshot?.dispose(), azure?.reading.snapshot?.dispose()]);
   }
   return result;
 }

@@ -17,6 +17,7 @@ import { privilegedGroupsOf } from '../pim/roleSettings';
 import { packRoleSettings } from './roleSettings';
 import { BlobAlreadyExistsError } from '../io/blob';
 import { takeSnapshot, type Snapshot } from '../pim/snapshot';
+import { AZURE_ACTIVATIONS_FILE, AZURE_FILES, azureActivationsPackFile, azureForPack, keepAzureAssignments, type AzureReading, type KeptAzure } from './azure';
 import { activationRowCodec, compareActivationRows, type ActivationRow } from '../pim/model';
 import { ExternalSorter } from '../util/sorter';
 import { csvFacts } from '../report/csv';
@@ -33,6 +34,7 @@ import {
   writeAssignmentsCsv,
   writeTextFile,
   type ManifestFile,
+  utcDay,
 } from './files';
 import { StateStore, type HarvestGap, type Watermark } from './state';
 
@@ -92,11 +94,22 @@ export async function archiveSealedMonth(ctx: JobContext, state: StateStore): Pr
   if (!watermark || Date.parse(watermark.coverageStartUtc) >= monthBounds(month).end.getTime()) return [];
   if (!isSealable(month, watermark, settings.harvestOverlapHours)) return [];
   if (await store.exists(settings.archiveContainer, `${archiveFolder(month)}manifest.json`)) return [];
-  const snapshot = await takeSnapshot(ctx.graph, { privilegedRoleIds: settings.privilegedRoleIds, log: ctx.log });
+  // PIM for Azure resources: sealed only once the Azure harvest covers the month's end too. What
+  // this reading stores first belongs to tomorrow's daily file (today's is final by now).
+  const azure = await azureForPack(ctx, utcDay(new Date(ctx.now.getTime() + 24 * 3600 * 1000)), monthBounds(month).end);
   try {
-    await archiveMonth(ctx, state, month, snapshot, watermark.gaps, watermark.coverageStartUtc);
+    if (azure && !azure.covered) {
+      ctx.log.warn(`${month} is not sealed yet: Azure activations are harvested only through ${azure.through ?? 'never'}, not the month's end`);
+      return [];
+    }
+    const snapshot = await takeSnapshot(ctx.graph, { privilegedRoleIds: settings.privilegedRoleIds, log: ctx.log });
+    try {
+      await archiveMonth(ctx, state, month, snapshot, watermark.gaps, watermark.coverageStartUtc, azure?.reading);
+    } finally {
+      await snapshot.dispose();
+    }
   } finally {
-    await snapshot.dispose();
+    await azure?.reading.snapshot?.dispose();
   }
   return [month];
 }
@@ -108,6 +121,7 @@ export async function archiveMonth(
   snapshot: Snapshot,
   knownGaps: HarvestGap[],
   coverageStart: string | undefined,
+  azure?: AzureReading,
 ): Promise<void> {
   const { store, log } = ctx;
   const { start, end } = monthBounds(month);
@@ -141,7 +155,7 @@ export async function archiveMonth(
         }),
       );
     }
-    await writePack(ctx, month, snapshot, activations, gaps);
+    await writePack(ctx, month, snapshot, activations, gaps, azure);
   } finally {
     await activations.dispose();
   }
@@ -157,6 +171,7 @@ async function writePack(
   snapshot: Snapshot,
   activations: ExternalSorter<ActivationRow>,
   gaps: HarvestGap[],
+  azure?: AzureReading,
 ): Promise<void> {
   const { settings, store, log, graph } = ctx;
   const archive = settings.archiveContainer;
@@ -203,8 +218,9 @@ async function writePack(
         code,
         reason,
       })),
+      ...(azure ? { azure: await keepAzureAssignments(ctx, kept, azure) } : {}),
     };
-    // Written last: the two files above are whole once this exists.
+    // Written last: the files above are whole once this exists.
     await store.writeText(reports, `${kept}snapshot.json`, JSON.stringify(taken), { contentType: JSON_CONTENT_TYPE });
   } else {
     log.info(`${month}: completing the pack with the assignments an earlier run took at ${taken.takenUtc}`);
@@ -265,6 +281,11 @@ async function writePack(
     log.warn(
       `${month}: the pack's snapshot was taken by an earlier version without role settings; role-settings.csv is not in this pack`,
     );
+  if (taken.azure) {
+    await once(AZURE_FILES.eligible, keptCopy(AZURE_FILES.eligible));
+    await once(AZURE_FILES.active, keptCopy(AZURE_FILES.active));
+    await once(AZURE_ACTIVATIONS_FILE, azureActivationsPackFile(ctx, month));
+  }
 
   const manifest = {
     kind: 'monthly',
@@ -281,7 +302,8 @@ async function writePack(
       ...taken.counts,
       takenUtc: taken.takenUtc,
     },
-    incomplete: taken.incomplete,
+    ...(taken.azure ? { azure: { ...taken.azure.counts, activations: files.find((f) => f.name === AZURE_ACTIVATIONS_FILE)?.rows ?? 0, incomplete: taken.azure.incomplete.length > 0 } } : {}),
+    incomplete: [...taken.incomplete, ...(taken.azure?.incomplete ?? [])],
     graph: graph.stats,
   };
   await writeTextFile(
@@ -295,7 +317,7 @@ async function writePack(
   log.info(
     `Wrote ${folder}manifest.json: ${activations.size} activation(s)${gaps.length ? `, ${gaps.length} gap(s)` : ''}`,
   );
-  for (const name of ['eligible-assignments.csv', 'active-assignments.csv', 'role-settings.csv', 'snapshot.json'])
+  for (const name of ['eligible-assignments.csv', 'active-assignments.csv', 'role-settings.csv', ...(taken.azure ? [AZURE_FILES.eligible, AZURE_FILES.active] : []), 'snapshot.json'])
     await store.delete(reports, `${kept}${name}`);
 }
 
@@ -307,6 +329,8 @@ interface PackSnapshot {
   incomplete: Array<
     Pick<Snapshot['incomplete'][number], 'groupId' | 'groupName' | 'status' | 'code' | 'reason'> & { list: string }
   >;
+  /** PIM for Azure resources: its assignments kept beside the Entra ones, when on. */
+  azure?: KeptAzure;
 }
 
 /** A file of a pack: written once, or computed again to check a copy already there. */

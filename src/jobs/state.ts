@@ -91,6 +91,8 @@ export class StateStore {
   constructor(
     private readonly store: BlobStore,
     private readonly container: string,
+    /** Where the digest's daily snapshots are kept; Azure resources keep theirs apart (src/jobs/azure.ts). */
+    private readonly snapshots: string = SNAPSHOTS,
   ) {}
 
   async watermark(): Promise<Watermark | undefined> {
@@ -160,13 +162,13 @@ export class StateStore {
     isFinal: (day: string) => Promise<boolean> = async () => true,
   ): Promise<{ day: string; schedules: AsyncIterable<AssignmentRow> } | undefined> {
     const days: string[] = [];
-    for await (const name of this.store.list(this.container, SNAPSHOTS)) {
-      const d = name.slice(SNAPSHOTS.length, -'.jsonl'.length);
+    for await (const name of this.store.list(this.container, this.snapshots)) {
+      const d = name.slice(this.snapshots.length, -'.jsonl'.length);
       if (d < day) days.push(d);
     }
     for (const latest of days.sort().reverse()) {
       if (!(await isFinal(latest))) continue;
-      const stream = await this.store.readStream(this.container, `${SNAPSHOTS}${latest}.jsonl`);
+      const stream = await this.store.readStream(this.container, `${this.snapshots}${latest}.jsonl`);
       return stream ? { day: latest, schedules: jsonLines<AssignmentRow>(stream) } : undefined;
     }
     return undefined;
@@ -177,11 +179,11 @@ export class StateStore {
    * but the newest few, never `baseline` (the last final day's, which the next diff may still need).
    */
   async saveSnapshot(day: string, batches: AsyncIterable<AssignmentRow[]>, baseline?: string): Promise<void> {
-    await this.writeJsonl(`${SNAPSHOTS}${day}.jsonl`, batches);
+    await this.writeJsonl(`${this.snapshots}${day}.jsonl`, batches);
     // Only the newest matters for the next diff; a few more are kept for a person investigating.
     const names: string[] = [];
-    for await (const name of this.store.list(this.container, SNAPSHOTS)) names.push(name);
-    const keep = baseline ? `${SNAPSHOTS}${baseline}.jsonl` : undefined;
+    for await (const name of this.store.list(this.container, this.snapshots)) names.push(name);
+    const keep = baseline ? `${this.snapshots}${baseline}.jsonl` : undefined;
     for (const old of names.sort().slice(0, -KEPT_SNAPSHOTS)) if (old !== keep) await this.store.delete(this.container, old);
   }
 

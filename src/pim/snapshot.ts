@@ -47,7 +47,7 @@ export interface SnapshotOptions {
 /** A list the snapshot could not read: what is missing from the report, and why. Nothing is guessed in its place. */
 export interface IncompleteList {
   /** `transitiveMembers` of one group, or PIM for Groups (`pimForGroups`) for one group or for the whole run. */
-  list: 'transitiveMembers' | 'pimForGroups';
+  list: 'transitiveMembers' | 'pimForGroups' | 'azureResources';
   /** The group, or blank when PIM for Groups is unavailable altogether. */
   groupId: string;
   groupName: string;
@@ -283,7 +283,7 @@ type Sinks = { eligible: ExternalSorter<AssignmentRow>; active: ExternalSorter<A
  * type and names) to give rows of the group that arrive later their member rows; each pair of
  * group row and member gives one row, whichever of the two arrives first.
  */
-class GroupExpander {
+export class GroupExpander {
   /** Rows of each group that holds a role, to give its members the same schedule. */
   private readonly rows = new Map<string, AssignmentRow[]>();
   private readonly members = new Map<string, Principal[]>();

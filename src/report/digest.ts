@@ -8,6 +8,7 @@ import type { ActivationRow, AssignmentRow, HarvestGap, ScopeNamer } from '../pi
 import type { RoleSettingChange, RoleSettingsFinding, RoleSettingsReport } from '../pim/roleSettings';
 import { csvTime } from '../util/table';
 import type { ReminderSummary } from '../pim/reminders';
+import { azureDigestSections, type AzureDigest } from './azure-digest';
 
 export interface DigestContent {
   day: string;
@@ -26,6 +27,8 @@ export interface DigestContent {
   scopeName?: ScopeNamer;
   /** The day's expiry reminders to the holders; absent when EXPIRY_REMINDER_DAYS is off. */
   reminders?: ReminderSummary;
+  /** PIM for Azure resources, when on: its own section after the Entra lists. */
+  azure?: AzureDigest;
 }
 
 export interface RenderedDigest {
@@ -223,6 +226,7 @@ export function renderDigest(c: DigestContent): RenderedDigest {
       empty: 'No activation.',
     }),
     ...roleSettingsSections(c.roleSettings),
+    ...(c.azure ? azureDigestSections(c.azure, section, c.expiryWindowDays) : []),
   ];
 
   const ga = c.globalAdministrators;

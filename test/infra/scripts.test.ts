@@ -45,6 +45,14 @@ if (args[0] === 'storage' && args[1] === 'container' && args[2] === 'immutabilit
   }
   process.exit(0);
 }
+if (args[0] === 'role' && args[1] === 'assignment' && args[2] === 'create') {
+  const denied = process.env.FAKE_ROLE_DENIED;
+  if (denied && (arg('--scope') || '').includes(denied)) {
+    process.stderr.write("(AuthorizationFailed) The client 'me@contoso.com' does not have authorization to perform action 'Microsoft.Authorization/roleAssignments/write'\\n");
+    process.exit(1);
+  }
+  process.exit(0);
+}
 process.exit(4);
 `;
 
@@ -162,5 +170,38 @@ describe('postprovision.sh', () => {
     expect(r.status).toBe(0);
     expect(r.calls.filter((c) => c[3] === 'lock' || c[3] === 'create')).toEqual([]);
     expect(r.stdout).toContain('already locked at 365 days');
+  });
+});
+
+describe('grant-azure-reader.sh', () => {
+  const READER = 'acdd72a7-3385-48ef-bd42-f606fba81ae7';
+  const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+  const SUB = '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
+
+  posixIt('grants Reader to the identity at each scope, root as the tenant root group', () => {
+    const r = run('grant-azure-reader.sh', [PRINCIPAL, `root, /subscriptions/${SUB}`, TENANT], {});
+    expect(r.status).toBe(0);
+    expect(r.calls).toEqual([
+      ['role', 'assignment', 'create', '--assignee-object-id', PRINCIPAL, '--assignee-principal-type', 'ServicePrincipal', '--role', READER, '--scope', `/providers/Microsoft.Management/managementGroups/${TENANT}`, '--only-show-errors'],
+      ['role', 'assignment', 'create', '--assignee-object-id', PRINCIPAL, '--assignee-principal-type', 'ServicePrincipal', '--role', READER, '--scope', `/subscriptions/${SUB}`, '--only-show-errors'],
+    ]);
+    expect(r.stdout).toContain(`Reader granted to the app identity at /subscriptions/${SUB}.`);
+  });
+
+  posixIt('says clearly when the deployer lacks the right, with the command to run and elevated access at the root', () => {
+    const r = run('grant-azure-reader.sh', [PRINCIPAL, `root,/subscriptions/${SUB}`, TENANT], { FAKE_ROLE_DENIED: TENANT });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`NOT granted at /providers/Microsoft.Management/managementGroups/${TENANT}: you lack Microsoft.Authorization/roleAssignments/write there.`);
+    expect(r.stdout).toContain('elevate-access-global-admin');
+    expect(r.stdout).toContain(`az role assignment create --assignee-object-id ${PRINCIPAL}`);
+    expect(r.stdout).toContain(`Reader granted to the app identity at /subscriptions/${SUB}.`);
+    expect(r.stdout).toContain('listed as incomplete');
+  });
+
+  posixIt('does nothing when PIM for Azure resources is off', () => {
+    const r = run('grant-azure-reader.sh', [PRINCIPAL, ''], {});
+    expect(r.status).toBe(0);
+    expect(r.calls).toEqual([]);
+    expect(r.stdout).toMatch(/off/);
   });
 });

@@ -1,0 +1,194 @@
+/**
+ * Azure Resource Manager access for PIM for Azure resources: GET lists followed through `nextLink`,
+ * 429 and transient faults retried honouring `Retry-After`, a cap on requests in flight across
+ * scopes, and errors surfaced with ARM's own code (`{"error":{"code","message"}}`, the ErrorResponse of
+ * https://learn.microsoft.com/rest/api/authorization/role-eligibility-schedules/list-for-scope). On
+ * throttling: https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling.
+ *
+ * Tokens come from the same credential as Graph's, for the ARM endpoint's own audience
+ * (`{ARM_ENDPOINT}/.default`), so a national cloud gets its own.
+ */
+import type { TokenCredential } from '@azure/identity';
+import type { Log } from '../log';
+
+export interface ArmClientOptions {
+  /** ARM root, e.g. https://management.azure.com (ARM_ENDPOINT). */
+  endpoint: string;
+  credential: TokenCredential;
+  log: Log;
+  /** Attempts after the first for 429/5xx and network faults. */
+  maxRetries?: number;
+  /** Requests in flight at once, across every scope being read. */
+  maxConcurrent?: number;
+  /** Wait before a retry without Retry-After; doubles each time. */
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  /** Injectable wait (tests record it and return at once). */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface ArmStats {
+  requests: number;
+  retries: number;
+  throttled: number;
+}
+
+/** An ARM failure with ARM's code and the path asked. */
+export class ArmRequestError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly code: string,
+    readonly path: string,
+  ) {
+    super(message);
+    this.name = 'ArmRequestError';
+  }
+}
+
+interface ArmPage<T> {
+  value?: T[];
+  nextLink?: string | null;
+}
+
+const RETRYABLE = new Set([429, 500, 502, 503, 504]);
+/**
+ * Requests in flight at once. ARM throttles reads per principal with a token bucket per
+ * subscription and region, with 429 and Retry-After
+ * (https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling),
+ * so reads spread across subscriptions can run side by side; a 429 is waited out, not raced.
+ */
+export const DEFAULT_MAX_CONCURRENT = 16;
+
+const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** `Retry-After` as seconds or an HTTP date; undefined when absent or unreadable. */
+function retryAfterMs(header: string | null): number | undefined {
+  if (!header) return undefined;
+  if (/^\d+(\.\d+)?$/.test(header.trim())) return Number(header) * 1000;
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+export class ArmClient {
+  readonly stats: ArmStats = { requests: 0, retries: 0, throttled: 0 };
+  private readonly root: string;
+  private readonly scope: string;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private inFlight = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly options: ArmClientOptions) {
+    this.root = options.endpoint.replace(/\/+$/, '');
+    this.scope = `${new URL(this.root).origin}/.default`;
+    this.sleep = options.sleep ?? realSleep;
+  }
+
+  /** The tenant the identity signs in to (the token's `tid`): the tenant root group's id. */
+  async tenantId(): Promise<string> {
+    const token = await this.token();
+    try {
+      const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
+        tid?: unknown;
+      };
+      if (typeof payload.tid === 'string' && payload.tid) return payload.tid.toLowerCase();
+    } catch {
+      // fall through
+    }
+    throw new ArmRequestError(
+      'the ARM token names no tenant (tid); the tenant root management group cannot be found',
+      0,
+      'NoTenant',
+      '',
+    );
+  }
+
+  /** Every page of a list, following `nextLink` (only ever to the same host). */
+  async *pages<T>(path: string, query: Record<string, string>): AsyncGenerator<T[]> {
+    const first = new URL(`${this.root}${path}`);
+    for (const [k, v] of Object.entries(query)) first.searchParams.set(k, v);
+    let url: string | undefined = first.toString();
+    while (url) {
+      const next = new URL(url);
+      if (next.origin !== first.origin)
+        throw new ArmRequestError(`ARM gave a nextLink to another host (${next.host})`, 0, 'ForeignNextLink', path);
+      const page: ArmPage<T> = await this.get<ArmPage<T>>(next.toString(), path);
+      yield page.value ?? [];
+      url = page.nextLink ?? undefined;
+    }
+  }
+
+  private async token(): Promise<string> {
+    const token = await this.options.credential.getToken(this.scope);
+    if (!token) throw new ArmRequestError(`no token for ${this.scope}`, 0, 'NoToken', '');
+    return token.token;
+  }
+
+  private async slot(): Promise<() => void> {
+    const max = this.options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT;
+    while (this.inFlight >= max) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.inFlight++;
+    return () => {
+      this.inFlight--;
+      this.waiting.shift()?.();
+    };
+  }
+
+  private async get<T>(url: string, path: string): Promise<T> {
+    const maxRetries = this.options.maxRetries ?? 5;
+    const base = this.options.baseDelayMs ?? 1000;
+    const cap = this.options.maxDelayMs ?? 120_000;
+    for (let attempt = 0; ; attempt++) {
+      let wait: number | undefined;
+      let failure: string;
+      const release = await this.slot();
+      try {
+        const token = await this.token();
+        this.stats.requests++;
+        const response = await fetch(url, {
+          headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+        });
+        const text = await response.text();
+        if (response.ok) return JSON.parse(text) as T;
+        let code = `HTTP${response.status}`;
+        let message = text.slice(0, 300);
+        try {
+          const body = JSON.parse(text) as { error?: { code?: string; message?: string } };
+          code = body.error?.code ?? code;
+          message = body.error?.message ?? message;
+        } catch {
+          // not JSON: keep the status
+        }
+        if (!RETRYABLE.has(response.status) || attempt >= maxRetries) {
+          throw new ArmRequestError(
+            `ARM answered ${response.status} ${code} for ${path}: ${message}`,
+            response.status,
+            code,
+            path,
+          );
+        }
+        if (response.status === 429) this.stats.throttled++;
+        wait = retryAfterMs(response.headers.get('retry-after'));
+        failure = `${response.status} ${code}`;
+      } catch (error) {
+        if (error instanceof ArmRequestError) throw error;
+        if (attempt >= maxRetries)
+          throw new ArmRequestError(
+            `ARM could not be reached for ${path}: ${(error as Error).message}`,
+            0,
+            'NetworkError',
+            path,
+          );
+        failure = (error as Error).message;
+      } finally {
+        release();
+      }
+      const delay = Math.min(wait ?? base * 2 ** attempt, cap);
+      this.stats.retries++;
+      this.options.log.warn(
+        `ARM ${failure} on ${path}; retrying in ${(delay / 1000).toFixed(1)} s (retry ${attempt + 1} of ${maxRetries})`,
+      );
+      await this.sleep(delay);
+    }
+  }
+}

@@ -1,0 +1,405 @@
+/**
+ * PIM for Azure resources: every eligible and active Azure role schedule at the configured scopes,
+ * each reported once at the scope where it is granted, groups expanded through Graph as for Entra
+ * roles (the same GroupExpander as src/pim/snapshot.ts).
+ *
+ * Lists (api-version 2020-10-01,
+ * https://learn.microsoft.com/rest/api/authorization/role-eligibility-schedules/list-for-scope):
+ * `$filter=atScope()` at management groups (at or above the group) and unfiltered at subscriptions
+ * and below (at, above and below). So rows of a parent come again at each child — sometimes with
+ * memberType `Direct` (https://github.com/kayasax/EasyPIM/issues/23) — and are de-duplicated on the
+ * schedule's id (lower case, one subscription path form); the row's own `scope` says where it is
+ * granted, never the memberType. Rows carry `expandedProperties` (principal, role and scope names):
+ * no call per row.
+ */
+import type { ArmClient } from '../arm/client';
+import { ArmRequestError } from '../arm/client';
+import type { GraphClient } from '../graph/client';
+import type { Log } from '../log';
+import { ExternalSorter } from '../util/sorter';
+import { RowTable } from '../util/table';
+import {
+  ASSIGNMENT_TABLE,
+  assignmentRowCodec,
+  compareAssignmentRows,
+  compareSchedules,
+  isoTime,
+  sameEnum,
+  type AssignmentRow,
+  type AssignmentState,
+  type PrincipalType,
+  type ScopeNamer,
+} from './model';
+import { azureScopeType, MG_PATH, normaliseArmPath, roleGuid } from './arm-paths';
+import { GroupExpander, type IncompleteList } from './snapshot';
+import { azureActivationOf, type ArmScheduleRequest, type AzureActivationRow } from './azure-activations';
+
+export { azureScopeType, normaliseArmPath, roleGuid, type AzureScopeType } from './arm-paths';
+
+export const ARM_PIM_API_VERSION = '2020-10-01';
+export const ARM_DESCENDANTS_API_VERSION = '2020-05-01';
+export const ARM_SUBSCRIPTIONS_API_VERSION = '2022-12-01';
+/** Scopes read at once; the ARM client caps requests in flight across them as well. */
+const SCOPES_AT_ONCE = 12;
+const RUN_SIZE = 10_000;
+
+/** The Entra assignment files' 20 columns, then `Scope Type` (worked out from the Scope Id). */
+export const AZURE_ASSIGNMENT_TABLE = new RowTable<AssignmentRow, ScopeNamer>([
+  ...ASSIGNMENT_TABLE.fields,
+  { column: 'Scope Type', cell: (row) => azureScopeType(row.scopeId) },
+]);
+
+interface ArmExpandedPrincipal {
+  id?: string | null;
+  displayName?: string | null;
+  email?: string | null;
+  type?: string | null;
+}
+
+/** roleEligibilitySchedule / roleAssignmentSchedule as ARM lists them. */
+export interface ArmRoleSchedule {
+  id: string;
+  name?: string;
+  properties?: {
+    scope?: string | null;
+    roleDefinitionId?: string | null;
+    principalId?: string | null;
+    principalType?: string | null;
+    memberType?: string | null;
+    assignmentType?: string | null;
+    status?: string | null;
+    startDateTime?: string | null;
+    endDateTime?: string | null;
+    createdOn?: string | null;
+    roleAssignmentScheduleRequestId?: string | null;
+    roleEligibilityScheduleRequestId?: string | null;
+    expandedProperties?: {
+      principal?: ArmExpandedPrincipal | null;
+      roleDefinition?: { id?: string | null; displayName?: string | null } | null;
+      scope?: { id?: string | null; displayName?: string | null; type?: string | null } | null;
+    } | null;
+  } | null;
+}
+
+function principalType(value: string | null | undefined): PrincipalType {
+  const v = (value ?? '').toLowerCase();
+  return v === 'user' ? 'User' : v === 'group' ? 'Group' : v === 'serviceprincipal' ? 'ServicePrincipal' : '';
+}
+
+/**
+ * One row of azure-eligible-assignments.csv or azure-active-assignments.csv for a schedule's own principal.
+ *
+ * `Outside PIM`: an `Assigned` schedule with no `roleAssignmentScheduleRequestId`. A schedule PIM made
+ * names the request that created it
+ * (https://learn.microsoft.com/javascript/api/@azure/arm-authorization/roleassignmentschedule:
+ * "The id of roleAssignmentScheduleRequest used to create this roleAssignmentSchedule"); a role
+ * assignment made directly (portal IAM, `az role assignment create`) has none. Not verified against a
+ * capture of real ARM (README, "What we know of ARM").
+ */
+export function azureRow(
+  state: AssignmentState,
+  schedule: ArmRoleSchedule,
+  privilegedRoleIds: ReadonlySet<string>,
+): AssignmentRow {
+  const p = schedule.properties ?? {};
+  const expanded = p.expandedProperties ?? {};
+  const principal = expanded.principal ?? {};
+  const type = principalType(principal.type ?? p.principalType);
+  const roleId = roleGuid(p.roleDefinitionId);
+  const active = state === 'Active';
+  return {
+    state,
+    principalDisplayName: principal.displayName ?? '',
+    // ARM's expandedProperties carry a user's email, no UPN; nothing for a service principal.
+    principalName: type === 'User' ? (principal.email ?? '') : '',
+    memberType: 'Direct',
+    start: isoTime(p.startDateTime),
+    end: isoTime(p.endDateTime),
+    principalType: type,
+    principalId: (p.principalId ?? principal.id ?? '').toLowerCase(),
+    viaGroup: '',
+    viaGroupId: '',
+    roleId,
+    roleName: expanded.roleDefinition?.displayName ?? '',
+    scopeId: normaliseArmPath(p.scope ?? ''),
+    assignmentType: active ? (p.assignmentType ?? '') : '',
+    privileged: privilegedRoleIds.has(roleId),
+    outsidePim: active && sameEnum(p.assignmentType, 'Assigned') && !p.roleAssignmentScheduleRequestId,
+    created: isoTime(p.createdOn),
+    scheduleId: normaliseArmPath(schedule.id),
+  };
+}
+
+export interface AzureScope {
+  /** Normalised ARM path. */
+  path: string;
+  kind: 'managementGroup' | 'subscription' | 'below';
+}
+
+export interface AzureSnapshot {
+  eligible: ExternalSorter<AssignmentRow>;
+  active: ExternalSorter<AssignmentRow>;
+  /** One row per schedule, by state then schedule id: what the digest counts. */
+  schedules: ExternalSorter<AssignmentRow>;
+  scopeName: ScopeNamer;
+  /** Scopes read (management groups expanded); schedules once each. */
+  counts: { scopes: number; eligibleSchedules: number; activeSchedules: number; groupsExpanded: number };
+  /** What could not be read (a scope, a list, a group): the digest and manifest say so. */
+  incomplete: IncompleteList[];
+  /**
+   * Provisioned self-activations ARM still lists at the scopes (it forgets them after about 30 days),
+   * each request once. A month of requests is small; held in memory until stored.
+   */
+  activations: AzureActivationRow[];
+  /** Every scope's request list was read to its end: the harvest covers up to this run. */
+  activationsWhole: boolean;
+  dispose(): Promise<void>;
+}
+
+export interface AzureSnapshotOptions {
+  scopes: Array<{ kind: 'root' } | { kind: 'path'; path: string }>;
+  privilegedRoleIds: ReadonlySet<string>;
+  log: Log;
+  sortRunSize?: number;
+}
+
+/** An Azure failure as the digest and manifest show it (the mechanism of unreadable groups). */
+export function azureIncomplete(reason: string, error?: unknown): IncompleteList {
+  const status = error instanceof ArmRequestError ? error.status : 0;
+  const code = error instanceof ArmRequestError ? error.code : error instanceof Error ? error.name : '';
+  const detail = error === undefined ? '' : `: ${error instanceof Error ? error.message : String(error)}`;
+  return {
+    list: 'azureResources',
+    groupId: '',
+    groupName: '',
+    status,
+    code,
+    reason: `Azure resources: ${reason}${detail}`,
+  };
+}
+
+interface ArmSubscription {
+  subscriptionId?: string;
+  displayName?: string;
+  tenantId?: string;
+  homeTenantId?: string;
+}
+
+interface ArmDescendant {
+  id: string;
+  type?: string;
+  properties?: { displayName?: string | null } | null;
+}
+
+/**
+ * The scopes to read: each management group and its descendants (paged), subscriptions of this tenant
+ * only. `GET /subscriptions` lists Lighthouse-delegated subscriptions of other tenants too
+ * (https://learn.microsoft.com/azure/lighthouse/concepts/cross-tenant-management-experience): those
+ * whose home tenant is not ours are never read.
+ */
+export async function resolveAzureScopes(
+  arm: ArmClient,
+  options: Pick<AzureSnapshotOptions, 'scopes' | 'log'>,
+  names: Map<string, string>,
+): Promise<{ scopes: AzureScope[]; skipped: string[] }> {
+  const tenantId = await arm.tenantId();
+  const home = new Map<string, string>();
+  for await (const page of arm.pages<ArmSubscription>('/subscriptions', {
+    'api-version': ARM_SUBSCRIPTIONS_API_VERSION,
+  })) {
+    for (const s of page) {
+      if (!s.subscriptionId) continue;
+      const id = s.subscriptionId.toLowerCase();
+      home.set(id, (s.homeTenantId ?? s.tenantId ?? '').toLowerCase());
+      if (s.displayName) names.set(`/subscriptions/${id}`, s.displayName);
+    }
+  }
+  const out = new Map<string, AzureScope>();
+  const skipped: string[] = [];
+  const addSubscriptionPath = (path: string, kind: AzureScope['kind']) => {
+    const sub = /^\/subscriptions\/([^/]+)/.exec(path)![1];
+    const tenant = home.get(sub);
+    if (tenant !== undefined && tenant !== tenantId) {
+      skipped.push(path);
+      return;
+    }
+    out.set(path, { path, kind });
+  };
+  for (const configured of options.scopes) {
+    const path =
+      configured.kind === 'root'
+        ? `/providers/microsoft.management/managementgroups/${tenantId}`
+        : normaliseArmPath(configured.path);
+    if (!MG_PATH.test(path)) {
+      addSubscriptionPath(path, /^\/subscriptions\/[^/]+$/.test(path) ? 'subscription' : 'below');
+      continue;
+    }
+    out.set(path, { path, kind: 'managementGroup' });
+    for await (const page of arm.pages<ArmDescendant>(`${path}/descendants`, {
+      'api-version': ARM_DESCENDANTS_API_VERSION,
+    })) {
+      for (const d of page) {
+        const id = normaliseArmPath(d.id);
+        if (d.properties?.displayName) names.set(id, d.properties.displayName);
+        if (MG_PATH.test(id)) out.set(id, { path: id, kind: 'managementGroup' });
+        else if (/^\/subscriptions\/[^/]+$/.test(id)) addSubscriptionPath(id, 'subscription');
+      }
+    }
+  }
+  for (const path of skipped) options.log.warn(`Azure: ${path} belongs to another tenant (a delegation): not reported`);
+  return { scopes: [...out.values()], skipped };
+}
+
+/** Every Azure schedule of the scopes, once, groups expanded. ARM failures become `incomplete`, never a failed run. */
+export async function takeAzureSnapshot(
+  arm: ArmClient,
+  graph: GraphClient,
+  options: AzureSnapshotOptions,
+): Promise<AzureSnapshot> {
+  const { log } = options;
+  const sorterOptions = { runSize: options.sortRunSize ?? RUN_SIZE, codec: assignmentRowCodec };
+  const eligible = new ExternalSorter<AssignmentRow>(compareAssignmentRows, sorterOptions);
+  const active = new ExternalSorter<AssignmentRow>(compareAssignmentRows, sorterOptions);
+  const schedules = new ExternalSorter<AssignmentRow>(compareSchedules, sorterOptions);
+  const dispose = async () => {
+    await Promise.all([eligible.dispose(), active.dispose(), schedules.dispose()]);
+  };
+  const names = new Map<string, string>();
+  const incomplete: IncompleteList[] = [];
+  const scopeName: ScopeNamer = (scopeId) => names.get(scopeId) ?? scopeId;
+  const counts = { scopes: 0, eligibleSchedules: 0, activeSchedules: 0, groupsExpanded: 0 };
+  const activations: AzureActivationRow[] = [];
+  let activationsWhole = false;
+
+  try {
+    let scopes: AzureScope[];
+    try {
+      ({ scopes } = await resolveAzureScopes(arm, options, names));
+    } catch (error) {
+      incomplete.push(azureIncomplete('the scopes could not be listed, so no Azure assignment is reported', error));
+      log.warn(incomplete[0].reason);
+      return { eligible, active, schedules, scopeName, counts, incomplete, activations, activationsWhole, dispose };
+    }
+    activationsWhole = true;
+    counts.scopes = scopes.length;
+    log.info(`Azure: reading ${scopes.length} scope(s)`);
+
+    const groups = new GroupExpander(graph, { eligible, active }, log);
+    const seen = new Set<string>();
+    const derived: AssignmentRow[] = [];
+
+    const readList = async (scope: AzureScope, state: AssignmentState) => {
+      const collection = state === 'Eligible' ? 'roleEligibilitySchedules' : 'roleAssignmentSchedules';
+      const query: Record<string, string> = { 'api-version': ARM_PIM_API_VERSION };
+      if (scope.kind === 'managementGroup') query.$filter = 'atScope()';
+      try {
+        for await (const page of arm.pages<ArmRoleSchedule>(
+          `${scope.path}/providers/Microsoft.Authorization/${collection}`,
+          query,
+        )) {
+          if (groups.failed) return;
+          const rows: AssignmentRow[] = [];
+          const members = { eligible: [] as AssignmentRow[], active: [] as AssignmentRow[] };
+          for (const schedule of page) {
+            const key = `${state}:${normaliseArmPath(schedule.id)}`;
+            if (seen.has(key)) continue;
+            seen.add(key);
+            const row = azureRow(state, schedule, options.privilegedRoleIds);
+            const scopeDisplay = schedule.properties?.expandedProperties?.scope?.displayName;
+            if (scopeDisplay && !names.has(row.scopeId)) names.set(row.scopeId, scopeDisplay);
+            if (state === 'Eligible') counts.eligibleSchedules++;
+            else counts.activeSchedules++;
+            // ARM derived it from a group membership: decided once the groups are expanded.
+            if (sameEnum(schedule.properties?.memberType, 'Group')) {
+              derived.push({ ...row, memberType: 'Group' });
+              continue;
+            }
+            rows.push(row);
+            if (row.principalType === 'Group') groups.add(row, members);
+          }
+          const sink = state === 'Eligible' ? eligible : active;
+          await Promise.all([
+            sink.addAll(rows),
+            schedules.addAll(rows),
+            eligible.addAll(members.eligible),
+            active.addAll(members.active),
+          ]);
+        }
+      } catch (error) {
+        if (!(error instanceof ArmRequestError)) throw error;
+        const name = names.get(scope.path);
+        const item = azureIncomplete(
+          `${collection} at ${name ? `${name} (${scope.path})` : scope.path} could not be read; what it alone grants is missing`,
+          error,
+        );
+        incomplete.push(item);
+        log.warn(item.reason);
+      }
+    };
+
+    const requestsSeen = new Set<string>();
+    const readRequests = async (scope: AzureScope) => {
+      const query: Record<string, string> = { 'api-version': ARM_PIM_API_VERSION };
+      if (scope.kind === 'managementGroup') query.$filter = 'atScope()';
+      try {
+        for await (const page of arm.pages<ArmScheduleRequest>(
+          `${scope.path}/providers/Microsoft.Authorization/roleAssignmentScheduleRequests`,
+          query,
+        )) {
+          for (const request of page) {
+            const row = azureActivationOf(request);
+            if (!row || requestsSeen.has(row.requestId)) continue;
+            requestsSeen.add(row.requestId);
+            activations.push(row);
+          }
+        }
+      } catch (error) {
+        if (!(error instanceof ArmRequestError)) throw error;
+        activationsWhole = false;
+        const item = azureIncomplete(
+          `activation requests at ${scope.path} could not be read; activations there may be missing until a later run reads them (ARM keeps them about 30 days)`,
+          error,
+        );
+        incomplete.push(item);
+        log.warn(item.reason);
+      }
+    };
+
+    const queue = [...scopes];
+    const worker = async () => {
+      for (let scope = queue.shift(); scope; scope = queue.shift()) {
+        await Promise.all([readList(scope, 'Eligible'), readList(scope, 'Active'), readRequests(scope)]);
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: Math.min(SCOPES_AT_ONCE, queue.length) }, worker));
+    } catch (error) {
+      await groups.stop();
+      throw error;
+    }
+    await groups.finish();
+    counts.groupsExpanded = groups.size;
+    const kept = { eligible: [] as AssignmentRow[], active: [] as AssignmentRow[] };
+    for (const row of derived) {
+      if (groups.covers(row)) continue;
+      const via = groups.viaGroup(row);
+      (row.state === 'Eligible' ? kept.eligible : kept.active).push(
+        via ? { ...row, viaGroup: via.name, viaGroupId: via.id } : row,
+      );
+    }
+    await Promise.all([
+      eligible.addAll(kept.eligible),
+      active.addAll(kept.active),
+      schedules.addAll([...kept.eligible, ...kept.active]),
+    ]);
+    for (const item of groups.incomplete()) incomplete.push(item);
+    groups.release();
+    log.info(
+      `Azure: ${counts.eligibleSchedules} eligible and ${counts.activeSchedules} active schedule(s) at ${counts.scopes} scope(s); ${eligible.size} eligible row(s), ${active.size} active row(s)`,
+    );
+    return { eligible, active, schedules, scopeName, counts, incomplete, activations, activationsWhole, dispose };
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * The ARM simulator is as strict as ARM (documented filters only, api-version, retention of
+ * requests, both subscription path forms), and the ARM client pages, honours Retry-After and caps
+ * requests in flight.
+ */
+import { ArmClient, ArmRequestError } from '../../src/arm/client';
+import { streamLog } from '../../src/log';
+import { PassThrough } from 'node:stream';
+import { startArmSimulator, type ArmSimulator } from '../../tools/arm-simulator';
+import { fakeAccessToken } from '../../tools/msi-simulator';
+import { generateAzureEstate } from '../../tools/tenant/azure';
+import { generateTenant } from '../../tools/tenant/generate';
+import { testTls } from '../../tools/tls';
+
+const NOW = new Date('2026-11-24T06:00:00Z');
+const TENANT = '0b6d3a64-1c57-4a55-9d9d-3c1b5c2f7e10';
+
+describe('the ARM simulator and client', () => {
+  let arm: ArmSimulator;
+  const tenant = generateTenant({
+    seed: 'arm-tool',
+    now: NOW,
+    users: 10,
+    groups: 2,
+    eligible: 4,
+    active: 2,
+    auditDays: 1,
+    activationsPerDay: 0,
+  });
+  const estate = generateAzureEstate(tenant, {
+    seed: 'arm-tool',
+    now: NOW,
+    tenantId: TENANT,
+    subscriptions: 3,
+    requestsPerSubscription: 10,
+    requestDays: 60,
+  });
+  const credential = {
+    getToken: async (scope: string) => ({
+      token: fakeAccessToken({ aud: scope.replace(/\/\.default$/, ''), tenantId: TENANT }).token,
+      expiresOnTimestamp: Date.now() + 3600_000,
+    }),
+  };
+  const waits: number[] = [];
+  const client = (maxConcurrent?: number) =>
+    new ArmClient({
+      endpoint: arm.url,
+      credential,
+      log: streamLog(new PassThrough()),
+      maxConcurrent,
+      sleep: async (ms) => void waits.push(ms),
+    });
+
+  beforeAll(async () => {
+    arm = await startArmSimulator({ estate, tls: testTls(), pageSize: 2, now: () => NOW });
+  });
+  afterAll(async () => arm.stop());
+  beforeEach(() => {
+    waits.length = 0;
+    arm.requests.length = 0;
+  });
+
+  const sub = () => estate.subscriptions[0].id;
+
+  async function all<T>(c: ArmClient, path: string, query: Record<string, string>): Promise<T[]> {
+    const out: T[] = [];
+    for await (const page of c.pages<T>(path, query)) out.push(...page);
+    return out;
+  }
+
+  it('answers an undocumented filter 400 InvalidFilter, in ARM error shape', async () => {
+    const error = await all(
+      client(),
+      `/subscriptions/${sub()}/providers/Microsoft.Authorization/roleEligibilitySchedules`,
+      {
+        'api-version': '2020-10-01',
+        $filter: "roleDefinitionId eq 'x'",
+      },
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ArmRequestError);
+    expect(error).toMatchObject({ status: 400, code: 'InvalidFilter' });
+    for (const filter of ['atScope()', 'asTarget()', `principalId eq '${estate.eligibility[0].principal.id}'`]) {
+      await expect(
+        all(client(), `/subscriptions/${sub()}/providers/Microsoft.Authorization/roleEligibilitySchedules`, {
+          'api-version': '2020-10-01',
+          $filter: filter,
+        }),
+      ).resolves.toBeDefined();
+    }
+  });
+
+  it('requires the api-version', async () => {
+    await expect(
+      all(client(), `/subscriptions/${sub()}/providers/Microsoft.Authorization/roleEligibilitySchedules`, {}),
+    ).rejects.toMatchObject({ status: 400, code: 'MissingApiVersionParameter' });
+  });
+
+  it('pages through nextLink and answers both subscription path forms, in any case, the same', async () => {
+    const path = (s: string) => `${s}/providers/Microsoft.Authorization/roleEligibilitySchedules`;
+    const a = await all<{ name: string }>(client(), path(`/subscriptions/${sub()}`), { 'api-version': '2020-10-01' });
+    const b = await all<{ name: string }>(
+      client(),
+      path(`/providers/Microsoft.Subscription/SUBSCRIPTIONS/${sub().toUpperCase()}`),
+      { 'api-version': '2020-10-01' },
+    );
+    expect(a.length).toBeGreaterThan(2);
+    expect(b.map((x) => x.name).sort()).toEqual(a.map((x) => x.name).sort());
+    expect(arm.requests.filter((r) => r.query.$skiptoken).length).toBeGreaterThan(0);
+  });
+
+  it('lists rows of a parent again at each child, the inherited ones sometimes as Direct', async () => {
+    const mgRows = estate.eligibility.filter((e) => /managementGroups/i.test(e.scope));
+    const rows = await all<{ name: string; properties: { memberType: string; scope: string } }>(
+      client(),
+      `/subscriptions/${sub()}/providers/Microsoft.Authorization/roleEligibilitySchedules`,
+      { 'api-version': '2020-10-01' },
+    );
+    const inherited = rows.filter((r) => mgRows.some((m) => m.name === r.name));
+    expect(inherited.length).toBeGreaterThan(0);
+    expect(inherited.every((r) => /managementGroups/i.test(r.properties.scope))).toBe(true);
+    expect(new Set(estate.eligibility.map((e) => (e.name.charCodeAt(1) % 2 === 0 ? 'Direct' : 'Inherited')))).toEqual(
+      new Set(['Direct', 'Inherited']),
+    );
+  });
+
+  it('forgets schedule requests older than 30 days', async () => {
+    const subRows = await all<{ properties: { createdOn: string } }>(
+      client(),
+      `/subscriptions/${sub()}/providers/Microsoft.Authorization/roleAssignmentScheduleRequests`,
+      { 'api-version': '2020-10-01' },
+    );
+    const inEstate = estate.requests.filter((r) => r.scope.toLowerCase().startsWith(`/subscriptions/${sub()}`));
+    expect(inEstate.some((r) => Date.parse(r.createdOn) < NOW.getTime() - 30 * 86_400_000)).toBe(true);
+    expect(subRows.length).toBe(
+      inEstate.filter((r) => Date.parse(r.createdOn) >= NOW.getTime() - 30 * 86_400_000).length,
+    );
+  });
+
+  it('lists a delegated subscription of another tenant in GET /subscriptions', async () => {
+    const subs = await all<{ subscriptionId: string; homeTenantId: string }>(client(), '/subscriptions', {
+      'api-version': '2022-12-01',
+    });
+    expect(subs.find((s) => s.subscriptionId === estate.foreignSubscriptions[0].id)?.homeTenantId).toBe(
+      estate.foreignSubscriptions[0].homeTenantId,
+    );
+  });
+
+  it('waits as long as Retry-After asks on 429, then carries on', async () => {
+    arm.throttle(2, 7);
+    const subs = await all(client(), '/subscriptions', { 'api-version': '2022-12-01' });
+    expect(subs.length).toBe(4);
+    expect(waits).toEqual([7000, 7000]);
+    expect(arm.requests.filter((r) => r.status === 429)).toHaveLength(2);
+  });
+
+  it('keeps at most maxConcurrent requests in flight across scopes', async () => {
+    const slow = await startArmSimulator({ estate, tls: testTls(), pageSize: 50, latencyMs: 30 });
+    let peak = 0;
+    let now = 0;
+    const c = new ArmClient({
+      endpoint: slow.url,
+      credential,
+      log: streamLog(new PassThrough()),
+      maxConcurrent: 2,
+    });
+    const original = globalThis.fetch;
+    globalThis.fetch = (async (...args: Parameters<typeof fetch>) => {
+      now++;
+      peak = Math.max(peak, now);
+      try {
+        return await original(...args);
+      } finally {
+        now--;
+      }
+    }) as typeof fetch;
+    try {
+      await Promise.all(
+        estate.subscriptions.map((s) =>
+          all(c, `/subscriptions/${s.id}/providers/Microsoft.Authorization/roleAssignmentSchedules`, {
+            'api-version': '2020-10-01',
+          }),
+        ),
+      );
+    } finally {
+      globalThis.fetch = original;
+      await slow.stop();
+    }
+    expect(peak).toBe(2);
+  });
+});
