@@ -283,7 +283,7 @@ export async function startArmSimulator(options: ArmSimulatorOptions): Promise<A
   ) {
     const own = written(r.scope, requestedScope, r.name);
     const inherited = canonicalScope(r.scope) !== listScope;
-    // EasyPIM#23: a row inherited from a management group is sometimes listed as Direct.
+    // https://github.com/kayasax/EasyPIM/issues/23: a row inherited from a management group is sometimes listed as Direct.
     const memberType = inherited
       ? r.name.charCodeAt(1) % 2 === 0
         ? 'Direct'
