@@ -27,6 +27,11 @@ const layerZones = [
     message: 'pim/ turns Graph records into rows; it imports neither report/ nor history/ (docs/architecture.md).',
   },
   {
+    target: 'src/report',
+    from: ['src/history'],
+    message: 'report/ turns rows into bytes; the history (which reads its CSVs back) sits beside it, not below (docs/architecture.md).',
+  },
+  {
     target: ADAPTERS,
     from: [...ENTRY, ...JOBS, ...DOMAIN],
     message: 'graph/, io/ and settings.ts are the bottom layer (docs/architecture.md).',

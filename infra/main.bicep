@@ -57,6 +57,11 @@ param graphEndpoint string = 'https://graph.microsoft.com'
 @description('An assignment is "expiring" when its end falls within this many days (EXPIRY_WINDOW_DAYS).')
 param expiryWindowDays int = 14
 
+@minValue(1)
+@maxValue(3650)
+@description('An eligibility held this many days with no activation is listed as unused (UNUSED_AFTER_DAYS).')
+param unusedAfterDays int = 90
+
 @description('Six-field NCRONTAB in UTC for the daily digest (DAILY_SCHEDULE). Flex Consumption has no time zone setting.')
 param dailySchedule string = '0 0 6 * * *'
 
@@ -214,6 +219,7 @@ module api 'app/api.bicep' = {
     emailSender: email.outputs.senderAddress
     emailRecipients: emailRecipients
     expiryWindowDays: expiryWindowDays
+    unusedAfterDays: unusedAfterDays
     dailySchedule: dailySchedule
     monthlySchedule: monthlySchedule
     privilegedRoleIds: privilegedRoleIds
@@ -286,6 +292,7 @@ output ACS_NAME string = email.outputs.name
 output EMAIL_SENDER string = email.outputs.senderAddress
 output EMAIL_RECIPIENTS string = emailRecipients
 output EXPIRY_WINDOW_DAYS int = expiryWindowDays
+output UNUSED_AFTER_DAYS int = unusedAfterDays
 output DAILY_SCHEDULE string = dailySchedule
 output MONTHLY_SCHEDULE string = monthlySchedule
 output EXPORT_MAX_CONCURRENT int = exportMaxConcurrent

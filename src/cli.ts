@@ -23,7 +23,7 @@ Commands:
            today's snapshot CSVs, harvested activations, digest and email
   monthly  [--month YYYY-MM] [--now <ISO time>]
            the compliance pack of a month (default: every complete month not yet archived)
-  export   --dataset <eligible|active|activations|role-settings|azure-eligible|azure-active|azure-activations> [--from YYYY-MM-DD] [--to YYYY-MM-DD]
+  export   --dataset <eligible|active|activations|role-settings|unused|azure-eligible|azure-active|azure-activations> [--from YYYY-MM-DD] [--to YYYY-MM-DD]
            [--format csv|json] [--out <file>|-] [--save]
            one dataset to a file or stdout (activations: default the last 30 days)
   verify   --month YYYY-MM

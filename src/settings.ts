@@ -21,6 +21,7 @@ export const SETTING_NAMES = [
   'EMAIL_SENDER',
   'EMAIL_RECIPIENTS',
   'EXPIRY_WINDOW_DAYS',
+  'UNUSED_AFTER_DAYS',
   'PRIVILEGED_ROLE_IDS',
   'EXCLUDED_PRINCIPAL_IDS',
   'DAILY_SCHEDULE',
@@ -57,6 +58,8 @@ export interface Settings {
   archiveContainer: string;
   email: EmailSettings;
   expiryWindowDays: number;
+  /** An eligibility held this many days with no activation is listed as unused (UNUSED_AFTER_DAYS). */
+  unusedAfterDays: number;
   /** The role template ids PRIVILEGED_ROLE_IDS names, lower case; unset, the CISA roles of src/pim/roles.ts. */
   privilegedRoleIds?: ReadonlySet<string>;
   excludedPrincipalIds: ReadonlySet<string>;
@@ -227,6 +230,15 @@ export function loadSettings(env: Env = process.env): Settings {
     expiryWindowDays = Number(windowText);
   }
 
+  const unusedText = present(env, 'UNUSED_AFTER_DAYS');
+  let unusedAfterDays = 90;
+  if (unusedText !== undefined) {
+    if (!/^\d+$/.test(unusedText) || Number(unusedText) < 1 || Number(unusedText) > 3650) {
+      throw new SettingsError('UNUSED_AFTER_DAYS', `must be a whole number of days from 1 to 3650, got "${unusedText}"`);
+    }
+    unusedAfterDays = Number(unusedText);
+  }
+
   const privilegedText = present(env, 'PRIVILEGED_ROLE_IDS');
   const privilegedRoleIds = privilegedText !== undefined ? guidList('PRIVILEGED_ROLE_IDS', privilegedText) : undefined;
   if (privilegedRoleIds?.size === 0) throw new SettingsError('PRIVILEGED_ROLE_IDS', 'is set but lists no role id');
@@ -243,6 +255,7 @@ export function loadSettings(env: Env = process.env): Settings {
     archiveContainer,
     email,
     expiryWindowDays,
+    unusedAfterDays,
     privilegedRoleIds,
     excludedPrincipalIds,
     harvestOverlapHours: harvestOverlapHours(env),

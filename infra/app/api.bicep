@@ -33,6 +33,9 @@ param emailRecipients string
 @minValue(1)
 @maxValue(365)
 param expiryWindowDays int
+@minValue(1)
+@maxValue(3650)
+param unusedAfterDays int
 param dailySchedule string
 param monthlySchedule string
 param privilegedRoleIds string = ''
@@ -90,6 +93,7 @@ var appSettings = {
   EMAIL_SENDER: emailSender
   EMAIL_RECIPIENTS: emailRecipients
   EXPIRY_WINDOW_DAYS: string(expiryWindowDays)
+  UNUSED_AFTER_DAYS: string(unusedAfterDays)
   PRIVILEGED_ROLE_IDS: privilegedRoleIds // empty: the app's built-in CISA SCuBA list
   EXCLUDED_PRINCIPAL_IDS: excludedPrincipalIds
   DAILY_SCHEDULE: dailySchedule // read by the timer trigger as %DAILY_SCHEDULE%

@@ -5,27 +5,27 @@
  * A day whose manifest exists is final: a re-run rewrites nothing and only retries an email that
  * has not gone out. Order of writes: harvested activations and watermark first (the snapshot's
  * lists are read meanwhile), the day's files and the snapshot state, then the manifest that marks
- * the day final, then the email, then the pack of the month just ended once it is sealed (monthly.ts).
+ * the day final, then the email, then the pack of the month just ended once it is sealed (pack.ts).
  */
 import { harvestSince, type Harvest } from './harvest';
 import { azureDigestManifest, azureDigestOf, startAzureReading, writeAzureAssignments } from './azure';
-import { assignmentChanges, GlobalAdministratorCount } from '../pim/changes';
-import type { AssignmentRow } from '../pim/model';
+import { assignmentChanges, GlobalAdministratorCount, LIST_LIMIT } from '../pim/changes';
+import type { AssignmentRow, UnusedEligibilityRow } from '../pim/model';
 import { RoleSettingsInputs } from '../pim/roleSettings';
-import { takeSnapshot, withActivatedScopes } from '../pim/snapshot';
+import { takeSnapshot } from '../pim/snapshot';
 import { ReminderCandidates } from '../pim/reminders';
 import { sendExpiryReminders } from './reminders';
 import { renderDigest } from '../report/digest';
 import { APP_VERSION } from '../version';
 import type { JobContext } from './context';
 import {
-  dailyManifest,
   dayFolder,
   JSON_CONTENT_TYPE,
   utcDay,
   writeActivationsCsv,
   writeAssignmentsCsv,
   writeTextFile,
+  writeUnusedCsv,
   type ManifestFile,
 } from './files';
 import { StateStore } from './state';
@@ -35,6 +35,7 @@ import { withRunLock, type RunLockOptions } from './lock';
 import { archiveSealedMonth } from './pack';
 import { awaitedLater } from '../util/promises';
 import { dailyRoleSettings } from './roleSettings';
+import { HistoryStore, unusedEligibilities } from '../history';
 
 export interface DailyOptions {
   /** Send today's digest again even if it was sent. */
@@ -70,11 +71,12 @@ async function daily(ctx: JobContext, options: DailyOptions): Promise<DailyResul
   const folder = dayFolder(now);
   const container = settings.reportsContainer;
   const state = new StateStore(store, container);
+  const history = new HistoryStore(store, container);
   log.info(`Daily run for ${day} into ${store.location(container)}/${folder}`);
 
   // A first run (no watermark yet) leaves earlier months to the monthly timer: it archives every
   // complete month the harvest covers, and a first daily run stays a daily run's cost.
-  const firstRun = (await state.watermark()) === undefined;
+  const firstRun = (await history.watermark()) === undefined;
   let result: DailyResult;
   const manifestText = await store.readText(container, `${folder}manifest.json`);
   if (manifestText) {
@@ -82,7 +84,7 @@ async function daily(ctx: JobContext, options: DailyOptions): Promise<DailyResul
     log.info(`${folder} is complete already (manifest.json exists); nothing is rewritten`);
     result = { folder, wrote: false, subject: manifest.digest?.subject };
   } else {
-    result = await writeDay(ctx, state, day, folder);
+    result = await writeDay(ctx, state, history, day, folder);
   }
 
   let emailFailure: { error: unknown } | undefined;
@@ -100,12 +102,12 @@ async function daily(ctx: JobContext, options: DailyOptions): Promise<DailyResul
   }
   // Last: the month just ended is sealed once the harvest covers its end plus the overlap, which
   // the monthly timer (early on the 1st) cannot see; an archive failure never holds up the email.
-  if (!firstRun) result.archived = await archiveSealedMonth(ctx, state);
+  if (!firstRun) result.archived = await archiveSealedMonth(ctx, history);
   if (emailFailure) throw emailFailure.error;
   return result;
 }
 
-async function writeDay(ctx: JobContext, state: StateStore, day: string, folder: string): Promise<DailyResult> {
+async function writeDay(ctx: JobContext, state: StateStore, history: HistoryStore, day: string, folder: string): Promise<DailyResult> {
   const { settings, graph, store, log, now } = ctx;
   const started = new Date();
   const container = settings.reportsContainer;
@@ -122,9 +124,10 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
     // Scope Id from the Activated schedule of the same request, when the snapshot still has it (a
     // failed snapshot fails the run below; here it only leaves the scopes blank).
     const scopesReady = snapshotTaken.then((taken) => taken.activatedScopes, () => new Map<string, string>());
-    harvest = await harvestSince(ctx, state, day, { activatedScopes: scopesReady });
+    const groupRolesReady = snapshotTaken.then((taken) => taken.groupRoles, () => new Map());
+    harvest = await harvestSince(ctx, history, day, { activatedScopes: scopesReady, groupRoles: groupRolesReady });
     try {
-      files.push(await writeActivationsCsv(store, container, `${folder}activations.csv`, withActivatedScopes(harvest.activations.sortedBatches(), await scopesReady)));
+      files.push(await writeActivationsCsv(store, container, `${folder}activations.csv`, harvest.reported()));
     } finally {
       await harvest.dispose();
     }
@@ -164,8 +167,30 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
     if (azureFiles) files.push(...azureFiles.files);
     const incomplete: Array<{ list: string; groupId: string; groupName: string; status: number; code: string; reason: string }> = [...snapshot.incomplete, ...(azureFiles?.incomplete ?? [])];
 
+    // Eligibilities nobody used in UNUSED_AFTER_DAYS, from the history the harvest above completed.
+    const unused = await unusedEligibilities({
+      history,
+      store,
+      archiveContainer: settings.archiveContainer,
+      eligible: snapshot.eligible.sortedBatches(),
+      groupRoles: snapshot.groupRoles,
+      now,
+      afterDays: settings.unusedAfterDays,
+    });
+    let unusedShown: UnusedEligibilityRow[] = [];
+    try {
+      files.push(await writeUnusedCsv(store, container, `${folder}unused-eligibilities.csv`, unused.rows.sortedBatches(), snapshot.scopeName));
+      for await (const batch of unused.rows.sortedBatches(LIST_LIMIT)) {
+        unusedShown = batch;
+        break;
+      }
+    } finally {
+      await unused.dispose();
+    }
+    log.info(`Wrote ${folder}unused-eligibilities.csv (${unused.count} row(s)${unused.complete ? '' : `; complete from ${unused.completeFrom}`})`);
+
     // The last day that became final: a day whose run stopped before its manifest sent no digest.
-    const previous = await state.previousSnapshot(day, (d) => store.exists(container, dailyManifest(d)));
+    const previous = await state.previousSnapshot(day, (d) => history.isDayFinal(d));
     const changes = await assignmentChanges(snapshot.schedules.sorted(), previous, {
       now,
       expiryWindowDays: settings.expiryWindowDays,
@@ -173,7 +198,7 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
     });
     await state.saveSnapshot(day, snapshot.schedules.sortedBatches(), previous?.day);
     const reminders = await sendExpiryReminders(ctx, state, day, reminderCandidates?.items ?? [], snapshot.scopeName);
-    const roleSettings = await dailyRoleSettings(ctx, day, folder, roleSettingsInputs, (d) => store.exists(container, dailyManifest(d)));
+    const roleSettings = await dailyRoleSettings(ctx, day, folder, roleSettingsInputs, (d) => history.isDayFinal(d));
     files.push(roleSettings.file);
     incomplete.push(...roleSettings.incomplete);
     const azureDigest = azure?.snapshot ? await azureDigestOf(ctx, day, azure.snapshot, azureFiles!.incomplete.length === 0, azureFiles!.activations) : undefined;
@@ -182,12 +207,15 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
       day,
       changes,
       activations: { count: harvest.count, items: harvest.latest },
+      groupActivations: harvest.groupActivations,
+      globalAdministratorActivations: harvest.globalAdministratorActivations,
       globalAdministrators: {
         count: globalAdministrators.count,
         names: globalAdministrators.names,
         isFinding: globalAdministrators.isFinding,
       },
       expiryWindowDays: settings.expiryWindowDays,
+      unused: { count: unused.count, items: unusedShown, complete: unused.complete, completeFrom: unused.completeFrom, afterDays: unused.afterDays },
       gaps: harvest.newGaps,
       incomplete,
       roleSettings: roleSettings.report,
@@ -220,6 +248,8 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
         permanent: changes.permanent.count,
         permanentPrivilegedFindings: changes.permanentPrivilegedFindings.count,
         globalAdministrators: globalAdministrators.count,
+        unusedEligibilities: unused.count,
+        unusedComplete: unused.complete,
         baseline: changes.baseline,
         roleSettingsFindings: roleSettings.report.findings.length,
         roleSettingChanges: roleSettings.report.changes?.items.length ?? null,
@@ -235,6 +265,8 @@ async function writeDay(ctx: JobContext, state: StateStore, day: string, folder:
         harvestedFromUtc: harvest.window?.from.toISOString() ?? null,
         harvestedToUtc: harvest.window?.to.toISOString() ?? null,
         count: harvest.count,
+        groupActivations: harvest.groupActivations.count,
+        globalAdministratorActivations: harvest.globalAdministratorActivations,
         gaps: harvest.newGaps,
       },
       graph: graph.stats,
@@ -276,7 +308,7 @@ async function deliverOutbox(ctx: JobContext, state: StateStore): Promise<void> 
     }
     // Queued by a run that stopped before its manifest: that day never became final, and what it
     // harvested is reported by a later day's files and digest (harvest.ts), so it is not sent.
-    if (!(await ctx.store.exists(ctx.settings.reportsContainer, dailyManifest(entry.day)))) {
+    if (!(await new HistoryStore(ctx.store, ctx.settings.reportsContainer).isDayFinal(entry.day))) {
       await state.dropFromOutbox(entry.day);
       ctx.log.warn(`The run of ${entry.day} stopped before its files were final: its digest is not sent; a later day's digest reports what it harvested`);
       continue;

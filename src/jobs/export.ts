@@ -10,29 +10,30 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { AUDIT_RETENTION_MS, harvestActivations } from '../pim/activations';
-import { ACTIVATION_TABLE, activationRowCodec, compareActivationRows, type ActivationRow } from '../pim/model';
-import { readActivatedScopes, takeSnapshot } from '../pim/snapshot';
+import { activationRowCodec, compareActivationRows, type ActivationRow } from '../pim/model';
+import { groupRoleNames, readActivatedScopes, takeSnapshot, type GroupRoles } from '../pim/snapshot';
 import { privilegedGroupsOf, readRoleSettings } from '../pim/roleSettings';
+import { StateStore } from './state';
 import {
   ACTIVATION_COLUMNS,
   activationValues,
   ASSIGNMENT_COLUMNS,
   assignmentValues,
-  csvRows,
   csvStream,
   ROLE_SETTINGS_COLUMNS,
   roleSettingsValues,
+  UNUSED_COLUMNS,
+  unusedValues,
 } from '../report/csv';
 import { jsonArrayStream } from '../report/json';
 import { ExternalSorter } from '../util/sorter';
 import { map } from '../util/streams';
 import type { JobContext } from './context';
 import { CSV_CONTENT_TYPE, JSON_CONTENT_TYPE, utcDay } from './files';
-import { archiveFolder, monthBounds } from './pack';
-import { StateStore, type HarvestGap } from './state';
+import { ApprovalBook, HistoryStore, keptActivations, unusedEligibilities, uncoveredBefore, uniqueByAuditId, type HarvestGap } from '../history';
 import { AZURE_DATASETS, azureExportRows, AzureExportUnavailableError } from './azure';
 
-export const DATASETS = ['eligible', 'active', 'activations', 'role-settings', ...AZURE_DATASETS] as const;
+export const DATASETS = ['eligible', 'active', 'activations', 'role-settings', 'unused', ...AZURE_DATASETS] as const;
 export type Dataset = (typeof DATASETS)[number];
 export type ExportFormat = 'csv' | 'json';
 const DAY_MS = 24 * 3600 * 1000;
@@ -113,7 +114,9 @@ export async function runExport(ctx: JobContext, request: ExportRequest): Promis
         ? await activationRows(ctx, request)
         : dataset === 'role-settings'
           ? await roleSettingsRows(ctx)
-          : await assignmentRows(ctx, dataset);
+          : dataset === 'unused'
+            ? await unusedRows(ctx)
+            : await assignmentRows(ctx, dataset);
   // docs/http-export.md: pim-<dataset>-<date>, the day of the export; the period of an activations export is in its rows.
   const filename = `pim-${request.dataset}-${utcDay(now)}.${request.format}`;
   const contentType = request.format === 'csv' ? CSV_CONTENT_TYPE : JSON_CONTENT_TYPE;
@@ -171,6 +174,51 @@ async function roleSettingsRows(ctx: JobContext): Promise<Rows> {
   };
 }
 
+/** The roles each group holds in the newest snapshot of a final day (state/snapshots/). */
+async function latestGroupRoles(ctx: JobContext): Promise<GroupRoles> {
+  const history = new HistoryStore(ctx.store, ctx.settings.reportsContainer);
+  const latest = await new StateStore(ctx.store, ctx.settings.reportsContainer).previousSnapshot(utcDay(new Date(ctx.now.getTime() + DAY_MS)), (d) => history.isDayFinal(d));
+  const held = new Map<string, Array<{ roleId: string; roleName: string }>>();
+  for await (const row of latest?.schedules ?? []) {
+    if (row.principalType !== 'Group' || row.memberType !== 'Direct') continue;
+    const key = row.principalId.toLowerCase();
+    held.set(key, [...(held.get(key) ?? []), { roleId: row.roleId, roleName: row.roleName }]);
+  }
+  return held;
+}
+
+/** unused-eligibilities as of now: the live snapshot's eligibilities against the app's own history. */
+async function unusedRows(ctx: JobContext): Promise<Rows> {
+  const { settings, store, now, log } = ctx;
+  const snapshot = await takeSnapshot(ctx.graph, { privilegedRoleIds: settings.privilegedRoleIds, log });
+  try {
+    const unused = await unusedEligibilities({
+      history: new HistoryStore(store, settings.reportsContainer),
+      store,
+      archiveContainer: settings.archiveContainer,
+      eligible: snapshot.eligible.sortedBatches(),
+      groupRoles: snapshot.groupRoles,
+      now,
+      afterDays: settings.unusedAfterDays,
+    });
+    // The snapshot is read once into the list; the list is what the export streams.
+    await snapshot.dispose();
+    const uncovered: HarvestGap[] = unused.complete
+      ? []
+      : [{ fromUtc: new Date(now.getTime() - settings.unusedAfterDays * DAY_MS).toISOString(), toUtc: unused.historySince ?? now.toISOString(), reason: `the app's own history is shorter than UNUSED_AFTER_DAYS (${settings.unusedAfterDays}); the list is complete from ${unused.completeFrom}` }];
+    if (!unused.complete) log.warn(`Unused eligibilities are not known yet: ${uncovered[0].reason}`);
+    return {
+      columns: UNUSED_COLUMNS,
+      values: () => map(unused.rows.sorted(), (row) => unusedValues(row, snapshot.scopeName)),
+      uncovered,
+      dispose: () => unused.dispose(),
+    };
+  } catch (error) {
+    await snapshot.dispose();
+    throw error;
+  }
+}
+
 async function activationRows(ctx: JobContext, request: ExportRequest): Promise<Rows> {
   const { graph, log, now, store, settings } = ctx;
   const from = new Date(`${request.from}T00:00:00Z`);
@@ -186,38 +234,11 @@ async function activationRows(ctx: JobContext, request: ExportRequest): Promise<
     // Older than Graph's retention: the harvest kept under state/, then the archive for months it lacks.
     const uncovered: HarvestGap[] = [];
     if (from < retentionStart) {
-      const state = new StateStore(store, settings.reportsContainer);
-      const watermark = await state.watermark();
+      const history = new HistoryStore(store, settings.reportsContainer);
+      const watermark = await history.watermark();
       const oldEnd = end < retentionStart ? end : retentionStart;
-      for (let m = from.toISOString().slice(0, 7); m <= oldEnd.toISOString().slice(0, 7); m = nextMonth(m)) {
-        let found = false;
-        for await (const batch of state.activationsOfMonth(m)) {
-          found = true;
-          await sorter.addAll(batch.filter(inRange));
-        }
-        if (!found) {
-          for await (const batch of archivedActivations(ctx, m)) {
-            found = true;
-            await sorter.addAll(batch.filter(inRange));
-          }
-        }
-      }
-      const coverageStart = watermark ? new Date(watermark.coverageStartUtc) : retentionStart;
-      if (from < coverageStart) {
-        uncovered.push({
-          fromUtc: from.toISOString(),
-          toUtc: (coverageStart < oldEnd ? coverageStart : oldEnd).toISOString(),
-          reason: 'before the first harvest of this app, and beyond the 30 days Graph keeps',
-        });
-      }
-      // Stopped for longer than Graph keeps events, and no harvest has recorded the gap yet.
-      if (watermark && Date.parse(watermark.harvestedThroughUtc) < retentionStart.getTime()) {
-        const gapFrom = new Date(Math.max(Date.parse(watermark.harvestedThroughUtc), from.getTime()));
-        if (gapFrom < oldEnd) uncovered.push({ fromUtc: gapFrom.toISOString(), toUtc: oldEnd.toISOString(), reason: 'no run harvested it within the 30 days Graph keeps audit events' });
-      }
-      for (const gap of watermark?.gaps ?? []) {
-        if (Date.parse(gap.fromUtc) < oldEnd.getTime() && Date.parse(gap.toUtc) > from.getTime()) uncovered.push({ fromUtc: gap.fromUtc, toUtc: gap.toUtc, reason: gap.reason });
-      }
+      for await (const batch of keptActivations(history, store, settings.archiveContainer, from, end, oldEnd.toISOString().slice(0, 7))) await sorter.addAll(batch);
+      uncovered.push(...uncoveredBefore(watermark, from, oldEnd, retentionStart));
     }
     // What Graph still holds comes from Graph.
     if (end > retentionStart) {
@@ -228,7 +249,20 @@ async function activationRows(ctx: JobContext, request: ExportRequest): Promise<
           log.warn(`Activated schedules could not be read (${(error as Error).message}); activations without a scope keep Scope Id blank`);
           return new Map<string, string>();
         });
-        for await (const row of harvestActivations(graph, window, log, (gap) => uncovered.push(gap))) {
+        // Group Roles as the last final day's snapshot has them (a live snapshot would cost the whole tenant).
+        const groupRoles = await latestGroupRoles(ctx);
+        const withRoles = (row: ActivationRow) =>
+          row.activationType !== 'Group' || row.groupRoles || row.groupAccess === 'Owner' ? row : { ...row, groupRoles: groupRoleNames(groupRoles, row.groupId) };
+        // Approvals read in the window, and those the harvest kept for completions not yet seen.
+        const approvals = new ApprovalBook((await new HistoryStore(store, settings.reportsContainer).watermark())?.approvals);
+        for await (const read of harvestActivations(
+          graph,
+          window,
+          log,
+          (gap) => uncovered.push(gap),
+          (approval) => approvals.note(approval),
+        )) {
+          const row = withRoles(approvals.fill(read));
           if (inRange(row)) await sorter.add(row.scopeId || !row.requestId ? row : { ...row, scopeId: scopes.get(row.requestId.toLowerCase()) ?? '' });
         }
       }
@@ -236,41 +270,12 @@ async function activationRows(ctx: JobContext, request: ExportRequest): Promise<
     for (const gap of uncovered) log.warn(`No source covers activations from ${gap.fromUtc} to ${gap.toUtc}: ${gap.reason}`);
     return {
       columns: ACTIVATION_COLUMNS,
-      values: () => map(unique(sorter.sorted()), activationValues),
+      values: () => map(uniqueByAuditId(sorter.sorted()), activationValues),
       uncovered,
       dispose: () => sorter.dispose(),
     };
   } catch (error) {
     await sorter.dispose();
     throw error;
-  }
-}
-
-/**
- * Each audit id once. The same event can come from two sources (the harvest or the archive, and
- * Graph) with times of different precision, so adjacency is not enough; the ids of one export's
- * period are few enough to remember.
- */
-async function* unique(rows: AsyncIterable<ActivationRow>): AsyncGenerator<ActivationRow> {
-  const seen = new Set<string>();
-  for await (const row of rows) {
-    if (seen.has(row.auditId)) continue;
-    seen.add(row.auditId);
-    yield row;
-  }
-}
-
-function nextMonth(month: string): string {
-  return monthBounds(month).end.toISOString().slice(0, 7);
-}
-
-/** A month's activations read back from its archived CSV, streamed in batches. */
-async function* archivedActivations(ctx: JobContext, month: string): AsyncGenerator<ActivationRow[]> {
-  const data = await ctx.store.readStream(ctx.settings.archiveContainer, `${archiveFolder(month)}activations.csv`);
-  if (!data) return;
-  try {
-    yield* csvRows(ACTIVATION_TABLE, data);
-  } finally {
-    (data as Readable).destroy();
   }
 }

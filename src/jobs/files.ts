@@ -5,14 +5,16 @@ import {
   ACTIVATION_COLUMNS,
   ASSIGNMENT_COLUMNS,
   ROLE_SETTINGS_COLUMNS,
+  UNUSED_COLUMNS,
   activationValues,
   assignmentValues,
   csvStreamOfBatches,
   roleSettingsValues,
   sha256,
+  unusedValues,
 } from '../report/csv';
 import type { FileFacts } from '../report/csv';
-import type { ActivationRow, AssignmentRow, RoleSettingsRow, ScopeNamer } from '../pim/model';
+import type { ActivationRow, AssignmentRow, RoleSettingsRow, ScopeNamer, UnusedEligibilityRow } from '../pim/model';
 import { map } from '../util/streams';
 
 export const CSV_CONTENT_TYPE = 'text/csv; charset=utf-8';
@@ -30,6 +32,23 @@ function assignmentsCsv(batches: AsyncIterable<AssignmentRow[]>, scopeName: Scop
 /** The activations CSV's bytes as `writeActivationsCsv` writes them, and their facts once read. */
 export function activationsCsv(batches: AsyncIterable<ActivationRow[]>): { stream: Readable; facts: () => FileFacts } {
   return csvStreamOfBatches(ACTIVATION_COLUMNS, map(batches, (batch) => batch.map(activationValues)));
+}
+
+/** unused-eligibilities.csv's bytes, and their facts once read. */
+export function unusedCsv(batches: AsyncIterable<UnusedEligibilityRow[]>, scopeName: ScopeNamer): { stream: Readable; facts: () => FileFacts } {
+  return csvStreamOfBatches(UNUSED_COLUMNS, map(batches, (batch) => batch.map((row) => unusedValues(row, scopeName))));
+}
+
+export async function writeUnusedCsv(
+  store: BlobStore,
+  container: string,
+  name: string,
+  batches: AsyncIterable<UnusedEligibilityRow[]>,
+  scopeName: ScopeNamer,
+): Promise<ManifestFile> {
+  const { stream, facts } = unusedCsv(batches, scopeName);
+  await store.writeStream(container, name, stream, { contentType: CSV_CONTENT_TYPE });
+  return { name: baseName(name), ...facts() };
 }
 
 export async function writeAssignmentsCsv(
@@ -90,17 +109,4 @@ function baseName(name: string): string {
   return name.slice(name.lastIndexOf('/') + 1);
 }
 
-/** `daily/2026/11/24/` for the UTC day of `at`. */
-export function dayFolder(at: Date): string {
-  const iso = at.toISOString();
-  return `daily/${iso.slice(0, 4)}/${iso.slice(5, 7)}/${iso.slice(8, 10)}/`;
-}
-
-/** The manifest that makes a day final: `daily/2026/11/24/manifest.json` for `2026-11-24`. */
-export function dailyManifest(day: string): string {
-  return `${dayFolder(new Date(`${day}T00:00:00Z`))}manifest.json`;
-}
-
-export function utcDay(at: Date): string {
-  return at.toISOString().slice(0, 10);
-}
+export { dailyManifest, dayFolder, utcDay } from '../history';

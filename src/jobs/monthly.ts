@@ -1,15 +1,17 @@
 /**
  * The monthly job: a final harvest, then the pack (./pack.ts) of every complete month the harvest
- * covers that is sealed and not yet archived, oldest first.
+ * covers that is sealed and not yet archived, oldest first. A month is sealed only once the harvest
+ * has covered its end plus the overlap (audit events reach Graph up to HARVEST_OVERLAP_HOURS late;
+ * src/history/coverage.ts); otherwise the first daily run after that moment writes it
+ * (`archiveSealedMonth` in pack.ts).
  */
+import { archiveFolder, HistoryStore, isSealed, monthBounds, monthlyManifest, monthOf, previousMonth, sealableFrom, utcDay } from '../history';
 import { readActivatedScopes, takeSnapshot, type Snapshot } from '../pim/snapshot';
 import type { JobContext } from './context';
-import { dayFolder, utcDay } from './files';
 import { harvestSince } from './harvest';
 import { withRunLock, type RunLockOptions } from './lock';
-import { archiveFolder, archiveMonth, isSealable, monthBounds, monthOf, notSealedYet, previousMonth } from './pack';
+import { archiveMonth } from './pack';
 import { azureForPack } from './azure';
-import { StateStore } from './state';
 
 export interface MonthlyOptions {
   /** YYYY-MM; by default every complete month not yet archived, up to the month before `now`. */
@@ -23,6 +25,10 @@ export interface MonthlyResult {
   alreadyArchived: string[];
   /** Months not sealed yet: the harvest has not covered their end plus the overlap. */
   notSealed: string[];
+}
+
+function notSealedYet(month: string, overlapHours: number, through: string): string {
+  return `${month} is not sealed yet: its pack is written once the harvest covers ${sealableFrom(month, overlapHours).toISOString()} (the month's end plus HARVEST_OVERLAP_HOURS=${overlapHours}, as audit events reach Graph late), and ${through}; the first daily run after that writes it; nothing is written now`;
 }
 
 export async function runMonthly(ctx: JobContext, options: MonthlyOptions = {}): Promise<MonthlyResult> {
@@ -42,13 +48,13 @@ export async function runMonthly(ctx: JobContext, options: MonthlyOptions = {}):
 async function monthly(ctx: JobContext, options: MonthlyOptions): Promise<MonthlyResult> {
   const { settings, store, log, now } = ctx;
   const archive = settings.archiveContainer;
-  const state = new StateStore(store, settings.reportsContainer);
+  const history = new HistoryStore(store, settings.reportsContainer);
   const lastComplete = previousMonth(monthOf(now));
 
   // A final harvest, so the month's last hours (after the last daily run) are in. What it finds
   // belongs to the next daily file still open: today's, or tomorrow's if today's is final.
   const today = utcDay(now);
-  const todayFinal = await store.exists(settings.reportsContainer, `${dayFolder(now)}manifest.json`);
+  const todayFinal = await history.isDayFinal(today);
   // Never left to reject unheard if the harvest fails first; without it Scope Id stays blank.
   const activatedScopes = readActivatedScopes(ctx.graph).catch((error: unknown) => {
     log.warn(
@@ -56,12 +62,8 @@ async function monthly(ctx: JobContext, options: MonthlyOptions): Promise<Monthl
     );
     return new Map<string, string>();
   });
-  await (
-    await harvestSince(ctx, state, todayFinal ? utcDay(new Date(now.getTime() + 24 * 3600 * 1000)) : today, {
-      activatedScopes,
-    })
-  ).dispose();
-  const watermark = await state.watermark();
+  await (await harvestSince(ctx, history, todayFinal ? utcDay(new Date(now.getTime() + 24 * 3600 * 1000)) : today, { activatedScopes })).dispose();
+  const watermark = await history.watermark();
   const coverageStart = watermark?.coverageStartUtc;
   // PIM for Azure resources: a final Azure harvest too, and the Azure assignments for the packs.
   const azure = await azureForPack(ctx, todayFinal ? utcDay(new Date(now.getTime() + 24 * 3600 * 1000)) : today, new Date(now));
@@ -82,12 +84,12 @@ async function monthly(ctx: JobContext, options: MonthlyOptions): Promise<Monthl
   try {
     for (const month of months) {
       const folder = archiveFolder(month);
-      if (await store.exists(archive, `${folder}manifest.json`)) {
+      if (await store.exists(archive, monthlyManifest(month))) {
         log.info(`${month} is archived already (${folder}manifest.json exists); nothing is rewritten`);
         result.alreadyArchived.push(month);
         continue;
       }
-      if (!isSealable(month, watermark, settings.harvestOverlapHours)) {
+      if (!isSealed(month, watermark, settings.harvestOverlapHours)) {
         const through = watermark ? `the harvest reaches ${watermark.harvestedThroughUtc}` : 'nothing is harvested yet';
         log.info(notSealedYet(month, settings.harvestOverlapHours, through));
         result.notSealed.push(month);
@@ -100,7 +102,7 @@ async function monthly(ctx: JobContext, options: MonthlyOptions): Promise<Monthl
         continue;
       }
       snapshot ??= await takeSnapshot(ctx.graph, { privilegedRoleIds: settings.privilegedRoleIds, log });
-      await archiveMonth(ctx, state, month, snapshot, watermark?.gaps ?? [], coverageStart, azure?.reading);
+      await archiveMonth(ctx, history, month, snapshot, watermark?.gaps ?? [], coverageStart, azure?.reading);
       result.archived.push(month);
     }
   } finally {

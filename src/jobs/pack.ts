@@ -1,12 +1,8 @@
 /**
- * The monthly compliance pack, shared by the monthly job and the daily run that seals a month
- * (docs/files.md, "manifest.json (monthly)"; docs/guarantees.md, "Idempotent"): the assignment
- * snapshot, every activation of the month exactly once, and a manifest with each file's SHA-256,
- * written once into ARCHIVE_CONTAINER and never overwritten.
- *
- * A month is sealed only once the harvest has covered its end plus the overlap (audit events reach
- * Graph up to HARVEST_OVERLAP_HOURS late): the monthly timer writes the pack when that holds,
- * otherwise the first daily run after that moment does (`archiveSealedMonth`).
+ * A month's compliance pack (docs/files.md): the assignment snapshot taken when it is made, every
+ * activation of the month exactly once from the app's own history (src/history/), and a manifest
+ * with each file's SHA-256, written once into ARCHIVE_CONTAINER and never overwritten. Shared by
+ * the monthly job and the daily job (which writes the month just ended once it is sealed).
  *
  * The manifest is written last and marks the pack complete. A pack left half-written by a crash is
  * completed by the next run, which computes each file again: a blob already there is described in
@@ -15,28 +11,42 @@
  */
 import { privilegedGroupsOf } from '../pim/roleSettings';
 import { packRoleSettings } from './roleSettings';
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { BlobAlreadyExistsError } from '../io/blob';
+import {
+  archiveFolder,
+  harvestedActivationsOfMonth,
+  isSealed,
+  monthBounds,
+  monthGaps,
+  monthlyManifest,
+  monthOf,
+  previousMonth,
+  type HarvestGap,
+  type HistoryStore,
+  unusedEligibilities,
+} from '../history';
 import { takeSnapshot, type Snapshot } from '../pim/snapshot';
 import { AZURE_ACTIVATIONS_FILE, AZURE_FILES, azureActivationsPackFile, azureForPack, keepAzureAssignments, type AzureReading, type KeptAzure } from './azure';
 import { activationRowCodec, compareActivationRows, type ActivationRow } from '../pim/model';
+import { csvFacts, type FileFacts } from '../report/csv';
 import { ExternalSorter } from '../util/sorter';
-import { csvFacts } from '../report/csv';
 import { byteFactsOf } from '../util/streams';
 import { APP_VERSION } from '../version';
 import type { JobContext } from './context';
-import type { Readable } from 'node:stream';
-import { finished } from 'node:stream/promises';
-import type { FileFacts } from '../report/csv';
 import {
   activationsCsv,
   CSV_CONTENT_TYPE,
   JSON_CONTENT_TYPE,
   writeAssignmentsCsv,
   writeTextFile,
+  writeUnusedCsv,
   type ManifestFile,
   utcDay,
 } from './files';
-import { StateStore, type HarvestGap, type Watermark } from './state';
+
+export { parseMonth } from '../history';
 
 /** A file already in a pack that is not what the app writes there: the pack is not certified. */
 export class ArchiveMismatchError extends Error {
@@ -46,54 +56,18 @@ export class ArchiveMismatchError extends Error {
   }
 }
 
-export function parseMonth(value: string): string {
-  if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(value)) throw new Error(`a month is written YYYY-MM, got "${value}"`);
-  return value;
-}
-
-export function monthBounds(month: string): { start: Date; end: Date } {
-  const [y, m] = month.split('-').map(Number);
-  return { start: new Date(Date.UTC(y, m - 1, 1)), end: new Date(Date.UTC(y, m, 1)) };
-}
-
-export function monthOf(at: Date): string {
-  return at.toISOString().slice(0, 7);
-}
-
-export function previousMonth(month: string): string {
-  const { start } = monthBounds(month);
-  return monthOf(new Date(start.getTime() - 1));
-}
-
-export const archiveFolder = (month: string) => `monthly/${month}/`;
-
-/** The moment from which `month` may be sealed: its end plus the harvest overlap. */
-function sealableFrom(month: string, overlapHours: number): Date {
-  return new Date(monthBounds(month).end.getTime() + overlapHours * 3600 * 1000);
-}
-
-export function isSealable(month: string, watermark: Watermark | undefined, overlapHours: number): boolean {
-  return (
-    watermark !== undefined && Date.parse(watermark.harvestedThroughUtc) >= sealableFrom(month, overlapHours).getTime()
-  );
-}
-
-export function notSealedYet(month: string, overlapHours: number, through: string): string {
-  return `${month} is not sealed yet: its pack is written once the harvest covers ${sealableFrom(month, overlapHours).toISOString()} (the month's end plus HARVEST_OVERLAP_HOURS=${overlapHours}, as audit events reach Graph late), and ${through}; the first daily run after that writes it; nothing is written now`;
-}
-
 /**
  * For the daily job, holding the run lock, after its harvest: writes the pack of the last complete
  * month once it is sealed (the monthly timer runs before the month's last events reached Graph).
  * Quiet when there is nothing to do; the monthly timer catches up older months.
  */
-export async function archiveSealedMonth(ctx: JobContext, state: StateStore): Promise<string[]> {
+export async function archiveSealedMonth(ctx: JobContext, history: HistoryStore): Promise<string[]> {
   const { settings, store } = ctx;
   const month = previousMonth(monthOf(ctx.now));
-  const watermark = await state.watermark();
+  const watermark = await history.watermark();
   if (!watermark || Date.parse(watermark.coverageStartUtc) >= monthBounds(month).end.getTime()) return [];
-  if (!isSealable(month, watermark, settings.harvestOverlapHours)) return [];
-  if (await store.exists(settings.archiveContainer, `${archiveFolder(month)}manifest.json`)) return [];
+  if (!isSealed(month, watermark, settings.harvestOverlapHours)) return [];
+  if (await store.exists(settings.archiveContainer, monthlyManifest(month))) return [];
   // PIM for Azure resources: sealed only once the Azure harvest covers the month's end too. What
   // this reading stores first belongs to tomorrow's daily file (today's is final by now).
   const azure = await azureForPack(ctx, utcDay(new Date(ctx.now.getTime() + 24 * 3600 * 1000)), monthBounds(month).end);
@@ -104,7 +78,7 @@ export async function archiveSealedMonth(ctx: JobContext, state: StateStore): Pr
     }
     const snapshot = await takeSnapshot(ctx.graph, { privilegedRoleIds: settings.privilegedRoleIds, log: ctx.log });
     try {
-      await archiveMonth(ctx, state, month, snapshot, watermark.gaps, watermark.coverageStartUtc, azure?.reading);
+      await archiveMonth(ctx, history, month, snapshot, watermark.gaps, watermark.coverageStartUtc, azure?.reading);
     } finally {
       await snapshot.dispose();
     }
@@ -116,7 +90,7 @@ export async function archiveSealedMonth(ctx: JobContext, state: StateStore): Pr
 
 export async function archiveMonth(
   ctx: JobContext,
-  state: StateStore,
+  history: HistoryStore,
   month: string,
   snapshot: Snapshot,
   knownGaps: HarvestGap[],
@@ -124,38 +98,17 @@ export async function archiveMonth(
   azure?: AzureReading,
 ): Promise<void> {
   const { store, log } = ctx;
-  const { start, end } = monthBounds(month);
   log.info(`Archiving ${month} into ${store.location(ctx.settings.archiveContainer)}/${archiveFolder(month)}`);
 
-  const gaps = knownGaps
-    .filter((g) => Date.parse(g.fromUtc) < end.getTime() && Date.parse(g.toUtc) > start.getTime())
-    .map(({ fromUtc, toUtc, reason }) => ({ fromUtc, toUtc, reason }));
-  if (!coverageStart || Date.parse(coverageStart) > start.getTime()) {
-    gaps.unshift({
-      fromUtc: start.toISOString(),
-      toUtc: coverageStart && Date.parse(coverageStart) < end.getTime() ? coverageStart : end.toISOString(),
-      reason:
-        'before the first harvest of this app (Graph had already dropped these events, or the app was not yet installed)',
-    });
-  }
+  const gaps = monthGaps(month, knownGaps, coverageStart);
   for (const gap of gaps)
     log.warn(`${month}: activations between ${gap.fromUtc} and ${gap.toUtc} are not in the pack: ${gap.reason}`);
 
   // Each audit id once (a run day's file may repeat an earlier attempt's), sorted on disk.
   const activations = new ExternalSorter<ActivationRow>(compareActivationRows, { codec: activationRowCodec });
   try {
-    const seen = new Set<string>();
-    for await (const batch of state.activationsOfMonth(month)) {
-      await activations.addAll(
-        batch.filter((row) => {
-          const at = Date.parse(row.activated);
-          if (!(at >= start.getTime() && at < end.getTime()) || seen.has(row.auditId)) return false;
-          seen.add(row.auditId);
-          return true;
-        }),
-      );
-    }
-    await writePack(ctx, month, snapshot, activations, gaps, azure);
+    for await (const batch of harvestedActivationsOfMonth(history, month)) await activations.addAll(batch);
+    await writePack(ctx, history, month, snapshot, activations, gaps, azure);
   } finally {
     await activations.dispose();
   }
@@ -167,6 +120,7 @@ export async function archiveMonth(
  */
 async function writePack(
   ctx: JobContext,
+  history: HistoryStore,
   month: string,
   snapshot: Snapshot,
   activations: ExternalSorter<ActivationRow>,
@@ -207,7 +161,23 @@ async function writePack(
       `${kept}role-settings.csv`,
       await privilegedGroupsOf(snapshot.schedules.sortedBatches()),
     );
+    // Eligibilities nobody used, as of the pack (docs/files.md), kept with the assignments they come from.
+    const unused = await unusedEligibilities({
+      history,
+      store,
+      archiveContainer: archive,
+      eligible: snapshot.eligible.sortedBatches(),
+      groupRoles: snapshot.groupRoles,
+      now: ctx.now,
+      afterDays: settings.unusedAfterDays,
+    });
+    try {
+      await writeUnusedCsv(store, reports, `${kept}unused-eligibilities.csv`, unused.rows.sortedBatches(), snapshot.scopeName);
+    } finally {
+      await unused.dispose();
+    }
     taken = {
+      unused: { count: unused.count, complete: unused.complete, completeFrom: unused.completeFrom, historySince: unused.historySince, afterDays: unused.afterDays },
       takenUtc: new Date().toISOString(),
       counts: snapshot.counts,
       incomplete: [...snapshot.incomplete, ...roleSettings.incomplete].map(({ list, groupId, groupName, status, code, reason }) => ({
@@ -286,6 +256,8 @@ async function writePack(
     await once(AZURE_FILES.active, keptCopy(AZURE_FILES.active));
     await once(AZURE_ACTIVATIONS_FILE, azureActivationsPackFile(ctx, month));
   }
+  // A pack begun by a version without the list has none kept: it is completed without it.
+  if (taken.unused) await once('unused-eligibilities.csv', keptCopy('unused-eligibilities.csv'));
 
   const manifest = {
     kind: 'monthly',
@@ -304,6 +276,7 @@ async function writePack(
     },
     ...(taken.azure ? { azure: { ...taken.azure.counts, activations: files.find((f) => f.name === AZURE_ACTIVATIONS_FILE)?.rows ?? 0, incomplete: taken.azure.incomplete.length > 0 } } : {}),
     incomplete: [...taken.incomplete, ...(taken.azure?.incomplete ?? [])],
+    ...(taken.unused ? { unusedEligibilities: taken.unused } : {}),
     graph: graph.stats,
   };
   await writeTextFile(
@@ -317,13 +290,15 @@ async function writePack(
   log.info(
     `Wrote ${folder}manifest.json: ${activations.size} activation(s)${gaps.length ? `, ${gaps.length} gap(s)` : ''}`,
   );
-  for (const name of ['eligible-assignments.csv', 'active-assignments.csv', 'role-settings.csv', ...(taken.azure ? [AZURE_FILES.eligible, AZURE_FILES.active] : []), 'snapshot.json'])
+  for (const name of ['eligible-assignments.csv', 'active-assignments.csv', 'role-settings.csv', 'unused-eligibilities.csv', ...(taken.azure ? [AZURE_FILES.eligible, AZURE_FILES.active] : []), 'snapshot.json'])
     await store.delete(reports, `${kept}${name}`);
 }
 
 /** When the pack's assignments were taken, and how many (state/packs/<month>/snapshot.json). */
 interface PackSnapshot {
   takenUtc: string;
+  /** unused-eligibilities.csv as kept: its count and whether the history covered the window. */
+  unused?: { count: number; complete: boolean; completeFrom?: string; historySince?: string; afterDays: number };
   counts: Snapshot['counts'];
   /** The lists Graph did not give in full for those files. */
   incomplete: Array<
@@ -338,7 +313,6 @@ interface PackFile {
   write(path: string): Promise<FileFacts>;
   expected(): Promise<FileFacts>;
 }
-
 export interface VerifyResult {
   month: string;
   ok: boolean;

@@ -1,8 +1,8 @@
 /**
  * What the app keeps under `state/` in the reports container to resume where it stopped:
  *
- *   state/activations-watermark.json           how far the audit log has been harvested
- *   state/activations/YYYY-MM/<run day>.jsonl  activations harvested by the run of that day, by event month
+ *   state/activations-watermark.json           the activation history (src/history/store.ts)
+ *   state/activations/YYYY-MM/<run day>.jsonl
  *   state/snapshots/<day>.jsonl                one line per schedule, for the next digest's diff (last 7 kept)
  *   state/role-settings/<day>.json             the day's role settings, for the next digest's changes (jobs/roleSettings.ts)
  *   state/outbox/<day>.json                    a digest waiting to be emailed (deleted once sent)
@@ -15,17 +15,12 @@
  * Every write is a whole-blob replace of something derived again on a re-run, so a run killed at
  * any point leaves state the next run completes without losing or doubling anything.
  */
-import { Readable } from 'node:stream';
-import { createInterface } from 'node:readline';
 import type { BlobStore } from '../io/blob';
-import type { ActivationRow, AssignmentRow, HarvestGap } from '../pim/model';
+import type { AssignmentRow } from '../pim/model';
 import { reminderKey, type ReminderRecord } from '../pim/reminders';
-
-export type { HarvestGap };
+import { jsonLines, jsonLinesBody } from '../util/jsonl';
 import { JSON_CONTENT_TYPE } from './files';
 
-const WATERMARK = 'state/activations-watermark.json';
-const ACTIVATIONS = 'state/activations/';
 const SNAPSHOTS = 'state/snapshots/';
 const OUTBOX = 'state/outbox/';
 const SENT = 'state/email/';
@@ -33,23 +28,6 @@ const REMINDERS_DONE = 'state/reminders/done.json';
 const REMINDER_OUTBOX = 'state/reminders/outbox/';
 const JSONL = 'application/x-ndjson; charset=utf-8';
 const KEPT_SNAPSHOTS = 7;
-
-
-export interface Watermark {
-  /** Every activation up to this time has been harvested. */
-  harvestedThroughUtc: string;
-  /** The first time ever harvested: nothing before it was ever in the app's hands. */
-  coverageStartUtc: string;
-  /** Audit ids (with their time) near the watermark, to de-duplicate the next run's overlap. */
-  recent: Record<string, string>;
-  /**
-   * `recent` holds every harvested id whose time is from here to the watermark; a run never reads
-   * from earlier. Absent in watermarks written before it existed (they kept six hours).
-   */
-  recentFromUtc?: string;
-  /** Periods that could not be harvested (Graph had already dropped them). */
-  gaps: HarvestGap[];
-}
 
 export interface OutboxEntry {
   day: string;
@@ -82,7 +60,7 @@ export function outboxOperationId(entry: OutboxEntry): string | undefined {
 
 export class StateStore {
   /**
-   * The ETag of each watermark, outbox and reminder-state blob as this run last read or wrote it (null: absent).
+   * The ETag of each outbox and reminder-state blob as this run last read or wrote it (null: absent).
    * Those writes are conditional on it: a blob another writer changed meanwhile is never
    * overwritten (BlobChangedError), whatever the run lock says.
    */
@@ -94,15 +72,6 @@ export class StateStore {
     /** Where the digest's daily snapshots are kept; Azure resources keep theirs apart (src/jobs/azure.ts). */
     private readonly snapshots: string = SNAPSHOTS,
   ) {}
-
-  async watermark(): Promise<Watermark | undefined> {
-    const read = await this.readTracked(WATERMARK);
-    return read ? (JSON.parse(read) as Watermark) : undefined;
-  }
-
-  async saveWatermark(watermark: Watermark): Promise<void> {
-    await this.writeTracked(WATERMARK, JSON.stringify(watermark));
-  }
 
   private async readTracked(name: string): Promise<string | undefined> {
     const read = await this.store.readTextAndEtag(this.container, name);
@@ -119,38 +88,6 @@ export class StateStore {
       ...(seen ? { ifMatch: seen } : { onlyIfAbsent: true }),
     });
     this.etags.set(name, etag ?? null);
-  }
-
-  /**
-   * What the daily file of `runDay` must report: the activations harvested by earlier attempts of
-   * that day, and by runs of earlier days that never became final (`isFinal` says which are): a
-   * day that failed after its harvest is caught up by the next day's file, not lost from the
-   * daily files. Stops at the newest earlier day that is final. Streamed in batches; an audit id
-   * may come more than once (each attempt's file is a superset of the last), the caller keeps one.
-   */
-  async *activationsToReport(runDay: string, isFinal: (day: string) => Promise<boolean>): AsyncGenerator<ActivationRow[]> {
-    const byDay = new Map<string, string[]>();
-    for await (const name of this.store.list(this.container, ACTIVATIONS)) {
-      const day = name.slice(name.lastIndexOf('/') + 1, -'.jsonl'.length);
-      if (day <= runDay) byDay.set(day, [...(byDay.get(day) ?? []), name]);
-    }
-    for (const day of [...byDay.keys()].sort().reverse()) {
-      if (day < runDay && (await isFinal(day))) break;
-      for (const name of byDay.get(day)!) yield* this.readJsonl<ActivationRow>(name);
-    }
-  }
-
-  /**
-   * Replaces the run day's file for one month of activations (`monthOfActivation`) with `batches`:
-   * every activation of that month the day reports, a superset of what an earlier attempt wrote.
-   */
-  async saveActivationsOfRunDay(runDay: string, month: string, batches: AsyncIterable<ActivationRow[]>): Promise<void> {
-    await this.writeJsonl(`${ACTIVATIONS}${month}/${runDay}.jsonl`, batches);
-  }
-
-  /** Every harvested activation whose time falls in `month` (YYYY-MM), in batches; an audit id may come more than once. */
-  async *activationsOfMonth(month: string): AsyncGenerator<ActivationRow[]> {
-    for await (const name of this.store.list(this.container, `${ACTIVATIONS}${month}/`)) yield* this.readJsonl<ActivationRow>(name);
   }
 
   /**
@@ -252,53 +189,7 @@ export class StateStore {
     this.etags.set(`${REMINDER_OUTBOX}${id}.json`, null);
   }
 
-  /** A JSON-lines blob in batches of up to a thousand rows, never the whole file at once. */
-  private async *readJsonl<T>(name: string): AsyncGenerator<T[]> {
-    const stream = await this.store.readStream(this.container, name);
-    if (!stream) return;
-    try {
-      let batch: T[] = [];
-      for await (const row of jsonLines<T>(stream)) {
-        batch.push(row);
-        if (batch.length >= 1_000) {
-          yield batch;
-          batch = [];
-        }
-      }
-      if (batch.length > 0) yield batch;
-    } finally {
-      // A reader that stops early (a failure downstream) must not leave the download open.
-      (stream as Readable).destroy();
-    }
-  }
-
   private async writeJsonl(name: string, batches: AsyncIterable<unknown[]>): Promise<void> {
-    // Lines gathered into chunks of about 64 KiB: the upload handles a few hundred chunks, not one
-    // per row, and never a string (and a Buffer) the size of the whole file.
-    const body = Readable.from(
-      (async function* () {
-        let text = '';
-        for await (const batch of batches) {
-          for (const row of batch) text += `${JSON.stringify(row)}\n`;
-          if (text.length >= 65_536) {
-            yield text;
-            text = '';
-          }
-        }
-        if (text) yield text;
-      })(),
-    );
-    await this.store.writeStream(this.container, name, body, { contentType: JSONL });
-  }
-}
-
-/** The folder of `state/activations/` an activation is kept under: its month, or `unknown` without a time. */
-export function monthOfActivation(row: ActivationRow): string {
-  return row.activated.slice(0, 7) || 'unknown';
-}
-
-async function* jsonLines<T>(stream: NodeJS.ReadableStream): AsyncGenerator<T> {
-  for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) {
-    if (line.trim() !== '') yield JSON.parse(line) as T;
+    await this.store.writeStream(this.container, name, jsonLinesBody(batches), { contentType: JSONL });
   }
 }

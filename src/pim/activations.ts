@@ -5,9 +5,18 @@
 import type { GraphClient } from '../graph/client';
 import { GraphRequestError } from '../graph/client';
 import type { Log } from '../log';
-import { isoTime, type ActivationRow, type HarvestGap } from './model';
+import { isoTime, type ActivationRow, type ActivationType, type GroupAccess, type HarvestGap } from './model';
 
 export const ACTIVATION_ACTIVITY = 'Add member to role completed (PIM activation)';
+/** The approver's decision on an activation request that needed approval (same RoleAssignmentRequestId). */
+export const APPROVAL_ACTIVITY = 'Add member to role request approved (PIM activation)';
+/**
+ * What the audit query asks for: every activity name starting so, which takes in the completions
+ * and the approvals (and the requests, denials and admin assignments, dropped here). `startswith`
+ * on activityDisplayName is a documented filter of the list
+ * (https://learn.microsoft.com/graph/api/directoryaudit-list); `or` between two names is not.
+ */
+const ACTIVITY_PREFIX = 'Add member to role';
 const DIRECTORY_AUDITS = '/auditLogs/directoryAudits';
 /** Graph keeps audit events 30 days: https://learn.microsoft.com/entra/identity/monitoring-health/reference-reports-data-retention */
 export const AUDIT_RETENTION_MS = 30 * 24 * 3600 * 1000;
@@ -36,17 +45,48 @@ export interface DirectoryAudit {
 }
 
 /**
- * True for a completed Entra-role activation. PIM for Groups logs the same activity name under
- * category GroupManagement, and Core Directory logs its own record of the change: both excluded
- * (`category` is not among the filterable properties: https://learn.microsoft.com/graph/api/directoryaudit-list;
- * activity names: https://learn.microsoft.com/entra/identity/monitoring-health/reference-audit-activities).
+ * `Role` for a completed Entra-role activation, `Group` for a completed PIM-for-Groups activation
+ * (same activity name, category GroupManagement), undefined for anything else: Core Directory logs
+ * its own record of the change (`category` is not among the filterable properties:
+ * https://learn.microsoft.com/graph/api/directoryaudit-list; activity names and categories:
+ * https://learn.microsoft.com/entra/identity/monitoring-health/reference-audit-activities).
  */
+export function activationTypeOf(record: DirectoryAudit): ActivationType | undefined {
+  if ((record.activityDisplayName ?? '').toLowerCase() !== ACTIVATION_ACTIVITY.toLowerCase()) return undefined;
+  if ((record.loggedByService ?? '').toLowerCase() !== 'pim') return undefined;
+  const category = (record.category ?? '').toLowerCase();
+  return category === 'rolemanagement' ? 'Role' : category === 'groupmanagement' ? 'Group' : undefined;
+}
+
+/** True for a completed Entra-role activation (not PIM for Groups, not Core Directory's copy). */
 export function isRoleActivation(record: DirectoryAudit): boolean {
-  return (
-    (record.activityDisplayName ?? '').toLowerCase() === ACTIVATION_ACTIVITY.toLowerCase() &&
-    (record.category ?? '').toLowerCase() === 'rolemanagement' &&
-    (record.loggedByService ?? '').toLowerCase() === 'pim'
-  );
+  return activationTypeOf(record) === 'Role';
+}
+
+/** An approval of an activation request: who approved it and when, keyed by the request it approves. */
+export interface Approval {
+  requestId: string;
+  /** The approver's user principal name (the record's initiator). */
+  by: string;
+  at: string;
+}
+
+/**
+ * The approval an "Add member to role request approved (PIM activation)" record tells, for Entra
+ * roles and PIM for Groups alike; undefined for any other record. PIM approves and activates
+ * asynchronously, so the two are joined by RoleAssignmentRequestId (or the Request target), never
+ * by correlationId (https://github.com/MicrosoftDocs/entra-docs/pull/2037).
+ */
+export function approvalOf(record: DirectoryAudit): Approval | undefined {
+  if ((record.activityDisplayName ?? '').toLowerCase() !== APPROVAL_ACTIVITY.toLowerCase()) return undefined;
+  if ((record.loggedByService ?? '').toLowerCase() !== 'pim') return undefined;
+  const requestId =
+    (record.additionalDetails ?? []).find((kv) => kv?.key?.toLowerCase() === 'roleassignmentrequestid')?.value ||
+    (record.targetResources ?? []).find((t) => (t?.type ?? t?.Type ?? '').toLowerCase() === 'request')?.id ||
+    '';
+  const by = record.initiatedBy?.user?.userPrincipalName ?? record.initiatedBy?.user?.displayName ?? '';
+  const at = isoTime(record.activityDateTime);
+  return requestId && at ? { requestId: requestId.toLowerCase(), by, at } : undefined;
 }
 
 /**
@@ -70,6 +110,7 @@ export function activationOf(record: DirectoryAudit): { row: ActivationRow; miss
     }
     return '';
   };
+  const type = activationTypeOf(record) ?? 'Role';
   const role = target('role');
   const user = record.initiatedBy?.user;
   // A user activating through a group's eligibility gets a record naming the group as well, and the
@@ -82,16 +123,22 @@ export function activationOf(record: DirectoryAudit): { row: ActivationRow; miss
     users[0] ??
     (user?.id ? undefined : target('serviceprincipal'));
   const initiatorMismatch = principal !== undefined && initiatorId !== '' && (principal.id ?? '').toLowerCase() !== initiatorId;
+  // PIM for Groups: the group is the target of type Group; the access (member or owner,
+  // https://learn.microsoft.com/graph/api/resources/privilegedaccessgroupeligibilityschedule) is
+  // inferred from the Role target's name, and left blank when it is neither (README, "What we know
+  // of Graph").
+  const group = target('group');
   const row: ActivationRow = {
     activated: isoTime(record.activityDateTime) ?? '',
     principalDisplayName: principal?.displayName ?? user?.displayName ?? '',
     principalName: principal?.userPrincipalName ?? user?.userPrincipalName ?? '',
     principalId: principal?.id ?? user?.id ?? '',
-    roleName: role?.displayName ?? '',
-    roleId: detail('RoleDefinitionOriginId', 'TemplateId') || role?.id || '',
+    // A group activation's Role target is the access (Member or Owner), not an Entra role.
+    roleName: type === 'Role' ? role?.displayName ?? '' : '',
+    roleId: type === 'Role' ? detail('RoleDefinitionOriginId', 'TemplateId') || role?.id || '' : '',
     // No public capture shows DirectoryScopeId, TicketNumber or TicketSystem: blank when absent; the
     // daily job fills the scope from the Activated schedule of the same request.
-    scopeId: detail('DirectoryScopeId'),
+    scopeId: type === 'Role' ? detail('DirectoryScopeId') : '',
     start: isoTime(detail('StartTime')),
     end: isoTime(detail('ExpirationTime')),
     // PIM puts the user's justification in resultReason as well (README, "What we know of Graph").
@@ -100,9 +147,22 @@ export function activationOf(record: DirectoryAudit): { row: ActivationRow; miss
     ticketSystem: detail('TicketSystem'),
     requestId: detail('RoleAssignmentRequestId') || target('request')?.id || '',
     auditId: record.id,
+    activationType: type,
+    groupName: type === 'Group' ? group?.displayName ?? '' : '',
+    groupId: type === 'Group' ? group?.id ?? '' : '',
+    groupRoles: '',
+    approvedBy: '',
+    approved: null,
+    groupAccess: type === 'Group' ? accessOf(role?.displayName) : '',
   };
-  const missing = (['activated', 'principalId', 'roleId'] as const).filter((k) => !row[k]);
+  const missing = (type === 'Role' ? (['activated', 'principalId', 'roleId'] as const) : (['activated', 'principalId', 'groupId'] as const)).filter((k) => !row[k]);
   return { row, missing, ...(initiatorMismatch ? { initiatorMismatch } : {}) };
+}
+
+/** `Member` or `Owner` as the record names the access; blank when it names neither (never guessed). */
+function accessOf(name: string | null | undefined): GroupAccess {
+  const n = (name ?? '').toLowerCase();
+  return n === 'member' ? 'Member' : n === 'owner' ? 'Owner' : '';
 }
 
 export interface HarvestWindow {
@@ -113,8 +173,9 @@ export interface HarvestWindow {
 }
 
 /**
- * Every completed Entra-role activation in the window, oldest first, as Graph pages it. Sequential
- * by design: the audit log allows 5 requests per 10 s per app and tenant:
+ * Every completed activation in the window (Entra roles and PIM for Groups), oldest first, as Graph
+ * pages it; each approval is handed to `onApproval` as it comes, before the completion it approves.
+ * Sequential by design: the audit log allows 5 requests per 10 s per app and tenant:
  * https://learn.microsoft.com/graph/throttling-limits#identity-and-access-reports-service-limits
  * A skip token Graph no longer honours is not fatal: the query restarts from the last time seen,
  * not from the link (links are never checkpoints), and the caller de-duplicates by audit id.
@@ -124,6 +185,7 @@ export async function* harvestActivations(
   window: HarvestWindow,
   log: Log,
   onGap: (gap: HarvestGap) => void = () => undefined,
+  onApproval: (approval: Approval) => void = () => undefined,
 ): AsyncGenerator<ActivationRow> {
   let from = window.from;
   let restarts = 0;
@@ -133,13 +195,18 @@ export async function* harvestActivations(
   for (;;) {
     try {
       const pages = graph.pages<DirectoryAudit>(DIRECTORY_AUDITS, {
-        $filter: `loggedByService eq 'PIM' and activityDisplayName eq '${ACTIVATION_ACTIVITY}' and activityDateTime ge ${odataTime(from)} and activityDateTime lt ${odataTime(window.to, 'ceil')}`,
+        $filter: `loggedByService eq 'PIM' and startswith(activityDisplayName,'${ACTIVITY_PREFIX}') and activityDateTime ge ${odataTime(from)} and activityDateTime lt ${odataTime(window.to, 'ceil')}`,
         $orderby: 'activityDateTime asc',
         $top: 999,
       });
       for await (const page of pages) {
         for (const record of page) {
-          if (!isRoleActivation(record)) {
+          const approval = approvalOf(record);
+          if (approval) {
+            onApproval(approval);
+            continue;
+          }
+          if (!activationTypeOf(record)) {
             skipped++;
             continue;
           }
@@ -176,7 +243,7 @@ export async function* harvestActivations(
     }
   }
   if (mismatched > 0) log.warn(`${mismatched} activation record(s) name a user other than the one who initiated them; the User target is reported`);
-  if (skipped > 0) log.info(`Ignored ${skipped} audit record(s) that are not Entra-role activations (PIM for Groups, other services)`);
+  if (skipped > 0) log.info(`Ignored ${skipped} audit record(s) that are neither completed activations nor approvals (requests, assignments, other services)`);
   if (malformed > 0) log.warn(`${malformed} activation record(s) were incomplete`);
 }
 

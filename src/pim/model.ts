@@ -32,7 +32,12 @@ export interface AssignmentRow {
   scheduleId: string;
 }
 
-/** One completed activation of an Entra role, from the audit log (docs/files.md, "activations.csv"). */
+/** `Role`: an Entra role activated; `Group`: a PIM-for-Groups membership or ownership activated. */
+export type ActivationType = 'Role' | 'Group';
+/** A PIM-for-Groups activation's access, as its record names it; blank when it names neither. */
+export type GroupAccess = 'Member' | 'Owner' | '';
+
+/** One completed activation (of an Entra role, or of a PIM-for-Groups membership), from the audit log (docs/files.md, "activations.csv"). */
 export interface ActivationRow {
   activated: string;
   principalDisplayName: string;
@@ -48,6 +53,22 @@ export interface ActivationRow {
   ticketSystem: string;
   requestId: string;
   auditId: string;
+  activationType: ActivationType;
+  /** The group of a PIM-for-Groups activation; blank for roles. */
+  groupName: string;
+  groupId: string;
+  /** For a group activation: the Entra roles the group holds in the same run's snapshot, `; `-joined. */
+  groupRoles: string;
+  /** The approver's user principal name, from the approval record of the same request; blank when none. */
+  approvedBy: string;
+  approved: string | null;
+  groupAccess: GroupAccess;
+}
+
+/** A row kept before the activation trail existed (state written by an earlier version): a role activation, nothing approved. */
+export function withTrailDefaults(row: ActivationRow): ActivationRow {
+  if (row.activationType !== undefined) return row;
+  return { ...row, activationType: 'Role', groupName: '', groupId: '', groupRoles: '', approvedBy: '', approved: null, groupAccess: '' };
 }
 
 /**
@@ -131,6 +152,14 @@ export const ACTIVATION_TABLE = rowTable<ActivationRow>()([
   { column: 'Ticket System', key: 'ticketSystem', format: text },
   { column: 'Request Id', key: 'requestId', format: text },
   { column: 'Audit Id', key: 'auditId', format: text },
+  // Files written before these columns existed read back as role activations (a blank cell is `Role`).
+  { column: 'Activation Type', key: 'activationType', format: { write: (v: ActivationType) => v, read: (cell: string): ActivationType => (cell === 'Group' ? 'Group' : 'Role') } },
+  { column: 'Group', key: 'groupName', format: text },
+  { column: 'Group Id', key: 'groupId', format: text },
+  { column: 'Group Roles', key: 'groupRoles', format: text },
+  { column: 'Approved By', key: 'approvedBy', format: text },
+  { column: 'Approved (UTC)', key: 'approved', format: utcTime },
+  { column: 'Group Access', key: 'groupAccess', format: textOf<GroupAccess>() },
 ]);
 
 /** role-settings.csv, in this order (docs/files.md). */
@@ -157,6 +186,58 @@ export const ROLE_SETTINGS_TABLE = rowTable<RoleSettingsRow>()([
   { column: 'Last Modified (UTC)', key: 'lastModified', format: utcTime },
   { column: 'Last Modified By', key: 'lastModifiedBy', format: text },
 ]);
+
+/** One eligible assignment nobody has used for UNUSED_AFTER_DAYS (unused-eligibilities.csv). */
+export interface UnusedEligibilityRow {
+  roleName: string;
+  principalDisplayName: string;
+  principalName: string;
+  principalId: string;
+  viaGroup: string;
+  viaGroupId: string;
+  roleId: string;
+  scopeId: string;
+  eligibleSince: string | null;
+  /** The last activation that counts as use since the history began; null when none. */
+  lastActivated: string | null;
+  /** The oldest time the app's own history covers. */
+  historySince: string;
+  daysUnused: number;
+}
+
+const wholeNumber = { write: (v: number) => String(v), read: (cell: string) => Number(cell) || 0 };
+
+export const UNUSED_TABLE = rowTable<UnusedEligibilityRow, ScopeNamer>()([
+  { column: 'Role Name', key: 'roleName', format: text },
+  { column: 'User Group Name', key: 'principalDisplayName', format: text },
+  { column: 'PrincipalName', key: 'principalName', format: text },
+  { column: 'Principal Id', key: 'principalId', format: text },
+  { column: 'Via Group', key: 'viaGroup', format: text },
+  { column: 'Via Group Id', key: 'viaGroupId', format: text },
+  { column: 'Role Id', key: 'roleId', format: text },
+  { column: 'Scope', cell: (row, scopeName) => scopeName(row.scopeId) },
+  { column: 'Scope Id', key: 'scopeId', format: text },
+  { column: 'Eligible Since (UTC)', key: 'eligibleSince', format: utcTime },
+  { column: 'Last Activated (UTC)', key: 'lastActivated', format: utcTime },
+  { column: 'History Since (UTC)', key: 'historySince', format: requiredUtcTime },
+  { column: 'Days Unused', key: 'daysUnused', format: wholeNumber },
+]);
+
+/** Longest unused first, then role, principal, group and scope, ordinally: a total order. */
+export function compareUnusedRows(a: UnusedEligibilityRow, b: UnusedEligibilityRow): number {
+  return (
+    b.daysUnused - a.daysUnused ||
+    ordinalCompare(a.roleName, b.roleName) ||
+    ordinalCompare(a.principalDisplayName, b.principalDisplayName) ||
+    ordinalCompare(a.principalId, b.principalId) ||
+    ordinalCompare(a.viaGroupId, b.viaGroupId) ||
+    ordinalCompare(a.scopeId, b.scopeId)
+  );
+}
+
+function ordinalCompare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
 
 /** Rows as arrays of values in a sorter's run files: a third of the bytes, half the time of keyed JSON. */
 export const assignmentRowCodec = ASSIGNMENT_TABLE.codec;

@@ -69,7 +69,27 @@ export interface Snapshot {
   incomplete: IncompleteList[];
   /** Directory scope of each Activated schedule, by the request that created it (lower case): the scope of its activation. */
   activatedScopes: ReadonlyMap<string, string>;
+  /** The roles each group holds (eligible or active, its own schedules), by group id in lower case. */
+  groupRoles: GroupRoles;
   dispose(): Promise<void>;
+}
+
+/** The roles each group holds, by group id in lower case: few (groups that hold roles), kept in memory. */
+export type GroupRoles = ReadonlyMap<string, ReadonlyArray<{ roleId: string; roleName: string }>>;
+
+/** `; `-joined names of the roles a group holds, ordinal order, each once. */
+export function groupRoleNames(groupRoles: GroupRoles, groupId: string): string {
+  const names = new Set((groupRoles.get(groupId.toLowerCase()) ?? []).map((r) => r.roleName).filter(Boolean));
+  return [...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).join('; ');
+}
+
+/** Group activations with Group Roles filled from the run's snapshot (a member's access only: an owner gets none of the group's roles). */
+export async function* withGroupRoles(batches: AsyncIterable<ActivationRow[]>, groupRoles: GroupRoles): AsyncGenerator<ActivationRow[]> {
+  for await (const batch of batches) {
+    yield batch.map((row) =>
+      row.activationType !== 'Group' || row.groupRoles || row.groupAccess === 'Owner' ? row : { ...row, groupRoles: groupRoleNames(groupRoles, row.groupId) },
+    );
+  }
 }
 
 const ROLE_DEFINITIONS = '/roleManagement/directory/roleDefinitions';
@@ -127,6 +147,7 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
     /** Schedules Graph derived from a group (memberType not Direct): kept unless the expansion gives the same row. */
     const derived: AssignmentRow[] = [];
     const activatedScopes = new Map<string, string>();
+    const groupRoles = new Map<string, Array<{ roleId: string; roleName: string }>>();
     let stopped = false;
 
     const readSchedules = async (state: AssignmentState, path: string): Promise<number> => {
@@ -162,7 +183,12 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
           }
           rows.push(row);
           options.observe?.(row, schedule.principal, 'direct');
-          if (row.principalType === 'Group') groups.add(row, members);
+          if (row.principalType === 'Group') {
+            groups.add(row, members);
+            const held = groupRoles.get(row.principalId.toLowerCase()) ?? [];
+            held.push({ roleId: row.roleId, roleName: row.roleName });
+            groupRoles.set(row.principalId.toLowerCase(), held);
+          }
         }
         count += rows.length;
         // One await per page, not per row.
@@ -234,6 +260,7 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
       counts: { eligibleSchedules, activeSchedules, groupsExpanded },
       incomplete,
       activatedScopes,
+      groupRoles,
       dispose,
     };
   } catch (error) {

@@ -16,6 +16,8 @@ import {
   type RoleSettingsRow,
   type AssignmentRow,
   type ScopeNamer,
+  UNUSED_TABLE,
+  type UnusedEligibilityRow,
 } from '../pim/model';
 import { batchesOf, measuring } from '../util/streams';
 import type { RowTable } from '../util/table';
@@ -39,6 +41,12 @@ export function activationValues(row: ActivationRow): string[] {
 
 export function roleSettingsValues(row: RoleSettingsRow): string[] {
   return ROLE_SETTINGS_TABLE.values(row, undefined);
+}
+
+export const UNUSED_COLUMNS = UNUSED_TABLE.columns;
+
+export function unusedValues(row: UnusedEligibilityRow, scopeName: ScopeNamer): string[] {
+  return UNUSED_TABLE.values(row, scopeName);
 }
 
 /** What a spreadsheet takes as the start of a formula once white space is trimmed (OWASP, https://owasp.org/www-community/attacks/CSV_Injection). */

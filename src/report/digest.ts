@@ -4,7 +4,7 @@
  * data is HTML-escaped: display names and justifications are typed by users.
  */
 import { LIST_LIMIT, type AssignmentChanges, type Counted, type ExpiringAssignment } from '../pim/changes';
-import type { ActivationRow, AssignmentRow, HarvestGap, ScopeNamer } from '../pim/model';
+import type { ActivationRow, AssignmentRow, HarvestGap, ScopeNamer, UnusedEligibilityRow } from '../pim/model';
 import type { RoleSettingChange, RoleSettingsFinding, RoleSettingsReport } from '../pim/roleSettings';
 import { csvTime } from '../util/table';
 import type { ReminderSummary } from '../pim/reminders';
@@ -14,8 +14,14 @@ export interface DigestContent {
   day: string;
   changes: AssignmentChanges;
   activations: Counted<ActivationRow>;
+  /** The PIM-for-Groups activations among them, with the roles each group grants (Group Roles). */
+  groupActivations?: Counted<ActivationRow>;
+  /** Activations of Global Administrator: direct ones, and PIM-for-Groups activations of a group that holds it. */
+  globalAdministratorActivations?: { direct: number; throughGroups: number };
   globalAdministrators: { count: number; names: string[]; isFinding: boolean };
   expiryWindowDays: number;
+  /** Eligibilities nobody used in `afterDays`: the count, the first few longest-unused first, and whether the history covers the window. */
+  unused?: { count: number; items: UnusedEligibilityRow[]; complete: boolean; completeFrom?: string; afterDays: number };
   gaps: HarvestGap[];
   /** Lists Graph would not give (a group's members, PIM for Groups): said near the top. */
   incomplete?: { list?: string; groupId: string; groupName: string; reason: string }[];
@@ -58,6 +64,10 @@ const who = (r: { principalDisplayName: string; principalName: string; principal
   r.principalDisplayName || r.principalName || r.principalId || '(unknown)';
 const kind = (r: AssignmentRow) => (r.state === 'Eligible' ? 'Eligible' : `Active${r.assignmentType ? ` (${r.assignmentType})` : ''}`);
 const ends = (r: AssignmentRow) => (r.end ? csvTime(r.end) : 'never');
+
+/** What was activated: the role, or the group and the roles it grants. */
+const activated = (a: ActivationRow) =>
+  a.activationType === 'Group' ? `${a.groupName || a.groupId} (group${a.groupRoles && a.groupAccess !== 'Owner' ? `: ${a.groupRoles}` : ''})` : a.roleName || a.roleId;
 
 function hours(a: ActivationRow): string {
   if (!a.start || !a.end) return '';
@@ -183,6 +193,10 @@ export function renderDigest(c: DigestContent): RenderedDigest {
       ? `Compared with the snapshot of ${ch.baseline.day}.`
       : 'First run: no earlier snapshot, so these are the assignments created in the last 24 hours.';
 
+  const gaa = c.globalAdministratorActivations;
+  const gaActivations = gaa
+    ? ` Global Administrator activations: ${gaa.direct + gaa.throughGroups} (${gaa.direct} direct, ${gaa.throughGroups} through groups).`
+    : '';
   const sections = [
     section({ title: 'New assignments', intro: newIntro, columns: assignmentColumns, cells: assignmentCells, list: ch.added, empty: 'None.' }),
     section({ title: 'Removed assignments', columns: assignmentColumns, cells: assignmentCells, list: ch.removed, empty: 'None.' }),
@@ -212,19 +226,60 @@ export function renderDigest(c: DigestContent): RenderedDigest {
     }),
     section({
       title: 'Activations',
-      intro: 'Just-in-time activations harvested from the audit log by this run.',
-      columns: ['When (UTC)', 'Who', 'Role', 'For', 'Justification', 'Ticket'],
+      intro: `Just-in-time activations harvested from the audit log by this run, of Entra roles and of PIM-for-Groups membership.${gaActivations}`,
+      columns: ['When (UTC)', 'Who', 'Role', 'For', 'Justification', 'Ticket', 'Approved by'],
       cells: (a: ActivationRow) => [
         csvTime(a.activated),
         who(a),
-        a.roleName || a.roleId,
+        activated(a),
         hours(a),
         a.justification,
         [a.ticketSystem, a.ticketNumber].filter(Boolean).join(' '),
+        a.approvedBy,
       ],
       list: c.activations,
       empty: 'No activation.',
     }),
+    ...(c.groupActivations
+      ? [
+          section({
+            title: 'Group activations',
+            intro: 'PIM-for-Groups activations: membership (or ownership) of a group, and through it the roles the group holds.',
+            columns: ['When (UTC)', 'Who', 'Group', 'Access', 'Roles it grants', 'Approved by'],
+            cells: (a: ActivationRow) => [
+              csvTime(a.activated),
+              who(a),
+              a.groupName || a.groupId,
+              a.groupAccess,
+              a.groupAccess === 'Owner' ? '(ownership: none)' : a.groupRoles || '(none)',
+              a.approvedBy,
+            ],
+            list: c.groupActivations,
+            empty: 'No group activation.',
+          }),
+        ]
+      : []),
+    ...(c.unused
+      ? [
+          section({
+            title: 'Eligible but unused',
+            intro: c.unused.complete
+              ? `Eligible assignments held at least ${c.unused.afterDays} days with no activation of the role by the principal in that time (directly, through a group's eligibility, or by activating membership of a group that holds the role); longest unused first.`
+              : `Not known yet: the app's own history is shorter than ${c.unused.afterDays} days (UNUSED_AFTER_DAYS). The list will be complete from ${(c.unused.completeFrom ?? '').slice(0, 10)}.`,
+            columns: ['Who', 'Role', 'Via group', 'Scope', 'Last activated (UTC)', 'Days unused'],
+            cells: (u: UnusedEligibilityRow) => [
+              who(u),
+              u.roleName || u.roleId,
+              u.viaGroup,
+              u.scopeId === '/' || u.scopeId === '' ? 'Directory' : c.scopeName?.(u.scopeId) || u.scopeId,
+              u.lastActivated ? csvTime(u.lastActivated) : 'never since the history began',
+              String(u.daysUnused),
+            ],
+            list: { count: c.unused.count, items: c.unused.items },
+            empty: c.unused.complete ? 'None.' : 'Not known yet.',
+          }),
+        ]
+      : []),
     ...roleSettingsSections(c.roleSettings),
     ...(c.azure ? azureDigestSections(c.azure, section, c.expiryWindowDays) : []),
   ];

@@ -6,7 +6,7 @@ import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { PassThrough } from 'node:stream';
 import { harvestSince } from '../../src/jobs/harvest';
-import { StateStore } from '../../src/jobs/state';
+import { HistoryStore } from '../../src/history';
 import { streamLog } from '../../src/log';
 import { createServices } from '../../src/services';
 import { loadSettings } from '../../src/settings';
@@ -78,7 +78,7 @@ describe('the daily digest', () => {
 
     const expected = expectedActivations(tenant, new Date(now.getTime() - 30 * DAY), now).map((r) => r['Audit Id']);
     expect(expected.length).toBeGreaterThan(100); // with runs of 7: more than a dozen spilled runs
-    const harvest = await harvestSince(ctx, new StateStore(ctx.store, settings.reportsContainer), '2026-11-03', { runSize: 7 });
+    const harvest = await harvestSince(ctx, new HistoryStore(ctx.store, settings.reportsContainer), '2026-11-03', { runSize: 7 });
     try {
       expect(harvest.count).toBe(expected.length);
       const sorted: string[] = [];
@@ -200,7 +200,7 @@ describe('the daily digest', () => {
     expect(failed.code).toBe(1);
     expect(failed.stderr).toMatch(/digest email failed/);
     expect(await world.list(world.reports, dayPath(now))).toEqual(
-      ['activations.csv', 'active-assignments.csv', 'digest.html', 'digest.txt', 'eligible-assignments.csv', 'manifest.json', 'role-settings.csv'].map((f) => dayPath(now) + f),
+      ['activations.csv', 'active-assignments.csv', 'digest.html', 'digest.txt', 'eligible-assignments.csv', 'manifest.json', 'role-settings.csv', 'unused-eligibilities.csv'].map((f) => dayPath(now) + f),
     );
     expect(world.email.sent).toHaveLength(0);
 

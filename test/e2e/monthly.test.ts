@@ -43,7 +43,7 @@ describe('the monthly archive', () => {
     expect(run.code).toBe(0);
     const folder = 'monthly/2026-10/';
     expect(await world.list(world.archive, folder)).toEqual(
-      ['activations.csv', 'active-assignments.csv', 'eligible-assignments.csv', 'manifest.json', 'role-settings.csv'].map((f) => folder + f),
+      ['activations.csv', 'active-assignments.csv', 'eligible-assignments.csv', 'manifest.json', 'role-settings.csv', 'unused-eligibilities.csv'].map((f) => folder + f),
     );
     // Graph no longer holds 1 to 20 October at this point.
     const graphHolds = new Date(nov20.getTime() - 30 * DAY);

@@ -9,6 +9,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { BlobChangedError, BlobStore, WRITE_TRY_TIMEOUT_MS } from '../../src/io/blob';
 import { LeaseLostError, RUN_LOCK, RunLockedError, withRunLock } from '../../src/jobs/lock';
 import { StateStore, type OutboxEntry } from '../../src/jobs/state';
+import { HistoryStore } from '../../src/history';
 import { startBlobProxy } from '../support/blob-proxy';
 import type { Log } from '../../src/log';
 import type { Settings } from '../../src/settings';
@@ -207,15 +208,16 @@ describe('overlapping runs', () => {
     const original = await world.read(world.reports, WATERMARK);
     const mark = (through: string) => ({ harvestedThroughUtc: through, coverageStartUtc: through, recent: {}, gaps: [] });
     const [first, second] = [new StateStore(store, world.reports), new StateStore(store, world.reports)];
+    const [firstHistory, secondHistory] = [new HistoryStore(store, world.reports), new HistoryStore(store, world.reports)];
     try {
-      await first.watermark();
-      await second.watermark();
-      await second.saveWatermark(mark('2030-01-02T00:00:00.000Z'));
-      await expect(first.saveWatermark(mark('2030-01-01T00:00:00.000Z'))).rejects.toThrow(BlobChangedError);
+      await firstHistory.watermark();
+      await secondHistory.watermark();
+      await secondHistory.saveWatermark(mark('2030-01-02T00:00:00.000Z'));
+      await expect(firstHistory.saveWatermark(mark('2030-01-01T00:00:00.000Z'))).rejects.toThrow(BlobChangedError);
       expect(JSON.parse((await world.read(world.reports, WATERMARK))!).harvestedThroughUtc).toBe('2030-01-02T00:00:00.000Z');
       // Once it has read the new one, it may write.
-      await first.watermark();
-      await first.saveWatermark(mark('2030-01-03T00:00:00.000Z'));
+      await firstHistory.watermark();
+      await firstHistory.saveWatermark(mark('2030-01-03T00:00:00.000Z'));
 
       const entry: OutboxEntry = { day: '2030-01-01', subject: 's', html: 'h', text: 't', createdUtc: '2030-01-01T06:00:00.000Z' };
       await second.addToOutbox(entry);

@@ -43,6 +43,13 @@ export const ACTIVATION_COLUMNS = [
   'Ticket System',
   'Request Id',
   'Audit Id',
+  'Activation Type',
+  'Group',
+  'Group Id',
+  'Group Roles',
+  'Approved By',
+  'Approved (UTC)',
+  'Group Access',
 ] as const;
 
 export type AssignmentColumn = (typeof ASSIGNMENT_COLUMNS)[number];
@@ -51,6 +58,7 @@ export type AssignmentRow = Record<AssignmentColumn, string>;
 export type ActivationRow = Record<ActivationColumn, string>;
 
 export const ACTIVATION_ACTIVITY = 'Add member to role completed (PIM activation)';
+export const APPROVAL_ACTIVITY = 'Add member to role request approved (PIM activation)';
 
 // ---------------------------------------------------------------------------------------------------------
 // Time
@@ -349,14 +357,37 @@ function detail(rec: SimDirectoryAudit, key: string): string | undefined {
 
 const nonEmpty = (v: string | undefined | null) => (v === undefined || v === null || v === '' ? undefined : v);
 
-/** Rows for every completed Entra-role activation with activityDateTime in [from, to). */
-export function expectedActivations(tenant: SimTenant, from: Date, to: Date): ActivationRow[] {
+/**
+ * The roles each group holds, by group id: its own (Direct) eligible and active schedules, names
+ * joined `; ` in ordinal order, as the product's Group Roles column.
+ */
+export function expectedGroupRoles(tenant: SimTenant): Map<string, string> {
+  const groupIds = new Set(tenant.groups.map((g) => g.id.toLowerCase()));
+  const roleNames = new Map(tenant.roleDefinitions.map((r) => [r.id.toLowerCase(), r.displayName]));
+  const held = new Map<string, Set<string>>();
+  for (const s of [...tenant.eligibilitySchedules, ...tenant.assignmentSchedules]) {
+    const id = s.principalId.toLowerCase();
+    if (!groupIds.has(id) || s.memberType !== 'Direct') continue;
+    const name = roleNames.get(s.roleDefinitionId.toLowerCase());
+    if (!name) continue;
+    held.set(id, (held.get(id) ?? new Set()).add(name));
+  }
+  return new Map([...held].map(([id, names]) => [id, [...names].sort(ordinal).join('; ')]));
+}
+
+/**
+ * Rows for every completed activation (Entra roles, category RoleManagement, and PIM for Groups,
+ * category GroupManagement) with activityDateTime in [from, to). An approval joins the activation of
+ * the same RoleAssignmentRequestId when it is at or after `approvalsFrom` (default `from`): the
+ * product knows only the approvals it harvested.
+ */
+export function expectedActivations(tenant: SimTenant, from: Date, to: Date, approvalsFrom: Date = from): ActivationRow[] {
   const lo = instant(from.toISOString()) as { ms: number; sub: number };
   const hi = instant(to.toISOString()) as { ms: number; sub: number };
   const seen = new Set<string>();
   const picked: { rec: SimDirectoryAudit; at: { ms: number; sub: number } }[] = [];
   for (const rec of tenant.directoryAudits) {
-    if (rec.activityDisplayName !== ACTIVATION_ACTIVITY || rec.category !== 'RoleManagement' || rec.loggedByService !== 'PIM') continue;
+    if (rec.activityDisplayName !== ACTIVATION_ACTIVITY || (rec.category !== 'RoleManagement' && rec.category !== 'GroupManagement') || rec.loggedByService !== 'PIM') continue;
     const at = instant(rec.activityDateTime);
     if (!at || compareInstants(at, lo) < 0 || compareInstants(at, hi) >= 0 || seen.has(rec.id)) continue;
     seen.add(rec.id);
@@ -366,7 +397,17 @@ export function expectedActivations(tenant: SimTenant, from: Date, to: Date): Ac
   const activatedScope = new Map(
     tenant.assignmentSchedules.filter((s) => s.assignmentType === 'Activated' && s.createdUsing).map((s) => [(s.createdUsing as string).toLowerCase(), s.directoryScopeId]),
   );
+  const groupRoles = expectedGroupRoles(tenant);
+  const approvalLo = instant(approvalsFrom.toISOString()) as { ms: number; sub: number };
+  const approvals = new Map<string, SimDirectoryAudit>();
+  for (const rec of tenant.directoryAudits) {
+    if (rec.activityDisplayName !== APPROVAL_ACTIVITY || rec.loggedByService !== 'PIM') continue;
+    const at = instant(rec.activityDateTime);
+    const id = nonEmpty(detail(rec, 'RoleAssignmentRequestId'));
+    if (at && id && compareInstants(at, approvalLo) >= 0 && compareInstants(at, hi) < 0) approvals.set(id.toLowerCase(), rec);
+  }
   return picked.map(({ rec }) => {
+    const isGroup = rec.category === 'GroupManagement';
     const targets = (rec.targetResources ?? []) as unknown as Record<string, unknown>[];
     // The one who activated: the User target that is the initiator (a group may be named too, first).
     const initiator = rec.initiatedBy?.user?.id ?? '';
@@ -376,15 +417,19 @@ export function expectedActivations(tenant: SimTenant, from: Date, to: Date): Ac
     const request = targets.find((t) => typeOf(t) === 'request');
     const str = (v: unknown) => (typeof v === 'string' ? v : '');
     const requestId = nonEmpty(detail(rec, 'RoleAssignmentRequestId')) ?? str(request?.id);
+    const group = isGroup ? targets.find((t) => typeOf(t) === 'group') : undefined;
+    const access = isGroup ? ({ member: 'Member', owner: 'Owner' } as Record<string, string>)[str(role?.displayName).toLowerCase()] ?? '' : '';
+    const approval = requestId ? approvals.get(requestId.toLowerCase()) : undefined;
+    const approvedBefore = approval && compareInstants(instant(approval.activityDateTime)!, instant(rec.activityDateTime)!) <= 0 ? approval : undefined;
     const row: ActivationRow = {
       'Activated (UTC)': formatUtc(rec.activityDateTime),
       'User Group Name': str(principal?.displayName ?? rec.initiatedBy?.user?.displayName),
       PrincipalName: str(principal?.userPrincipalName ?? rec.initiatedBy?.user?.userPrincipalName),
       'Principal Id': str(principal?.id ?? rec.initiatedBy?.user?.id),
-      'Role Name': str(role?.displayName),
-      'Role Id': nonEmpty(detail(rec, 'RoleDefinitionOriginId')) ?? nonEmpty(detail(rec, 'TemplateId')) ?? str(role?.id),
+      'Role Name': isGroup ? '' : str(role?.displayName),
+      'Role Id': isGroup ? '' : nonEmpty(detail(rec, 'RoleDefinitionOriginId')) ?? nonEmpty(detail(rec, 'TemplateId')) ?? str(role?.id),
       // Absent from the record (no capture shows it): the scope of the Activated schedule of the same request.
-      'Scope Id': nonEmpty(detail(rec, 'DirectoryScopeId')) ?? (requestId ? activatedScope.get(requestId.toLowerCase()) ?? '' : ''),
+      'Scope Id': isGroup ? '' : nonEmpty(detail(rec, 'DirectoryScopeId')) ?? (requestId ? activatedScope.get(requestId.toLowerCase()) ?? '' : ''),
       'Start Time (UTC)': formatUtc(detail(rec, 'StartTime')),
       'End Time (UTC)': formatUtc(detail(rec, 'ExpirationTime')),
       Justification: detail(rec, 'Justification') ?? rec.resultReason ?? '',
@@ -392,6 +437,13 @@ export function expectedActivations(tenant: SimTenant, from: Date, to: Date): Ac
       'Ticket System': detail(rec, 'TicketSystem') ?? '',
       'Request Id': requestId,
       'Audit Id': rec.id,
+      'Activation Type': isGroup ? 'Group' : 'Role',
+      Group: str(group?.displayName),
+      'Group Id': str(group?.id),
+      'Group Roles': isGroup && access !== 'Owner' ? groupRoles.get(str(group?.id).toLowerCase()) ?? '' : '',
+      'Approved By': str(approvedBefore?.initiatedBy?.user?.userPrincipalName),
+      'Approved (UTC)': approvedBefore ? formatUtc(approvedBefore.activityDateTime) : '',
+      'Group Access': access,
     };
     return neutraliseRow(row);
   });
@@ -466,4 +518,83 @@ export function csvRecords(text: string): { header: string[]; rows: Record<strin
     return Object.fromEntries(header.map((h, i) => [h, cells[i]]));
   });
   return { header, rows };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Unused eligibilities
+// ---------------------------------------------------------------------------------------------------------
+
+export const UNUSED_COLUMNS = [
+  'Role Name',
+  'User Group Name',
+  'PrincipalName',
+  'Principal Id',
+  'Via Group',
+  'Via Group Id',
+  'Role Id',
+  'Scope',
+  'Scope Id',
+  'Eligible Since (UTC)',
+  'Last Activated (UTC)',
+  'History Since (UTC)',
+  'Days Unused',
+] as const;
+export type UnusedRow = Record<(typeof UNUSED_COLUMNS)[number], string>;
+
+/**
+ * What a reader works out by hand: each eligible row of a user or service principal (direct, or a
+ * member row of a group) held at least `afterDays` before `now`, whose principal activated neither
+ * the role (directly or through a group's eligibility) nor membership of a group that holds it (or
+ * that the row comes through) in those days. Last use looked for from `historySince` (the app's
+ * own history) on; days unused counted from the latest of that use, the eligibility's start and
+ * `historySince`. Unordered (the caller sorts).
+ */
+export function expectedUnused(tenant: SimTenant, o: { now: Date; afterDays: number; historySince: Date; privilegedRoleIds: Set<string> }): UnusedRow[] {
+  const windowStart = o.now.getTime() - o.afterDays * 86_400_000;
+  const ms = (cell: string) => Date.parse(`${cell.replace(' ', 'T')}Z`);
+  const lastRole = new Map<string, number>();
+  const lastGroup = new Map<string, number>();
+  for (const a of expectedActivations(tenant, o.historySince, o.now)) {
+    const at = ms(a['Activated (UTC)']);
+    const map = a['Activation Type'] === 'Group' ? lastGroup : lastRole;
+    if (a['Activation Type'] === 'Group' && a['Group Access'] === 'Owner') continue;
+    const key = `${a['Principal Id']}|${a['Activation Type'] === 'Group' ? a['Group Id'] : a['Role Id']}`.toLowerCase();
+    map.set(key, Math.max(map.get(key) ?? -Infinity, at));
+  }
+  const groupIds = new Set(tenant.groups.map((g) => g.id.toLowerCase()));
+  const groupsByRole = new Map<string, Set<string>>();
+  for (const s of [...tenant.eligibilitySchedules, ...tenant.assignmentSchedules]) {
+    if (s.memberType !== 'Direct' || !groupIds.has(s.principalId.toLowerCase())) continue;
+    const role = s.roleDefinitionId.toLowerCase();
+    groupsByRole.set(role, (groupsByRole.get(role) ?? new Set()).add(s.principalId.toLowerCase()));
+  }
+  const since = o.historySince.getTime();
+  const out: UnusedRow[] = [];
+  for (const row of expectedAssignmentRows(tenant, { privilegedRoleIds: o.privilegedRoleIds }).eligible) {
+    if (row['Principal Type'] === 'Group') continue;
+    const start = row['Assignment Start Time (UTC)'] ? ms(row['Assignment Start Time (UTC)']) : undefined;
+    if (start !== undefined && start > windowStart) continue;
+    const pid = row['Principal Id'].toLowerCase();
+    const groups = new Set([...(groupsByRole.get(row['Role Id'].toLowerCase()) ?? []), ...(row['Via Group Id'] ? [row['Via Group Id'].toLowerCase()] : [])]);
+    let last = lastRole.get(`${pid}|${row['Role Id'].toLowerCase()}`) ?? -Infinity;
+    for (const g of groups) last = Math.max(last, lastGroup.get(`${pid}|${g}`) ?? -Infinity);
+    if (last >= windowStart) continue;
+    const from = Math.max(last, start ?? -Infinity, since);
+    out.push({
+      'Role Name': row['Role Name'],
+      'User Group Name': row['User Group Name'],
+      PrincipalName: row.PrincipalName,
+      'Principal Id': row['Principal Id'],
+      'Via Group': row['Via Group'],
+      'Via Group Id': row['Via Group Id'],
+      'Role Id': row['Role Id'],
+      Scope: row.Scope,
+      'Scope Id': row['Scope Id'],
+      'Eligible Since (UTC)': row['Assignment Start Time (UTC)'],
+      'Last Activated (UTC)': Number.isFinite(last) ? formatMs(last) : '',
+      'History Since (UTC)': formatMs(since),
+      'Days Unused': String(Math.floor((o.now.getTime() - from) / 86_400_000)),
+    });
+  }
+  return out;
 }

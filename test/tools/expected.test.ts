@@ -145,7 +145,27 @@ test('activation rows: filters, key lookups and fallbacks, [from, to), order by 
         ],
         additionalDetails: [{ key: 'TemplateId', value: 'c-1' }],
       }),
-      audit({ id: 'PIM_c', activityDateTime: '2026-03-10T10:00:00Z', category: 'GroupManagement' }),
+      // PIM for Groups: the group is the Group target, the access the Role target's name; no role of its own.
+      audit({
+        id: 'PIM_c',
+        activityDateTime: '2026-03-10T10:00:00Z',
+        category: 'GroupManagement',
+        targetResources: [
+          { id: 'req-3', displayName: null, type: 'Request' },
+          { id: 'u-1', displayName: 'Zed', type: 'User', userPrincipalName: 'z@x' },
+          { id: 'member', displayName: 'Member', type: 'Role' },
+          { id: 'g-1', displayName: 'GA admins', type: 'Group' },
+        ],
+      }),
+      // Its approval (category GroupManagement too), joined by RoleAssignmentRequestId.
+      audit({
+        id: 'PIM_ap',
+        activityDateTime: '2026-03-10T09:59:00Z',
+        category: 'GroupManagement',
+        activityDisplayName: 'Add member to role request approved (PIM activation)',
+        initiatedBy: { user: { id: 'u-2', displayName: 'Approver', userPrincipalName: 'boss@x' }, app: null } as any,
+        additionalDetails: [{ key: 'RoleAssignmentRequestId', value: 'req-3' }],
+      }),
       audit({ id: 'PIM_d', activityDateTime: '2026-03-10T10:00:00Z', loggedByService: 'Core Directory' }),
       audit({ id: 'PIM_e', activityDateTime: '2026-03-10T10:00:00Z', activityDisplayName: 'Add member to role requested (PIM activation)' }),
       audit({ id: 'PIM_f', activityDateTime: '2026-03-11T00:00:00.0000000Z' }), // == to: excluded
@@ -154,10 +174,11 @@ test('activation rows: filters, key lookups and fallbacks, [from, to), order by 
     ],
   };
   const rows = expectedActivations(t, new Date('2026-03-10T00:00:00Z'), new Date('2026-03-11T00:00:00Z'));
-  const r = (...cells: string[]) => Object.fromEntries(ACTIVATION_COLUMNS.map((c, i) => [c, cells[i]]));
+  const r = (...cells: string[]) => Object.fromEntries(ACTIVATION_COLUMNS.map((c, i) => [c, cells[i] ?? (c === 'Activation Type' ? 'Role' : '')]));
   expect(rows).toEqual([
     r('2026-03-10 00:00:00', 'Zed', 'z@x', 'u-1', 'Global Administrator', 'role-target', '', '', '', 'reason text', '', '', 'req-9', 'PIM_h'),
     r('2026-03-10 10:00:00', "'@x", '', 'sp-1', 'Custom', 'c-1', '', '', '', 'reason text', '', '', 'req-7', 'PIM_a'),
+    r('2026-03-10 10:00:00', 'Zed', 'z@x', 'u-1', '', '', '', '', '', 'reason text', '', '', 'req-3', 'PIM_c', 'Group', 'GA admins', 'g-1', '', 'boss@x', '2026-03-10 09:59:00', 'Member'),
     r('2026-03-10 10:00:00', 'Zed', 'z@x', 'u-1', 'Global Administrator', GA, '/administrativeUnits/au-1', '2026-03-10 09:59:59', '2026-03-10 17:59:59', "'=1+1", 'INC-1', 'Jira', 'req-1', 'PIM_b'),
   ]);
 });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { activationOf, isRoleActivation, type DirectoryAudit } from '../../src/pim/activations';
-import { activationsWindow, HARVEST_OVERLAP_MS, ofMonth } from '../../src/jobs/harvest';
+import { activationsWindow, HARVEST_OVERLAP_MS, ofMonth } from '../../src/history';
 import { compareActivationRows, type ActivationRow } from '../../src/pim/model';
 
 const sample = JSON.parse(
@@ -28,6 +28,13 @@ describe('activation records', () => {
       ticketSystem: 'ServiceNow',
       requestId: '61998d6f-fcf3-400a-9d40-cbfa74a3bfbd',
       auditId: sample.id,
+      activationType: 'Role',
+      groupName: '',
+      groupId: '',
+      groupRoles: '',
+      approvedBy: '',
+      approved: null,
+      groupAccess: '',
     });
   });
 

@@ -98,6 +98,13 @@ describe('field tables', () => {
     ticketSystem: '\u00a0@SN',
     requestId: 'q-1',
     auditId: 'a-1',
+      activationType: 'Role',
+      groupName: '',
+      groupId: '',
+      groupRoles: '',
+      approvedBy: '',
+      approved: null,
+      groupAccess: '',
   };
 
   it('reads back what it writes, by the file\'s own header', async () => {

@@ -117,6 +117,13 @@ describe('digest rendering', () => {
       ticketSystem: 'SN',
       requestId: 'r',
       auditId: 'a',
+      activationType: 'Role',
+      groupName: '',
+      groupId: '',
+      groupRoles: '',
+      approvedBy: '',
+      approved: null,
+      groupAccess: '',
     };
     const digest = renderDigest({
       day: '2026-11-24',
@@ -158,6 +165,13 @@ describe('digest plain text', () => {
       ticketSystem: '',
       requestId: 'r',
       auditId: 'a',
+      activationType: 'Role',
+      groupName: '',
+      groupId: '',
+      groupRoles: '',
+      approvedBy: '',
+      approved: null,
+      groupAccess: '',
     };
     const digest = renderDigest({
       day: '2026-11-24',

@@ -32,6 +32,7 @@ describe('loadSettings', () => {
     expect(s.archiveContainer).toBe('pim-archive');
     expect(s.email).toBeUndefined();
     expect(s.expiryWindowDays).toBe(14);
+    expect(s.unusedAfterDays).toBe(90);
     expect(s.privilegedRoleIds).toBeUndefined(); // unset: the CISA roles of src/pim/roles.ts
     expect(s.excludedPrincipalIds.size).toBe(0);
     expect(loadSchedules({})).toEqual({ daily: '0 0 6 * * *', monthly: '0 0 3 1 * *' });
@@ -48,6 +49,7 @@ describe('loadSettings', () => {
       ARCHIVE_CONTAINER: 'archive-1',
       ...email,
       EXPIRY_WINDOW_DAYS: '30',
+      UNUSED_AFTER_DAYS: '120',
       PRIVILEGED_ROLE_IDS: '62e90394-69f5-4237-9190-012177145e10',
       EXCLUDED_PRINCIPAL_IDS: '11111111-2222-3333-4444-555555555555,66666666-7777-8888-9999-000000000000',
       DAILY_SCHEDULE: '0 30 5 * * 1-5',
@@ -63,6 +65,7 @@ describe('loadSettings', () => {
       recipients: ['secops@contoso.com', 'auditor@contoso.com'],
     });
     expect(s.expiryWindowDays).toBe(30);
+    expect(s.unusedAfterDays).toBe(120);
     expect([...s.privilegedRoleIds!]).toEqual(['62e90394-69f5-4237-9190-012177145e10']);
     expect(s.excludedPrincipalIds.size).toBe(2);
     expect(loadSchedules({ DAILY_SCHEDULE: '0 30 5 * * 1-5', MONTHLY_SCHEDULE: '0 0 4 2 * *' })).toEqual({ daily: '0 30 5 * * 1-5', monthly: '0 0 4 2 * *' });
@@ -78,6 +81,8 @@ describe('loadSettings', () => {
     [{ ARCHIVE_CONTAINER: 'pim-reports' }, 'ARCHIVE_CONTAINER', /differ/],
     [{ EXPIRY_WINDOW_DAYS: 'fourteen' }, 'EXPIRY_WINDOW_DAYS', /whole number/],
     [{ EXPIRY_WINDOW_DAYS: '0' }, 'EXPIRY_WINDOW_DAYS', /1 to 365/],
+    [{ UNUSED_AFTER_DAYS: 'ninety' }, 'UNUSED_AFTER_DAYS', /whole number/],
+    [{ UNUSED_AFTER_DAYS: '0' }, 'UNUSED_AFTER_DAYS', /1 to 3650/],
     [{ PRIVILEGED_ROLE_IDS: 'Global Administrator' }, 'PRIVILEGED_ROLE_IDS', /not one/],
     [{ EXCLUDED_PRINCIPAL_IDS: '62e90394-69f5-4237-9190-012177145e1' }, 'EXCLUDED_PRINCIPAL_IDS', /GUID/],
     [{ DAILY_SCHEDULE: '0 6 * * *' }, 'DAILY_SCHEDULE', /six-field/],

@@ -423,6 +423,10 @@ export interface GroupActivationSpec {
   end: Date;
   justification: string;
   requestId: string;
+  /** Needed approval: the approver's "request approved" record comes first, same RoleAssignmentRequestId. */
+  approver?: { id: string; displayName: string; userPrincipalName: string };
+  /** When it was approved (default: just before `start`; earlier for a request with a later start). */
+  approvedAt?: Date;
 }
 
 /**
@@ -447,22 +451,25 @@ export function groupActivationEvents(ctx: AuditContext, spec: GroupActivationSp
     ['AuditType', auditType],
     ['RoleAssignmentRequestId', spec.requestId],
   ];
-  const reqMs = spec.start.getTime() - 2000;
-  for (const [ms, activity, auditType] of [
-    [reqMs, ACTIVITY.activationRequested, 'RequestActivateRole'],
-    [spec.start.getTime(), ACTIVITY.activationCompleted, 'ActivateRole'],
-  ] as const) {
+  const approvedMs = spec.approvedAt?.getTime() ?? spec.start.getTime() - 3000;
+  const reqMs = spec.approver ? approvedMs - 20 * 60_000 : spec.start.getTime() - 2000;
+  const steps: [number, string, string][] = [[reqMs, ACTIVITY.activationRequested, 'RequestActivateRole']];
+  // The approver's decision, initiated by the approver, as for Entra roles (activationEvents).
+  if (spec.approver) steps.push([approvedMs, ACTIVITY.requestApproved, 'ApproveRequest']);
+  steps.push([spec.start.getTime(), ACTIVITY.activationCompleted, 'ActivateRole']);
+  for (const [ms, activity, auditType] of steps) {
     if (ms >= ctx.now.getTime()) continue;
+    const approval = activity === ACTIVITY.requestApproved;
     out.push(
       pimRecord(ctx, {
         ms,
         activity,
         category: 'GroupManagement',
-        operationType: activity === ACTIVITY.activationCompleted ? 'Assign' : 'Create',
-        initiatedBy: initiator,
-        resultReason: spec.justification,
+        operationType: activity === ACTIVITY.activationCompleted ? 'Assign' : approval ? 'Update' : 'Create',
+        initiatedBy: approval ? userInitiator(spec.approver!, ip(ctx)) : initiator,
+        resultReason: approval ? 'Approved' : spec.justification,
         targets,
-        details: details(auditType),
+        details: approval ? [['AuditType', auditType], ['RoleAssignmentRequestId', spec.requestId]] : details(auditType),
       }),
     );
   }

@@ -596,6 +596,8 @@ export function generateTenant(options: GenerateOptions): SimTenant {
           end: new Date(startMs + 8 * HOUR_MS),
           justification: justification(),
           requestId: rng.guid(),
+          // Every fifth needs approval; chosen without the random stream, so the rest of the tenant is what the seed always gave.
+          approver: i % 5 === 0 ? { id: users[i % users.length].id, displayName: users[i % users.length].displayName, userPrincipalName: users[i % users.length].userPrincipalName } : undefined,
         }),
       );
     }
