@@ -1,9 +1,11 @@
 /**
  * `npm run demo`: the product on the embedded demo tenant, with no Azure account. Starts Azurite
  * and the simulated tenant (Graph, the managed-identity endpoint, ACS Email, all on 127.0.0.1 over
- * HTTPS with a certificate made now), runs `pim-reporter daily` as a child process exactly as an
- * admin would, copies the day's files to ./pim-reports-demo/, prints where they are, and stops
- * everything it started.
+ * HTTPS with a certificate made now), then runs the three jobs as child processes exactly as an
+ * admin would: `pim-reporter daily` for the last few days (the tenant changes between them, so the
+ * last digest has new and removed assignments, group activations, approvals and unused
+ * eligibilities), `monthly` for a past month, `verify` of that pack, and an `export`. Copies every
+ * file it made to ./pim-reports-demo/ with an index.html linking them, and stops everything it started.
  */
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -17,6 +19,7 @@ import { createTestCertificate } from './certs';
 import { startGraphSimulator } from './graph-simulator';
 import { startManagedIdentitySimulator } from './msi-simulator';
 import { demoTenant } from './tenant/demo';
+import type { SimTenant } from './tenant/model';
 
 const OUT = resolve(process.env.PIM_DEMO_OUT ?? 'pim-reports-demo');
 const CONTAINER = 'pim-reports';
@@ -55,29 +58,72 @@ async function main(): Promise<number> {
       // Reminders to the people whose roles end soon: the simulated ACS shows them next to the digest.
       EXPIRY_REMINDER_DAYS: '14,7,1',
     };
-    say('Running: pim-reporter daily');
-    const code = await run(process.execPath, [resolve(__dirname, '../src/cli.js'), 'daily'], env);
-    if (code !== 0) {
-      say(`pim-reporter daily failed with exit status ${code}`);
-      return code;
+    // A short history window, so the demo's few days of history already tell who has not used a role.
+    env.UNUSED_AFTER_DAYS = '14';
+    const cli = (args: string[]) => run(process.execPath, [resolve(__dirname, '../src/cli.js'), ...args], env);
+    const base = demoTenant(now);
+    const DAYS = 4;
+    const runs = Array.from({ length: DAYS }, (_, i) => new Date(now.getTime() - (DAYS - 1 - i) * DAY_MS));
+    for (const [i, when] of runs.entries()) {
+      graph.setNow(() => when);
+      graph.setTenant(tenantAsOf(base, when, i === runs.length - 1));
+      say(`Running: pim-reporter daily --now ${when.toISOString()}`);
+      const code = await cli(['daily', '--now', when.toISOString()]);
+      if (code !== 0) {
+        say(`pim-reporter daily failed with exit status ${code}`);
+        return code;
+      }
+    }
+    graph.setNow(() => new Date());
+    graph.setTenant(tenantAsOf(base, now, true));
+
+    // The last month whose pack may be sealed now (its end plus the 24 hours audit events may lag).
+    const month = previousMonthOf(new Date(now.getTime() - DAY_MS));
+    say(`Running: pim-reporter monthly --month ${month}, then verify --month ${month}`);
+    for (const args of [['monthly', '--month', month, '--now', now.toISOString()], ['verify', '--month', month]]) {
+      const code = await cli(args);
+      if (code !== 0) {
+        say(`pim-reporter ${args[0]} failed with exit status ${code}`);
+        return code;
+      }
+    }
+    const exportsDir = join(OUT, 'exports');
+    await mkdir(exportsDir, { recursive: true });
+    const exported: string[] = [];
+    for (const dataset of ['activations', 'unused']) {
+      const file = `pim-${dataset}.csv`;
+      say(`Running: pim-reporter export --dataset ${dataset} --out ${join('exports', file)}`);
+      const code = await cli(['export', '--dataset', dataset, '--out', join(exportsDir, file), '--now', now.toISOString()]);
+      if (code !== 0) {
+        say(`pim-reporter export failed with exit status ${code}`);
+        return code;
+      }
+      exported.push(`exports/${file}`);
     }
 
-    const day = now.toISOString().slice(0, 10);
-    const prefix = `daily/${day.replace(/-/g, '/')}/`;
-    const folder = join(OUT, day);
-    await mkdir(folder, { recursive: true });
-    const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(CONTAINER);
-    const names: string[] = [];
-    for await (const blob of container.listBlobsFlat({ prefix })) {
-      const name = blob.name.slice(prefix.length);
-      await writeFile(join(folder, name), await container.getBlockBlobClient(blob.name).downloadToBuffer());
-      names.push(name);
+    // Every file the jobs wrote, copied out: the daily folders and the pack.
+    const blobs = BlobServiceClient.fromConnectionString(azurite.connectionString);
+    const written: string[] = [];
+    for (const [containerName, prefix, into] of [
+      [CONTAINER, 'daily/', ''],
+      ['pim-archive', `monthly/${month}/`, ''],
+    ] as const) {
+      const container = blobs.getContainerClient(containerName);
+      if (!(await container.exists())) continue;
+      for await (const blob of container.listBlobsFlat({ prefix })) {
+        const local = join(OUT, into, blob.name);
+        await mkdir(join(local, '..'), { recursive: true });
+        await writeFile(local, await container.getBlockBlobClient(blob.name).downloadToBuffer());
+        written.push(blob.name);
+      }
     }
-    const manifest = JSON.parse(await readFile(join(folder, 'manifest.json'), 'utf8')) as {
+    const lastPrefix = `daily/${now.toISOString().slice(0, 10).replace(/-/g, '/')}/`;
+    const manifest = JSON.parse(await readFile(join(OUT, lastPrefix, 'manifest.json'), 'utf8')) as {
       files: Array<{ name: string; rows: number }>;
       digest: { subject: string };
       graph: { requests: number };
     };
+    await writeFile(join(OUT, 'index.html'), indexPage([...written, ...exported], lastPrefix, month));
 
     say('');
     say(`Digest: ${manifest.digest.subject}`);
@@ -85,15 +131,52 @@ async function main(): Promise<number> {
     say(`Emailed through the simulated ACS: ${digests.length} digest(s) to ${env.EMAIL_RECIPIENTS}`);
     for (const m of email.sent.filter((x) => !digests.includes(x))) say(`  expiry reminder to ${m.recipients.to.map((r) => r.address).join(', ')}: ${m.content.subject}`);
     for (const f of manifest.files.filter((f) => f.name.endsWith('.csv'))) say(`  ${f.name.padEnd(28)} ${f.rows} row(s)`);
-    say(`Graph requests: ${manifest.graph.requests}`);
-    say(`In Azurite: ${container.url}/${prefix} (data kept in ${join(OUT, '.azurite')})`);
-    say(`On disk:    ${folder}/ (${names.join(', ')})`);
-    say(`Open ${join(folder, 'digest.html')} in a browser to see the email.`);
+    say(`Graph requests (last day): ${manifest.graph.requests}`);
+    say(`Monthly pack: monthly/${month}/ (verified)`);
+    say(`In Azurite: data kept in ${join(OUT, '.azurite')}`);
+    say(`Open ${join(OUT, 'index.html')} in a browser: every file the demo made, and the last digest.`);
     return 0;
   } finally {
     for (const s of started.reverse()) await s.stop().catch(() => undefined);
     await rm(scratch, { recursive: true, force: true });
   }
+}
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/**
+ * The demo tenant as it stood at `when`: assignments created later are not there yet (so each day
+ * has new ones), and one eligibility is removed on the last day.
+ */
+function tenantAsOf(base: SimTenant, when: Date, last: boolean): SimTenant {
+  const removed = base.eligibilitySchedules[0]?.id;
+  const existed = (s: { createdDateTime: string | null }) => !s.createdDateTime || Date.parse(s.createdDateTime) <= when.getTime();
+  return {
+    ...base,
+    eligibilitySchedules: base.eligibilitySchedules.filter((s) => existed(s) && !(last && s.id === removed)),
+    assignmentSchedules: base.assignmentSchedules.filter(existed),
+  };
+}
+
+function previousMonthOf(at: Date): string {
+  return new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth() - 1, 1)).toISOString().slice(0, 7);
+}
+
+/** ./pim-reports-demo/index.html: a link to every file, the last digest first. */
+function indexPage(files: string[], lastDay: string, month: string): string {
+  const esc = (v: string) => v.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  const items = (list: string[]) => list.sort().map((f) => `<li><a href="${esc(f)}">${esc(f)}</a></li>`).join('\n');
+  const daily = files.filter((f) => f.startsWith('daily/'));
+  const pack = files.filter((f) => f.startsWith('monthly/'));
+  const exports = files.filter((f) => f.startsWith('exports/'));
+  return `<!DOCTYPE html><html><head><meta charset="utf-8"><title>pim-reporter demo</title></head><body style="font-family:Segoe UI,Helvetica,Arial,sans-serif">
+<h1>pim-reporter demo</h1>
+<p><a href="${esc(lastDay)}digest.html">The last digest</a> (the email as sent).</p>
+<h2>Daily folders</h2><ul>${items(daily)}</ul>
+<h2>Monthly pack ${esc(month)}</h2><ul>${items(pack)}</ul>
+<h2>Exports</h2><ul>${items(exports)}</ul>
+</body></html>
+`;
 }
 
 function say(line: string): void {

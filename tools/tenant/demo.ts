@@ -186,10 +186,12 @@ export function demoTenant(now: Date): SimTenant {
       principal: person(u('Joni Sherman')),
       group: { id: helpdesk.id, displayName: helpdesk.displayName },
       accessId: 'member',
-      start: new Date(nowMs - DAY_MS - 9 * HOUR_MS),
-      end: new Date(nowMs - DAY_MS - HOUR_MS),
+      // Within the last day, so the demo's last digest shows a group activation and its approver.
+      start: new Date(nowMs - 9 * HOUR_MS),
+      end: new Date(nowMs - HOUR_MS),
       justification: 'Morning helpdesk shift',
       requestId: rng.guid(),
+      approver: { id: u('Megan Bowen').id, displayName: 'Megan Bowen', userPrincipalName: u('Megan Bowen').userPrincipalName },
     }),
     ...adminAssignmentEvents(ctx, {
       admin: { id: u('Megan Bowen').id, displayName: 'Megan Bowen', userPrincipalName: u('Megan Bowen').userPrincipalName },
