@@ -126,7 +126,7 @@ describe('the monthly archive', () => {
     expect(run.code).toBe(0);
     expect(run.stderr).toContain(`${folder}eligible-assignments.csv was already written by an earlier run, with exactly these bytes; kept`);
     expect((await container.getBlockBlobClient(`${folder}eligible-assignments.csv`).getProperties()).etag).toBe(kept);
-    expect(await world.list(world.archive, folder)).toHaveLength(5);
+    expect(await world.list(world.archive, folder)).toHaveLength(6);
     expect((await world.cli(['verify', '--month', '2026-10'])).code).toBe(0);
     const rows = records(await world.csv(world.archive, `${folder}activations.csv`));
     expect(rows).toEqual(expectedActivations(tenant, new Date('2026-10-01T00:00:00Z'), new Date('2026-11-01T00:00:00Z')));
