@@ -1,7 +1,8 @@
 /**
  * Eligible assignments nobody uses: held at least UNUSED_AFTER_DAYS with no activation of that role
  * by that principal in that time. Only the app's own history can tell (Graph keeps 30 days of audit
- * events), so the list is complete only once the history covers the whole window; until then it is
+ * events), so the list is complete only once the history covers the whole window, with no recorded gap
+ * in it (a period Graph had already dropped: someone may have activated then); until then it is
  * empty and says from which day it will be complete.
  *
  * Use is: a direct activation of the role, one through a group's eligibility (a Role activation by
@@ -9,7 +10,7 @@
  * The history is streamed; what is kept in memory is one time per principal and role (or group)
  * that was ever activated, bounded by the eligibilities, not by the activations.
  */
-import type { AssignmentRow, UnusedEligibilityRow } from '../pim/model';
+import type { AssignmentRow, HarvestGap, UnusedEligibilityRow } from '../pim/model';
 import { compareUnusedRows, UNUSED_TABLE } from '../pim/model';
 import type { GroupRoles } from '../pim/snapshot';
 import { ExternalSorter } from '../util/sorter';
@@ -26,8 +27,10 @@ export interface UnusedEligibilities {
   complete: boolean;
   /** The oldest time the history covers; undefined before the first harvest. */
   historySince?: string;
-  /** While incomplete: the first moment the list will be complete (history start plus the window). */
+  /** While incomplete: the first moment the list will be complete (history start, or the end of the last gap in the window, plus the window). */
   completeFrom?: string;
+  /** The recorded gaps of the history inside the window: while any is, the list is not complete. */
+  gaps?: HarvestGap[];
   afterDays: number;
   dispose(): Promise<void>;
 }
@@ -62,12 +65,18 @@ export async function unusedEligibilities(input: UnusedInput): Promise<UnusedEli
       return result({ complete: false, completeFrom: new Date(now.getTime() + afterDays * DAY_MS).toISOString() });
     const historySince = watermark.coverageStartUtc;
     const since = Date.parse(historySince);
-    if (since > windowStart)
+    const gaps = watermark.gaps
+      .filter((gap) => Date.parse(gap.toUtc) > windowStart && Date.parse(gap.fromUtc) < now.getTime())
+      .map(({ fromUtc, toUtc, reason }) => ({ fromUtc, toUtc, reason }));
+    if (since > windowStart || gaps.length > 0) {
+      const coveredFrom = Math.max(since, ...gaps.map((gap) => Date.parse(gap.toUtc)));
       return result({
         complete: false,
         historySince,
-        completeFrom: new Date(since + afterDays * DAY_MS).toISOString(),
+        completeFrom: new Date(coveredFrom + afterDays * DAY_MS).toISOString(),
+        ...(gaps.length > 0 ? { gaps } : {}),
       });
+    }
 
     // The last use of each role by each principal, and of each group's membership, over the whole history.
     const lastRole = new Map<string, string>();

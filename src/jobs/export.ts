@@ -203,9 +203,15 @@ async function unusedRows(ctx: JobContext): Promise<Rows> {
     });
     // The snapshot is read once into the list; the list is what the export streams.
     await snapshot.dispose();
+    const windowStart = new Date(now.getTime() - settings.unusedAfterDays * DAY_MS).toISOString();
     const uncovered: HarvestGap[] = unused.complete
       ? []
-      : [{ fromUtc: new Date(now.getTime() - settings.unusedAfterDays * DAY_MS).toISOString(), toUtc: unused.historySince ?? now.toISOString(), reason: `the app's own history is shorter than UNUSED_AFTER_DAYS (${settings.unusedAfterDays}); the list is complete from ${unused.completeFrom}` }];
+      : [
+          ...(unused.historySince === undefined || Date.parse(unused.historySince) > Date.parse(windowStart)
+            ? [{ fromUtc: windowStart, toUtc: unused.historySince ?? now.toISOString(), reason: `the app's own history is shorter than UNUSED_AFTER_DAYS (${settings.unusedAfterDays}); the list is complete from ${unused.completeFrom}` }]
+            : []),
+          ...(unused.gaps ?? []).map((gap) => ({ ...gap, reason: `${gap.reason}; the list is complete from ${unused.completeFrom}` })),
+        ];
     if (!unused.complete) log.warn(`Unused eligibilities are not known yet: ${uncovered[0].reason}`);
     return {
       columns: UNUSED_COLUMNS,

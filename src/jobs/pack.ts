@@ -177,7 +177,7 @@ async function writePack(
       await unused.dispose();
     }
     taken = {
-      unused: { count: unused.count, complete: unused.complete, completeFrom: unused.completeFrom, historySince: unused.historySince, afterDays: unused.afterDays },
+      unused: { count: unused.count, complete: unused.complete, completeFrom: unused.completeFrom, historySince: unused.historySince, afterDays: unused.afterDays, gaps: unused.gaps },
       takenUtc: new Date().toISOString(),
       counts: snapshot.counts,
       incomplete: [...snapshot.incomplete, ...roleSettings.incomplete].map(({ list, groupId, groupName, status, code, reason }) => ({
@@ -298,7 +298,7 @@ async function writePack(
 interface PackSnapshot {
   takenUtc: string;
   /** unused-eligibilities.csv as kept: its count and whether the history covered the window. */
-  unused?: { count: number; complete: boolean; completeFrom?: string; historySince?: string; afterDays: number };
+  unused?: { count: number; complete: boolean; completeFrom?: string; historySince?: string; afterDays: number; gaps?: HarvestGap[] };
   counts: Snapshot['counts'];
   /** The lists Graph did not give in full for those files. */
   incomplete: Array<

@@ -6,7 +6,8 @@
  *    accepted one) are finished first, through the digest's send path (outbox.ts): the operation
  *    id stored before the send is asked after, never sent twice.
  * 2. The reminders due now, one email per user, at most REMINDERS_PER_RUN emails with step 1; a
- *    user with an email still waiting in the outbox gets nothing new until it is out.
+ *    user with an email in the outbox gets nothing new this run (sent now or not, it is their one
+ *    email of the run).
  * 3. What went out is recorded in state/reminders/done.json, then the outbox entries are dropped:
  *    a run that stops in between finds the entries recorded and drops them.
  */
@@ -82,6 +83,8 @@ export async function sendExpiryReminders(
       await state.dropReminderFromOutbox(entry.id);
       continue;
     }
+    // One email per user a run: whatever becomes of this one, their new reminders go next run.
+    held.add(entry.principalId.toLowerCase());
     await deliver(entry, false);
   }
 

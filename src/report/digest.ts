@@ -21,7 +21,7 @@ export interface DigestContent {
   globalAdministrators: { count: number; names: string[]; isFinding: boolean };
   expiryWindowDays: number;
   /** Eligibilities nobody used in `afterDays`: the count, the first few longest-unused first, and whether the history covers the window. */
-  unused?: { count: number; items: UnusedEligibilityRow[]; complete: boolean; completeFrom?: string; afterDays: number };
+  unused?: { count: number; items: UnusedEligibilityRow[]; complete: boolean; completeFrom?: string; afterDays: number; gaps?: HarvestGap[] };
   gaps: HarvestGap[];
   /** Lists Graph would not give (a group's members, PIM for Groups): said near the top. */
   incomplete?: { list?: string; groupId: string; groupName: string; reason: string }[];
@@ -265,7 +265,9 @@ export function renderDigest(c: DigestContent): RenderedDigest {
             title: 'Eligible but unused',
             intro: c.unused.complete
               ? `Eligible assignments held at least ${c.unused.afterDays} days with no activation of the role by the principal in that time (directly, through a group's eligibility, or by activating membership of a group that holds the role); longest unused first.`
-              : `Not known yet: the app's own history is shorter than ${c.unused.afterDays} days (UNUSED_AFTER_DAYS). The list will be complete from ${(c.unused.completeFrom ?? '').slice(0, 10)}.`,
+              : c.unused.gaps?.length
+                ? `Not known yet: the app's own history has a gap in the last ${c.unused.afterDays} days (UNUSED_AFTER_DAYS), ${c.unused.gaps.map((g) => `${csvTime(g.fromUtc)} to ${csvTime(g.toUtc)} (${g.reason})`).join('; ')}: an activation then cannot be seen. The list will be complete from ${(c.unused.completeFrom ?? '').slice(0, 10)}.`
+                : `Not known yet: the app's own history is shorter than ${c.unused.afterDays} days (UNUSED_AFTER_DAYS). The list will be complete from ${(c.unused.completeFrom ?? '').slice(0, 10)}.`,
             columns: ['Who', 'Role', 'Via group', 'Scope', 'Last activated (UTC)', 'Days unused'],
             cells: (u: UnusedEligibilityRow) => [
               who(u),

@@ -347,6 +347,67 @@ describe('expiry reminders', () => {
     60_000,
   );
 
+  it('a user whose email an earlier run left in the outbox gets only that one in the run that sends it', async () => {
+    const start = Date.parse('2026-11-30T06:00:00Z');
+    const tenant = generateTenant({
+      seed: 'reminder-one-a-run',
+      now: new Date(start),
+      users: 10,
+      groups: 2,
+      eligible: 5,
+      active: 3,
+      auditDays: 1,
+      activationsPerDay: 1,
+    });
+    const rng = new Rng('reminder-one-a-run-extra');
+    const role = tenant.roleDefinitions.find((r) => r.displayName === 'Security Reader')!;
+    const other = tenant.roleDefinitions.find((r) => r.displayName === 'Reports Reader')!;
+    for (const s of [...tenant.eligibilitySchedules, ...tenant.assignmentSchedules])
+      s.scheduleInfo = permanent(s.scheduleInfo.startDateTime);
+    for (const g of tenant.groupEligibilitySchedules) g.scheduleInfo = permanent(g.scheduleInfo.startDateTime);
+    const user = tenant.users.find((u) => u.mail)!;
+    // One crosses 7 days on day 1, the other on day 2.
+    for (const [roleId, endsIn] of [
+      [role.id, 5 * DAY],
+      [other.id, 7 * DAY + 12 * HOUR],
+    ] as const) {
+      tenant.eligibilitySchedules.push(
+        pimSchedule({
+          id: rng.guid(),
+          principalId: user.id,
+          roleDefinitionId: roleId,
+          directoryScopeId: '/',
+          scheduleInfo: until(iso(start - 9 * DAY), iso(start + endsIn)),
+        }),
+      );
+    }
+    world = await startWorld(tenant, { auditRateLimit: { requests: 1000, perMs: 10000 } });
+    const run = async (when: number) => {
+      world.graph.setNow(() => new Date(when));
+      const r = await world.cli(['daily', '--now', iso(when)], {
+        EXPIRY_REMINDER_DAYS: '7',
+        EMAIL_RECIPIENTS: DIGEST_TO,
+      });
+      expect(r.code).toBe(0);
+    };
+    // Day 1: ACS refuses the reminder (503, through the SDK's retries): it stays in the outbox.
+    world.email.inject({ on: 'send', status: 503, retryAfterSeconds: 0, times: 4 });
+    await run(start);
+    expect(reminders(world)).toHaveLength(0);
+    // Day 2: the outbox email goes; the second role, due today, waits for the next run.
+    await run(start + DAY);
+    const day2 = reminders(world);
+    expect(day2).toHaveLength(1);
+    expect(day2[0].content.plainText).toContain(role.displayName);
+    expect(day2[0].content.plainText).not.toContain(other.displayName);
+    // Day 3: the second one.
+    await run(start + 2 * DAY);
+    const day3 = reminders(world).slice(1);
+    expect(day3).toHaveLength(1);
+    expect(day3[0].recipients.to).toEqual([{ address: user.mail }]);
+    expect(day3[0].content.plainText).toContain(other.displayName);
+  }, 60_000);
+
   it('at most REMINDERS_PER_RUN a run, the rest wait; a failed send is retried the next run, never doubled', async () => {
     const start = Date.parse('2026-11-23T06:00:00Z');
     const tenant = generateTenant({

@@ -149,7 +149,7 @@ describe('the activation trail', () => {
     }
   }, 120_000);
 
-  it('lists the eligibilities nobody used, as a reader works them out; header only while the history is shorter than the window', async () => {
+  it('lists the eligibilities nobody used, as a reader works them out; header only while the history is shorter than the window or has a gap in it', async () => {
     const end = new Date('2026-11-24T06:00:00Z');
     const r0 = new Date(end.getTime() - DAY);
     const tenant = generateTenant({
@@ -279,5 +279,27 @@ describe('the activation trail', () => {
     });
     expect(exported.code).toBe(0);
     expect(records(parseCsv(exported.stdout))).toEqual(rows);
+
+    // Forty days without a run: the history has a gap (end to 30 days before the run) that Graph
+    // dropped. The history began long before a 35-day window, but the gap is inside it: someone may
+    // have activated then, so the list is header only until the gap has left the window.
+    const later = new Date(end.getTime() + 40 * DAY);
+    world.graph.setNow(() => later);
+    expect((await world.cli(['daily', '--now', later.toISOString()], { UNUSED_AFTER_DAYS: '35' })).code).toBe(0);
+    const gapEnd = new Date(later.getTime() - 30 * DAY);
+    const afterGap = await world.csv(world.reports, `${dayPath(later)}unused-eligibilities.csv`);
+    expect(afterGap).toHaveLength(1);
+    expect(afterGap[0][0]).toBe('Role Name');
+    const gapDigest = (await world.read(world.reports, `${dayPath(later)}digest.txt`))!;
+    expect(gapDigest).toContain('Eligible but unused (0)');
+    expect(gapDigest).toContain("Not known yet: the app's own history has a gap in the last 35 days");
+    expect(gapDigest).toContain(
+      `The list will be complete from ${new Date(gapEnd.getTime() + 35 * DAY).toISOString().slice(0, 10)}.`,
+    );
+    const gapManifest = JSON.parse((await world.read(world.reports, `${dayPath(later)}manifest.json`))!);
+    expect(gapManifest.digest.unusedComplete).toBe(false);
+    expect(gapManifest.digest.unusedGaps).toEqual([
+      expect.objectContaining({ fromUtc: end.toISOString(), toUtc: gapEnd.toISOString() }),
+    ]);
   }, 120_000);
 });
