@@ -29,7 +29,8 @@ const layerZones = [
   {
     target: 'src/report',
     from: ['src/history'],
-    message: 'report/ turns rows into bytes; the history (which reads its CSVs back) sits beside it, not below (docs/architecture.md).',
+    message:
+      'report/ turns rows into bytes; the history (which reads its CSVs back) sits beside it, not below (docs/architecture.md).',
   },
   {
     target: ADAPTERS,

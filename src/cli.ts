@@ -51,8 +51,11 @@ function parseMonthOption(value: string): string {
 function parseNow(value: string | undefined): Date {
   if (value === undefined) return new Date();
   // A time without Z or an offset would be read as the machine's local time: refuse the ambiguity.
-  const ms = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value) ? Date.parse(value) : NaN;
-  if (Number.isNaN(ms)) throw new UsageError(`--now must be an ISO time with a zone, such as 2026-11-24T06:00:00Z, got "${value}"`);
+  const ms = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value)
+    ? Date.parse(value)
+    : NaN;
+  if (Number.isNaN(ms))
+    throw new UsageError(`--now must be an ISO time with a zone, such as 2026-11-24T06:00:00Z, got "${value}"`);
   return new Date(ms);
 }
 
@@ -80,7 +83,9 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         return 0;
       }
       case 'monthly': {
-        const result = await runMonthly(ctx, { month: values.month ? parseMonthOption(values.month as string) : undefined });
+        const result = await runMonthly(ctx, {
+          month: values.month ? parseMonthOption(values.month as string) : undefined,
+        });
         log.info(
           `Monthly run done: archived ${result.archived.join(', ') || 'nothing new'}${
             result.alreadyArchived.length ? `; already archived: ${result.alreadyArchived.join(', ')}` : ''
@@ -102,7 +107,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         const out = (values.out as string | undefined) ?? '-';
         const result = await runExport(ctx, request);
         await pipeline(result.body, out === '-' ? io.stdout : createWriteStream(out));
-        for (const gap of result.uncovered) log.warn(`not covered by any source: ${gap.fromUtc} to ${gap.toUtc} (${gap.reason})`);
+        for (const gap of result.uncovered)
+          log.warn(`not covered by any source: ${gap.fromUtc} to ${gap.toUtc} (${gap.reason})`);
         log.info(`Exported ${result.rows()} ${request.dataset} row(s) to ${out === '-' ? 'stdout' : out}`);
         return 0;
       }
@@ -110,7 +116,11 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         if (!values.month) throw new UsageError('verify needs --month YYYY-MM');
         const result = await verifyMonth(ctx, parseMonthOption(values.month as string));
         for (const problem of result.problems) log.error(problem);
-        log.info(result.ok ? `${result.month}: every archived file matches its manifest` : `${result.month}: verification FAILED`);
+        log.info(
+          result.ok
+            ? `${result.month}: every archived file matches its manifest`
+            : `${result.month}: verification FAILED`,
+        );
         return result.ok ? 0 : 1;
       }
     }

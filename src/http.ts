@@ -11,7 +11,8 @@ export function exportParameters(query: URLSearchParams): Record<string, string 
   const params: Record<string, string | undefined> = {};
   for (const [name, value] of query) {
     if (IGNORED.has(name)) continue;
-    if (!KNOWN.has(name)) throw new ExportParameterError(name, `is not a parameter of the export (known: ${[...KNOWN].join(', ')})`);
+    if (!KNOWN.has(name))
+      throw new ExportParameterError(name, `is not a parameter of the export (known: ${[...KNOWN].join(', ')})`);
     if (params[name] !== undefined) throw new ExportParameterError(name, 'is given more than once');
     params[name] = value;
   }
@@ -66,7 +67,10 @@ export function tooManyExports(limit: number, context: InvocationContext): HttpR
     `this instance already runs ${limit} export(s), the most EXPORT_MAX_CONCURRENT allows; try again in ${EXPORT_RETRY_AFTER_SECONDS} s`,
     context,
   );
-  return { ...response, headers: { ...(response.headers as Record<string, string>), 'retry-after': String(EXPORT_RETRY_AFTER_SECONDS) } };
+  return {
+    ...response,
+    headers: { ...(response.headers as Record<string, string>), 'retry-after': String(EXPORT_RETRY_AFTER_SECONDS) },
+  };
 }
 
 /** A JSON error naming what is wrong; never a stack trace. */

@@ -48,4 +48,3 @@ export function streamLog(stream: NodeJS.WritableStream): Log {
   };
   return redacting({ info: line(''), warn: line('warning: '), error: line('error: ') });
 }
-

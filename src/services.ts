@@ -68,6 +68,13 @@ export function createServices(
     mailer: settings.email
       ? createMailer(settings.email, credential, { pollIntervalMs: timing.emailPollIntervalMs })
       : undefined,
-    arm: settings.azure ? new ArmClient({ endpoint: settings.azure.armEndpoint, credential, log, sleep: timing.sleep && ((ms: number) => timing.sleep!(ms, 'ARM')) }) : undefined,
+    arm: settings.azure
+      ? new ArmClient({
+          endpoint: settings.azure.armEndpoint,
+          credential,
+          log,
+          sleep: timing.sleep && ((ms: number) => timing.sleep!(ms, 'ARM')),
+        })
+      : undefined,
   };
 }

@@ -37,8 +37,7 @@ export const SETTING_NAMES = [
 export type SettingName = (typeof SETTING_NAMES)[number];
 
 export type StorageSettings =
-  | { kind: 'accountUrl'; accountUrl: string }
-  | { kind: 'connectionString'; connectionString: string };
+  { kind: 'accountUrl'; accountUrl: string } | { kind: 'connectionString'; connectionString: string };
 
 export type EmailSettings =
   | {
@@ -116,10 +115,17 @@ function httpsUrl(name: SettingName, value: string): string {
     throw new SettingsError(name, `is not a valid URL: "${shown(value)}"`);
   }
   if (url.protocol !== 'https:') {
-    throw new SettingsError(name, `must be an https:// URL (tokens are never sent over plain http), got "${shown(value)}"`);
+    throw new SettingsError(
+      name,
+      `must be an https:// URL (tokens are never sent over plain http), got "${shown(value)}"`,
+    );
   }
   if (url.username || url.password) throw new SettingsError(name, 'must not carry credentials');
-  if (url.search || url.hash) throw new SettingsError(name, `must not carry a query or fragment (a SAS token is never needed): "${shown(value)}"`);
+  if (url.search || url.hash)
+    throw new SettingsError(
+      name,
+      `must not carry a query or fragment (a SAS token is never needed): "${shown(value)}"`,
+    );
   allowedHost(name, url);
   return url.toString().replace(/\/+$/, '');
 }
@@ -196,7 +202,10 @@ export function loadSettings(env: Env = process.env): Settings {
 
   const clientId = present(env, 'MANAGED_IDENTITY_CLIENT_ID');
   if (clientId !== undefined && !GUID.test(clientId)) {
-    throw new SettingsError('MANAGED_IDENTITY_CLIENT_ID', `must be the identity's client id (a GUID), got "${clientId}"`);
+    throw new SettingsError(
+      'MANAGED_IDENTITY_CLIENT_ID',
+      `must be the identity's client id (a GUID), got "${clientId}"`,
+    );
   }
 
   const accountUrl = present(env, 'REPORTS_STORAGE_ACCOUNT_URL');
@@ -210,13 +219,19 @@ export function loadSettings(env: Env = process.env): Settings {
   } else if (accountUrl !== undefined) {
     storage = { kind: 'accountUrl', accountUrl: httpsUrl('REPORTS_STORAGE_ACCOUNT_URL', accountUrl) };
   } else {
-    storage = { kind: 'connectionString', connectionString: storageConnectionString(storageConnection ?? 'UseDevelopmentStorage=true') };
+    storage = {
+      kind: 'connectionString',
+      connectionString: storageConnectionString(storageConnection ?? 'UseDevelopmentStorage=true'),
+    };
   }
 
   const reportsContainer = containerName('REPORTS_CONTAINER', present(env, 'REPORTS_CONTAINER') ?? 'pim-reports');
   const archiveContainer = containerName('ARCHIVE_CONTAINER', present(env, 'ARCHIVE_CONTAINER') ?? 'pim-archive');
   if (reportsContainer === archiveContainer) {
-    throw new SettingsError('ARCHIVE_CONTAINER', `must differ from REPORTS_CONTAINER ("${reportsContainer}"): the archive is write-once`);
+    throw new SettingsError(
+      'ARCHIVE_CONTAINER',
+      `must differ from REPORTS_CONTAINER ("${reportsContainer}"): the archive is write-once`,
+    );
   }
 
   const email = loadEmail(env);
@@ -225,7 +240,10 @@ export function loadSettings(env: Env = process.env): Settings {
   let expiryWindowDays = 14;
   if (windowText !== undefined) {
     if (!/^\d+$/.test(windowText) || Number(windowText) < 1 || Number(windowText) > 365) {
-      throw new SettingsError('EXPIRY_WINDOW_DAYS', `must be a whole number of days from 1 to 365, got "${windowText}"`);
+      throw new SettingsError(
+        'EXPIRY_WINDOW_DAYS',
+        `must be a whole number of days from 1 to 365, got "${windowText}"`,
+      );
     }
     expiryWindowDays = Number(windowText);
   }
@@ -234,7 +252,10 @@ export function loadSettings(env: Env = process.env): Settings {
   let unusedAfterDays = 90;
   if (unusedText !== undefined) {
     if (!/^\d+$/.test(unusedText) || Number(unusedText) < 1 || Number(unusedText) > 3650) {
-      throw new SettingsError('UNUSED_AFTER_DAYS', `must be a whole number of days from 1 to 3650, got "${unusedText}"`);
+      throw new SettingsError(
+        'UNUSED_AFTER_DAYS',
+        `must be a whole number of days from 1 to 3650, got "${unusedText}"`,
+      );
     }
     unusedAfterDays = Number(unusedText);
   }
@@ -244,7 +265,8 @@ export function loadSettings(env: Env = process.env): Settings {
   if (privilegedRoleIds?.size === 0) throw new SettingsError('PRIVILEGED_ROLE_IDS', 'is set but lists no role id');
 
   const excludedText = present(env, 'EXCLUDED_PRINCIPAL_IDS');
-  const excludedPrincipalIds = excludedText !== undefined ? guidList('EXCLUDED_PRINCIPAL_IDS', excludedText) : new Set<string>();
+  const excludedPrincipalIds =
+    excludedText !== undefined ? guidList('EXCLUDED_PRINCIPAL_IDS', excludedText) : new Set<string>();
 
   const settings: Omit<Settings, 'secrets' | 'exportMaxConcurrent' | 'expiryReminderDays' | 'remindersPerRun'> = {
     graphEndpoint,
@@ -264,7 +286,13 @@ export function loadSettings(env: Env = process.env): Settings {
   // worker with a malformed one names it.
   loadSchedules(env);
   const reminders = expiryReminders(env, email);
-  return { ...settings, secrets: secretsOf(settings, env), exportMaxConcurrent: exportMaxConcurrent(env), ...reminders, azure: loadAzureSettings(env) };
+  return {
+    ...settings,
+    secrets: secretsOf(settings, env),
+    exportMaxConcurrent: exportMaxConcurrent(env),
+    ...reminders,
+    azure: loadAzureSettings(env),
+  };
 }
 
 /**
@@ -304,12 +332,18 @@ function loadEmail(env: Env): EmailSettings {
   const recipientsText = present(env, 'EMAIL_RECIPIENTS');
 
   if (endpoint !== undefined && connection !== undefined) {
-    throw new SettingsError('ACS_CONNECTION_STRING', 'is set together with ACS_ENDPOINT; set only one (the endpoint uses the managed identity)');
+    throw new SettingsError(
+      'ACS_CONNECTION_STRING',
+      'is set together with ACS_ENDPOINT; set only one (the endpoint uses the managed identity)',
+    );
   }
   if (endpoint === undefined && connection === undefined) {
     if (sender !== undefined || recipientsText !== undefined) {
       const name = sender !== undefined ? 'EMAIL_SENDER' : 'EMAIL_RECIPIENTS';
-      throw new SettingsError(name, 'is set but email is not configured: set ACS_ENDPOINT (or ACS_CONNECTION_STRING) too');
+      throw new SettingsError(
+        name,
+        'is set but email is not configured: set ACS_ENDPOINT (or ACS_CONNECTION_STRING) too',
+      );
     }
     return undefined;
   }
@@ -317,10 +351,17 @@ function loadEmail(env: Env): EmailSettings {
     endpoint !== undefined
       ? { kind: 'endpoint' as const, endpoint: httpsUrl('ACS_ENDPOINT', endpoint) }
       : { kind: 'connectionString' as const, connectionString: acsConnectionString(connection!) };
-  if (sender === undefined) throw new SettingsError('EMAIL_SENDER', 'is required when email is configured (ACS_ENDPOINT or ACS_CONNECTION_STRING)');
+  if (sender === undefined)
+    throw new SettingsError(
+      'EMAIL_SENDER',
+      'is required when email is configured (ACS_ENDPOINT or ACS_CONNECTION_STRING)',
+    );
   if (!EMAIL.test(sender)) throw new SettingsError('EMAIL_SENDER', `is not a valid email address: "${sender}"`);
   if (recipientsText === undefined) {
-    throw new SettingsError('EMAIL_RECIPIENTS', 'is required when email is configured: a comma-separated list of addresses');
+    throw new SettingsError(
+      'EMAIL_RECIPIENTS',
+      'is required when email is configured: a comma-separated list of addresses',
+    );
   }
   const recipients = recipientsText
     .split(/[,;]/)
@@ -345,7 +386,9 @@ export function describeSettings(s: Settings): string {
     ? `${s.email.recipients.length} recipient(s) via ${s.email.transport.kind === 'endpoint' ? s.email.transport.endpoint : 'an ACS connection string'}`
     : 'not configured';
   return `Graph ${s.graphEndpoint}; storage ${storage} (${s.reportsContainer}, ${s.archiveContainer}); email ${email}; expiry window ${s.expiryWindowDays} days; reminders ${
-    s.expiryReminderDays.length > 0 ? `at ${s.expiryReminderDays.join(', ')} day(s) left, at most ${s.remindersPerRun} a run` : 'off'
+    s.expiryReminderDays.length > 0
+      ? `at ${s.expiryReminderDays.join(', ')} day(s) left, at most ${s.remindersPerRun} a run`
+      : 'off'
   }`;
 }
 
@@ -369,8 +412,14 @@ const ALLOWED_HOSTS: Partial<Record<SettingName, { hosts: RegExp; says: string }
     says: '*.blob.core.windows.net, *.blob.core.usgovcloudapi.net or *.blob.core.chinacloudapi.cn',
   },
   // ACS endpoints may carry the data location: https://contoso.unitedstates.communication.azure.com.
-  ACS_ENDPOINT: { hosts: /^(?:[a-z0-9-]+\.)+communication\.azure\.(?:com|us)$/, says: '*.communication.azure.com or *.communication.azure.us' },
-  ACS_CONNECTION_STRING: { hosts: /^(?:[a-z0-9-]+\.)+communication\.azure\.(?:com|us)$/, says: '*.communication.azure.com or *.communication.azure.us' },
+  ACS_ENDPOINT: {
+    hosts: /^(?:[a-z0-9-]+\.)+communication\.azure\.(?:com|us)$/,
+    says: '*.communication.azure.com or *.communication.azure.us',
+  },
+  ACS_CONNECTION_STRING: {
+    hosts: /^(?:[a-z0-9-]+\.)+communication\.azure\.(?:com|us)$/,
+    says: '*.communication.azure.com or *.communication.azure.us',
+  },
   // ARM per cloud, as the Azure SDK's getArmEndpoint lists them:
   // https://github.com/Azure/azure-sdk-for-js/blob/e07b81cc858c6eb6aa967a065e59ebf159ea8e37/sdk/commerce/arm-commerce/src/static-helpers/cloudSettingHelpers.ts
   ARM_ENDPOINT: {
@@ -378,7 +427,8 @@ const ALLOWED_HOSTS: Partial<Record<SettingName, { hosts: RegExp; says: string }
     says: 'management.azure.com, management.usgovcloudapi.net or management.chinacloudapi.cn',
   },
   GRAPH_ENDPOINT: {
-    hosts: /^(?:graph\.microsoft\.com|graph\.microsoft\.us|dod-graph\.microsoft\.us|microsoftgraph\.chinacloudapi\.cn)$/,
+    hosts:
+      /^(?:graph\.microsoft\.com|graph\.microsoft\.us|dod-graph\.microsoft\.us|microsoftgraph\.chinacloudapi\.cn)$/,
     says: 'graph.microsoft.com, graph.microsoft.us, dod-graph.microsoft.us or microsoftgraph.chinacloudapi.cn',
   },
 };
@@ -390,7 +440,10 @@ function isLoopback(hostname: string): boolean {
 function allowedHost(name: SettingName, url: URL): void {
   const rule = ALLOWED_HOSTS[name];
   if (!rule || isLoopback(url.hostname) || rule.hosts.test(url.hostname)) return;
-  throw new SettingsError(name, `must point at ${rule.says} (or a loopback emulator), not "${url.hostname}": the app sends its credentials there`);
+  throw new SettingsError(
+    name,
+    `must point at ${rule.says} (or a loopback emulator), not "${url.hostname}": the app sends its credentials there`,
+  );
 }
 
 // --- Connection strings: parsed, checked and their endpoint allowed when the settings are read ---
@@ -420,7 +473,10 @@ function connectionEndpoint(name: SettingName, key: string, value: string): URL 
   if (url.username || url.password) throw new SettingsError(name, `has a ${key} that carries credentials`);
   const loopback = isLoopback(url.hostname);
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
-    throw new SettingsError(name, `must have an https:// ${key} (plain http only to a loopback emulator), got "${shown(value)}"`);
+    throw new SettingsError(
+      name,
+      `must have an https:// ${key} (plain http only to a loopback emulator), got "${shown(value)}"`,
+    );
   }
   allowedHost(name, url);
   return url;
@@ -438,10 +494,12 @@ function storageConnectionString(value: string): string {
   const accountName = pairs.get('accountname');
   const accountKey = pairs.get('accountkey');
   const sas = pairs.get('sharedaccesssignature');
-  if (accountKey === undefined && sas === undefined) throw new SettingsError(name, 'is missing AccountKey (or SharedAccessSignature)');
+  if (accountKey === undefined && sas === undefined)
+    throw new SettingsError(name, 'is missing AccountKey (or SharedAccessSignature)');
   if (accountKey !== undefined) {
     if (accountName === undefined) throw new SettingsError(name, 'is missing AccountName');
-    if (accountKey === '' || !BASE64.test(accountKey)) throw new SettingsError(name, 'has an AccountKey that is not base64');
+    if (accountKey === '' || !BASE64.test(accountKey))
+      throw new SettingsError(name, 'has an AccountKey that is not base64');
   }
   const blobEndpoint = pairs.get('blobendpoint');
   if (blobEndpoint !== undefined) {
@@ -450,7 +508,10 @@ function storageConnectionString(value: string): string {
     const protocol = pairs.get('defaultendpointsprotocol');
     const suffix = pairs.get('endpointsuffix');
     if (accountName === undefined || protocol === undefined || suffix === undefined) {
-      throw new SettingsError(name, 'has no blob endpoint: give BlobEndpoint, or DefaultEndpointsProtocol, AccountName and EndpointSuffix');
+      throw new SettingsError(
+        name,
+        'has no blob endpoint: give BlobEndpoint, or DefaultEndpointsProtocol, AccountName and EndpointSuffix',
+      );
     }
     connectionEndpoint(name, 'blob endpoint', `${protocol.toLowerCase()}://${accountName}.blob.${suffix}`);
   }
@@ -463,16 +524,22 @@ function acsConnectionString(value: string): string {
   const pairs = connectionPairs(name, value);
   const endpoint = pairs.get('endpoint');
   const accessKey = pairs.get('accesskey');
-  const missing = [endpoint === undefined ? 'endpoint' : '', accessKey === undefined ? 'accesskey' : ''].filter(Boolean);
+  const missing = [endpoint === undefined ? 'endpoint' : '', accessKey === undefined ? 'accesskey' : ''].filter(
+    Boolean,
+  );
   if (missing.length > 0) throw new SettingsError(name, `is missing ${missing.join(', ')}`);
   const url = connectionEndpoint(name, 'endpoint', endpoint!);
   if (url.protocol !== 'https:') throw new SettingsError(name, 'must have an https:// endpoint');
-  if (accessKey === '' || !BASE64.test(accessKey!)) throw new SettingsError(name, 'has an accesskey that is not base64');
+  if (accessKey === '' || !BASE64.test(accessKey!))
+    throw new SettingsError(name, 'has an accesskey that is not base64');
   return value;
 }
 
 /** The secret values in force (keys, SAS, the identity endpoint's header), for log redaction by value. */
-function secretsOf(s: Omit<Settings, 'secrets' | 'exportMaxConcurrent' | 'expiryReminderDays' | 'remindersPerRun'>, env: Env): string[] {
+function secretsOf(
+  s: Omit<Settings, 'secrets' | 'exportMaxConcurrent' | 'expiryReminderDays' | 'remindersPerRun'>,
+  env: Env,
+): string[] {
   const values: string[] = [];
   const from = (name: SettingName, text: string, keys: string[]) => {
     if (/^UseDevelopmentStorage=true;?$/i.test(text)) return;
@@ -482,8 +549,10 @@ function secretsOf(s: Omit<Settings, 'secrets' | 'exportMaxConcurrent' | 'expiry
       if (v) values.push(v);
     }
   };
-  if (s.storage.kind === 'connectionString') from('REPORTS_STORAGE_CONNECTION_STRING', s.storage.connectionString, ['accountkey', 'sharedaccesssignature']);
-  if (s.email?.transport.kind === 'connectionString') from('ACS_CONNECTION_STRING', s.email.transport.connectionString, ['accesskey']);
+  if (s.storage.kind === 'connectionString')
+    from('REPORTS_STORAGE_CONNECTION_STRING', s.storage.connectionString, ['accountkey', 'sharedaccesssignature']);
+  if (s.email?.transport.kind === 'connectionString')
+    from('ACS_CONNECTION_STRING', s.email.transport.connectionString, ['accesskey']);
   // App Service's identity endpoint header: https://learn.microsoft.com/azure/app-service/overview-managed-identity#rest-endpoint-reference
   for (const name of ['IDENTITY_HEADER', 'MSI_SECRET']) if (env[name]) values.push(env[name]!);
   return values;
@@ -516,17 +585,27 @@ function expiryReminders(env: Env, email: EmailSettings): { expiryReminderDays: 
   if (daysText !== undefined) {
     for (const part of daysText.split(',').map((p) => p.trim())) {
       if (!/^\d+$/.test(part) || Number(part) < 1 || Number(part) > 365) {
-        throw new SettingsError('EXPIRY_REMINDER_DAYS', `must be a comma-separated list of whole days from 1 to 365 (e.g. "14,7,1"), got "${daysText}"`);
+        throw new SettingsError(
+          'EXPIRY_REMINDER_DAYS',
+          `must be a comma-separated list of whole days from 1 to 365 (e.g. "14,7,1"), got "${daysText}"`,
+        );
       }
       days.add(Number(part));
     }
-    if (!email) throw new SettingsError('EXPIRY_REMINDER_DAYS', 'is set but email is not configured: set ACS_ENDPOINT (or ACS_CONNECTION_STRING) too');
+    if (!email)
+      throw new SettingsError(
+        'EXPIRY_REMINDER_DAYS',
+        'is set but email is not configured: set ACS_ENDPOINT (or ACS_CONNECTION_STRING) too',
+      );
   }
   const perRunText = present(env, 'REMINDERS_PER_RUN');
   let remindersPerRun = DEFAULT_REMINDERS_PER_RUN;
   if (perRunText !== undefined) {
     if (!/^\d+$/.test(perRunText) || Number(perRunText) < 1 || Number(perRunText) > 10_000) {
-      throw new SettingsError('REMINDERS_PER_RUN', `must be a whole number of emails from 1 to 10000, got "${perRunText}"`);
+      throw new SettingsError(
+        'REMINDERS_PER_RUN',
+        `must be a whole number of emails from 1 to 10000, got "${perRunText}"`,
+      );
     }
     remindersPerRun = Number(perRunText);
   }

@@ -34,7 +34,13 @@ export interface SentEmail {
 }
 
 export type EmailFault =
-  | { on: 'send'; status: 400 | 401 | 403 | 429 | 500 | 503; times: number; error?: { code: string; message: string }; retryAfterSeconds?: number }
+  | {
+      on: 'send';
+      status: 400 | 401 | 403 | 429 | 500 | 503;
+      times: number;
+      error?: { code: string; message: string };
+      retryAfterSeconds?: number;
+    }
   | { on: 'operation'; status: 'Failed'; error: { code: string; message: string }; times: number }
   /** Holds each status GET this long before answering (a slow ACS; a client may die meanwhile). */
   | { on: 'poll'; delayMs: number; times: number };
@@ -90,7 +96,11 @@ class AcsError extends Error {
   }
 }
 
-export async function startEmailSimulator(opts: { tls: { cert: string; key: string }; accessKey?: string; port?: number }): Promise<EmailSimulator> {
+export async function startEmailSimulator(opts: {
+  tls: { cert: string; key: string };
+  accessKey?: string;
+  port?: number;
+}): Promise<EmailSimulator> {
   const accessKey = opts.accessKey ?? randomBytes(32).toString('base64');
   const keyBytes = Buffer.from(accessKey, 'base64');
   const sent: SentEmail[] = [];
@@ -121,7 +131,11 @@ export async function startEmailSimulator(opts: { tls: { cert: string; key: stri
         body = { error: { code: e.code, message: e.message, ...(e.target ? { target: e.target } : {}) } };
       }
       requests.push({ method: req.method ?? 'GET', path: url.pathname, status, at: Date.now(), authMode });
-      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'x-ms-request-id': randomUUID(), ...headers });
+      res.writeHead(status, {
+        'content-type': 'application/json; charset=utf-8',
+        'x-ms-request-id': randomUUID(),
+        ...headers,
+      });
       res.end(body === undefined ? undefined : JSON.stringify(body));
     })();
   });
@@ -134,28 +148,43 @@ export async function startEmailSimulator(opts: { tls: { cert: string; key: stri
       const jwt = decodeJwt(bearerToken(authorization));
       const aud = typeof jwt?.payload.aud === 'string' ? jwt.payload.aud : '';
       // The SDK asks for https://communication.azure.com//.default -> resource https://communication.azure.com/ (5b).
-      if (!jwt || !aud.startsWith('https://communication.azure.com')) throw new AcsError(401, 'Unauthorized', 'The access token is invalid or has the wrong audience.');
-      if (typeof jwt.payload.exp === 'number' && jwt.payload.exp * 1000 < Date.now()) throw new AcsError(401, 'Unauthorized', 'The access token has expired.');
+      if (!jwt || !aud.startsWith('https://communication.azure.com'))
+        throw new AcsError(401, 'Unauthorized', 'The access token is invalid or has the wrong audience.');
+      if (typeof jwt.payload.exp === 'number' && jwt.payload.exp * 1000 < Date.now())
+        throw new AcsError(401, 'Unauthorized', 'The access token has expired.');
       return 'bearer';
     }
     const m = /^HMAC-SHA256\s+SignedHeaders=([^&]+)&Signature=(.+)$/i.exec(authorization);
     if (!m) throw new AcsError(401, 'Denied', 'Denied by the resource provider.');
-    if (m[1] !== 'x-ms-date;host;x-ms-content-sha256') throw new AcsError(401, 'Denied', `Unsupported SignedHeaders '${m[1]}'.`);
+    if (m[1] !== 'x-ms-date;host;x-ms-content-sha256')
+      throw new AcsError(401, 'Denied', `Unsupported SignedHeaders '${m[1]}'.`);
     const date = header(req, 'x-ms-date');
     const contentHash = header(req, 'x-ms-content-sha256');
     const host = header(req, 'host');
-    if (!date || !contentHash || !host) throw new AcsError(401, 'Denied', 'x-ms-date, host and x-ms-content-sha256 are required for HMAC authentication.');
+    if (!date || !contentHash || !host)
+      throw new AcsError(
+        401,
+        'Denied',
+        'x-ms-date, host and x-ms-content-sha256 are required for HMAC authentication.',
+      );
     const when = Date.parse(date);
-    if (Number.isNaN(when) || Math.abs(Date.now() - when) > MAX_CLOCK_SKEW_MS) throw new AcsError(401, 'Denied', 'The x-ms-date header is missing, malformed or outside the allowed clock skew.');
+    if (Number.isNaN(when) || Math.abs(Date.now() - when) > MAX_CLOCK_SKEW_MS)
+      throw new AcsError(
+        401,
+        'Denied',
+        'The x-ms-date header is missing, malformed or outside the allowed clock skew.',
+      );
     const actualHash = createHash('sha256').update(raw).digest('base64');
-    if (actualHash !== contentHash) throw new AcsError(401, 'Denied', 'The x-ms-content-sha256 header does not match the request body.');
+    if (actualHash !== contentHash)
+      throw new AcsError(401, 'Denied', 'The x-ms-content-sha256 header does not match the request body.');
     // The client signs url.pathname + '?' + URLSearchParams.toString() (re-encoded), so re-encode the same way.
     const query = url.searchParams.toString();
     const pathAndQuery = query ? `${url.pathname}?${query}` : url.pathname;
     const stringToSign = `${(req.method ?? 'GET').toUpperCase()}\n${pathAndQuery}\n${date};${host};${contentHash}`;
     const expected = createHmac('sha256', keyBytes).update(stringToSign).digest();
     const given = Buffer.from(m[2], 'base64');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new AcsError(401, 'Denied', 'Denied by the resource provider: the HMAC signature does not match.');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected))
+      throw new AcsError(401, 'Denied', 'Denied by the resource provider: the HMAC signature does not match.');
     return 'hmac';
   }
 
@@ -167,18 +196,38 @@ export async function startEmailSimulator(opts: { tls: { cert: string; key: stri
     operationId: string | undefined,
   ): { status: number; headers: Record<string, string>; body?: unknown } {
     const apiVersion = url.searchParams.get('api-version');
-    if (!apiVersion) throw new AcsError(400, 'MissingApiVersionParameter', 'The api-version query parameter (?api-version=) is required for all requests.');
-    if (!API_VERSIONS.has(apiVersion)) throw new AcsError(400, 'UnsupportedApiVersion', `The api-version '${apiVersion}' is not supported.`);
+    if (!apiVersion)
+      throw new AcsError(
+        400,
+        'MissingApiVersionParameter',
+        'The api-version query parameter (?api-version=) is required for all requests.',
+      );
+    if (!API_VERSIONS.has(apiVersion))
+      throw new AcsError(400, 'UnsupportedApiVersion', `The api-version '${apiVersion}' is not supported.`);
 
     if (url.pathname === '/emails:send') {
       if (method !== 'POST') throw new AcsError(405, 'MethodNotAllowed', `Method ${method} is not allowed.`);
       const fault = takeFault('send');
       if (fault && fault.on === 'send') {
-        const e = fault.error ?? { code: fault.status === 403 ? 'Forbidden' : fault.status === 429 ? 'TooManyRequests' : 'ServiceUnavailable', message: `Injected ${fault.status}.` };
-        throw new AcsError(fault.status, e.code, e.message, undefined, fault.retryAfterSeconds !== undefined ? { 'retry-after': String(fault.retryAfterSeconds) } : {});
+        const e = fault.error ?? {
+          code: fault.status === 403 ? 'Forbidden' : fault.status === 429 ? 'TooManyRequests' : 'ServiceUnavailable',
+          message: `Injected ${fault.status}.`,
+        };
+        throw new AcsError(
+          fault.status,
+          e.code,
+          e.message,
+          undefined,
+          fault.retryAfterSeconds !== undefined ? { 'retry-after': String(fault.retryAfterSeconds) } : {},
+        );
       }
       if (operationId !== undefined && !GUID.test(operationId)) {
-        throw new AcsError(400, 'InvalidOperationId', `The Operation-Id header '${operationId}' is not a valid GUID.`, 'Operation-Id');
+        throw new AcsError(
+          400,
+          'InvalidOperationId',
+          `The Operation-Id header '${operationId}' is not a valid GUID.`,
+          'Operation-Id',
+        );
       }
       const message = validateMessage(raw);
       const opFault = takeFault('operation');
@@ -207,8 +256,10 @@ export async function startEmailSimulator(opts: { tls: { cert: string; key: stri
       if (!operation) throw new AcsError(404, 'NotFound', `Operation '${op[1]}' was not found.`);
       operation.polls++;
       // Running on the first poll, then the final state.
-      if (operation.polls < 2) return { status: 200, headers: { 'retry-after': '0' }, body: { id: operation.id, status: 'Running' } };
-      if (operation.failure) return { status: 200, headers: {}, body: { id: operation.id, status: 'Failed', error: operation.failure } };
+      if (operation.polls < 2)
+        return { status: 200, headers: { 'retry-after': '0' }, body: { id: operation.id, status: 'Running' } };
+      if (operation.failure)
+        return { status: 200, headers: {}, body: { id: operation.id, status: 'Failed', error: operation.failure } };
       operation.done = true;
       return { status: 200, headers: {}, body: { id: operation.id, status: 'Succeeded' } };
     }
@@ -255,27 +306,41 @@ function validateMessage(raw: Buffer): Omit<SentEmail, 'operationId' | 'at' | 'a
     throw new AcsError(400, 'BadRequest', 'The request body is not valid JSON.');
   }
   if (!isRecord(body)) throw new AcsError(400, 'BadRequest', 'The request body must be a JSON object.');
-  const known = ['senderAddress', 'content', 'recipients', 'attachments', 'replyTo', 'headers', 'userEngagementTrackingDisabled'];
+  const known = [
+    'senderAddress',
+    'content',
+    'recipients',
+    'attachments',
+    'replyTo',
+    'headers',
+    'userEngagementTrackingDisabled',
+  ];
   const extra = Object.keys(body).find((k) => !known.includes(k));
   if (extra) throw invalid(extra, `Unknown property '${extra}'.`);
-  if (typeof body.senderAddress !== 'string' || !ADDRESS.test(body.senderAddress)) throw invalid('senderAddress', 'senderAddress must be a valid email address.');
+  if (typeof body.senderAddress !== 'string' || !ADDRESS.test(body.senderAddress))
+    throw invalid('senderAddress', 'senderAddress must be a valid email address.');
   const content = body.content;
   if (!isRecord(content)) throw invalid('content', 'content is required.');
-  if (typeof content.subject !== 'string' || !content.subject.trim()) throw invalid('content.subject', 'content.subject is required.');
+  if (typeof content.subject !== 'string' || !content.subject.trim())
+    throw invalid('content.subject', 'content.subject is required.');
   const hasText = typeof content.plainText === 'string' && content.plainText.length > 0;
   const hasHtml = typeof content.html === 'string' && content.html.length > 0;
   if (!hasText && !hasHtml) throw invalid('content', 'Either content.plainText or content.html is required.');
   for (const k of ['plainText', 'html'] as const) {
-    if (content[k] !== undefined && typeof content[k] !== 'string') throw invalid(`content.${k}`, `content.${k} must be a string.`);
+    if (content[k] !== undefined && typeof content[k] !== 'string')
+      throw invalid(`content.${k}`, `content.${k} must be a string.`);
   }
   const recipients = body.recipients;
   if (!isRecord(recipients)) throw invalid('recipients', 'recipients is required.');
   const list = (name: string, value: unknown, required: boolean): EmailAddress[] | undefined => {
     if (value === undefined && !required) return undefined;
-    if (!Array.isArray(value) || (required && value.length === 0)) throw invalid(name, `${name} must be a non-empty array of recipients.`);
+    if (!Array.isArray(value) || (required && value.length === 0))
+      throw invalid(name, `${name} must be a non-empty array of recipients.`);
     return value.map((r, i) => {
-      if (!isRecord(r) || typeof r.address !== 'string' || !ADDRESS.test(r.address)) throw invalid(`${name}[${i}].address`, `${name}[${i}].address is not a valid email address.`);
-      if (r.displayName !== undefined && typeof r.displayName !== 'string') throw invalid(`${name}[${i}].displayName`, 'displayName must be a string.');
+      if (!isRecord(r) || typeof r.address !== 'string' || !ADDRESS.test(r.address))
+        throw invalid(`${name}[${i}].address`, `${name}[${i}].address is not a valid email address.`);
+      if (r.displayName !== undefined && typeof r.displayName !== 'string')
+        throw invalid(`${name}[${i}].displayName`, 'displayName must be a string.');
       return r.displayName === undefined ? { address: r.address } : { address: r.address, displayName: r.displayName };
     });
   };
@@ -283,13 +348,21 @@ function validateMessage(raw: Buffer): Omit<SentEmail, 'operationId' | 'at' | 'a
   const cc = list('recipients.cc', recipients.cc, false);
   const bcc = list('recipients.bcc', recipients.bcc, false);
   const total = to.length + (cc?.length ?? 0) + (bcc?.length ?? 0);
-  if (total > MAX_RECIPIENTS) throw invalid('recipients', `At most ${MAX_RECIPIENTS} recipients are allowed; got ${total}.`);
+  if (total > MAX_RECIPIENTS)
+    throw invalid('recipients', `At most ${MAX_RECIPIENTS} recipients are allowed; got ${total}.`);
   const replyTo = list('replyTo', body.replyTo, false);
   let attachments: SentEmail['attachments'];
   if (body.attachments !== undefined) {
     if (!Array.isArray(body.attachments)) throw invalid('attachments', 'attachments must be an array.');
     attachments = body.attachments.map((a, i) => {
-      if (!isRecord(a) || typeof a.name !== 'string' || !a.name || typeof a.contentType !== 'string' || !a.contentType || typeof a.contentInBase64 !== 'string') {
+      if (
+        !isRecord(a) ||
+        typeof a.name !== 'string' ||
+        !a.name ||
+        typeof a.contentType !== 'string' ||
+        !a.contentType ||
+        typeof a.contentInBase64 !== 'string'
+      ) {
         throw invalid(`attachments[${i}]`, 'Each attachment needs name, contentType and contentInBase64.');
       }
       if (!/^[A-Za-z0-9+/]*={0,2}$/.test(a.contentInBase64) || a.contentInBase64.length % 4 !== 0) {
@@ -298,7 +371,10 @@ function validateMessage(raw: Buffer): Omit<SentEmail, 'operationId' | 'at' | 'a
       return { name: a.name, contentType: a.contentType, contentInBase64: a.contentInBase64 };
     });
   }
-  if (body.headers !== undefined && (!isRecord(body.headers) || Object.values(body.headers).some((v) => typeof v !== 'string'))) {
+  if (
+    body.headers !== undefined &&
+    (!isRecord(body.headers) || Object.values(body.headers).some((v) => typeof v !== 'string'))
+  ) {
     throw invalid('headers', 'headers must be an object of strings.');
   }
   if (body.userEngagementTrackingDisabled !== undefined && typeof body.userEngagementTrackingDisabled !== 'boolean') {
@@ -315,6 +391,8 @@ function validateMessage(raw: Buffer): Omit<SentEmail, 'operationId' | 'at' | 'a
     ...(attachments ? { attachments } : {}),
     ...(replyTo ? { replyTo } : {}),
     ...(body.headers !== undefined ? { headers: body.headers as Record<string, string> } : {}),
-    ...(body.userEngagementTrackingDisabled !== undefined ? { userEngagementTrackingDisabled: body.userEngagementTrackingDisabled as boolean } : {}),
+    ...(body.userEngagementTrackingDisabled !== undefined
+      ? { userEngagementTrackingDisabled: body.userEngagementTrackingDisabled as boolean }
+      : {}),
   };
 }

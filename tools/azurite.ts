@@ -8,8 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 export const DEVSTORE_ACCOUNT = 'devstoreaccount1';
-export const DEVSTORE_KEY =
-  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+export const DEVSTORE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
 export interface AzuriteHandle {
   connectionString: string;
@@ -48,11 +47,19 @@ export async function startAzurite(opts: AzuriteOptions = {}): Promise<AzuriteHa
   // Port 0 lets the OS pick a free port; Azurite prints the one it got, so there is no probe-then-bind race.
   const port = opts.port ?? 0;
   const args = [
-    '-e', WRAPPER, '--', main,
-    '--silent', '--skipApiVersionCheck', '--disableTelemetry',
+    '-e',
+    WRAPPER,
+    '--',
+    main,
+    '--silent',
+    '--skipApiVersionCheck',
+    '--disableTelemetry',
     // Azurite refuses --inMemoryPersistence together with --location.
     ...(location ? ['--location', location] : ['--inMemoryPersistence', '--extentMemoryLimit', '512']),
-    '--blobHost', '127.0.0.1', '--blobPort', String(port),
+    '--blobHost',
+    '127.0.0.1',
+    '--blobPort',
+    String(port),
   ];
   if (location) await mkdir(location, { recursive: true });
   const child = spawn(process.execPath, args, {

@@ -154,10 +154,13 @@ export function rateLimitedChainMs(n: number, latency: number, limit: number, wi
 
 function lowerBound(tenant: SimTenant, now: Date, o: BenchOptions): LowerBound {
   const groupsById = new Map(tenant.groups.map((g) => [g.id, g]));
-  const direct = [...tenant.eligibilitySchedules, ...tenant.assignmentSchedules].filter((s) => s.memberType === 'Direct');
+  const direct = [...tenant.eligibilitySchedules, ...tenant.assignmentSchedules].filter(
+    (s) => s.memberType === 'Direct',
+  );
   const roleGroups = new Set(direct.filter((s) => groupsById.has(s.principalId)).map((s) => s.principalId));
   const eligibleByGroup = new Map<string, number>();
-  for (const s of tenant.groupEligibilitySchedules) eligibleByGroup.set(s.groupId, (eligibleByGroup.get(s.groupId) ?? 0) + 1);
+  for (const s of tenant.groupEligibilitySchedules)
+    eligibleByGroup.set(s.groupId, (eligibleByGroup.get(s.groupId) ?? 0) + 1);
   let subRequests = 0;
   let deepest = 0;
   let members = 0;
@@ -225,7 +228,11 @@ interface Shape {
 function wallBound(shape: Shape, ms: { page: number; batch: number; audit: number }, o: BenchOptions) {
   const snapshotMs = shape.listPages * ms.page + shape.batchRounds * ms.batch;
   const auditMs = rateLimitedChainMs(shape.auditPages, ms.audit, o.auditRequests, o.auditWindowMs);
-  return { snapshotMs: Math.round(snapshotMs), auditMs: Math.round(auditMs), wallMs: Math.round(Math.max(snapshotMs, auditMs)) };
+  return {
+    snapshotMs: Math.round(snapshotMs),
+    auditMs: Math.round(auditMs),
+    wallMs: Math.round(Math.max(snapshotMs, auditMs)),
+  };
 }
 
 /**
@@ -261,11 +268,21 @@ async function calibrate(
   env: Record<string, string>,
 ): Promise<{ page: number; batch: number; audit: number }> {
   const groupIds = new Set(tenant.groups.map((g) => g.id));
-  const held = [...new Set(tenant.eligibilitySchedules.filter((s) => groupIds.has(s.principalId)).map((s) => s.principalId))].slice(0, 10);
+  const held = [
+    ...new Set(tenant.eligibilitySchedules.filter((s) => groupIds.has(s.principalId)).map((s) => s.principalId)),
+  ].slice(0, 10);
   const batch = {
     requests: held.flatMap((id, i) => [
-      { id: `m${i}`, method: 'GET', url: `/groups/${id}/transitiveMembers?$select=id,displayName,userPrincipalName,appId&$top=999` },
-      { id: `e${i}`, method: 'GET', url: `/identityGovernance/privilegedAccess/group/eligibilitySchedules?$filter=${encodeURIComponent(`groupId eq '${id}'`)}&$expand=principal&$top=${PIM_TOP}` },
+      {
+        id: `m${i}`,
+        method: 'GET',
+        url: `/groups/${id}/transitiveMembers?$select=id,displayName,userPrincipalName,appId&$top=999`,
+      },
+      {
+        id: `e${i}`,
+        method: 'GET',
+        url: `/identityGovernance/privilegedAccess/group/eligibilitySchedules?$filter=${encodeURIComponent(`groupId eq '${id}'`)}&$expand=principal&$top=${PIM_TOP}`,
+      },
     ]),
   };
   const odata = (t: Date) => t.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -279,11 +296,16 @@ async function calibrate(
     batch,
   };
   const out = await new Promise<string>((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['-e', CALIBRATE], { env: { ...env, PIM_BENCH_CALIBRATE: JSON.stringify(input) }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['-e', CALIBRATE], {
+      env: { ...env, PIM_BENCH_CALIBRATE: JSON.stringify(input) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let text = '';
     child.stdout.on('data', (c: Buffer) => (text += c.toString()));
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolvePromise(text) : reject(new Error(`calibration exited with ${code}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolvePromise(text) : reject(new Error(`calibration exited with ${code}`)),
+    );
   });
   const measured = JSON.parse(out) as { page: number; batch: number; audit: number };
   return { page: round(measured.page), batch: round(measured.batch), audit: round(measured.audit) };
@@ -397,12 +419,16 @@ function countByEndpoint(records: GraphRequestRecord[]): Record<string, number> 
 /** The largest heap left after a full collection (`Mark-Compact a (b) -> c (d) MB` lines of --trace-gc). */
 function liveHeapMb(output: string): number | null {
   let max: number | null = null;
-  for (const m of output.matchAll(/Mark-Compact [\d.]+ \([\d.]+\) -> ([\d.]+) \([\d.]+\) MB/g)) max = Math.max(max ?? 0, Number(m[1]));
+  for (const m of output.matchAll(/Mark-Compact [\d.]+ \([\d.]+\) -> ([\d.]+) \([\d.]+\) MB/g))
+    max = Math.max(max ?? 0, Number(m[1]));
   return max;
 }
 
 /** When each endpoint was first and last called, in ms from the product's start: where the time went. */
-function timeline(records: GraphRequestRecord[], startedAt: number): Record<string, { first: number; last: number; count: number }> {
+function timeline(
+  records: GraphRequestRecord[],
+  startedAt: number,
+): Record<string, { first: number; last: number; count: number }> {
   const out: Record<string, { first: number; last: number; count: number }> = {};
   for (const r of records) {
     const key = `${r.method} ${endpointOf(r.path)}`;
@@ -446,11 +472,16 @@ async function coldStart(runs: number): Promise<ColdStart | undefined> {
   for (let i = 0; i < runs; i++) {
     const started = process.hrtime.bigint();
     const out = await new Promise<string>((resolvePromise, reject) => {
-      const child = spawn(process.execPath, ['-e', COLD_PROBE, DIST], { stdio: ['ignore', 'pipe', 'ignore'], env: { PATH: process.env.PATH ?? '' } });
+      const child = spawn(process.execPath, ['-e', COLD_PROBE, DIST], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+        env: { PATH: process.env.PATH ?? '' },
+      });
       let text = '';
       child.stdout.on('data', (c: Buffer) => (text += c.toString()));
       child.on('error', reject);
-      child.on('exit', (code) => (code === 0 ? resolvePromise(text) : reject(new Error(`cold-start probe exited with ${code}`))));
+      child.on('exit', (code) =>
+        code === 0 ? resolvePromise(text) : reject(new Error(`cold-start probe exited with ${code}`)),
+      );
     });
     walls.push(Number(process.hrtime.bigint() - started) / 1e6);
     const line = out.split('\n').find((l) => l.startsWith('@@cold-start@@'));
@@ -480,7 +511,11 @@ async function main(): Promise<void> {
     node: process.version,
     platform: `${process.platform} ${process.arch}`,
   };
-  const result: Record<string, unknown> = { when: new Date().toISOString(), machine, options: { ...o, out: undefined } };
+  const result: Record<string, unknown> = {
+    when: new Date().toISOString(),
+    machine,
+    options: { ...o, out: undefined },
+  };
 
   if (o.daily) {
     const now = new Date(Math.floor(Date.now() / 1000) * 1000);
@@ -492,7 +527,9 @@ async function main(): Promise<void> {
       activationsPerDay: Math.round(o.activationsPerDay * o.scale),
       auditDays: 30,
     };
-    say(`Generating the tenant (scale ${o.scale}: ${size.eligible} eligible, ${size.active} active, ${size.groups} groups)`);
+    say(
+      `Generating the tenant (scale ${o.scale}: ${size.eligible} eligible, ${size.active} active, ${size.groups} groups)`,
+    );
     const genStarted = Date.now();
     const tenant = generateTenant({ seed: o.seed, now, ...size });
     const generateMs = Date.now() - genStarted;
@@ -505,7 +542,9 @@ async function main(): Promise<void> {
       auditEvents: tenant.directoryAudits.length,
       generateMs,
     };
-    say(`  ${tenant.directoryAudits.length} audit events, ${bound.detail.groupsHoldingRoles} groups holding roles (${generateMs} ms)`);
+    say(
+      `  ${tenant.directoryAudits.length} audit events, ${bound.detail.groupsHoldingRoles} groups holding roles (${generateMs} ms)`,
+    );
 
     const scratch = await mkdtemp(join(tmpdir(), 'pim-bench-'));
     const stoppers: Array<() => Promise<void>> = [];
@@ -527,19 +566,36 @@ async function main(): Promise<void> {
       const identity = await startManagedIdentitySimulator();
       stoppers.push(() => identity.stop());
       // PIM for Azure resources: an estate under the tenant root group, read alongside the Entra snapshot.
-      const estate = o.azureSubscriptions > 0
-        ? generateAzureEstate(tenant, { seed: o.seed, now, tenantId: identity.tenantId, managementGroups: Math.max(3, Math.round(o.azureSubscriptions / 25)), subscriptions: o.azureSubscriptions, eligiblePerSubscription: 6, activePerSubscription: 4, requestsPerSubscription: 6 })
+      const estate =
+        o.azureSubscriptions > 0
+          ? generateAzureEstate(tenant, {
+              seed: o.seed,
+              now,
+              tenantId: identity.tenantId,
+              managementGroups: Math.max(3, Math.round(o.azureSubscriptions / 25)),
+              subscriptions: o.azureSubscriptions,
+              eligiblePerSubscription: 6,
+              activePerSubscription: 4,
+              requestsPerSubscription: 6,
+            })
+          : undefined;
+      const arm = estate
+        ? await startArmSimulator({ estate, tls: cert, pageSize: 100, latencyMs: o.latencyMs, now: () => now })
         : undefined;
-      const arm = estate ? await startArmSimulator({ estate, tls: cert, pageSize: 100, latencyMs: o.latencyMs, now: () => now }) : undefined;
       if (arm) stoppers.push(() => arm.stop());
-      if (estate) say(`  Azure estate: ${estate.managementGroups.length} management groups, ${estate.subscriptions.length} subscriptions, ${estate.eligibility.length} eligible and ${estate.assignments.length} active schedules, ${estate.requests.length} requests`);
+      if (estate)
+        say(
+          `  Azure estate: ${estate.managementGroups.length} management groups, ${estate.subscriptions.length} subscriptions, ${estate.eligibility.length} eligible and ${estate.assignments.length} active schedules, ${estate.requests.length} requests`,
+        );
       const hook = join(scratch, 'usage-hook.js');
       const usageFile = join(scratch, 'usage.json');
       await writeFile(hook, USAGE_HOOK);
       await mkdir(dirname(o.out), { recursive: true });
       const logFile = o.out.replace(/\.json$/, '') + '.log';
 
-      say(`Running: pim-reporter daily --now ${now.toISOString()} (latency ${o.latencyMs} ms, page ${o.pageSize}, audit ${o.auditRequests}/${o.auditWindowMs} ms)`);
+      say(
+        `Running: pim-reporter daily --now ${now.toISOString()} (latency ${o.latencyMs} ms, page ${o.pageSize}, audit ${o.auditRequests}/${o.auditWindowMs} ms)`,
+      );
       const env: Record<string, string> = {
         ...simulatedAppSettings({
           certPath: cert.certPath,
@@ -553,12 +609,21 @@ async function main(): Promise<void> {
         ...(arm ? { AZURE_RESOURCE_SCOPES: 'root', ARM_ENDPOINT: arm.url } : {}),
       };
       // --trace-gc: the heap left after each full collection is the live set (RSS also holds garbage V8 has not collected yet).
-      const nodeArgs = ['--trace-gc', ...(o.profile ? ['--cpu-prof', '--cpu-prof-dir', dirname(o.out)] : []), ...(process.env.PIM_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)];
+      const nodeArgs = [
+        '--trace-gc',
+        ...(o.profile ? ['--cpu-prof', '--cpu-prof-dir', dirname(o.out)] : []),
+        ...(process.env.PIM_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
+      ];
       say('Calibrating: what one request takes here, by a bare client (schedules page, audit page, $batch)');
-      const perRequest = await calibrate(graph.url, tenant, now, { PATH: env.PATH, NODE_EXTRA_CA_CERTS: env.NODE_EXTRA_CA_CERTS });
+      const perRequest = await calibrate(graph.url, tenant, now, {
+        PATH: env.PATH,
+        NODE_EXTRA_CA_CERTS: env.NODE_EXTRA_CA_CERTS,
+      });
       graph.resetRateLimits();
       const measuredBound = wallBound(bound.shape, perRequest, o);
-      say(`  ${perRequest.page} ms a schedules page, ${perRequest.audit} ms an audit page, ${perRequest.batch} ms a $batch (latency ${o.latencyMs} ms)`);
+      say(
+        `  ${perRequest.page} ms a schedules page, ${perRequest.audit} ms an audit page, ${perRequest.batch} ms a $batch (latency ${o.latencyMs} ms)`,
+      );
       result.tenant = tenantFacts;
       result.lowerBound = { ...bound, measured: { perRequestMs: perRequest, ...measuredBound } };
 
@@ -576,11 +641,16 @@ async function main(): Promise<void> {
           { ...env, REPORTS_CONTAINER: container },
           o.repeat > 1 ? logFile.replace(/\.log$/, `-${i + 1}.log`) : logFile,
         );
-        if (child.code !== 0) throw new Error(`pim-reporter daily exited with ${child.code}:\n${child.stderr.split('\n').slice(-15).join('\n')}`);
+        if (child.code !== 0)
+          throw new Error(
+            `pim-reporter daily exited with ${child.code}:\n${child.stderr.split('\n').slice(-15).join('\n')}`,
+          );
         const usage = JSON.parse(await readFile(usageFile, 'utf8')) as Usage;
         const day = now.toISOString().slice(0, 10).replace(/-/g, '/');
         const blobs = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(container);
-        const manifest = JSON.parse((await blobs.getBlockBlobClient(`daily/${day}/manifest.json`).downloadToBuffer()).toString('utf8')) as Manifest;
+        const manifest = JSON.parse(
+          (await blobs.getBlockBlobClient(`daily/${day}/manifest.json`).downloadToBuffer()).toString('utf8'),
+        ) as Manifest;
         const productRequests = graph.requests.slice(firstRequest);
         const http = productRequests.filter((r) => !r.batched);
         runs.push({
@@ -588,7 +658,11 @@ async function main(): Promise<void> {
           jobMs: Date.parse(manifest.runFinishedUtc) - Date.parse(manifest.runStartedUtc),
           peakRssMb: round(usage.maxRssKb / 1024),
           liveHeapAfterFullGcMb: liveHeapMb(child.stderr),
-          cpuMs: { user: round(usage.userCpuUs / 1000), system: round(usage.systemCpuUs / 1000), total: round((usage.userCpuUs + usage.systemCpuUs) / 1000) },
+          cpuMs: {
+            user: round(usage.userCpuUs / 1000),
+            system: round(usage.systemCpuUs / 1000),
+            total: round((usage.userCpuUs + usage.systemCpuUs) / 1000),
+          },
           sampledPeakMb: Object.fromEntries(Object.entries(usage.sampledPeak).map(([k, v]) => [k, round(v / 2 ** 20)])),
           memoryTimeline: '[ms since start, rss MB, heapUsed MB, arrayBuffers MB] every 500 ms',
           memory: usage.timeline,
@@ -604,7 +678,9 @@ async function main(): Promise<void> {
           arm: arm && estate ? armFigures(arm.requests.slice(firstArmRequest), estate, manifest) : undefined,
         });
         const r = runs[runs.length - 1];
-        say(`  wall ${(r.wallMs / 1000).toFixed(2)} s, peak RSS ${r.peakRssMb.toFixed(0)} MB, CPU ${(r.cpuMs.total / 1000).toFixed(2)} s, ${r.graph.requests} requests`);
+        say(
+          `  wall ${(r.wallMs / 1000).toFixed(2)} s, peak RSS ${r.peakRssMb.toFixed(0)} MB, CPU ${(r.cpuMs.total / 1000).toFixed(2)} s, ${r.graph.requests} requests`,
+        );
       }
 
       // The median run by wall time stands for the lot; every run is kept.
@@ -617,7 +693,11 @@ async function main(): Promise<void> {
       const requests = median.graph.requests;
       result.run = median;
       if (runs.length > 1) {
-        result.spread = { wallMs: spread((r) => r.wallMs), peakRssMb: spread((r) => r.peakRssMb), cpuMs: spread((r) => r.cpuMs.total) };
+        result.spread = {
+          wallMs: spread((r) => r.wallMs),
+          peakRssMb: spread((r) => r.peakRssMb),
+          cpuMs: spread((r) => r.cpuMs.total),
+        };
         result.runs = runs.map(({ memory: _memory, ...rest }) => rest);
       }
       result.ratios = {
@@ -629,33 +709,68 @@ async function main(): Promise<void> {
       // (ARM's fewest requests, 16 in flight, at the latency), and the Azure groups' two lists each,
       // 20 to a $batch, are Graph requests the Entra bound does not count (a group holding both an
       // Entra and an Azure role is expanded by each snapshot: counted twice, as the product does).
-      const azureGroups = estate ? new Set([...estate.eligibility, ...estate.assignments].filter((x) => x.principal.type === 'Group').map((x) => x.principal.id)).size : 0;
+      const azureGroups = estate
+        ? new Set(
+            [...estate.eligibility, ...estate.assignments]
+              .filter((x) => x.principal.type === 'Group')
+              .map((x) => x.principal.id),
+          ).size
+        : 0;
       const requestBound = bound.requests.total + Math.ceil((2 * azureGroups) / BATCH_LIMIT);
       const wallBoundMs = Math.max(bound.wallMs, median.arm ? Math.ceil(median.arm.lowerBound / 16) * o.latencyMs : 0);
       result.azureBound = estate ? { groups: azureGroups, requests: requestBound, wallMs: wallBoundMs } : undefined;
       result.targets = {
-        ...(median.arm ? { armRequestsWithin10Percent: median.arm.requests <= median.arm.lowerBound * 1.1, azureComplete: median.arm.incomplete === false } : {}),
+        ...(median.arm
+          ? {
+              armRequestsWithin10Percent: median.arm.requests <= median.arm.lowerBound * 1.1,
+              azureComplete: median.arm.incomplete === false,
+            }
+          : {}),
         peakRssUnder300Mb: peakRssMb < 300,
         requestsWithin10Percent: requests <= requestBound * 1.1,
         wallWithin1_5xPlus2s: wallMs <= wallBoundMs * 1.5 + 2000,
       };
       say('');
       if (runs.length > 1) say(`Median of ${runs.length} runs by wall time:`);
-      say(`Wall time      ${(wallMs / 1000).toFixed(2)} s   lower bound ${(bound.wallMs / 1000).toFixed(2)} s   ratio ${(wallMs / bound.wallMs).toFixed(2)}`);
-      say(`               measured lower bound ${(measuredBound.wallMs / 1000).toFixed(2)} s   ratio ${(wallMs / measuredBound.wallMs).toFixed(2)}`);
-      say(`Peak RSS       ${peakRssMb.toFixed(0)} MB   (live heap after full GC at most ${median.liveHeapAfterFullGcMb ?? '?'} MB)`);
-      say(`CPU time       ${(median.cpuMs.total / 1000).toFixed(2)} s (user ${(median.cpuMs.user / 1000).toFixed(2)}, system ${(median.cpuMs.system / 1000).toFixed(2)})`);
-      say(`Graph requests ${requests}   lower bound ${bound.requests.total}   ratio ${(requests / bound.requests.total).toFixed(3)}`);
+      say(
+        `Wall time      ${(wallMs / 1000).toFixed(2)} s   lower bound ${(bound.wallMs / 1000).toFixed(2)} s   ratio ${(wallMs / bound.wallMs).toFixed(2)}`,
+      );
+      say(
+        `               measured lower bound ${(measuredBound.wallMs / 1000).toFixed(2)} s   ratio ${(wallMs / measuredBound.wallMs).toFixed(2)}`,
+      );
+      say(
+        `Peak RSS       ${peakRssMb.toFixed(0)} MB   (live heap after full GC at most ${median.liveHeapAfterFullGcMb ?? '?'} MB)`,
+      );
+      say(
+        `CPU time       ${(median.cpuMs.total / 1000).toFixed(2)} s (user ${(median.cpuMs.user / 1000).toFixed(2)}, system ${(median.cpuMs.system / 1000).toFixed(2)})`,
+      );
+      say(
+        `Graph requests ${requests}   lower bound ${bound.requests.total}   ratio ${(requests / bound.requests.total).toFixed(3)}`,
+      );
       for (const [k, v] of Object.entries(median.graph.byEndpoint)) say(`  ${String(v).padStart(6)}  ${k}`);
-      say(`  lower bound: ${Object.entries(bound.requests).filter(([k]) => k !== 'total').map(([k, v]) => `${k} ${v}`).join(', ')}`);
+      say(
+        `  lower bound: ${Object.entries(bound.requests)
+          .filter(([k]) => k !== 'total')
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}`,
+      );
       for (const [k, v] of Object.entries(median.graph.timelineMs)) {
         say(`  ${k.padEnd(52)} ${(v.first / 1000).toFixed(2)} s .. ${(v.last / 1000).toFixed(2)} s`);
       }
       if (median.arm) {
-        say(`With Azure     Graph requests bound ${requestBound} (${azureGroups} Azure groups), wall bound ${(wallBoundMs / 1000).toFixed(2)} s`);
-        say(`ARM requests   ${median.arm.requests}   lower bound ${median.arm.lowerBound}   (${median.arm.throttled} throttled, ${median.arm.scopes} scopes)`);
+        say(
+          `With Azure     Graph requests bound ${requestBound} (${azureGroups} Azure groups), wall bound ${(wallBoundMs / 1000).toFixed(2)} s`,
+        );
+        say(
+          `ARM requests   ${median.arm.requests}   lower bound ${median.arm.lowerBound}   (${median.arm.throttled} throttled, ${median.arm.scopes} scopes)`,
+        );
       }
-      say(`Rows           ${median.files.filter((f) => f.name.endsWith('.csv')).map((f) => `${f.name} ${f.rows}`).join(', ')}`);
+      say(
+        `Rows           ${median.files
+          .filter((f) => f.name.endsWith('.csv'))
+          .map((f) => `${f.name} ${f.rows}`)
+          .join(', ')}`,
+      );
       say(`Progress log   ${logFile}`);
     } finally {
       for (const stop of stoppers.reverse()) await stop().catch(() => undefined);
@@ -667,7 +782,10 @@ async function main(): Promise<void> {
     say(`Cold start: requiring dist/src/index.js and dist/src/functions/*.js in ${o.coldRuns} fresh processes`);
     const cold = await coldStart(o.coldRuns);
     result.coldStart = cold;
-    if (cold) say(`  load ${cold.loadMs.median} ms median (min ${cold.loadMs.min}, max ${cold.loadMs.max}), ${cold.modules} modules; process ${cold.processWallMs.median} ms`);
+    if (cold)
+      say(
+        `  load ${cold.loadMs.median} ms median (min ${cold.loadMs.min}, max ${cold.loadMs.max}), ${cold.modules} modules; process ${cold.processWallMs.median} ms`,
+      );
   }
 
   await mkdir(dirname(o.out), { recursive: true });
@@ -676,12 +794,22 @@ async function main(): Promise<void> {
 }
 
 /** What the product asked of ARM, against the fewest requests: one page per list per scope (each holds under 100 rows), plus the subscriptions and descendants pages. */
-function armFigures(records: Array<{ path: string; status: number }>, estate: { subscriptions: unknown[]; managementGroups: unknown[] }, manifest: Manifest) {
+function armFigures(
+  records: Array<{ path: string; status: number }>,
+  estate: { subscriptions: unknown[]; managementGroups: unknown[] },
+  manifest: Manifest,
+) {
   const scopes = estate.subscriptions.length + estate.managementGroups.length;
   const listPages = (n: number) => Math.max(1, Math.ceil(n / 100));
   const lowerBound = listPages(estate.subscriptions.length + 1) + listPages(scopes - 1) + 3 * scopes;
   const azure = (manifest as unknown as { azure?: { incomplete?: boolean } }).azure;
-  return { requests: records.length, throttled: records.filter((r) => r.status === 429).length, lowerBound, scopes, incomplete: azure?.incomplete ?? true };
+  return {
+    requests: records.length,
+    throttled: records.filter((r) => r.status === 429).length,
+    lowerBound,
+    scopes,
+    incomplete: azure?.incomplete ?? true,
+  };
 }
 
 main().catch((error: unknown) => {

@@ -80,7 +80,10 @@ async function main(): Promise<number> {
     // The last month whose pack may be sealed now (its end plus the 24 hours audit events may lag).
     const month = previousMonthOf(new Date(now.getTime() - DAY_MS));
     say(`Running: pim-reporter monthly --month ${month}, then verify --month ${month}`);
-    for (const args of [['monthly', '--month', month, '--now', now.toISOString()], ['verify', '--month', month]]) {
+    for (const args of [
+      ['monthly', '--month', month, '--now', now.toISOString()],
+      ['verify', '--month', month],
+    ]) {
       const code = await cli(args);
       if (code !== 0) {
         say(`pim-reporter ${args[0]} failed with exit status ${code}`);
@@ -93,7 +96,15 @@ async function main(): Promise<number> {
     for (const dataset of ['activations', 'unused']) {
       const file = `pim-${dataset}.csv`;
       say(`Running: pim-reporter export --dataset ${dataset} --out ${join('exports', file)}`);
-      const code = await cli(['export', '--dataset', dataset, '--out', join(exportsDir, file), '--now', now.toISOString()]);
+      const code = await cli([
+        'export',
+        '--dataset',
+        dataset,
+        '--out',
+        join(exportsDir, file),
+        '--now',
+        now.toISOString(),
+      ]);
       if (code !== 0) {
         say(`pim-reporter export failed with exit status ${code}`);
         return code;
@@ -129,8 +140,10 @@ async function main(): Promise<number> {
     say(`Digest: ${manifest.digest.subject}`);
     const digests = email.sent.filter((m) => m.recipients.to.some((r) => r.address === env.EMAIL_RECIPIENTS));
     say(`Emailed through the simulated ACS: ${digests.length} digest(s) to ${env.EMAIL_RECIPIENTS}`);
-    for (const m of email.sent.filter((x) => !digests.includes(x))) say(`  expiry reminder to ${m.recipients.to.map((r) => r.address).join(', ')}: ${m.content.subject}`);
-    for (const f of manifest.files.filter((f) => f.name.endsWith('.csv'))) say(`  ${f.name.padEnd(28)} ${f.rows} row(s)`);
+    for (const m of email.sent.filter((x) => !digests.includes(x)))
+      say(`  expiry reminder to ${m.recipients.to.map((r) => r.address).join(', ')}: ${m.content.subject}`);
+    for (const f of manifest.files.filter((f) => f.name.endsWith('.csv')))
+      say(`  ${f.name.padEnd(28)} ${f.rows} row(s)`);
     say(`Graph requests (last day): ${manifest.graph.requests}`);
     say(`Monthly pack: monthly/${month}/ (verified)`);
     say(`In Azurite: data kept in ${join(OUT, '.azurite')}`);
@@ -150,7 +163,8 @@ const DAY_MS = 24 * 3600 * 1000;
  */
 function tenantAsOf(base: SimTenant, when: Date, last: boolean): SimTenant {
   const removed = base.eligibilitySchedules[0]?.id;
-  const existed = (s: { createdDateTime: string | null }) => !s.createdDateTime || Date.parse(s.createdDateTime) <= when.getTime();
+  const existed = (s: { createdDateTime: string | null }) =>
+    !s.createdDateTime || Date.parse(s.createdDateTime) <= when.getTime();
   return {
     ...base,
     eligibilitySchedules: base.eligibilitySchedules.filter((s) => existed(s) && !(last && s.id === removed)),
@@ -165,7 +179,11 @@ function previousMonthOf(at: Date): string {
 /** ./pim-reports-demo/index.html: a link to every file, the last digest first. */
 function indexPage(files: string[], lastDay: string, month: string): string {
   const esc = (v: string) => v.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-  const items = (list: string[]) => list.sort().map((f) => `<li><a href="${esc(f)}">${esc(f)}</a></li>`).join('\n');
+  const items = (list: string[]) =>
+    list
+      .sort()
+      .map((f) => `<li><a href="${esc(f)}">${esc(f)}</a></li>`)
+      .join('\n');
   const daily = files.filter((f) => f.startsWith('daily/'));
   const pack = files.filter((f) => f.startsWith('monthly/'));
   const exports = files.filter((f) => f.startsWith('exports/'));

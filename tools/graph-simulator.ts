@@ -8,7 +8,16 @@
 import { randomUUID } from 'node:crypto';
 import * as https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ODataError, compileFilter, parseExpand, parseFilter, parseSelect, topLevelEquals, validateFilter, type FilterSpec } from './graph/odata';
+import {
+  ODataError,
+  compileFilter,
+  parseExpand,
+  parseFilter,
+  parseSelect,
+  topLevelEquals,
+  validateFilter,
+  type FilterSpec,
+} from './graph/odata';
 import { bearerToken, closeServer, decodeJwt, isRecord, listen, queryRecord, readBody, sleep } from './http-util';
 import type {
   SimAdministrativeUnit,
@@ -48,7 +57,13 @@ export interface GraphRequestRecord {
 type FaultPath = RegExp | string;
 
 export type GraphFault =
-  | { path?: FaultPath; status: 400 | 403 | 404 | 429 | 500 | 502 | 503 | 504; retryAfterSeconds?: number; times?: number; body?: object }
+  | {
+      path?: FaultPath;
+      status: 400 | 403 | 404 | 429 | 500 | 502 | 503 | 504;
+      retryAfterSeconds?: number;
+      times?: number;
+      body?: object;
+    }
   | { path?: FaultPath; kind: 'reset'; times?: number }
   | { path?: FaultPath; kind: 'invalidSkipToken'; times?: number }
   | { path?: FaultPath; kind: 'emptyPage'; times?: number };
@@ -145,7 +160,11 @@ class GraphHttpError extends Error {
 
 const bad = (message: string, code = 'BadRequest') => new GraphHttpError(400, code, message);
 const notFound = (id: string) =>
-  new GraphHttpError(404, 'Request_ResourceNotFound', `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`);
+  new GraphHttpError(
+    404,
+    'Request_ResourceNotFound',
+    `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`,
+  );
 
 interface Result {
   status: number;
@@ -175,24 +194,82 @@ type DirectoryObject =
 
 /** Properties served per directory object type ($select is validated against their union). */
 const OBJECT_PROPS: Record<DirectoryObject['kind'], string[]> = {
-  user: ['id', 'displayName', 'userPrincipalName', 'mail', 'accountEnabled', 'userType', 'givenName', 'surname', 'jobTitle'],
-  group: ['id', 'displayName', 'description', 'mail', 'mailEnabled', 'mailNickname', 'securityEnabled', 'groupTypes', 'isAssignableToRole'],
+  user: [
+    'id',
+    'displayName',
+    'userPrincipalName',
+    'mail',
+    'accountEnabled',
+    'userType',
+    'givenName',
+    'surname',
+    'jobTitle',
+  ],
+  group: [
+    'id',
+    'displayName',
+    'description',
+    'mail',
+    'mailEnabled',
+    'mailNickname',
+    'securityEnabled',
+    'groupTypes',
+    'isAssignableToRole',
+  ],
   servicePrincipal: ['id', 'displayName', 'appId', 'appDisplayName', 'servicePrincipalType', 'accountEnabled'],
   administrativeUnit: ['id', 'displayName', 'description', 'visibility', 'membershipType'],
 };
 const DIRECTORY_OBJECT_PROPS = [...new Set(Object.values(OBJECT_PROPS).flat())];
 
 const ROLE_SCHEDULE_PROPS = [
-  'id', 'principalId', 'roleDefinitionId', 'directoryScopeId', 'appScopeId', 'createdUsing', 'createdDateTime',
-  'modifiedDateTime', 'status', 'memberType', 'scheduleInfo',
+  'id',
+  'principalId',
+  'roleDefinitionId',
+  'directoryScopeId',
+  'appScopeId',
+  'createdUsing',
+  'createdDateTime',
+  'modifiedDateTime',
+  'status',
+  'memberType',
+  'scheduleInfo',
 ];
-const ROLE_DEFINITION_PROPS = ['id', 'description', 'displayName', 'isBuiltIn', 'isEnabled', 'resourceScopes', 'templateId', 'version', 'rolePermissions'];
+const ROLE_DEFINITION_PROPS = [
+  'id',
+  'description',
+  'displayName',
+  'isBuiltIn',
+  'isEnabled',
+  'resourceScopes',
+  'templateId',
+  'version',
+  'rolePermissions',
+];
 const GROUP_SCHEDULE_PROPS = [
-  'id', 'groupId', 'principalId', 'accessId', 'memberType', 'status', 'createdDateTime', 'createdUsing', 'modifiedDateTime', 'scheduleInfo',
+  'id',
+  'groupId',
+  'principalId',
+  'accessId',
+  'memberType',
+  'status',
+  'createdDateTime',
+  'createdUsing',
+  'modifiedDateTime',
+  'scheduleInfo',
 ];
 const AUDIT_PROPS = [
-  'id', 'category', 'correlationId', 'result', 'resultReason', 'activityDisplayName', 'activityDateTime', 'loggedByService',
-  'operationType', 'initiatedBy', 'targetResources', 'additionalDetails',
+  'id',
+  'category',
+  'correlationId',
+  'result',
+  'resultReason',
+  'activityDisplayName',
+  'activityDateTime',
+  'loggedByService',
+  'operationType',
+  'initiatedBy',
+  'targetResources',
+  'additionalDetails',
 ];
 
 /** Filterable properties as documented: https://learn.microsoft.com/graph/api/resources/unifiedroleeligibilityschedule */
@@ -201,7 +278,15 @@ const eqOnly = { type: 'string', ops: ['eq'] } as const;
 const eqNeNull = { type: 'string', ops: ['eq', 'ne', 'null'] } as const;
 const ELIGIBILITY_FILTER: FilterSpec = {
   entity: 'microsoft.graph.unifiedRoleEligibilitySchedule',
-  properties: { id: eqOnly, principalId: eqNe, memberType: eqNe, status: eqNe, appScopeId: eqNeNull, directoryScopeId: eqNeNull, createdUsing: eqNeNull },
+  properties: {
+    id: eqOnly,
+    principalId: eqNe,
+    memberType: eqNe,
+    status: eqNe,
+    appScopeId: eqNeNull,
+    directoryScopeId: eqNeNull,
+    createdUsing: eqNeNull,
+  },
   hint: 'roleDefinitionId is not documented as filterable on roleEligibilitySchedules.',
 };
 const ASSIGNMENT_FILTER: FilterSpec = {
@@ -210,7 +295,11 @@ const ASSIGNMENT_FILTER: FilterSpec = {
 };
 const ROLE_DEFINITION_FILTER: FilterSpec = {
   entity: 'microsoft.graph.unifiedRoleDefinition',
-  properties: { id: { type: 'string', ops: ['eq', 'in'] }, displayName: { type: 'string', ops: ['eq', 'in'] }, isBuiltIn: { type: 'bool', ops: ['eq', 'in'] } },
+  properties: {
+    id: { type: 'string', ops: ['eq', 'in'] },
+    displayName: { type: 'string', ops: ['eq', 'in'] },
+    isBuiltIn: { type: 'bool', ops: ['eq', 'in'] },
+  },
 };
 const GROUP_SCHEDULE_FILTER: FilterSpec = {
   entity: 'microsoft.graph.privilegedAccessGroupEligibilitySchedule',
@@ -272,7 +361,9 @@ function buildIndexes(t: SimTenant): Indexes {
     (groupSchedulesByPrincipal.get(p) ?? groupSchedulesByPrincipal.set(p, []).get(p))?.push(s);
   }
   const audits = t.directoryAudits.map((rec) => ({ rec, key: timeKey(rec.activityDateTime) ?? '' }));
-  audits.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.rec.id < b.rec.id ? -1 : a.rec.id > b.rec.id ? 1 : 0));
+  audits.sort((a, b) =>
+    a.key < b.key ? -1 : a.key > b.key ? 1 : a.rec.id < b.rec.id ? -1 : a.rec.id > b.rec.id ? 1 : 0,
+  );
   return {
     users: byId(t.users),
     groups: byId(t.groups),
@@ -280,7 +371,10 @@ function buildIndexes(t: SimTenant): Indexes {
     aus: byId(t.administrativeUnits),
     roles: byId(t.roleDefinitions),
     eligibilityByKey: new Map(
-      t.eligibilitySchedules.map((s) => [`${s.principalId}|${s.roleDefinitionId}|${s.directoryScopeId}`.toLowerCase(), s]),
+      t.eligibilitySchedules.map((s) => [
+        `${s.principalId}|${s.roleDefinitionId}|${s.directoryScopeId}`.toLowerCase(),
+        s,
+      ]),
     ),
     groupSchedulesByGroup,
     groupSchedulesByPrincipal,
@@ -294,7 +388,11 @@ function graphErrorBody(code: string, message: string, clientRequestId: string, 
     error: {
       code,
       message,
-      innerError: { date: new Date().toISOString().slice(0, 19), 'request-id': requestId, 'client-request-id': clientRequestId },
+      innerError: {
+        date: new Date().toISOString().slice(0, 19),
+        'request-id': requestId,
+        'client-request-id': clientRequestId,
+      },
     },
   };
 }
@@ -313,7 +411,8 @@ function checkOptions(call: Call, allowed: readonly string[], resource: string):
   for (const rawName of call.query.keys()) {
     const name = normaliseOption(rawName);
     if (!name) continue;
-    if (seen.has(name)) throw bad(`Query option '${name}' was specified more than once, but it must be specified at most once.`);
+    if (seen.has(name))
+      throw bad(`Query option '${name}' was specified more than once, but it must be specified at most once.`);
     seen.add(name);
     if (!allowed.includes(name)) {
       throw bad(
@@ -329,7 +428,21 @@ function checkOptions(call: Call, allowed: readonly string[], resource: string):
 /** `$filter` and `filter` are the same option to Graph; other names are not OData options. */
 function normaliseOption(name: string): string | null {
   const lower = name.toLowerCase();
-  const known = ['select', 'filter', 'expand', 'top', 'skip', 'orderby', 'count', 'search', 'skiptoken', 'format', 'apply', 'compute', 'deltatoken'];
+  const known = [
+    'select',
+    'filter',
+    'expand',
+    'top',
+    'skip',
+    'orderby',
+    'count',
+    'search',
+    'skiptoken',
+    'format',
+    'apply',
+    'compute',
+    'deltatoken',
+  ];
   if (lower.startsWith('$')) return lower;
   return known.includes(lower) ? `$${lower}` : null;
 }
@@ -413,7 +526,14 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     } catch (err) {
       result = errorResult(err);
     }
-    requests.push({ method: call.method, path: call.path, query: queryRecord(call.query), status: result.status, at, batched: false });
+    requests.push({
+      method: call.method,
+      path: call.path,
+      query: queryRecord(call.query),
+      status: result.status,
+      at,
+      batched: false,
+    });
     if (opts.latencyMs) await sleep(opts.latencyMs);
     const requestId = randomUUID();
     if (result.reset) {
@@ -442,7 +562,8 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
 
   function errorResult(err: unknown): Result {
     if (err instanceof GraphHttpError) return { status: err.status, headers: err.headers, body: err };
-    if (err instanceof ODataError) return { status: err.status, headers: {}, body: new GraphHttpError(err.status, err.code, err.message) };
+    if (err instanceof ODataError)
+      return { status: err.status, headers: {}, body: new GraphHttpError(err.status, err.code, err.message) };
     const e = new GraphHttpError(500, 'InternalServerError', err instanceof Error ? err.message : String(err));
     return { status: 500, headers: {}, body: e };
   }
@@ -451,7 +572,9 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     try {
       return JSON.parse(raw.toString('utf8'));
     } catch {
-      throw bad('Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.');
+      throw bad(
+        'Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.',
+      );
     }
   }
 
@@ -460,7 +583,12 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     const token = bearerToken(header);
     if (!token) throw new GraphHttpError(401, 'InvalidAuthenticationToken', 'Access token is empty.');
     const jwt = decodeJwt(token);
-    if (!jwt) throw new GraphHttpError(401, 'InvalidAuthenticationToken', 'CompactToken parsing failed with error code: 80049217');
+    if (!jwt)
+      throw new GraphHttpError(
+        401,
+        'InvalidAuthenticationToken',
+        'CompactToken parsing failed with error code: 80049217',
+      );
     const aud = typeof jwt.payload.aud === 'string' ? jwt.payload.aud : '';
     if (!(aud.startsWith(origin) || aud.startsWith('https://graph.microsoft.com') || aud === GRAPH_APP_ID)) {
       throw new GraphHttpError(401, 'InvalidAuthenticationToken', 'Access token validation failure. Invalid audience.');
@@ -483,7 +611,10 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       if (version === 'beta') throw bad('The simulator serves v1.0 only (the product must not depend on beta).');
       throw new GraphHttpError(404, 'NotFound', `Invalid version: ${version}`);
     }
-    const segs = call.path.slice('/v1.0/'.length).split('/').filter((s) => s.length > 0);
+    const segs = call.path
+      .slice('/v1.0/'.length)
+      .split('/')
+      .filter((s) => s.length > 0);
     const route = segs.join('/');
     const get = call.method === 'GET';
     const post = call.method === 'POST';
@@ -509,7 +640,12 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       case 'policies/roleManagementPolicyAssignments':
         return listPolicyAssignments(call);
     }
-    if (segs[0] === 'groups' && segs.length >= 3 && (segs[2] === 'transitiveMembers' || segs[2] === 'members') && segs.length <= 4) {
+    if (
+      segs[0] === 'groups' &&
+      segs.length >= 3 &&
+      (segs[2] === 'transitiveMembers' || segs[2] === 'members') &&
+      segs.length <= 4
+    ) {
       return listMembers(call, segs[1], segs[2] === 'transitiveMembers', segs[3]);
     }
     if (segs.length === 2 && ['users', 'groups', 'servicePrincipals', 'directoryObjects'].includes(segs[0])) {
@@ -525,7 +661,11 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
   }
 
   function methodNotAllowed(call: Call): Result {
-    throw new GraphHttpError(405, 'Request_BadRequest', `The HTTP method '${call.method}' is not allowed for the requested resource.`);
+    throw new GraphHttpError(
+      405,
+      'Request_BadRequest',
+      `The HTTP method '${call.method}' is not allowed for the requested resource.`,
+    );
   }
 
   function takeFault(call: Call): Result | null {
@@ -597,7 +737,8 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     try {
       const state = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as SkipState;
       const q = JSON.stringify(queryWithoutSkipToken(call));
-      if (state.i !== instance || state.p !== call.path || state.q !== q || !Number.isInteger(state.o) || state.o < 0) throw new Error('mismatch');
+      if (state.i !== instance || state.p !== call.path || state.q !== q || !Number.isInteger(state.o) || state.o < 0)
+        throw new Error('mismatch');
       return state.o;
     } catch {
       throw new GraphHttpError(400, '', 'Invalid Skip Token');
@@ -612,7 +753,13 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     return `${origin}${call.path}?${qs}`;
   }
 
-  function page<T>(call: Call, items: readonly T[], size: number, render: (item: T) => unknown, context: string): Result {
+  function page<T>(
+    call: Call,
+    items: readonly T[],
+    size: number,
+    render: (item: T) => unknown,
+    context: string,
+  ): Result {
     const offset = decodeSkipToken(call);
     const body: Record<string, unknown> = { '@odata.context': `${origin}/v1.0/$metadata#${context}` };
     if (call.emptyPageFault && offset < items.length) {
@@ -658,22 +805,55 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     switch (o.kind) {
       case 'user': {
         const u = o.obj;
-        full = { id: u.id, displayName: u.displayName, userPrincipalName: u.userPrincipalName, mail: u.mail ?? null, accountEnabled: true, userType: 'Member', givenName: null, surname: null, jobTitle: null };
+        full = {
+          id: u.id,
+          displayName: u.displayName,
+          userPrincipalName: u.userPrincipalName,
+          mail: u.mail ?? null,
+          accountEnabled: true,
+          userType: 'Member',
+          givenName: null,
+          surname: null,
+          jobTitle: null,
+        };
         break;
       }
       case 'group': {
         const g = o.obj;
-        full = { id: g.id, displayName: g.displayName, description: null, mail: null, mailEnabled: false, mailNickname: g.id.slice(0, 8), securityEnabled: true, groupTypes: [], isAssignableToRole: g.isAssignableToRole ?? false };
+        full = {
+          id: g.id,
+          displayName: g.displayName,
+          description: null,
+          mail: null,
+          mailEnabled: false,
+          mailNickname: g.id.slice(0, 8),
+          securityEnabled: true,
+          groupTypes: [],
+          isAssignableToRole: g.isAssignableToRole ?? false,
+        };
         break;
       }
       case 'servicePrincipal': {
         const s = o.obj;
-        full = { id: s.id, displayName: s.displayName, appId: s.appId, appDisplayName: s.displayName, servicePrincipalType: 'Application', accountEnabled: true };
+        full = {
+          id: s.id,
+          displayName: s.displayName,
+          appId: s.appId,
+          appDisplayName: s.displayName,
+          servicePrincipalType: 'Application',
+          accountEnabled: true,
+        };
         break;
       }
       case 'administrativeUnit': {
         const a = o.obj;
-        full = { id: a.id, displayName: a.displayName, description: null, visibility: null, membershipType: 'Assigned' };
+        full = {
+          id: a.id,
+          displayName: a.displayName,
+          description: null,
+          visibility: null,
+          membershipType: 'Assigned',
+        };
         break;
       }
     }
@@ -720,32 +900,61 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     if (tenant.licensed === false) {
       // As Graph answers a tenant without P2 (README, "What we know of Graph"; licences:
       // https://learn.microsoft.com/entra/id-governance/privileged-identity-management/pim-configure#license-requirements).
-      throw bad('The tenant needs to have Microsoft Entra ID P2 or Microsoft Entra ID Governance license.', 'AadPremiumLicenseRequired');
+      throw bad(
+        'The tenant needs to have Microsoft Entra ID P2 or Microsoft Entra ID Governance license.',
+        'AadPremiumLicenseRequired',
+      );
     }
   }
 
   function listRoleDefinitions(call: Call): Result {
-    checkOptions(call, ['$select', '$filter', '$expand', '$top', '$skiptoken'], '/roleManagement/directory/roleDefinitions');
+    checkOptions(
+      call,
+      ['$select', '$filter', '$expand', '$top', '$skiptoken'],
+      '/roleManagement/directory/roleDefinitions',
+    );
     const top = Math.min(parseTop(call, PIM_MAX_TOP) ?? pageSize, maxPageSize);
     const select = selectOf(call, 'microsoft.graph.unifiedRoleDefinition', ROLE_DEFINITION_PROPS);
     const expand = option(call, '$expand');
     if (expand !== undefined && expand.trim() !== 'inheritsPermissionsFrom') {
-      throw bad(`Could not find a navigation property named '${expand}' on type 'microsoft.graph.unifiedRoleDefinition'.`);
+      throw bad(
+        `Could not find a navigation property named '${expand}' on type 'microsoft.graph.unifiedRoleDefinition'.`,
+      );
     }
     const filter = filterOf(call, ROLE_DEFINITION_FILTER);
-    const items = cached(`roleDefinitions|${option(call, '$filter') ?? ''}`, () => tenant.roleDefinitions.filter((r) => !filter || filter(r)));
-    return page(call, items, top, (r) => {
-      const out = renderRoleDefinition(r, select);
-      if (expand) out.inheritsPermissionsFrom = [];
-      return out;
-    }, 'roleManagement/directory/roleDefinitions');
+    const items = cached(`roleDefinitions|${option(call, '$filter') ?? ''}`, () =>
+      tenant.roleDefinitions.filter((r) => !filter || filter(r)),
+    );
+    return page(
+      call,
+      items,
+      top,
+      (r) => {
+        const out = renderRoleDefinition(r, select);
+        if (expand) out.inheritsPermissionsFrom = [];
+        return out;
+      },
+      'roleManagement/directory/roleDefinitions',
+    );
   }
 
   function getRoleDefinition(call: Call, id: string): Result {
     checkOptions(call, ['$select'], '/roleManagement/directory/roleDefinitions/{id}');
     const r = idx.roles.get(id.toLowerCase());
-    if (!r) throw new GraphHttpError(404, 'Request_ResourceNotFound', `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`);
-    return { status: 200, headers: {}, body: { '@odata.context': `${origin}/v1.0/$metadata#roleManagement/directory/roleDefinitions/$entity`, ...renderRoleDefinition(r, selectOf(call, 'microsoft.graph.unifiedRoleDefinition', ROLE_DEFINITION_PROPS)) } };
+    if (!r)
+      throw new GraphHttpError(
+        404,
+        'Request_ResourceNotFound',
+        `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`,
+      );
+    return {
+      status: 200,
+      headers: {},
+      body: {
+        '@odata.context': `${origin}/v1.0/$metadata#roleManagement/directory/roleDefinitions/$entity`,
+        ...renderRoleDefinition(r, selectOf(call, 'microsoft.graph.unifiedRoleDefinition', ROLE_DEFINITION_PROPS)),
+      },
+    };
   }
 
   function selectOf(call: Call, entity: string, props: readonly string[]): string[] | undefined {
@@ -755,18 +964,36 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
 
   function listRoleSchedules(call: Call, kind: 'eligibility' | 'assignment'): Result {
     const resource = kind === 'eligibility' ? 'roleEligibilitySchedules' : 'roleAssignmentSchedules';
-    checkOptions(call, ['$select', '$filter', '$expand', '$top', '$skiptoken'], `/roleManagement/directory/${resource}`);
+    checkOptions(
+      call,
+      ['$select', '$filter', '$expand', '$top', '$skiptoken'],
+      `/roleManagement/directory/${resource}`,
+    );
     requireLicence();
     const top = Math.min(parseTop(call, PIM_MAX_TOP) ?? pageSize, maxPageSize);
-    const entity = kind === 'eligibility' ? 'microsoft.graph.unifiedRoleEligibilitySchedule' : 'microsoft.graph.unifiedRoleAssignmentSchedule';
+    const entity =
+      kind === 'eligibility'
+        ? 'microsoft.graph.unifiedRoleEligibilitySchedule'
+        : 'microsoft.graph.unifiedRoleAssignmentSchedule';
     const props = kind === 'eligibility' ? ROLE_SCHEDULE_PROPS : [...ROLE_SCHEDULE_PROPS, 'assignmentType'];
     const select = selectOf(call, entity, props);
-    const navs = kind === 'eligibility' ? ['principal', 'roleDefinition', 'directoryScope', 'appScope'] : ['principal', 'roleDefinition', 'directoryScope', 'appScope', 'activatedUsing'];
+    const navs =
+      kind === 'eligibility'
+        ? ['principal', 'roleDefinition', 'directoryScope', 'appScope']
+        : ['principal', 'roleDefinition', 'directoryScope', 'appScope', 'activatedUsing'];
     const expand = expandOf(call, entity, navs, true);
     const filter = filterOf(call, kind === 'eligibility' ? ELIGIBILITY_FILTER : ASSIGNMENT_FILTER);
     const source = kind === 'eligibility' ? tenant.eligibilitySchedules : tenant.assignmentSchedules;
-    const items = cached(`${resource}|${option(call, '$filter') ?? ''}`, () => (filter ? source.filter(filter) : source));
-    return page(call, items, top, (s) => renderRoleSchedule(s, kind, select, expand), `roleManagement/directory/${resource}`);
+    const items = cached(`${resource}|${option(call, '$filter') ?? ''}`, () =>
+      filter ? source.filter(filter) : source,
+    );
+    return page(
+      call,
+      items,
+      top,
+      (s) => renderRoleSchedule(s, kind, select, expand),
+      `roleManagement/directory/${resource}`,
+    );
   }
 
   type Expansion = Map<string, { select?: string[] }>;
@@ -788,8 +1015,12 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       if (nav === 'principal' && principalIdOnly && nested.length) {
         // Graph: nested $select on principal supports id only; anything else fails with this odd message
         // (README, "What we know of Graph"; test/tools/graph-simulator.test.ts).
-        const sel = (item.options.$select ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-        if (other.length || !sel.length || sel.some((s) => s !== 'id')) throw bad('The  filter is invalid.', 'InvalidFilter');
+        const sel = (item.options.$select ?? '')
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
+        if (other.length || !sel.length || sel.some((s) => s !== 'id'))
+          throw bad('The  filter is invalid.', 'InvalidFilter');
         out.set(nav, { select: ['id'] });
         continue;
       }
@@ -802,12 +1033,22 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
         appScope: ['id', 'displayName', 'type'],
         activatedUsing: ROLE_SCHEDULE_PROPS,
       };
-      out.set(nav, { select: item.options.$select !== undefined ? parseSelect(item.options.$select, nav, propsFor[nav] ?? ['id']) : undefined });
+      out.set(nav, {
+        select:
+          item.options.$select !== undefined
+            ? parseSelect(item.options.$select, nav, propsFor[nav] ?? ['id'])
+            : undefined,
+      });
     }
     return out;
   }
 
-  function renderRoleSchedule(s: SimRoleSchedule, kind: 'eligibility' | 'assignment', select: string[] | undefined, expand: Expansion): Record<string, unknown> {
+  function renderRoleSchedule(
+    s: SimRoleSchedule,
+    kind: 'eligibility' | 'assignment',
+    select: string[] | undefined,
+    expand: Expansion,
+  ): Record<string, unknown> {
     const full: Record<string, unknown> = {
       id: s.id,
       principalId: s.principalId,
@@ -834,7 +1075,8 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
             // `principal` is then null, left out or only an id: each happens here, by the schedule's id.
             const shape = parseInt(s.id.replace(/[^0-9a-f]/gi, '').slice(-1) || '0', 16) % 3;
             if (shape === 0) out.principal = null;
-            else if (shape === 1) out.principal = { '@odata.type': '#microsoft.graph.directoryObject', id: s.principalId };
+            else if (shape === 1)
+              out.principal = { '@odata.type': '#microsoft.graph.directoryObject', id: s.principalId };
           }
           break;
         }
@@ -870,7 +1112,11 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
   }
 
   function listGroupEligibility(call: Call): Result {
-    checkOptions(call, ['$select', '$filter', '$expand', '$top', '$skiptoken'], '/identityGovernance/privilegedAccess/group/eligibilitySchedules');
+    checkOptions(
+      call,
+      ['$select', '$filter', '$expand', '$top', '$skiptoken'],
+      '/identityGovernance/privilegedAccess/group/eligibilitySchedules',
+    );
     requireLicence();
     const top = Math.min(parseTop(call, PIM_MAX_TOP) ?? pageSize, maxPageSize);
     const raw = option(call, '$filter');
@@ -883,22 +1129,34 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     validateFilter(tree, GROUP_SCHEDULE_FILTER);
     const groupIds = topLevelEquals(tree, 'groupId');
     const principalIds = topLevelEquals(tree, 'principalId');
-    if (!groupIds.length && !principalIds.length) throw bad("The $filter must include groupId eq '{id}' or principalId eq '{id}'.");
+    if (!groupIds.length && !principalIds.length)
+      throw bad("The $filter must include groupId eq '{id}' or principalId eq '{id}'.");
     const filter = compileFilter(tree, GROUP_SCHEDULE_FILTER);
     const select = selectOf(call, 'microsoft.graph.privilegedAccessGroupEligibilitySchedule', GROUP_SCHEDULE_PROPS);
-    const expand = expandOf(call, 'microsoft.graph.privilegedAccessGroupEligibilitySchedule', ['principal', 'group'], false);
+    const expand = expandOf(
+      call,
+      'microsoft.graph.privilegedAccessGroupEligibilitySchedule',
+      ['principal', 'group'],
+      false,
+    );
     const candidates = groupIds.length
-      ? idx.groupSchedulesByGroup.get(groupIds[0].toLowerCase()) ?? []
-      : idx.groupSchedulesByPrincipal.get(principalIds[0].toLowerCase()) ?? [];
+      ? (idx.groupSchedulesByGroup.get(groupIds[0].toLowerCase()) ?? [])
+      : (idx.groupSchedulesByPrincipal.get(principalIds[0].toLowerCase()) ?? []);
     const items = candidates.filter(filter);
-    return page(call, items, top, (s) => {
-      const out = pick({ ...s }, select);
-      for (const [nav, o] of expand) {
-        const obj = lookupObject(nav === 'principal' ? s.principalId : s.groupId);
-        out[nav] = obj ? renderObject(obj, o.select) : null;
-      }
-      return out;
-    }, 'identityGovernance/privilegedAccess/group/eligibilitySchedules');
+    return page(
+      call,
+      items,
+      top,
+      (s) => {
+        const out = pick({ ...s }, select);
+        for (const [nav, o] of expand) {
+          const obj = lookupObject(nav === 'principal' ? s.principalId : s.groupId);
+          out[nav] = obj ? renderObject(obj, o.select) : null;
+        }
+        return out;
+      },
+      'identityGovernance/privilegedAccess/group/eligibilitySchedules',
+    );
   }
 
   /**
@@ -913,7 +1171,10 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     requireLicence();
     const raw = option(call, '$filter');
     const missing = () =>
-      bad(JSON.stringify({ errorCode: 'MissingProvider', message: 'The provider is missing.', instanceAnnotations: [] }), 'UnknownError');
+      bad(
+        JSON.stringify({ errorCode: 'MissingProvider', message: 'The provider is missing.', instanceAnnotations: [] }),
+        'UnknownError',
+      );
     if (raw === undefined) throw missing();
     const tree = parseFilter(raw);
     validateFilter(tree, POLICY_ASSIGNMENT_FILTER);
@@ -939,7 +1200,13 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
           (roleIds.length === 0 || roleIds.includes(p.roleDefinitionId.toLowerCase())),
       ),
     );
-    return page(call, items, pageSize, (p) => renderPolicyAssignment(p, scopeType, expand), 'policies/roleManagementPolicyAssignments');
+    return page(
+      call,
+      items,
+      pageSize,
+      (p) => renderPolicyAssignment(p, scopeType, expand),
+      'policies/roleManagementPolicyAssignments',
+    );
   }
 
   /** `$expand=policy` or `policy($expand=rules)`; nothing else is expandable here. */
@@ -950,14 +1217,18 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     let rules = false;
     for (const item of parseExpand(raw)) {
       if (item.name.toLowerCase() !== 'policy') {
-        throw bad(`Could not find a navigation property named '${item.name}' on type 'microsoft.graph.unifiedRoleManagementPolicyAssignment'.`);
+        throw bad(
+          `Could not find a navigation property named '${item.name}' on type 'microsoft.graph.unifiedRoleManagementPolicyAssignment'.`,
+        );
       }
       policy = true;
       for (const [k, v] of Object.entries(item.options)) {
         if (k !== '$expand') throw bad(`Query option '${k}' is not allowed inside $expand of 'policy'.`);
         for (const nested of parseExpand(v)) {
           if (nested.name.toLowerCase() !== 'rules' && nested.name.toLowerCase() !== 'effectiverules') {
-            throw bad(`Could not find a navigation property named '${nested.name}' on type 'microsoft.graph.unifiedRoleManagementPolicy'.`);
+            throw bad(
+              `Could not find a navigation property named '${nested.name}' on type 'microsoft.graph.unifiedRoleManagementPolicy'.`,
+            );
           }
           if (nested.name.toLowerCase() === 'rules') rules = true;
         }
@@ -966,7 +1237,11 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     return { policy, rules };
   }
 
-  function renderPolicyAssignment(p: SimRolePolicy, scopeType: string, expand: { policy: boolean; rules: boolean }): Record<string, unknown> {
+  function renderPolicyAssignment(
+    p: SimRolePolicy,
+    scopeType: string,
+    expand: { policy: boolean; rules: boolean },
+  ): Record<string, unknown> {
     // The docs sample echoes the scopeType asked for (Directory or DirectoryRole) in the ids.
     const type = p.scopeType === 'Group' ? 'Group' : scopeType === 'Directory' ? 'Directory' : 'DirectoryRole';
     const policyId = p.scopeType === 'Group' ? p.policyId : p.policyId.replace(/^DirectoryRole_/, `${type}_`);
@@ -1013,7 +1288,13 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       const kept = idx.audits.filter((a) => a.key >= cutoff && (!filter || filter(a.rec))).map((a) => a.rec);
       return desc ? kept.reverse() : kept;
     });
-    return page(call, items, top, (r) => pick(r as unknown as Record<string, unknown>, select), 'auditLogs/directoryAudits');
+    return page(
+      call,
+      items,
+      top,
+      (r) => pick(r as unknown as Record<string, unknown>, select),
+      'auditLogs/directoryAudits',
+    );
   }
 
   /** 400 when a `ge`/`gt` bound on activityDateTime is older than the floor, in Graph's words and time format. */
@@ -1025,7 +1306,9 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       const h = f.getUTCHours();
       const pad = (n: number) => String(n).padStart(2, '0');
       const text = `${f.getUTCMonth() + 1}/${f.getUTCDate()}/${f.getUTCFullYear()} ${h % 12 === 0 ? 12 : h % 12}:${pad(f.getUTCMinutes())}:${pad(f.getUTCSeconds())} ${h < 12 ? 'AM' : 'PM'}`;
-      throw bad(`Specified argument was out of the range of valid values. (Parameter 'Minimum allowed time for activityDateTime is ${text}')`);
+      throw bad(
+        `Specified argument was out of the range of valid values. (Parameter 'Minimum allowed time for activityDateTime is ${text}')`,
+      );
     }
   }
 
@@ -1036,9 +1319,14 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     if (hits.length >= rate.requests) {
       const wait = Math.max(1, Math.ceil((hits[0] + rate.perMs - t) / 1000));
       auditHits.set(call.identity, hits);
-      throw new GraphHttpError(429, 'TooManyRequests', 'Too many requests: the reports API allows 5 requests per 10 seconds per app and tenant.', {
-        'retry-after': String(wait),
-      });
+      throw new GraphHttpError(
+        429,
+        'TooManyRequests',
+        'Too many requests: the reports API allows 5 requests per 10 seconds per app and tenant.',
+        {
+          'retry-after': String(wait),
+        },
+      );
     }
     hits.push(t);
     auditHits.set(call.identity, hits);
@@ -1071,7 +1359,11 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     const group = idx.groups.get(groupId.toLowerCase());
     if (!group) throw notFound(groupId);
     if (group.hiddenMembership && !memberReadHidden) {
-      throw new GraphHttpError(403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
+      throw new GraphHttpError(
+        403,
+        'Authorization_RequestDenied',
+        'Insufficient privileges to complete the operation.',
+      );
     }
     const castKind = cast ? /^microsoft\.graph\.(user|group|servicePrincipal)$/i.exec(cast)?.[1] : undefined;
     if (cast && !castKind) throw bad(`Resource not found for the segment '${cast}'.`);
@@ -1080,7 +1372,9 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     const ids = transitive ? transitiveMembers(group.id) : group.members.filter((m) => lookupObject(m));
     const objects = ids
       .map((id) => lookupObject(id))
-      .filter((o): o is DirectoryObject => o !== null && (!castKind || o.kind.toLowerCase() === castKind.toLowerCase()));
+      .filter(
+        (o): o is DirectoryObject => o !== null && (!castKind || o.kind.toLowerCase() === castKind.toLowerCase()),
+      );
     return page(call, objects, top, (o) => renderObject(o, select), `directoryObjects`);
   }
 
@@ -1096,28 +1390,52 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     checkOptions(call, ['$select'], `/${collection}/{id}`);
     const obj = lookupObject(id);
     const wanted: Record<string, DirectoryObject['kind'] | null> = {
-      users: 'user', groups: 'group', servicePrincipals: 'servicePrincipal', administrativeUnits: 'administrativeUnit', directoryObjects: null,
+      users: 'user',
+      groups: 'group',
+      servicePrincipals: 'servicePrincipal',
+      administrativeUnits: 'administrativeUnit',
+      directoryObjects: null,
     };
     const kind = wanted[collection];
     if (!obj || (kind && obj.kind !== kind)) throw notFound(id);
-    const select = selectOf(call, `microsoft.graph.${kind ?? 'directoryObject'}`, kind ? OBJECT_PROPS[kind] : DIRECTORY_OBJECT_PROPS);
-    return { status: 200, headers: {}, body: { '@odata.context': `${origin}/v1.0/$metadata#${collection}/$entity`, ...renderObject(obj, select) } };
+    const select = selectOf(
+      call,
+      `microsoft.graph.${kind ?? 'directoryObject'}`,
+      kind ? OBJECT_PROPS[kind] : DIRECTORY_OBJECT_PROPS,
+    );
+    return {
+      status: 200,
+      headers: {},
+      body: { '@odata.context': `${origin}/v1.0/$metadata#${collection}/$entity`, ...renderObject(obj, select) },
+    };
   }
 
   function getByIds(call: Call): Result {
     checkOptions(call, [], '/directoryObjects/getByIds');
     const body = call.body;
-    if (!isRecord(body) || !Array.isArray(body.ids)) throw bad("The request body must be a JSON object with an 'ids' array.");
+    if (!isRecord(body) || !Array.isArray(body.ids))
+      throw bad("The request body must be a JSON object with an 'ids' array.");
     const ids = body.ids as unknown[];
     if (!ids.length || ids.some((i) => typeof i !== 'string')) throw bad("'ids' must be a non-empty array of strings.");
     if (ids.length > 1000) throw bad(`Too many ids: ${ids.length}. getByIds accepts at most 1000.`);
     let kinds: Set<string> | null = null;
     if (body.types !== undefined) {
-      if (!Array.isArray(body.types) || body.types.some((t) => typeof t !== 'string')) throw bad("'types' must be an array of strings.");
+      if (!Array.isArray(body.types) || body.types.some((t) => typeof t !== 'string'))
+        throw bad("'types' must be an array of strings.");
       kinds = new Set(
         (body.types as string[]).map((t) => {
           const k = t.replace(/^#?microsoft\.graph\./i, '').toLowerCase();
-          const valid = ['user', 'group', 'serviceprincipal', 'administrativeunit', 'device', 'application', 'orgcontact', 'directoryrole', 'directoryobject'];
+          const valid = [
+            'user',
+            'group',
+            'serviceprincipal',
+            'administrativeunit',
+            'device',
+            'application',
+            'orgcontact',
+            'directoryrole',
+            'directoryobject',
+          ];
           if (!valid.includes(k)) throw bad(`Invalid type '${t}' in 'types'.`);
           return k;
         }),
@@ -1125,7 +1443,10 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     }
     const value = (ids as string[])
       .map((id) => lookupObject(id))
-      .filter((o): o is DirectoryObject => o !== null && (!kinds || kinds.has('directoryobject') || kinds.has(o.kind.toLowerCase())))
+      .filter(
+        (o): o is DirectoryObject =>
+          o !== null && (!kinds || kinds.has('directoryobject') || kinds.has(o.kind.toLowerCase())),
+      )
       .map((o) => renderObject(o));
     return { status: 200, headers: {}, body: { '@odata.context': `${origin}/v1.0/$metadata#directoryObjects`, value } };
   }
@@ -1133,20 +1454,33 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
   function batch(call: Call): Result {
     checkOptions(call, [], '/$batch');
     const body = call.body;
-    if (!isRecord(body) || !Array.isArray(body.requests)) throw bad("The batch body must be a JSON object with a 'requests' array.");
+    if (!isRecord(body) || !Array.isArray(body.requests))
+      throw bad("The batch body must be a JSON object with a 'requests' array.");
     const subs = body.requests as unknown[];
     if (!subs.length) throw bad('The batch request contains no requests.');
     // JSON batching allows at most 20 requests: https://learn.microsoft.com/graph/json-batching
     if (subs.length > 20) throw bad(`The batch contains ${subs.length} requests; the limit is 20.`);
     const ids = new Set<string>();
     for (const s of subs) {
-      if (!isRecord(s) || typeof s.id !== 'string' || !s.id || typeof s.method !== 'string' || typeof s.url !== 'string') {
+      if (
+        !isRecord(s) ||
+        typeof s.id !== 'string' ||
+        !s.id ||
+        typeof s.method !== 'string' ||
+        typeof s.url !== 'string'
+      ) {
         throw bad("Each batch request needs string 'id', 'method' and 'url' properties.");
       }
       if (ids.has(s.id)) throw bad(`The batch contains duplicate request id '${s.id}'.`);
       ids.add(s.id);
-      if (/^[a-z][a-z0-9+.-]*:/i.test(s.url)) throw bad(`Batch request '${s.id}' has an absolute URL; use a URL relative to the version, e.g. /groups/{id}/members.`);
-      if (s.body !== undefined && !(isRecord(s.headers) && Object.keys(s.headers).some((h) => h.toLowerCase() === 'content-type'))) {
+      if (/^[a-z][a-z0-9+.-]*:/i.test(s.url))
+        throw bad(
+          `Batch request '${s.id}' has an absolute URL; use a URL relative to the version, e.g. /groups/{id}/members.`,
+        );
+      if (
+        s.body !== undefined &&
+        !(isRecord(s.headers) && Object.keys(s.headers).some((h) => h.toLowerCase() === 'content-type'))
+      ) {
         throw bad(`Batch request '${s.id}' has a body but no Content-Type header.`);
       }
     }
@@ -1156,7 +1490,12 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       const depends = Array.isArray(s.dependsOn) ? (s.dependsOn as unknown[]).map(String) : [];
       if (depends.some((d) => (statusById.get(d) ?? 424) >= 400)) {
         statusById.set(id, 424);
-        return { id, status: 424, headers: { 'content-type': 'application/json' }, body: graphErrorBody('FailedDependency', 'A request this one depends on failed.', '', randomUUID()) };
+        return {
+          id,
+          status: 424,
+          headers: { 'content-type': 'application/json' },
+          body: graphErrorBody('FailedDependency', 'A request this one depends on failed.', '', randomUUID()),
+        };
       }
       const rel = (s.url as string).startsWith('/') ? (s.url as string) : `/${s.url as string}`;
       const url = new URL(`/v1.0${rel}`, origin);
@@ -1179,7 +1518,14 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       } catch (err) {
         r = errorResult(err);
       }
-      requests.push({ method: sub.method, path: sub.path, query: queryRecord(sub.query), status: r.status, at: wallMs(), batched: true });
+      requests.push({
+        method: sub.method,
+        path: sub.path,
+        query: queryRecord(sub.query),
+        status: r.status,
+        at: wallMs(),
+        batched: true,
+      });
       statusById.set(id, r.status);
       const requestId = randomUUID();
       return {

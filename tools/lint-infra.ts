@@ -68,7 +68,11 @@ function collectProblems(file: string, root: Node): SyntaxProblem[] {
       return;
     }
     if (node.isError) {
-      report(node, 'ERROR', `syntax error: cannot parse "${snippet(node.text)}" (through ${node.endPosition.row + 1}:${node.endPosition.column + 1})`);
+      report(
+        node,
+        'ERROR',
+        `syntax error: cannot parse "${snippet(node.text)}" (through ${node.endPosition.row + 1}:${node.endPosition.column + 1})`,
+      );
     }
     if (!node.hasError && !node.isError) return;
     for (const child of node.children) if (child) visit(child);
@@ -150,7 +154,9 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`lint:infra: ${problems.length} syntax problem(s) in ${files.length} file(s)\n`);
     return 1;
   }
-  process.stdout.write(`lint:infra: ${files.length} Bicep file(s) parse cleanly (syntax only; compile with az bicep build in CI)\n`);
+  process.stdout.write(
+    `lint:infra: ${files.length} Bicep file(s) parse cleanly (syntax only; compile with az bicep build in CI)\n`,
+  );
   return 0;
 }
 

@@ -1,7 +1,7 @@
 /**
  * The App Service / Functions managed-identity endpoint (IDENTITY_ENDPOINT + IDENTITY_HEADER), which is what
  * @azure/identity's ManagedIdentityCredential calls there: `GET <endpoint>?api-version=2019-08-01&resource=…
- * [&client_id=…]` with header `x-identity-header` 
+ * [&client_id=…]` with header `x-identity-header`
  * (https://learn.microsoft.com/azure/app-service/overview-managed-identity#rest-endpoint-reference). Plain http is fine: identity allows it.
  * Tokens are unsigned JWTs (alg none) with aud = resource, accepted by the Graph and ACS simulators.
  */
@@ -54,7 +54,13 @@ export interface ManagedIdentitySimulator {
 export const MSI_API_VERSION = '2019-08-01';
 
 /** Builds an unsigned JWT like the ones the simulator issues (handy for tests that need a token directly). */
-export function fakeAccessToken(claims: { aud: string; tenantId?: string; oid?: string; appid?: string; lifetimeSeconds?: number }): {
+export function fakeAccessToken(claims: {
+  aud: string;
+  tenantId?: string;
+  oid?: string;
+  appid?: string;
+  lifetimeSeconds?: number;
+}): {
   token: string;
   expiresOn: number;
 } {
@@ -77,7 +83,9 @@ export function fakeAccessToken(claims: { aud: string; tenantId?: string; oid?: 
   return { token: `${b64({ alg: 'none', typ: 'JWT' })}.${b64(payload)}.`, expiresOn: exp };
 }
 
-export async function startManagedIdentitySimulator(opts: ManagedIdentitySimulatorOptions = {}): Promise<ManagedIdentitySimulator> {
+export async function startManagedIdentitySimulator(
+  opts: ManagedIdentitySimulatorOptions = {},
+): Promise<ManagedIdentitySimulator> {
   const secret = opts.header ?? randomBytes(16).toString('hex');
   const tenantId = opts.tenantId ?? randomUUID();
   const principalId = opts.principalId ?? randomUUID();
@@ -88,21 +96,39 @@ export async function startManagedIdentitySimulator(opts: ManagedIdentitySimulat
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const reply = (status: number, body: object) => {
-      requests.push({ method: req.method ?? 'GET', path: url.pathname, query: queryRecord(url.searchParams), status, at: Date.now() });
+      requests.push({
+        method: req.method ?? 'GET',
+        path: url.pathname,
+        query: queryRecord(url.searchParams),
+        status,
+        at: Date.now(),
+      });
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
       res.end(JSON.stringify(body));
     };
     if (failing === 'echo') {
-      return reply(500, { statusCode: 500, message: `Token request with X-IDENTITY-HEADER ${String(req.headers['x-identity-header'])} failed.` });
+      return reply(500, {
+        statusCode: 500,
+        message: `Token request with X-IDENTITY-HEADER ${String(req.headers['x-identity-header'])} failed.`,
+      });
     }
-    if (failing) return reply(500, { statusCode: 500, message: 'An unexpected error occured while fetching the AAD Token.' });
+    if (failing)
+      return reply(500, { statusCode: 500, message: 'An unexpected error occured while fetching the AAD Token.' });
     if (url.pathname !== '/msi/token') return reply(404, { statusCode: 404, message: 'Not found.' });
-    if (req.method !== 'GET') return reply(405, { statusCode: 405, message: `The requested resource does not support http method '${req.method}'.` });
+    if (req.method !== 'GET')
+      return reply(405, {
+        statusCode: 405,
+        message: `The requested resource does not support http method '${req.method}'.`,
+      });
     const presented = req.headers['x-identity-header'];
     if (presented === undefined) return reply(400, { statusCode: 400, message: 'Missing X-IDENTITY-HEADER header.' });
-    if (presented !== secret) return reply(401, { statusCode: 401, message: 'The X-IDENTITY-HEADER value is not valid.' });
+    if (presented !== secret)
+      return reply(401, { statusCode: 401, message: 'The X-IDENTITY-HEADER value is not valid.' });
     if (url.searchParams.get('api-version') !== MSI_API_VERSION) {
-      return reply(400, { statusCode: 400, message: `api-version '${url.searchParams.get('api-version') ?? ''}' is not supported; use ${MSI_API_VERSION}.` });
+      return reply(400, {
+        statusCode: 400,
+        message: `api-version '${url.searchParams.get('api-version') ?? ''}' is not supported; use ${MSI_API_VERSION}.`,
+      });
     }
     const resource = url.searchParams.get('resource');
     if (!resource) return reply(400, { statusCode: 400, message: "Required query parameter 'resource' is missing." });
@@ -121,8 +147,20 @@ export async function startManagedIdentitySimulator(opts: ManagedIdentitySimulat
         appid = requestedClient;
       }
     }
-    const { token, expiresOn } = fakeAccessToken({ aud: resource, tenantId, oid, appid, lifetimeSeconds: opts.lifetimeSeconds });
-    return reply(200, { access_token: token, expires_on: String(expiresOn), resource, token_type: 'Bearer', client_id: appid });
+    const { token, expiresOn } = fakeAccessToken({
+      aud: resource,
+      tenantId,
+      oid,
+      appid,
+      lifetimeSeconds: opts.lifetimeSeconds,
+    });
+    return reply(200, {
+      access_token: token,
+      expires_on: String(expiresOn),
+      resource,
+      token_type: 'Bearer',
+      client_id: appid,
+    });
   });
   let port = await listen(server, opts.port);
   const endpoint = `http://127.0.0.1:${port}/msi/token`;

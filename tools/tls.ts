@@ -16,7 +16,7 @@ export function testTls(): TlsMaterial {
   if (!certPath || !keyPath) {
     throw new Error(
       'PIM_TEST_TLS_CERT / PIM_TEST_TLS_KEY are not set: run the tests with npm test ' +
-        '(node dist/tools/run-tests.js), which creates the simulators\' certificate and trusts it via NODE_EXTRA_CA_CERTS.',
+        "(node dist/tools/run-tests.js), which creates the simulators' certificate and trusts it via NODE_EXTRA_CA_CERTS.",
     );
   }
   cached = { cert: readFileSync(certPath, 'utf8'), key: readFileSync(keyPath, 'utf8') };

@@ -14,7 +14,8 @@ export async function httpExport(request: HttpRequest, context: InvocationContex
   try {
     parsed = parseExportRequest(exportParameters(request.query), now);
   } catch (error) {
-    if (error instanceof ExportParameterError) return exportFailure(400, 'BadParameter', error.message, context, error.parameter);
+    if (error instanceof ExportParameterError)
+      return exportFailure(400, 'BadParameter', error.message, context, error.parameter);
     throw error;
   }
   let release: (() => void) | undefined;
@@ -30,11 +31,27 @@ export async function httpExport(request: HttpRequest, context: InvocationContex
     // The caller gets Graph's code and a short reason; details (and any stack) go to the redacted log only.
     invocationLog(context).error(error instanceof Error ? (error.stack ?? error.message) : String(error));
     if (error instanceof GraphCredentialError) {
-      return exportFailure(502, error.code, 'the app could not get a token for Graph; the function log has the details under this invocation id', context);
+      return exportFailure(
+        502,
+        error.code,
+        'the app could not get a token for Graph; the function log has the details under this invocation id',
+        context,
+      );
     }
     if (error instanceof GraphRequestError) return exportFailure(502, error.code, redact(error.message), context);
-    if (error instanceof SettingsError) return exportFailure(500, 'Configuration', `the app setting ${error.setting} is not valid; the function log says why`, context);
-    return exportFailure(500, 'InternalError', 'the export failed; the function log has the details under this invocation id', context);
+    if (error instanceof SettingsError)
+      return exportFailure(
+        500,
+        'Configuration',
+        `the app setting ${error.setting} is not valid; the function log says why`,
+        context,
+      );
+    return exportFailure(
+      500,
+      'InternalError',
+      'the export failed; the function log has the details under this invocation id',
+      context,
+    );
   }
 }
 

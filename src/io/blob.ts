@@ -19,8 +19,13 @@ export interface WriteOptions {
 
 /** A write conditioned on an ETag found the blob changed (or created) since it was read. */
 export class BlobChangedError extends Error {
-  constructor(readonly container: string, readonly blobName: string) {
-    super(`${container}/${blobName} was changed by someone else since this run read it (its ETag no longer matches): not overwritten`);
+  constructor(
+    readonly container: string,
+    readonly blobName: string,
+  ) {
+    super(
+      `${container}/${blobName} was changed by someone else since this run read it (its ETag no longer matches): not overwritten`,
+    );
     this.name = 'BlobChangedError';
   }
 }
@@ -36,7 +41,10 @@ export interface WriteGuard {
 }
 
 export class BlobAlreadyExistsError extends Error {
-  constructor(readonly container: string, readonly blobName: string) {
+  constructor(
+    readonly container: string,
+    readonly blobName: string,
+  ) {
     super(`${container}/${blobName} already exists and is never overwritten`);
     this.name = 'BlobAlreadyExistsError';
   }
@@ -93,17 +101,27 @@ export class BlobStore {
   private readonly writer: BlobServiceClient;
 
   /** `writer` (the same account) sends the writes, with WRITE_TRY_TIMEOUT_MS; `service` the reads. */
-  constructor(private readonly service: BlobServiceClient, writer?: BlobServiceClient) {
+  constructor(
+    private readonly service: BlobServiceClient,
+    writer?: BlobServiceClient,
+  ) {
     this.writer = writer ?? service;
   }
 
   /** `retryOptions`: the Storage SDK's own retries, its defaults unless given (tests make them short). */
-  static fromSettings(storage: StorageSettings, credential: TokenCredential, retryOptions?: StorageRetryOptions): BlobStore {
+  static fromSettings(
+    storage: StorageSettings,
+    credential: TokenCredential,
+    retryOptions?: StorageRetryOptions,
+  ): BlobStore {
     const client = (options?: StoragePipelineOptions) =>
       storage.kind === 'accountUrl'
         ? new BlobServiceClient(storage.accountUrl, credential, options)
         : BlobServiceClient.fromConnectionString(storage.connectionString, options);
-    return new BlobStore(client({ retryOptions }), client({ retryOptions: { ...retryOptions, tryTimeoutInMs: WRITE_TRY_TIMEOUT_MS } }));
+    return new BlobStore(
+      client({ retryOptions }),
+      client({ retryOptions: { ...retryOptions, tryTimeoutInMs: WRITE_TRY_TIMEOUT_MS } }),
+    );
   }
 
   /** Every later write and delete asks `guard` first (until the returned function removes it). */
@@ -153,9 +171,17 @@ export class BlobStore {
   /** Storage's error as one line that says where and what: `Blob Storage at <url>: writing <blob> failed (HTTP 403 AuthorizationFailure): …`. */
   private failure(error: unknown, action: string, container: string, name?: string): Error {
     // Only Storage's own failures (HTTP or network): an error from the data being written is the caller's.
-    if (!(error instanceof RestError || (error as { name?: string } | null)?.name === 'RestError')) return error as Error;
-    const e = (error ?? {}) as { statusCode?: number; code?: string; message?: string; details?: { errorCode?: string } };
-    const reason = [e.statusCode ? `HTTP ${e.statusCode}` : '', e.details?.errorCode ?? e.code ?? ''].filter(Boolean).join(' ');
+    if (!(error instanceof RestError || (error as { name?: string } | null)?.name === 'RestError'))
+      return error as Error;
+    const e = (error ?? {}) as {
+      statusCode?: number;
+      code?: string;
+      message?: string;
+      details?: { errorCode?: string };
+    };
+    const reason = [e.statusCode ? `HTTP ${e.statusCode}` : '', e.details?.errorCode ?? e.code ?? '']
+      .filter(Boolean)
+      .join(' ');
     const where = `${this.service.url.split('?')[0].replace(/\/+$/, '')}`;
     const detail = String(e.message ?? error).split('\n')[0];
     return new BlobStorageError(
@@ -180,7 +206,12 @@ export class BlobStore {
   }
 
   /** Writes the blob whole; returns its new ETag (for a later `ifMatch`). */
-  async writeText(container: string, name: string, text: string | Buffer, options: WriteOptions): Promise<string | undefined> {
+  async writeText(
+    container: string,
+    name: string,
+    text: string | Buffer,
+    options: WriteOptions,
+  ): Promise<string | undefined> {
     const abortSignal = this.guarded();
     const blob = (await this.writeContainer(container)).getBlockBlobClient(name);
     const data = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
@@ -279,7 +310,11 @@ export class BlobStore {
    * that holder's metadata. A holder that dies lets the lease lapse within LEASE_SECONDS. What a
    * lost lease stops is the caller's to decide (src/jobs/lock.ts).
    */
-  async lease(container: string, name: string, metadata: Record<string, string>): Promise<{ lease?: BlobLease; holder?: Record<string, string> }> {
+  async lease(
+    container: string,
+    name: string,
+    metadata: Record<string, string>,
+  ): Promise<{ lease?: BlobLease; holder?: Record<string, string> }> {
     this.guarded();
     const blob = (await this.writeContainer(container)).getBlockBlobClient(name);
     try {
@@ -302,13 +337,16 @@ export class BlobStore {
     const conditions = { leaseId: leases.leaseId };
     // Counted from the moment each request was sent: Storage's lease runs from no earlier.
     const held = { renewedAt: Date.now(), refused: false };
-    const renewal = setInterval(() => {
-      const sent = Date.now();
-      leases.renewLease().then(
-        () => (held.renewedAt = Math.max(held.renewedAt, sent)),
-        (error: unknown) => (held.refused ||= isConflict(error)), // another lease is current: ours is gone
-      );
-    }, (LEASE_SECONDS * 1000) / 3);
+    const renewal = setInterval(
+      () => {
+        const sent = Date.now();
+        leases.renewLease().then(
+          () => (held.renewedAt = Math.max(held.renewedAt, sent)),
+          (error: unknown) => (held.refused ||= isConflict(error)), // another lease is current: ours is gone
+        );
+      },
+      (LEASE_SECONDS * 1000) / 3,
+    );
     renewal.unref();
     const release = async () => {
       clearInterval(renewal);

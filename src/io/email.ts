@@ -18,10 +18,7 @@ export interface OutgoingEmail {
 
 /** What ACS knows of a send operation (GET /emails/operations/{id}). */
 export type SendStatus =
-  | { state: 'unknown' }
-  | { state: 'running' }
-  | { state: 'succeeded' }
-  | { state: 'failed'; reason: string };
+  { state: 'unknown' } | { state: 'running' } | { state: 'succeeded' } | { state: 'failed'; reason: string };
 
 export interface Mailer {
   readonly recipients: number;
@@ -63,13 +60,18 @@ export class EmailError extends Error {
  * Checked when the mailer is made, so an SDK that moved it fails at start, not after a send.
  */
 interface SendResultReader {
-  getSendResult(operationId: string, options?: { abortSignal?: AbortSignal }): Promise<{ id: string; status: string; error?: { code?: string; message?: string } }>;
+  getSendResult(
+    operationId: string,
+    options?: { abortSignal?: AbortSignal },
+  ): Promise<{ id: string; status: string; error?: { code?: string; message?: string } }>;
 }
 
 function sendResultReader(client: EmailClient): SendResultReader {
   const generated = (client as unknown as { generatedClient?: { email?: SendResultReader } }).generatedClient?.email;
   if (typeof generated?.getSendResult !== 'function') {
-    throw new Error('@azure/communication-email no longer offers getSendResult: the send status cannot be read, so a resumed send could be doubled');
+    throw new Error(
+      '@azure/communication-email no longer offers getSendResult: the send status cannot be read, so a resumed send could be doubled',
+    );
   }
   return generated;
 }
@@ -95,7 +97,10 @@ export function createMailer(
     if (aborted) return new EmailError(`ACS did not confirm the email within ${Math.round(timeoutMs / 1000)} s`);
     // The poller throws when the operation ends Failed or Canceled.
     const ended = /long-running operation has (failed|been canceled)/i.test(e.message ?? '');
-    return new EmailError(`${what} through ACS failed${e.statusCode ? ` (HTTP ${e.statusCode})` : ''}: ${e.message ?? String(error)}`, ended);
+    return new EmailError(
+      `${what} through ACS failed${e.statusCode ? ` (HTTP ${e.statusCode})` : ''}: ${e.message ?? String(error)}`,
+      ended,
+    );
   };
   const withTimeout = async <T>(what: string, run: (signal: AbortSignal) => Promise<T>): Promise<T> => {
     const abort = new AbortController();
@@ -113,7 +118,10 @@ export function createMailer(
       const result = await reader.getSendResult(operationId, { abortSignal: signal });
       if (result.status === 'Succeeded') return { state: 'succeeded' };
       if (TERMINAL_FAILURE.has(result.status)) {
-        return { state: 'failed', reason: `status ${result.status}${result.error ? `, ${result.error.code}: ${result.error.message}` : ''}` };
+        return {
+          state: 'failed',
+          reason: `status ${result.status}${result.error ? `, ${result.error.code}: ${result.error.message}` : ''}`,
+        };
       }
       return { state: 'running' };
     } catch (error) {
@@ -133,10 +141,17 @@ export function createMailer(
         };
         // Operation-Id: "the ID provided by the customer to identify the long running operation":
         // https://learn.microsoft.com/rest/api/communication/dataplane/email/send
-        const poller = await client.beginSend(message, { operationId, updateIntervalInMs: pollIntervalMs, abortSignal: signal });
+        const poller = await client.beginSend(message, {
+          operationId,
+          updateIntervalInMs: pollIntervalMs,
+          abortSignal: signal,
+        });
         const result = await poller.pollUntilDone({ abortSignal: signal });
         if (result.status !== 'Succeeded') {
-          throw new EmailError(`ACS did not deliver the email: status ${result.status}${result.error ? `, ${result.error.code}: ${result.error.message}` : ''}`, true);
+          throw new EmailError(
+            `ACS did not deliver the email: status ${result.status}${result.error ? `, ${result.error.code}: ${result.error.message}` : ''}`,
+            true,
+          );
         }
         return result.id;
       }),

@@ -107,24 +107,39 @@ async function daily(ctx: JobContext, options: DailyOptions): Promise<DailyResul
   return result;
 }
 
-async function writeDay(ctx: JobContext, state: StateStore, history: HistoryStore, day: string, folder: string): Promise<DailyResult> {
+async function writeDay(
+  ctx: JobContext,
+  state: StateStore,
+  history: HistoryStore,
+  day: string,
+  folder: string,
+): Promise<DailyResult> {
   const { settings, graph, store, log, now } = ctx;
   const started = new Date();
   const container = settings.reportsContainer;
   const files: ManifestFile[] = [];
 
   // The audit log (sequential, rate limited) and the snapshot's lists are independent: read them together.
-  const reminderCandidates = settings.expiryReminderDays.length > 0 ? new ReminderCandidates(settings.expiryReminderDays, now) : undefined;
+  const reminderCandidates =
+    settings.expiryReminderDays.length > 0 ? new ReminderCandidates(settings.expiryReminderDays, now) : undefined;
   // Awaited below; never an unhandled rejection meanwhile.
-  const snapshotTaken = awaitedLater(takeSnapshot(graph, { privilegedRoleIds: settings.privilegedRoleIds, log, observe: reminderCandidates?.observe }));
+  const snapshotTaken = awaitedLater(
+    takeSnapshot(graph, { privilegedRoleIds: settings.privilegedRoleIds, log, observe: reminderCandidates?.observe }),
+  );
   // PIM for Azure resources, when on: read meanwhile; it never rejects (failures are reported as incomplete).
   const azureReading = startAzureReading(ctx);
   let harvest: Harvest;
   try {
     // Scope Id from the Activated schedule of the same request, when the snapshot still has it (a
     // failed snapshot fails the run below; here it only leaves the scopes blank).
-    const scopesReady = snapshotTaken.then((taken) => taken.activatedScopes, () => new Map<string, string>());
-    const groupRolesReady = snapshotTaken.then((taken) => taken.groupRoles, () => new Map());
+    const scopesReady = snapshotTaken.then(
+      (taken) => taken.activatedScopes,
+      () => new Map<string, string>(),
+    );
+    const groupRolesReady = snapshotTaken.then(
+      (taken) => taken.groupRoles,
+      () => new Map(),
+    );
     harvest = await harvestSince(ctx, history, day, { activatedScopes: scopesReady, groupRoles: groupRolesReady });
     try {
       files.push(await writeActivationsCsv(store, container, `${folder}activations.csv`, harvest.reported()));
@@ -133,7 +148,10 @@ async function writeDay(ctx: JobContext, state: StateStore, history: HistoryStor
     }
     log.info(`Wrote ${folder}activations.csv (${harvest.count} activation(s))`);
   } catch (error) {
-    await snapshotTaken.then((taken) => taken.dispose(), () => undefined);
+    await snapshotTaken.then(
+      (taken) => taken.dispose(),
+      () => undefined,
+    );
     await azureReading?.then((r) => r.snapshot?.dispose());
     throw error;
   }
@@ -159,13 +177,26 @@ async function writeDay(ctx: JobContext, state: StateStore, history: HistoryStor
       ['eligible-assignments.csv', snapshot.eligible],
       ['active-assignments.csv', snapshot.active],
     ] as const) {
-      const file = await writeAssignmentsCsv(store, container, `${folder}${name}`, observed(rows.sortedBatches()), snapshot.scopeName);
+      const file = await writeAssignmentsCsv(
+        store,
+        container,
+        `${folder}${name}`,
+        observed(rows.sortedBatches()),
+        snapshot.scopeName,
+      );
       files.push(file);
       log.info(`Wrote ${folder}${name} (${file.rows} row(s))`);
     }
     const azureFiles = azure ? await writeAzureAssignments(ctx, container, folder, azure) : undefined;
     if (azureFiles) files.push(...azureFiles.files);
-    const incomplete: Array<{ list: string; groupId: string; groupName: string; status: number; code: string; reason: string }> = [...snapshot.incomplete, ...(azureFiles?.incomplete ?? [])];
+    const incomplete: Array<{
+      list: string;
+      groupId: string;
+      groupName: string;
+      status: number;
+      code: string;
+      reason: string;
+    }> = [...snapshot.incomplete, ...(azureFiles?.incomplete ?? [])];
 
     // Eligibilities nobody used in UNUSED_AFTER_DAYS, from the history the harvest above completed.
     const unused = await unusedEligibilities({
@@ -179,7 +210,15 @@ async function writeDay(ctx: JobContext, state: StateStore, history: HistoryStor
     });
     let unusedShown: UnusedEligibilityRow[] = [];
     try {
-      files.push(await writeUnusedCsv(store, container, `${folder}unused-eligibilities.csv`, unused.rows.sortedBatches(), snapshot.scopeName));
+      files.push(
+        await writeUnusedCsv(
+          store,
+          container,
+          `${folder}unused-eligibilities.csv`,
+          unused.rows.sortedBatches(),
+          snapshot.scopeName,
+        ),
+      );
       for await (const batch of unused.rows.sortedBatches(LIST_LIMIT)) {
         unusedShown = batch;
         break;
@@ -187,7 +226,9 @@ async function writeDay(ctx: JobContext, state: StateStore, history: HistoryStor
     } finally {
       await unused.dispose();
     }
-    log.info(`Wrote ${folder}unused-eligibilities.csv (${unused.count} row(s)${unused.complete ? '' : `; complete from ${unused.completeFrom}`})`);
+    log.info(
+      `Wrote ${folder}unused-eligibilities.csv (${unused.count} row(s)${unused.complete ? '' : `; complete from ${unused.completeFrom}`})`,
+    );
 
     // The last day that became final: a day whose run stopped before its manifest sent no digest.
     const previous = await state.previousSnapshot(day, (d) => history.isDayFinal(d));
@@ -201,7 +242,9 @@ async function writeDay(ctx: JobContext, state: StateStore, history: HistoryStor
     const roleSettings = await dailyRoleSettings(ctx, day, folder, roleSettingsInputs, (d) => history.isDayFinal(d));
     files.push(roleSettings.file);
     incomplete.push(...roleSettings.incomplete);
-    const azureDigest = azure?.snapshot ? await azureDigestOf(ctx, day, azure.snapshot, azureFiles!.incomplete.length === 0, azureFiles!.activations) : undefined;
+    const azureDigest = azure?.snapshot
+      ? await azureDigestOf(ctx, day, azure.snapshot, azureFiles!.incomplete.length === 0, azureFiles!.activations)
+      : undefined;
 
     const digest = renderDigest({
       day,
@@ -215,7 +258,14 @@ async function writeDay(ctx: JobContext, state: StateStore, history: HistoryStor
         isFinding: globalAdministrators.isFinding,
       },
       expiryWindowDays: settings.expiryWindowDays,
-      unused: { count: unused.count, items: unusedShown, complete: unused.complete, completeFrom: unused.completeFrom, afterDays: unused.afterDays, gaps: unused.gaps },
+      unused: {
+        count: unused.count,
+        items: unusedShown,
+        complete: unused.complete,
+        completeFrom: unused.completeFrom,
+        afterDays: unused.afterDays,
+        gaps: unused.gaps,
+      },
       gaps: harvest.newGaps,
       incomplete,
       roleSettings: roleSettings.report,
@@ -229,7 +279,13 @@ async function writeDay(ctx: JobContext, state: StateStore, history: HistoryStor
     log.info(`Digest: ${digest.subject}`);
 
     if (ctx.mailer && !(await state.wasSent(day))) {
-      await state.addToOutbox({ day, subject: digest.subject, html: digest.html, text: digest.text, createdUtc: new Date().toISOString() });
+      await state.addToOutbox({
+        day,
+        subject: digest.subject,
+        html: digest.html,
+        text: digest.text,
+        createdUtc: new Date().toISOString(),
+      });
     }
 
     const manifest = {
@@ -258,9 +314,22 @@ async function writeDay(ctx: JobContext, state: StateStore, history: HistoryStor
       },
       schedules: snapshot.counts,
       ...(azureFiles ? { azure: azureFiles.manifest } : {}),
-      incomplete: incomplete.map(({ list, groupId, groupName, status, code, reason }) => ({ list, groupId, groupName, status, code, reason })),
+      incomplete: incomplete.map(({ list, groupId, groupName, status, code, reason }) => ({
+        list,
+        groupId,
+        groupName,
+        status,
+        code,
+        reason,
+      })),
       reminders: reminders
-        ? { sent: reminders.sent.length, assignments: reminders.sent.reduce((n, u) => n + u.items.length, 0), withoutMail: reminders.withoutMail, waiting: reminders.waiting, failed: reminders.failed }
+        ? {
+            sent: reminders.sent.length,
+            assignments: reminders.sent.reduce((n, u) => n + u.items.length, 0),
+            withoutMail: reminders.withoutMail,
+            waiting: reminders.waiting,
+            failed: reminders.failed,
+          }
         : null,
       activations: {
         harvestedFromUtc: harvest.window?.from.toISOString() ?? null,
@@ -272,7 +341,13 @@ async function writeDay(ctx: JobContext, state: StateStore, history: HistoryStor
       },
       graph: graph.stats,
     };
-    await writeTextFile(store, container, `${folder}manifest.json`, `${JSON.stringify(manifest, null, 2)}\n`, JSON_CONTENT_TYPE);
+    await writeTextFile(
+      store,
+      container,
+      `${folder}manifest.json`,
+      `${JSON.stringify(manifest, null, 2)}\n`,
+      JSON_CONTENT_TYPE,
+    );
     log.info(`Wrote ${folder}manifest.json (${graph.stats.requests} Graph request(s))`);
     return { folder, wrote: true, subject: digest.subject };
   } finally {
@@ -281,7 +356,13 @@ async function writeDay(ctx: JobContext, state: StateStore, history: HistoryStor
 }
 
 /** `--force-email`: put the day's stored digest back in the outbox, exactly as it was stored. */
-async function requeueToday(ctx: JobContext, state: StateStore, day: string, folder: string, subject?: string): Promise<void> {
+async function requeueToday(
+  ctx: JobContext,
+  state: StateStore,
+  day: string,
+  folder: string,
+  subject?: string,
+): Promise<void> {
   const container = ctx.settings.reportsContainer;
   const [html, text] = await Promise.all([
     ctx.store.readText(container, `${folder}digest.html`),
@@ -311,12 +392,21 @@ async function deliverOutbox(ctx: JobContext, state: StateStore): Promise<void> 
     // harvested is reported by a later day's files and digest (harvest.ts), so it is not sent.
     if (!(await new HistoryStore(ctx.store, ctx.settings.reportsContainer).isDayFinal(entry.day))) {
       await state.dropFromOutbox(entry.day);
-      ctx.log.warn(`The run of ${entry.day} stopped before its files were final: its digest is not sent; a later day's digest reports what it harvested`);
+      ctx.log.warn(
+        `The run of ${entry.day} stopped before its files were final: its digest is not sent; a later day's digest reports what it harvested`,
+      );
       continue;
     }
     try {
-      const operationId = await sendOnce(mailer, ctx.log, `the digest of ${entry.day}`, entry, (queued) => state.addToOutbox(queued));
-      await state.markSent(entry.day, { subject: entry.subject, sentUtc: new Date().toISOString(), operationId, recipients: mailer.recipients });
+      const operationId = await sendOnce(mailer, ctx.log, `the digest of ${entry.day}`, entry, (queued) =>
+        state.addToOutbox(queued),
+      );
+      await state.markSent(entry.day, {
+        subject: entry.subject,
+        sentUtc: new Date().toISOString(),
+        operationId,
+        recipients: mailer.recipients,
+      });
       ctx.log.info(`Emailed the digest of ${entry.day} to ${mailer.recipients} recipient(s)`);
     } catch (error) {
       if (!(error instanceof EmailError)) throw error;
@@ -325,6 +415,8 @@ async function deliverOutbox(ctx: JobContext, state: StateStore): Promise<void> 
     }
   }
   if (failures.length > 0) {
-    throw new DailyRunError(`the CSVs are written but the digest email failed (${failures.join('; ')}); the next run sends it`);
+    throw new DailyRunError(
+      `the CSVs are written but the digest email failed (${failures.join('; ')}); the next run sends it`,
+    );
   }
 }

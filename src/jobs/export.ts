@@ -30,7 +30,15 @@ import { ExternalSorter } from '../util/sorter';
 import { map } from '../util/streams';
 import type { JobContext } from './context';
 import { CSV_CONTENT_TYPE, JSON_CONTENT_TYPE, utcDay } from './files';
-import { ApprovalBook, HistoryStore, keptActivations, unusedEligibilities, uncoveredBefore, uniqueByAuditId, type HarvestGap } from '../history';
+import {
+  ApprovalBook,
+  HistoryStore,
+  keptActivations,
+  unusedEligibilities,
+  uncoveredBefore,
+  uniqueByAuditId,
+  type HarvestGap,
+} from '../history';
 import { AZURE_DATASETS, azureExportRows, AzureExportUnavailableError } from './azure';
 
 export const DATASETS = ['eligible', 'active', 'activations', 'role-settings', 'unused', ...AZURE_DATASETS] as const;
@@ -59,7 +67,11 @@ export class ExportParameterError extends Error {
 }
 
 function parseDay(parameter: string, value: string): string {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`)) || new Date(`${value}T00:00:00Z`).toISOString().slice(0, 10) !== value) {
+  if (
+    !/^\d{4}-\d{2}-\d{2}$/.test(value) ||
+    Number.isNaN(Date.parse(`${value}T00:00:00Z`)) ||
+    new Date(`${value}T00:00:00Z`).toISOString().slice(0, 10) !== value
+  ) {
     throw new ExportParameterError(parameter, `must be a date written YYYY-MM-DD, got "${value}"`);
   }
   return value;
@@ -73,14 +85,20 @@ export function parseExportRequest(params: Record<string, string | undefined>, n
     throw new ExportParameterError('dataset', `must be one of ${DATASETS.join(', ')}, got "${dataset}"`);
   }
   const format = params.format ?? 'csv';
-  if (format !== 'csv' && format !== 'json') throw new ExportParameterError('format', `must be csv or json, got "${format}"`);
+  if (format !== 'csv' && format !== 'json')
+    throw new ExportParameterError('format', `must be csv or json, got "${format}"`);
   const to = params.to !== undefined ? parseDay('to', params.to) : utcDay(now);
-  const from = params.from !== undefined ? parseDay('from', params.from) : utcDay(new Date(Date.parse(`${to}T00:00:00Z`) - 29 * DAY_MS));
+  const from =
+    params.from !== undefined
+      ? parseDay('from', params.from)
+      : utcDay(new Date(Date.parse(`${to}T00:00:00Z`) - 29 * DAY_MS));
   if (from > to) throw new ExportParameterError('from', `(${from}) is after to (${to})`);
   const days = (Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / DAY_MS + 1;
-  if (days > MAX_RANGE_DAYS) throw new ExportParameterError('to', `makes a range of ${days} days; at most ${MAX_RANGE_DAYS} days per export`);
+  if (days > MAX_RANGE_DAYS)
+    throw new ExportParameterError('to', `makes a range of ${days} days; at most ${MAX_RANGE_DAYS} days per export`);
   const save = params.save ?? 'false';
-  if (save !== 'true' && save !== 'false') throw new ExportParameterError('save', `must be true or false, got "${save}"`);
+  if (save !== 'true' && save !== 'false')
+    throw new ExportParameterError('save', `must be true or false, got "${save}"`);
   return { dataset: dataset as Dataset, format, from, to, save: save === 'true' };
 }
 
@@ -106,7 +124,8 @@ interface Rows {
 export async function runExport(ctx: JobContext, request: ExportRequest): Promise<ExportResult> {
   const { log, now, store, settings } = ctx;
   const dataset = request.dataset;
-  if (dataset.startsWith('azure-') && !settings.azure) throw new ExportParameterError('dataset', `${new AzureExportUnavailableError().message}`);
+  if (dataset.startsWith('azure-') && !settings.azure)
+    throw new ExportParameterError('dataset', `${new AzureExportUnavailableError().message}`);
   const rows =
     dataset === 'azure-eligible' || dataset === 'azure-active' || dataset === 'azure-activations'
       ? await azureExportRows(ctx, dataset, request)
@@ -162,8 +181,15 @@ async function roleSettingsRows(ctx: JobContext): Promise<Rows> {
   } finally {
     await snapshot.dispose();
   }
-  const { rows, incomplete } = await readRoleSettings(graph, { privilegedRoleIds: settings.privilegedRoleIds, groups, log });
-  for (const item of incomplete) log.warn(`Role settings incomplete: ${item.groupName || item.groupId ? `${item.groupName || item.groupId}: ` : ''}${item.reason}`);
+  const { rows, incomplete } = await readRoleSettings(graph, {
+    privilegedRoleIds: settings.privilegedRoleIds,
+    groups,
+    log,
+  });
+  for (const item of incomplete)
+    log.warn(
+      `Role settings incomplete: ${item.groupName || item.groupId ? `${item.groupName || item.groupId}: ` : ''}${item.reason}`,
+    );
   return {
     columns: ROLE_SETTINGS_COLUMNS,
     values: async function* () {
@@ -177,7 +203,10 @@ async function roleSettingsRows(ctx: JobContext): Promise<Rows> {
 /** The roles each group holds in the newest snapshot of a final day (state/snapshots/). */
 async function latestGroupRoles(ctx: JobContext): Promise<GroupRoles> {
   const history = new HistoryStore(ctx.store, ctx.settings.reportsContainer);
-  const latest = await new StateStore(ctx.store, ctx.settings.reportsContainer).previousSnapshot(utcDay(new Date(ctx.now.getTime() + DAY_MS)), (d) => history.isDayFinal(d));
+  const latest = await new StateStore(ctx.store, ctx.settings.reportsContainer).previousSnapshot(
+    utcDay(new Date(ctx.now.getTime() + DAY_MS)),
+    (d) => history.isDayFinal(d),
+  );
   const held = new Map<string, Array<{ roleId: string; roleName: string }>>();
   for await (const row of latest?.schedules ?? []) {
     if (row.principalType !== 'Group' || row.memberType !== 'Direct') continue;
@@ -208,9 +237,18 @@ async function unusedRows(ctx: JobContext): Promise<Rows> {
       ? []
       : [
           ...(unused.historySince === undefined || Date.parse(unused.historySince) > Date.parse(windowStart)
-            ? [{ fromUtc: windowStart, toUtc: unused.historySince ?? now.toISOString(), reason: `the app's own history is shorter than UNUSED_AFTER_DAYS (${settings.unusedAfterDays}); the list is complete from ${unused.completeFrom}` }]
+            ? [
+                {
+                  fromUtc: windowStart,
+                  toUtc: unused.historySince ?? now.toISOString(),
+                  reason: `the app's own history is shorter than UNUSED_AFTER_DAYS (${settings.unusedAfterDays}); the list is complete from ${unused.completeFrom}`,
+                },
+              ]
             : []),
-          ...(unused.gaps ?? []).map((gap) => ({ ...gap, reason: `${gap.reason}; the list is complete from ${unused.completeFrom}` })),
+          ...(unused.gaps ?? []).map((gap) => ({
+            ...gap,
+            reason: `${gap.reason}; the list is complete from ${unused.completeFrom}`,
+          })),
         ];
     if (!unused.complete) log.warn(`Unused eligibilities are not known yet: ${uncovered[0].reason}`);
     return {
@@ -243,7 +281,15 @@ async function activationRows(ctx: JobContext, request: ExportRequest): Promise<
       const history = new HistoryStore(store, settings.reportsContainer);
       const watermark = await history.watermark();
       const oldEnd = end < retentionStart ? end : retentionStart;
-      for await (const batch of keptActivations(history, store, settings.archiveContainer, from, end, oldEnd.toISOString().slice(0, 7))) await sorter.addAll(batch);
+      for await (const batch of keptActivations(
+        history,
+        store,
+        settings.archiveContainer,
+        from,
+        end,
+        oldEnd.toISOString().slice(0, 7),
+      ))
+        await sorter.addAll(batch);
       uncovered.push(...uncoveredBefore(watermark, from, oldEnd, retentionStart));
     }
     // What Graph still holds comes from Graph.
@@ -252,15 +298,21 @@ async function activationRows(ctx: JobContext, request: ExportRequest): Promise<
       if (window.from < window.to) {
         // The Scope Id the audit records leave blank, from the Activated schedule of the same request.
         const scopes = await readActivatedScopes(graph).catch((error: unknown) => {
-          log.warn(`Activated schedules could not be read (${(error as Error).message}); activations without a scope keep Scope Id blank`);
+          log.warn(
+            `Activated schedules could not be read (${(error as Error).message}); activations without a scope keep Scope Id blank`,
+          );
           return new Map<string, string>();
         });
         // Group Roles as the last final day's snapshot has them (a live snapshot would cost the whole tenant).
         const groupRoles = await latestGroupRoles(ctx);
         const withRoles = (row: ActivationRow) =>
-          row.activationType !== 'Group' || row.groupRoles || row.groupAccess === 'Owner' ? row : { ...row, groupRoles: groupRoleNames(groupRoles, row.groupId) };
+          row.activationType !== 'Group' || row.groupRoles || row.groupAccess === 'Owner'
+            ? row
+            : { ...row, groupRoles: groupRoleNames(groupRoles, row.groupId) };
         // Approvals read in the window, and those the harvest kept for completions not yet seen.
-        const approvals = new ApprovalBook((await new HistoryStore(store, settings.reportsContainer).watermark())?.approvals);
+        const approvals = new ApprovalBook(
+          (await new HistoryStore(store, settings.reportsContainer).watermark())?.approvals,
+        );
         for await (const read of harvestActivations(
           graph,
           window,
@@ -269,11 +321,15 @@ async function activationRows(ctx: JobContext, request: ExportRequest): Promise<
           (approval) => approvals.note(approval),
         )) {
           const row = withRoles(approvals.fill(read));
-          if (inRange(row)) await sorter.add(row.scopeId || !row.requestId ? row : { ...row, scopeId: scopes.get(row.requestId.toLowerCase()) ?? '' });
+          if (inRange(row))
+            await sorter.add(
+              row.scopeId || !row.requestId ? row : { ...row, scopeId: scopes.get(row.requestId.toLowerCase()) ?? '' },
+            );
         }
       }
     }
-    for (const gap of uncovered) log.warn(`No source covers activations from ${gap.fromUtc} to ${gap.toUtc}: ${gap.reason}`);
+    for (const gap of uncovered)
+      log.warn(`No source covers activations from ${gap.fromUtc} to ${gap.toUtc}: ${gap.reason}`);
     return {
       columns: ACTIVATION_COLUMNS,
       values: () => map(uniqueByAuditId(sorter.sorted()), activationValues),

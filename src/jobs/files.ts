@@ -25,18 +25,33 @@ export interface ManifestFile extends FileFacts {
 }
 
 /** The assignments CSV's bytes as `writeAssignmentsCsv` writes them, and their facts once read. */
-function assignmentsCsv(batches: AsyncIterable<AssignmentRow[]>, scopeName: ScopeNamer): { stream: Readable; facts: () => FileFacts } {
-  return csvStreamOfBatches(ASSIGNMENT_COLUMNS, map(batches, (batch) => batch.map((row) => assignmentValues(row, scopeName))));
+function assignmentsCsv(
+  batches: AsyncIterable<AssignmentRow[]>,
+  scopeName: ScopeNamer,
+): { stream: Readable; facts: () => FileFacts } {
+  return csvStreamOfBatches(
+    ASSIGNMENT_COLUMNS,
+    map(batches, (batch) => batch.map((row) => assignmentValues(row, scopeName))),
+  );
 }
 
 /** The activations CSV's bytes as `writeActivationsCsv` writes them, and their facts once read. */
 export function activationsCsv(batches: AsyncIterable<ActivationRow[]>): { stream: Readable; facts: () => FileFacts } {
-  return csvStreamOfBatches(ACTIVATION_COLUMNS, map(batches, (batch) => batch.map(activationValues)));
+  return csvStreamOfBatches(
+    ACTIVATION_COLUMNS,
+    map(batches, (batch) => batch.map(activationValues)),
+  );
 }
 
 /** unused-eligibilities.csv's bytes, and their facts once read. */
-export function unusedCsv(batches: AsyncIterable<UnusedEligibilityRow[]>, scopeName: ScopeNamer): { stream: Readable; facts: () => FileFacts } {
-  return csvStreamOfBatches(UNUSED_COLUMNS, map(batches, (batch) => batch.map((row) => unusedValues(row, scopeName))));
+export function unusedCsv(
+  batches: AsyncIterable<UnusedEligibilityRow[]>,
+  scopeName: ScopeNamer,
+): { stream: Readable; facts: () => FileFacts } {
+  return csvStreamOfBatches(
+    UNUSED_COLUMNS,
+    map(batches, (batch) => batch.map((row) => unusedValues(row, scopeName))),
+  );
 }
 
 export async function writeUnusedCsv(
@@ -86,9 +101,12 @@ export async function writeRoleSettingsCsv(
   rows: readonly RoleSettingsRow[],
   onlyIfAbsent = false,
 ): Promise<ManifestFile> {
-  const { stream, facts } = csvStreamOfBatches(ROLE_SETTINGS_COLUMNS, (async function* () {
-    yield rows.map(roleSettingsValues);
-  })());
+  const { stream, facts } = csvStreamOfBatches(
+    ROLE_SETTINGS_COLUMNS,
+    (async function* () {
+      yield rows.map(roleSettingsValues);
+    })(),
+  );
   await store.writeStream(container, name, stream, { contentType: CSV_CONTENT_TYPE, onlyIfAbsent });
   return { name: baseName(name), ...facts() };
 }

@@ -11,7 +11,16 @@ import { LIST_LIMIT } from '../pim/changes';
 import { ExternalSorter } from '../util/sorter';
 import { withActivatedScopes, withGroupRoles, type GroupRoles } from '../pim/snapshot';
 import { GLOBAL_ADMINISTRATOR_ROLE_ID } from '../pim/roles';
-import { activationsWindow, advancedWatermark, ApprovalBook, AuditIds, monthOfActivation, ofMonth, untoldGaps, type HistoryStore } from '../history';
+import {
+  activationsWindow,
+  advancedWatermark,
+  ApprovalBook,
+  AuditIds,
+  monthOfActivation,
+  ofMonth,
+  untoldGaps,
+  type HistoryStore,
+} from '../history';
 import type { JobContext } from './context';
 
 export interface Harvest {
@@ -50,14 +59,23 @@ export interface HarvestOptions {
   groupRoles?: Promise<GroupRoles>;
 }
 
-export async function harvestSince(ctx: JobContext, history: HistoryStore, day: string, options: HarvestOptions = {}): Promise<Harvest> {
+export async function harvestSince(
+  ctx: JobContext,
+  history: HistoryStore,
+  day: string,
+  options: HarvestOptions = {},
+): Promise<Harvest> {
   const { graph, log, now } = ctx;
   const watermark = await history.watermark();
   const overlapMs = ctx.settings.harvestOverlapHours * 3600 * 1000;
   const { window, gaps, clockBehind } = activationsWindow(watermark, now, overlapMs);
-  for (const gap of gaps) log.warn(`Activations between ${gap.fromUtc} and ${gap.toUtc} are lost to this app: ${gap.reason}`);
+  for (const gap of gaps)
+    log.warn(`Activations between ${gap.fromUtc} and ${gap.toUtc} are lost to this app: ${gap.reason}`);
 
-  const activations = new ExternalSorter<ActivationRow>(compareActivationRows, { runSize: options.runSize ?? RUN_SIZE, codec: activationRowCodec });
+  const activations = new ExternalSorter<ActivationRow>(compareActivationRows, {
+    runSize: options.runSize ?? RUN_SIZE,
+    codec: activationRowCodec,
+  });
   try {
     // Audit ids only, not rows: what keeps each activation once across attempts and the overlap.
     const seen = new AuditIds();
@@ -108,7 +126,9 @@ export async function harvestSince(ctx: JobContext, history: HistoryStore, day: 
 
     // Keep the rows before moving the watermark: a crash in between re-reads, and de-duplicates.
     // One pass over the sorted rows per month file (a harvest spans two or three months at most).
-    const scopes = await (options.activatedScopes ?? Promise.resolve(new Map<string, string>())).catch(() => new Map<string, string>());
+    const scopes = await (options.activatedScopes ?? Promise.resolve(new Map<string, string>())).catch(
+      () => new Map<string, string>(),
+    );
     const groupRoles: GroupRoles = await (options.groupRoles ?? Promise.resolve(new Map())).catch(() => new Map());
     const reported = () => withGroupRoles(withActivatedScopes(activations.sortedBatches(), scopes), groupRoles);
     for (const month of [...months].sort()) {
@@ -121,14 +141,17 @@ export async function harvestSince(ctx: JobContext, history: HistoryStore, day: 
     const groupActivations = { count: 0, items: [] as ActivationRow[] };
     const globalAdministratorActivations = { direct: 0, throughGroups: 0 };
     const grantsGlobalAdministrator = (groupId: string) =>
-      (groupRoles.get(groupId.toLowerCase()) ?? []).some((r) => r.roleId.toLowerCase() === GLOBAL_ADMINISTRATOR_ROLE_ID);
+      (groupRoles.get(groupId.toLowerCase()) ?? []).some(
+        (r) => r.roleId.toLowerCase() === GLOBAL_ADMINISTRATOR_ROLE_ID,
+      );
     for await (const batch of reported()) {
       for (const row of batch) {
         if (Date.parse(row.activated) >= keepFrom) harvested[row.auditId] = row.activated;
         if (row.activationType === 'Group') {
           groupActivations.count++;
           groupActivations.items.push(row);
-          if (row.groupAccess !== 'Owner' && grantsGlobalAdministrator(row.groupId)) globalAdministratorActivations.throughGroups++;
+          if (row.groupAccess !== 'Owner' && grantsGlobalAdministrator(row.groupId))
+            globalAdministratorActivations.throughGroups++;
         } else if (row.roleId.toLowerCase() === GLOBAL_ADMINISTRATOR_ROLE_ID) {
           globalAdministratorActivations.direct++;
         }
@@ -137,7 +160,10 @@ export async function harvestSince(ctx: JobContext, history: HistoryStore, day: 
       latest.push(...batch.slice(-LIST_LIMIT));
       latest.splice(0, Math.max(0, latest.length - LIST_LIMIT));
     }
-    if (window) await history.saveWatermark(advancedWatermark(watermark, window, overlapMs, harvested, gaps, day, approvals.unclaimed(now)));
+    if (window)
+      await history.saveWatermark(
+        advancedWatermark(watermark, window, overlapMs, harvested, gaps, day, approvals.unclaimed(now)),
+      );
     const untold = await untoldGaps(watermark?.gaps ?? [], day, (d) => history.isDayFinal(d));
     const newGaps = [...untold, ...gaps].map(({ fromUtc, toUtc, reason }) => ({ fromUtc, toUtc, reason }));
     return {

@@ -70,7 +70,12 @@ export class RunLockedError extends Error {
 }
 
 /** Runs `run` holding the lease, after waiting (up to 10 minutes) for a run that holds it. */
-export async function withRunLock<T>(ctx: Pick<JobContext, 'store' | 'settings' | 'log'>, job: string, run: () => Promise<T>, options: RunLockOptions = {}): Promise<T> {
+export async function withRunLock<T>(
+  ctx: Pick<JobContext, 'store' | 'settings' | 'log'>,
+  job: string,
+  run: () => Promise<T>,
+  options: RunLockOptions = {},
+): Promise<T> {
   const { store, settings, log } = ctx;
   const container = settings.reportsContainer;
   const metadata = { job, host: thisHost(), pid: String(process.pid), started: new Date().toISOString() };

@@ -5,7 +5,17 @@
  * src/history/coverage.ts); otherwise the first daily run after that moment writes it
  * (`archiveSealedMonth` in pack.ts).
  */
-import { archiveFolder, HistoryStore, isSealed, monthBounds, monthlyManifest, monthOf, previousMonth, sealableFrom, utcDay } from '../history';
+import {
+  archiveFolder,
+  HistoryStore,
+  isSealed,
+  monthBounds,
+  monthlyManifest,
+  monthOf,
+  previousMonth,
+  sealableFrom,
+  utcDay,
+} from '../history';
 import { readActivatedScopes, takeSnapshot, type Snapshot } from '../pim/snapshot';
 import type { JobContext } from './context';
 import { harvestSince } from './harvest';
@@ -62,11 +72,19 @@ async function monthly(ctx: JobContext, options: MonthlyOptions): Promise<Monthl
     );
     return new Map<string, string>();
   });
-  await (await harvestSince(ctx, history, todayFinal ? utcDay(new Date(now.getTime() + 24 * 3600 * 1000)) : today, { activatedScopes })).dispose();
+  await (
+    await harvestSince(ctx, history, todayFinal ? utcDay(new Date(now.getTime() + 24 * 3600 * 1000)) : today, {
+      activatedScopes,
+    })
+  ).dispose();
   const watermark = await history.watermark();
   const coverageStart = watermark?.coverageStartUtc;
   // PIM for Azure resources: a final Azure harvest too, and the Azure assignments for the packs.
-  const azure = await azureForPack(ctx, todayFinal ? utcDay(new Date(now.getTime() + 24 * 3600 * 1000)) : today, new Date(now));
+  const azure = await azureForPack(
+    ctx,
+    todayFinal ? utcDay(new Date(now.getTime() + 24 * 3600 * 1000)) : today,
+    new Date(now),
+  );
 
   let months: string[];
   if (options.month) {
@@ -97,7 +115,9 @@ async function monthly(ctx: JobContext, options: MonthlyOptions): Promise<Monthl
       }
       // Sealed only once the Azure harvest has covered the month's end, as the audit log's has.
       if (azure && (!azure.through || Date.parse(azure.through) < monthBounds(month).end.getTime())) {
-        log.info(`${month} is not sealed yet: Azure activations are harvested only through ${azure.through ?? 'never'}, not the month's end; a later run writes it`);
+        log.info(
+          `${month} is not sealed yet: Azure activations are harvested only through ${azure.through ?? 'never'}, not the month's end; a later run writes it`,
+        );
         result.notSealed.push(month);
         continue;
       }

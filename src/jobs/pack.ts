@@ -28,7 +28,15 @@ import {
   unusedEligibilities,
 } from '../history';
 import { takeSnapshot, type Snapshot } from '../pim/snapshot';
-import { AZURE_ACTIVATIONS_FILE, AZURE_FILES, azureActivationsPackFile, azureForPack, keepAzureAssignments, type AzureReading, type KeptAzure } from './azure';
+import {
+  AZURE_ACTIVATIONS_FILE,
+  AZURE_FILES,
+  azureActivationsPackFile,
+  azureForPack,
+  keepAzureAssignments,
+  type AzureReading,
+  type KeptAzure,
+} from './azure';
 import { activationRowCodec, compareActivationRows, type ActivationRow } from '../pim/model';
 import { csvFacts, type FileFacts } from '../report/csv';
 import { ExternalSorter } from '../util/sorter';
@@ -73,7 +81,9 @@ export async function archiveSealedMonth(ctx: JobContext, history: HistoryStore)
   const azure = await azureForPack(ctx, utcDay(new Date(ctx.now.getTime() + 24 * 3600 * 1000)), monthBounds(month).end);
   try {
     if (azure && !azure.covered) {
-      ctx.log.warn(`${month} is not sealed yet: Azure activations are harvested only through ${azure.through ?? 'never'}, not the month's end`);
+      ctx.log.warn(
+        `${month} is not sealed yet: Azure activations are harvested only through ${azure.through ?? 'never'}, not the month's end`,
+      );
       return [];
     }
     const snapshot = await takeSnapshot(ctx.graph, { privilegedRoleIds: settings.privilegedRoleIds, log: ctx.log });
@@ -172,22 +182,37 @@ async function writePack(
       afterDays: settings.unusedAfterDays,
     });
     try {
-      await writeUnusedCsv(store, reports, `${kept}unused-eligibilities.csv`, unused.rows.sortedBatches(), snapshot.scopeName);
+      await writeUnusedCsv(
+        store,
+        reports,
+        `${kept}unused-eligibilities.csv`,
+        unused.rows.sortedBatches(),
+        snapshot.scopeName,
+      );
     } finally {
       await unused.dispose();
     }
     taken = {
-      unused: { count: unused.count, complete: unused.complete, completeFrom: unused.completeFrom, historySince: unused.historySince, afterDays: unused.afterDays, gaps: unused.gaps },
+      unused: {
+        count: unused.count,
+        complete: unused.complete,
+        completeFrom: unused.completeFrom,
+        historySince: unused.historySince,
+        afterDays: unused.afterDays,
+        gaps: unused.gaps,
+      },
       takenUtc: new Date().toISOString(),
       counts: snapshot.counts,
-      incomplete: [...snapshot.incomplete, ...roleSettings.incomplete].map(({ list, groupId, groupName, status, code, reason }) => ({
-        list,
-        groupId,
-        groupName,
-        status,
-        code,
-        reason,
-      })),
+      incomplete: [...snapshot.incomplete, ...roleSettings.incomplete].map(
+        ({ list, groupId, groupName, status, code, reason }) => ({
+          list,
+          groupId,
+          groupName,
+          status,
+          code,
+          reason,
+        }),
+      ),
       ...(azure ? { azure: await keepAzureAssignments(ctx, kept, azure) } : {}),
     };
     // Written last: the files above are whole once this exists.
@@ -246,7 +271,8 @@ async function writePack(
   await once('eligible-assignments.csv', keptCopy('eligible-assignments.csv'));
   await once('active-assignments.csv', keptCopy('active-assignments.csv'));
   await once('activations.csv', activationsFile);
-  if (await store.exists(reports, `${kept}role-settings.csv`)) await once('role-settings.csv', keptCopy('role-settings.csv'));
+  if (await store.exists(reports, `${kept}role-settings.csv`))
+    await once('role-settings.csv', keptCopy('role-settings.csv'));
   else
     log.warn(
       `${month}: the pack's snapshot was taken by an earlier version without role settings; role-settings.csv is not in this pack`,
@@ -274,7 +300,15 @@ async function writePack(
       ...taken.counts,
       takenUtc: taken.takenUtc,
     },
-    ...(taken.azure ? { azure: { ...taken.azure.counts, activations: files.find((f) => f.name === AZURE_ACTIVATIONS_FILE)?.rows ?? 0, incomplete: taken.azure.incomplete.length > 0 } } : {}),
+    ...(taken.azure
+      ? {
+          azure: {
+            ...taken.azure.counts,
+            activations: files.find((f) => f.name === AZURE_ACTIVATIONS_FILE)?.rows ?? 0,
+            incomplete: taken.azure.incomplete.length > 0,
+          },
+        }
+      : {}),
     incomplete: [...taken.incomplete, ...(taken.azure?.incomplete ?? [])],
     ...(taken.unused ? { unusedEligibilities: taken.unused } : {}),
     graph: graph.stats,
@@ -290,7 +324,14 @@ async function writePack(
   log.info(
     `Wrote ${folder}manifest.json: ${activations.size} activation(s)${gaps.length ? `, ${gaps.length} gap(s)` : ''}`,
   );
-  for (const name of ['eligible-assignments.csv', 'active-assignments.csv', 'role-settings.csv', 'unused-eligibilities.csv', ...(taken.azure ? [AZURE_FILES.eligible, AZURE_FILES.active] : []), 'snapshot.json'])
+  for (const name of [
+    'eligible-assignments.csv',
+    'active-assignments.csv',
+    'role-settings.csv',
+    'unused-eligibilities.csv',
+    ...(taken.azure ? [AZURE_FILES.eligible, AZURE_FILES.active] : []),
+    'snapshot.json',
+  ])
     await store.delete(reports, `${kept}${name}`);
 }
 
@@ -298,7 +339,14 @@ async function writePack(
 interface PackSnapshot {
   takenUtc: string;
   /** unused-eligibilities.csv as kept: its count and whether the history covered the window. */
-  unused?: { count: number; complete: boolean; completeFrom?: string; historySince?: string; afterDays: number; gaps?: HarvestGap[] };
+  unused?: {
+    count: number;
+    complete: boolean;
+    completeFrom?: string;
+    historySince?: string;
+    afterDays: number;
+    gaps?: HarvestGap[];
+  };
   counts: Snapshot['counts'];
   /** The lists Graph did not give in full for those files. */
   incomplete: Array<

@@ -121,7 +121,8 @@ export class StateStore {
     const names: string[] = [];
     for await (const name of this.store.list(this.container, this.snapshots)) names.push(name);
     const keep = baseline ? `${this.snapshots}${baseline}.jsonl` : undefined;
-    for (const old of names.sort().slice(0, -KEPT_SNAPSHOTS)) if (old !== keep) await this.store.delete(this.container, old);
+    for (const old of names.sort().slice(0, -KEPT_SNAPSHOTS))
+      if (old !== keep) await this.store.delete(this.container, old);
   }
 
   async outbox(): Promise<OutboxEntry[]> {
@@ -148,8 +149,13 @@ export class StateStore {
   }
 
   /** Records the send first, then empties the outbox slot: a crash in between never sends twice. */
-  async markSent(day: string, details: { subject: string; sentUtc: string; operationId: string; recipients: number }): Promise<void> {
-    await this.store.writeText(this.container, `${SENT}${day}.json`, JSON.stringify({ day, ...details }), { contentType: JSON_CONTENT_TYPE });
+  async markSent(
+    day: string,
+    details: { subject: string; sentUtc: string; operationId: string; recipients: number },
+  ): Promise<void> {
+    await this.store.writeText(this.container, `${SENT}${day}.json`, JSON.stringify({ day, ...details }), {
+      contentType: JSON_CONTENT_TYPE,
+    });
     await this.dropFromOutbox(day);
   }
 

@@ -39,7 +39,9 @@ export interface DirectoryAudit {
   activityDateTime?: string | null;
   loggedByService?: string | null;
   resultReason?: string | null;
-  initiatedBy?: { user?: { id?: string | null; displayName?: string | null; userPrincipalName?: string | null } | null } | null;
+  initiatedBy?: {
+    user?: { id?: string | null; displayName?: string | null; userPrincipalName?: string | null } | null;
+  } | null;
   targetResources?: TargetResource[] | null;
   additionalDetails?: KeyValue[] | null;
 }
@@ -93,7 +95,11 @@ export function approvalOf(record: DirectoryAudit): Approval | undefined {
  * The record as an activation row; blanks (and a warning from the caller) where a field is missing.
  * `initiatorMismatch`: the User target is not the user who initiated the activation (kept, logged).
  */
-export function activationOf(record: DirectoryAudit): { row: ActivationRow; missing: string[]; initiatorMismatch?: boolean } {
+export function activationOf(record: DirectoryAudit): {
+  row: ActivationRow;
+  missing: string[];
+  initiatorMismatch?: boolean;
+} {
   // Targets' order varies between records, and the docs sample spells the key `Type`: match by type,
   // case-insensitively (https://learn.microsoft.com/graph/api/resources/directoryaudit; README, "What we know of Graph").
   const targets = (record.targetResources ?? []).filter(Boolean);
@@ -101,7 +107,8 @@ export function activationOf(record: DirectoryAudit): { row: ActivationRow; miss
   const target = (...types: string[]) => targets.find((t) => types.includes(typeOf(t)));
   const details = new Map<string, string>();
   for (const kv of record.additionalDetails ?? []) {
-    if (kv?.key && kv.value != null && !details.has(kv.key.toLowerCase())) details.set(kv.key.toLowerCase(), String(kv.value));
+    if (kv?.key && kv.value != null && !details.has(kv.key.toLowerCase()))
+      details.set(kv.key.toLowerCase(), String(kv.value));
   }
   const detail = (...keys: string[]) => {
     for (const key of keys) {
@@ -122,7 +129,8 @@ export function activationOf(record: DirectoryAudit): { row: ActivationRow; miss
     users.find((t) => initiatorId !== '' && (t.id ?? '').toLowerCase() === initiatorId) ??
     users[0] ??
     (user?.id ? undefined : target('serviceprincipal'));
-  const initiatorMismatch = principal !== undefined && initiatorId !== '' && (principal.id ?? '').toLowerCase() !== initiatorId;
+  const initiatorMismatch =
+    principal !== undefined && initiatorId !== '' && (principal.id ?? '').toLowerCase() !== initiatorId;
   // PIM for Groups: the group is the target of type Group; the access (member or owner,
   // https://learn.microsoft.com/graph/api/resources/privilegedaccessgroupeligibilityschedule) is
   // inferred from the Role target's name, and left blank when it is neither (README, "What we know
@@ -134,7 +142,7 @@ export function activationOf(record: DirectoryAudit): { row: ActivationRow; miss
     principalName: principal?.userPrincipalName ?? user?.userPrincipalName ?? '',
     principalId: principal?.id ?? user?.id ?? '',
     // A group activation's Role target is the access (Member or Owner), not an Entra role.
-    roleName: type === 'Role' ? role?.displayName ?? '' : '',
+    roleName: type === 'Role' ? (role?.displayName ?? '') : '',
     roleId: type === 'Role' ? detail('RoleDefinitionOriginId', 'TemplateId') || role?.id || '' : '',
     // No public capture shows DirectoryScopeId, TicketNumber or TicketSystem: blank when absent; the
     // daily job fills the scope from the Activated schedule of the same request.
@@ -148,14 +156,18 @@ export function activationOf(record: DirectoryAudit): { row: ActivationRow; miss
     requestId: detail('RoleAssignmentRequestId') || target('request')?.id || '',
     auditId: record.id,
     activationType: type,
-    groupName: type === 'Group' ? group?.displayName ?? '' : '',
-    groupId: type === 'Group' ? group?.id ?? '' : '',
+    groupName: type === 'Group' ? (group?.displayName ?? '') : '',
+    groupId: type === 'Group' ? (group?.id ?? '') : '',
     groupRoles: '',
     approvedBy: '',
     approved: null,
     groupAccess: type === 'Group' ? accessOf(role?.displayName) : '',
   };
-  const missing = (type === 'Role' ? (['activated', 'principalId', 'roleId'] as const) : (['activated', 'principalId', 'groupId'] as const)).filter((k) => !row[k]);
+  const missing = (
+    type === 'Role'
+      ? (['activated', 'principalId', 'roleId'] as const)
+      : (['activated', 'principalId', 'groupId'] as const)
+  ).filter((k) => !row[k]);
   return { row, missing, ...(initiatorMismatch ? { initiatorMismatch } : {}) };
 }
 
@@ -233,8 +245,14 @@ export async function* harvestActivations(
       const floor = retentionFloor(error);
       if (floor && floor > from && floor < window.to && restarts < 5) {
         restarts++;
-        const gap = { fromUtc: from.toISOString(), toUtc: floor.toISOString(), reason: `Graph's audit log now starts at ${floor.toISOString()} (retention)` };
-        log.warn(`Graph keeps audit events from ${gap.toUtc} only; activations from ${gap.fromUtc} to ${gap.toUtc} are lost to this app`);
+        const gap = {
+          fromUtc: from.toISOString(),
+          toUtc: floor.toISOString(),
+          reason: `Graph's audit log now starts at ${floor.toISOString()} (retention)`,
+        };
+        log.warn(
+          `Graph keeps audit events from ${gap.toUtc} only; activations from ${gap.fromUtc} to ${gap.toUtc} are lost to this app`,
+        );
         onGap(gap);
         from = floor;
         continue;
@@ -242,8 +260,14 @@ export async function* harvestActivations(
       throw error;
     }
   }
-  if (mismatched > 0) log.warn(`${mismatched} activation record(s) name a user other than the one who initiated them; the User target is reported`);
-  if (skipped > 0) log.info(`Ignored ${skipped} audit record(s) that are neither completed activations nor approvals (requests, assignments, other services)`);
+  if (mismatched > 0)
+    log.warn(
+      `${mismatched} activation record(s) name a user other than the one who initiated them; the User target is reported`,
+    );
+  if (skipped > 0)
+    log.info(
+      `Ignored ${skipped} audit record(s) that are neither completed activations nor approvals (requests, assignments, other services)`,
+    );
   if (malformed > 0) log.warn(`${malformed} activation record(s) were incomplete`);
 }
 
@@ -255,7 +279,10 @@ export async function* harvestActivations(
  */
 export function retentionFloor(error: unknown): Date | undefined {
   if (!(error instanceof GraphRequestError) || error.status !== 400) return undefined;
-  const m = /Minimum allowed time for activityDateTime is (\d{1,2})\/(\d{1,2})\/(\d{4}) (\d{1,2}):(\d{2}):(\d{2}) ?([AP]M)/i.exec(error.message);
+  const m =
+    /Minimum allowed time for activityDateTime is (\d{1,2})\/(\d{1,2})\/(\d{4}) (\d{1,2}):(\d{2}):(\d{2}) ?([AP]M)/i.exec(
+      error.message,
+    );
   if (!m) return undefined;
   const [month, day, year, hour12, minute, second] = m.slice(1, 7).map(Number);
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour12 < 1 || hour12 > 12) return undefined;

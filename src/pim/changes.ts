@@ -89,7 +89,11 @@ export async function assignmentChanges(
 
     if (row.end === null) {
       push(result.permanent, row);
-      if (row.state === 'Active' && row.privileged && !options.excludedPrincipalIds.has((row.principalId ?? '').toLowerCase())) {
+      if (
+        row.state === 'Active' &&
+        row.privileged &&
+        !options.excludedPrincipalIds.has((row.principalId ?? '').toLowerCase())
+      ) {
         push(result.permanentPrivilegedFindings, row);
       }
     } else {

@@ -68,7 +68,16 @@ export interface ActivationRow {
 /** A row kept before the activation trail existed (state written by an earlier version): a role activation, nothing approved. */
 export function withTrailDefaults(row: ActivationRow): ActivationRow {
   if (row.activationType !== undefined) return row;
-  return { ...row, activationType: 'Role', groupName: '', groupId: '', groupRoles: '', approvedBy: '', approved: null, groupAccess: '' };
+  return {
+    ...row,
+    activationType: 'Role',
+    groupName: '',
+    groupId: '',
+    groupRoles: '',
+    approvedBy: '',
+    approved: null,
+    groupAccess: '',
+  };
 }
 
 /**
@@ -153,7 +162,14 @@ export const ACTIVATION_TABLE = rowTable<ActivationRow>()([
   { column: 'Request Id', key: 'requestId', format: text },
   { column: 'Audit Id', key: 'auditId', format: text },
   // Files written before these columns existed read back as role activations (a blank cell is `Role`).
-  { column: 'Activation Type', key: 'activationType', format: { write: (v: ActivationType) => v, read: (cell: string): ActivationType => (cell === 'Group' ? 'Group' : 'Role') } },
+  {
+    column: 'Activation Type',
+    key: 'activationType',
+    format: {
+      write: (v: ActivationType) => v,
+      read: (cell: string): ActivationType => (cell === 'Group' ? 'Group' : 'Role'),
+    },
+  },
   { column: 'Group', key: 'groupName', format: text },
   { column: 'Group Id', key: 'groupId', format: text },
   { column: 'Group Roles', key: 'groupRoles', format: text },
@@ -181,7 +197,11 @@ export const ROLE_SETTINGS_TABLE = rowTable<RoleSettingsRow>()([
   { column: 'Alert On Eligible Assignment', key: 'alertOnEligibleAssignment', format: text },
   { column: 'Alert On Active Assignment', key: 'alertOnActiveAssignment', format: text },
   { column: 'Alert On Activation', key: 'alertOnActivation', format: text },
-  { column: 'Default Recipients On Activation Alert', key: 'defaultRecipientsOnActivationAlert', format: optionalYesNo },
+  {
+    column: 'Default Recipients On Activation Alert',
+    key: 'defaultRecipientsOnActivationAlert',
+    format: optionalYesNo,
+  },
   { column: 'Policy Id', key: 'policyId', format: text },
   { column: 'Last Modified (UTC)', key: 'lastModified', format: utcTime },
   { column: 'Last Modified By', key: 'lastModifiedBy', format: text },
@@ -318,7 +338,8 @@ export function principalOf(id: string, object: DirectoryObject | null | undefin
       : odataType.endsWith('.serviceprincipal')
         ? 'ServicePrincipal'
         : '';
-  const name = type === 'User' ? object.userPrincipalName ?? '' : type === 'ServicePrincipal' ? object.appId ?? '' : '';
+  const name =
+    type === 'User' ? (object.userPrincipalName ?? '') : type === 'ServicePrincipal' ? (object.appId ?? '') : '';
   return { id: object.id || id, type, displayName: object.displayName ?? '', name };
 }
 
@@ -334,7 +355,8 @@ export function isoTime(value: string | null | undefined): string | null {
   return Number.isNaN(ms) ? null : new Date(ms).toISOString();
 }
 
-const DURATION = /^P(?:(\d+(?:\.\d+)?)Y)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$/;
+const DURATION =
+  /^P(?:(\d+(?:\.\d+)?)Y)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$/;
 
 /** start + an ISO 8601 duration such as `PT8H` or `P90D`; null if either is unreadable. */
 export function addDuration(startIso: string, duration: string): string | null {
@@ -394,7 +416,15 @@ export function compareAssignmentRows(a: AssignmentRow, b: AssignmentRow): numbe
 
 /** One schedule per row (no expansion), by state then schedule id: the stored snapshot's order, which the digest's diff walks. */
 export function compareSchedules(a: AssignmentRow, b: AssignmentRow): number {
-  return a.state < b.state ? -1 : a.state > b.state ? 1 : a.scheduleId < b.scheduleId ? -1 : a.scheduleId > b.scheduleId ? 1 : 0;
+  return a.state < b.state
+    ? -1
+    : a.state > b.state
+      ? 1
+      : a.scheduleId < b.scheduleId
+        ? -1
+        : a.scheduleId > b.scheduleId
+          ? 1
+          : 0;
 }
 
 export function compareActivationRows(a: ActivationRow, b: ActivationRow): number {
@@ -424,7 +454,7 @@ export function directRow(
     roleId: schedule.roleDefinitionId,
     roleName,
     scopeId: schedule.directoryScopeId ?? '',
-    assignmentType: state === 'Active' ? schedule.assignmentType ?? '' : '',
+    assignmentType: state === 'Active' ? (schedule.assignmentType ?? '') : '',
     privileged: privilegedRoleIds.has((schedule.roleDefinitionId ?? '').toLowerCase()),
     // Assignments made outside PIM carry no createdUsing:
     // https://learn.microsoft.com/graph/api/resources/unifiedroleassignmentschedule

@@ -41,7 +41,11 @@ export interface SnapshotOptions {
    * Sees each schedule's own row and each PIM-for-Groups eligible row with the principal as Graph
    * expanded it (which carries a user's `mail`): the expiry reminders pick theirs here.
    */
-  observe?: (row: AssignmentRow, principal: DirectoryObject | null | undefined, source: 'direct' | 'groupEligibility') => void;
+  observe?: (
+    row: AssignmentRow,
+    principal: DirectoryObject | null | undefined,
+    source: 'direct' | 'groupEligibility',
+  ) => void;
 }
 
 /** A list the snapshot could not read: what is missing from the report, and why. Nothing is guessed in its place. */
@@ -84,10 +88,15 @@ export function groupRoleNames(groupRoles: GroupRoles, groupId: string): string 
 }
 
 /** Group activations with Group Roles filled from the run's snapshot (a member's access only: an owner gets none of the group's roles). */
-export async function* withGroupRoles(batches: AsyncIterable<ActivationRow[]>, groupRoles: GroupRoles): AsyncGenerator<ActivationRow[]> {
+export async function* withGroupRoles(
+  batches: AsyncIterable<ActivationRow[]>,
+  groupRoles: GroupRoles,
+): AsyncGenerator<ActivationRow[]> {
   for await (const batch of batches) {
     yield batch.map((row) =>
-      row.activationType !== 'Group' || row.groupRoles || row.groupAccess === 'Owner' ? row : { ...row, groupRoles: groupRoleNames(groupRoles, row.groupId) },
+      row.activationType !== 'Group' || row.groupRoles || row.groupAccess === 'Owner'
+        ? row
+        : { ...row, groupRoles: groupRoleNames(groupRoles, row.groupId) },
     );
   }
 }
@@ -128,17 +137,22 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
     log.info('Fetching role definitions, eligible and active schedules');
     // Role names are one short list: fetched alongside the first schedule pages, awaited before any row is made.
     // Awaited below; a failure fails the snapshot there.
-    const roleNamesReady = awaitedLater((async () => {
-      const names = new Map<string, string>();
-      for await (const role of graph.list<{ id: string; templateId?: string; displayName?: string }>(ROLE_DEFINITIONS, {
-        $select: 'id,templateId,displayName',
-        $top: PAGE_SIZE,
-      })) {
-        names.set(role.id.toLowerCase(), role.displayName ?? '');
-        if (role.templateId) names.set(role.templateId.toLowerCase(), role.displayName ?? '');
-      }
-      return names;
-    })());
+    const roleNamesReady = awaitedLater(
+      (async () => {
+        const names = new Map<string, string>();
+        for await (const role of graph.list<{ id: string; templateId?: string; displayName?: string }>(
+          ROLE_DEFINITIONS,
+          {
+            $select: 'id,templateId,displayName',
+            $top: PAGE_SIZE,
+          },
+        )) {
+          names.set(role.id.toLowerCase(), role.displayName ?? '');
+          if (role.templateId) names.set(role.templateId.toLowerCase(), role.displayName ?? '');
+        }
+        return names;
+      })(),
+    );
 
     // Groups that hold roles are expanded while the schedules are still being paged.
     const groups = new GroupExpander(graph, { eligible, active }, log, options.observe);
@@ -169,7 +183,8 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
           const roleName = roleNames.get(roleKey);
           if (roleName === undefined) problems.unknownRoles.add(schedule.roleDefinitionId);
           // Null, absent, or an object with only an id: the principal is gone; the row stays, names blank.
-          if (!schedule.principal || (!schedule.principal['@odata.type'] && !schedule.principal.displayName)) problems.deletedPrincipals++;
+          if (!schedule.principal || (!schedule.principal['@odata.type'] && !schedule.principal.displayName))
+            problems.deletedPrincipals++;
           const row = directRow(state, schedule, roleName ?? '', options.privilegedRoleIds ?? CISA_PRIVILEGED_ROLE_IDS);
           if (row.scopeId.startsWith(AU_PREFIX)) scopeIds.add(row.scopeId);
           if (state === 'Active' && sameEnum(schedule.assignmentType, 'Activated') && schedule.createdUsing) {
@@ -192,7 +207,12 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
         }
         count += rows.length;
         // One await per page, not per row.
-        await Promise.all([sink.addAll(rows), schedules.addAll(rows), eligible.addAll(members.eligible), active.addAll(members.active)]);
+        await Promise.all([
+          sink.addAll(rows),
+          schedules.addAll(rows),
+          eligible.addAll(members.eligible),
+          active.addAll(members.active),
+        ]);
         if (count - logged >= PROGRESS_EVERY) {
           logged = count;
           log.info(`${state} schedules: ${count} so far`);
@@ -205,11 +225,12 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
     let activeSchedules: number;
     try {
       [eligibleSchedules, activeSchedules] = await Promise.all(
-        [readSchedules('Eligible', ELIGIBILITY_SCHEDULES), readSchedules('Active', ASSIGNMENT_SCHEDULES)].map((reading) =>
-          reading.catch((error: unknown) => {
-            stopped = true;
-            throw error;
-          }),
+        [readSchedules('Eligible', ELIGIBILITY_SCHEDULES), readSchedules('Active', ASSIGNMENT_SCHEDULES)].map(
+          (reading) =>
+            reading.catch((error: unknown) => {
+              stopped = true;
+              throw error;
+            }),
         ),
       );
     } catch (error) {
@@ -219,10 +240,14 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
     }
     log.info(`Schedules: ${eligibleSchedules} eligible, ${activeSchedules} active`);
     if (problems.deletedPrincipals > 0) {
-      log.warn(`${problems.deletedPrincipals} schedule(s) name a principal that no longer exists; kept with blank names`);
+      log.warn(
+        `${problems.deletedPrincipals} schedule(s) name a principal that no longer exists; kept with blank names`,
+      );
     }
     if (problems.unknownRoles.size > 0) {
-      log.warn(`schedule(s) for unknown role definition(s) ${[...problems.unknownRoles].join(', ')}; kept with a blank role name`);
+      log.warn(
+        `schedule(s) for unknown role definition(s) ${[...problems.unknownRoles].join(', ')}; kept with a blank role name`,
+      );
     }
 
     log.info(`Expanding ${groups.size} group(s) that hold roles`);
@@ -242,13 +267,23 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
       const listed = via ? { ...row, viaGroup: via.name, viaGroupId: via.id } : row;
       (row.state === 'Eligible' ? kept.eligible : kept.active).push(listed);
     }
-    await Promise.all([eligible.addAll(kept.eligible), active.addAll(kept.active), schedules.addAll([...kept.eligible, ...kept.active])]);
-    if (dropped > 0) log.info(`${dropped} schedule(s) Graph derived from a group dropped: the group expansion lists the same principal, role and scope`);
+    await Promise.all([
+      eligible.addAll(kept.eligible),
+      active.addAll(kept.active),
+      schedules.addAll([...kept.eligible, ...kept.active]),
+    ]);
+    if (dropped > 0)
+      log.info(
+        `${dropped} schedule(s) Graph derived from a group dropped: the group expansion lists the same principal, role and scope`,
+      );
     if (kept.eligible.length + kept.active.length > 0) {
-      log.info(`${kept.eligible.length + kept.active.length} schedule(s) with memberType Group listed as they are (Member Type Group)`);
+      log.info(
+        `${kept.eligible.length + kept.active.length} schedule(s) with memberType Group listed as they are (Member Type Group)`,
+      );
     }
     const incomplete = groups.incomplete();
-    for (const item of incomplete) log.warn(`Not expanded: ${item.groupName || item.groupId || 'PIM for Groups'} (${item.list}): ${item.reason}`);
+    for (const item of incomplete)
+      log.warn(`Not expanded: ${item.groupName || item.groupId || 'PIM for Groups'} (${item.list}): ${item.reason}`);
     // The members kept for late rows are no longer needed (and this function's closures outlive it).
     groups.release();
     log.info(`Snapshot: ${eligible.size} eligible row(s), ${active.size} active row(s)`);
@@ -276,18 +311,27 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
  */
 export async function readActivatedScopes(graph: GraphClient): Promise<Map<string, string>> {
   const scopes = new Map<string, string>();
-  for await (const s of graph.list<RoleSchedule>(ASSIGNMENT_SCHEDULES, { $select: 'id,assignmentType,createdUsing,directoryScopeId', $top: PAGE_SIZE })) {
-    if (sameEnum(s.assignmentType, 'Activated') && s.createdUsing) scopes.set(s.createdUsing.toLowerCase(), s.directoryScopeId ?? '');
+  for await (const s of graph.list<RoleSchedule>(ASSIGNMENT_SCHEDULES, {
+    $select: 'id,assignmentType,createdUsing,directoryScopeId',
+    $top: PAGE_SIZE,
+  })) {
+    if (sameEnum(s.assignmentType, 'Activated') && s.createdUsing)
+      scopes.set(s.createdUsing.toLowerCase(), s.directoryScopeId ?? '');
   }
   return scopes;
 }
 
 /** Activations with a blank Scope Id given the scope of the Activated schedule their request created. */
-export async function* withActivatedScopes(batches: AsyncIterable<ActivationRow[]>, scopes: ReadonlyMap<string, string>): AsyncGenerator<ActivationRow[]> {
+export async function* withActivatedScopes(
+  batches: AsyncIterable<ActivationRow[]>,
+  scopes: ReadonlyMap<string, string>,
+): AsyncGenerator<ActivationRow[]> {
   for await (const batch of batches) {
     yield scopes.size === 0
       ? batch
-      : batch.map((row) => (row.scopeId || !row.requestId ? row : { ...row, scopeId: scopes.get(row.requestId.toLowerCase()) ?? '' }));
+      : batch.map((row) =>
+          row.scopeId || !row.requestId ? row : { ...row, scopeId: scopes.get(row.requestId.toLowerCase()) ?? '' },
+        );
   }
 }
 
@@ -375,7 +419,8 @@ export class GroupExpander {
       }
     }
     held.push(row);
-    for (const member of this.members.get(groupId)!) (row.state === 'Eligible' ? out.eligible : out.active).push(memberRow(row, member));
+    for (const member of this.members.get(groupId)!)
+      (row.state === 'Eligible' ? out.eligible : out.active).push(memberRow(row, member));
     for (const eligibility of this.eligibleMembers.get(groupId)!) out.eligible.push(this.eligibleRow(row, eligibility));
   }
 
@@ -391,7 +436,11 @@ export class GroupExpander {
     for (const [groupId, rows] of this.rows) {
       if (!rows.some((r) => r.state === row.state && r.roleId === row.roleId && r.scopeId === row.scopeId)) continue;
       if (this.members.get(groupId)!.some((m) => m.id.toLowerCase() === id)) return true;
-      if (row.state === 'Eligible' && this.eligibleMembers.get(groupId)!.some((e) => e.principalId.toLowerCase() === id)) return true;
+      if (
+        row.state === 'Eligible' &&
+        this.eligibleMembers.get(groupId)!.some((e) => e.principalId.toLowerCase() === id)
+      )
+        return true;
     }
     return false;
   }
@@ -497,7 +546,11 @@ export class GroupExpander {
   }
 }
 
-async function resolveAdministrativeUnits(graph: GraphClient, scopeIds: string[], log: Log): Promise<Map<string, string>> {
+async function resolveAdministrativeUnits(
+  graph: GraphClient,
+  scopeIds: string[],
+  log: Log,
+): Promise<Map<string, string>> {
   const names = new Map<string, string>();
   const ids = scopeIds.map((s) => s.slice(AU_PREFIX.length));
   for (let i = 0; i < ids.length; i += 1000) {

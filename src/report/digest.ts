@@ -21,7 +21,14 @@ export interface DigestContent {
   globalAdministrators: { count: number; names: string[]; isFinding: boolean };
   expiryWindowDays: number;
   /** Eligibilities nobody used in `afterDays`: the count, the first few longest-unused first, and whether the history covers the window. */
-  unused?: { count: number; items: UnusedEligibilityRow[]; complete: boolean; completeFrom?: string; afterDays: number; gaps?: HarvestGap[] };
+  unused?: {
+    count: number;
+    items: UnusedEligibilityRow[];
+    complete: boolean;
+    completeFrom?: string;
+    afterDays: number;
+    gaps?: HarvestGap[];
+  };
   gaps: HarvestGap[];
   /** Lists Graph would not give (a group's members, PIM for Groups): said near the top. */
   incomplete?: { list?: string; groupId: string; groupName: string; reason: string }[];
@@ -62,12 +69,15 @@ export function plainText(value: string): string {
 
 const who = (r: { principalDisplayName: string; principalName: string; principalId: string }) =>
   r.principalDisplayName || r.principalName || r.principalId || '(unknown)';
-const kind = (r: AssignmentRow) => (r.state === 'Eligible' ? 'Eligible' : `Active${r.assignmentType ? ` (${r.assignmentType})` : ''}`);
+const kind = (r: AssignmentRow) =>
+  r.state === 'Eligible' ? 'Eligible' : `Active${r.assignmentType ? ` (${r.assignmentType})` : ''}`;
 const ends = (r: AssignmentRow) => (r.end ? csvTime(r.end) : 'never');
 
 /** What was activated: the role, or the group and the roles it grants. */
 const activated = (a: ActivationRow) =>
-  a.activationType === 'Group' ? `${a.groupName || a.groupId} (group${a.groupRoles && a.groupAccess !== 'Owner' ? `: ${a.groupRoles}` : ''})` : a.roleName || a.roleId;
+  a.activationType === 'Group'
+    ? `${a.groupName || a.groupId} (group${a.groupRoles && a.groupAccess !== 'Owner' ? `: ${a.groupRoles}` : ''})`
+    : a.roleName || a.roleId;
 
 function hours(a: ActivationRow): string {
   if (!a.start || !a.end) return '';
@@ -86,18 +96,23 @@ interface Table<T> {
   highlight?: (item: T) => boolean;
 }
 
-
 function htmlTable<T>(t: Table<T>): string {
   const shown = t.list.items.slice(0, LIST_LIMIT);
   const head = t.columns
-    .map((c) => `<th align="left" style="padding:6px 8px;border-bottom:2px solid #c8c8c8;font-size:12px;color:#444;">${escapeHtml(c)}</th>`)
+    .map(
+      (c) =>
+        `<th align="left" style="padding:6px 8px;border-bottom:2px solid #c8c8c8;font-size:12px;color:#444;">${escapeHtml(c)}</th>`,
+    )
     .join('');
   const rows = shown
     .map((item) => {
       const bg = t.highlight?.(item) ? 'background:#fde7e9;' : '';
       const tds = t
         .cells(item)
-        .map((v) => `<td valign="top" style="padding:6px 8px;border-bottom:1px solid #e6e6e6;font-size:13px;${bg}">${escapeHtml(v)}</td>`)
+        .map(
+          (v) =>
+            `<td valign="top" style="padding:6px 8px;border-bottom:1px solid #e6e6e6;font-size:13px;${bg}">${escapeHtml(v)}</td>`,
+        )
         .join('');
       return `<tr>${tds}</tr>`;
     })
@@ -122,7 +137,14 @@ function textTable<T>(t: Table<T>): string {
   if (t.list.count === 0) lines.push(t.empty);
   for (const item of t.list.items.slice(0, LIST_LIMIT)) {
     const mark = t.highlight?.(item) ? '! ' : '- ';
-    lines.push(mark + t.cells(item).filter((v) => v !== '').map(plainText).join(' | '));
+    lines.push(
+      mark +
+        t
+          .cells(item)
+          .filter((v) => v !== '')
+          .map(plainText)
+          .join(' | '),
+    );
   }
   if (t.list.count > LIST_LIMIT) lines.push(`and ${t.list.count - LIST_LIMIT} more in the CSV files.`);
   return lines.join('\n');
@@ -137,14 +159,20 @@ function reminderSection(r: ReminderSummary): { html: string; text: string } {
   const notes = [
     `Emailed once to the people who hold the roles, at ${r.thresholds.join(', ')} day(s) left (EXPIRY_REMINDER_DAYS).`,
     r.withoutMail > 0 ? `${r.withoutMail} user(s) with a reminder due could not be told: no mail address.` : '',
-    r.waiting > 0 ? `${r.waiting} reminder email(s) wait for the next run (at most ${r.perRun} a run, REMINDERS_PER_RUN).` : '',
+    r.waiting > 0
+      ? `${r.waiting} reminder email(s) wait for the next run (at most ${r.perRun} a run, REMINDERS_PER_RUN).`
+      : '',
     r.failed > 0 ? `${r.failed} reminder email(s) could not be sent; the next run retries them.` : '',
   ];
   return section({
     title: 'Reminders sent',
     intro: notes.filter(Boolean).join(' '),
     columns: ['Who', 'To', 'Roles (ends UTC)'],
-    cells: (u: ReminderSummary['sent'][number]) => [u.who, u.mail, u.items.map((i) => `${i.roleName} (${csvTime(i.end)})`).join('; ')],
+    cells: (u: ReminderSummary['sent'][number]) => [
+      u.who,
+      u.mail,
+      u.items.map((i) => `${i.roleName} (${csvTime(i.end)})`).join('; '),
+    ],
     list: { count: r.sent.length, items: r.sent },
     empty: 'None today.',
   });
@@ -171,10 +199,20 @@ function roleSettingsSections(report: RoleSettingsReport | undefined): { html: s
   sections.push(
     section({
       title: 'What changed in role settings',
-      intro: changes ? `Compared with the settings stored on ${changes.sinceDay}.` : 'First run: no earlier settings to compare with.',
+      intro: changes
+        ? `Compared with the settings stored on ${changes.sinceDay}.`
+        : 'First run: no earlier settings to compare with.',
       columns: ['Role', 'Setting', 'Before → after', 'Modified (UTC)', 'By'],
-      cells: (ch: RoleSettingChange) => [ch.role, ch.column, arrow(ch.before, ch.after), csvTime(ch.lastModified), ch.lastModifiedBy],
-      list: changes ? { count: changes.items.length, items: changes.items.slice(0, LIST_LIMIT) } : { count: 0, items: [] },
+      cells: (ch: RoleSettingChange) => [
+        ch.role,
+        ch.column,
+        arrow(ch.before, ch.after),
+        csvTime(ch.lastModified),
+        ch.lastModifiedBy,
+      ],
+      list: changes
+        ? { count: changes.items.length, items: changes.items.slice(0, LIST_LIMIT) }
+        : { count: 0, items: [] },
       empty: changes ? 'No setting changed.' : 'Nothing to compare yet.',
     }) as { html: string; text: string },
   );
@@ -185,7 +223,8 @@ export function renderDigest(c: DigestContent): RenderedDigest {
   const subject = digestSubject(c);
   const ch = c.changes;
   const assignmentColumns = ['Who', 'Role', 'Kind', 'Scope', 'Ends (UTC)'];
-  const scope = (r: AssignmentRow) => (r.scopeId === '/' || r.scopeId === '' ? 'Directory' : (c.scopeName?.(r.scopeId) || r.scopeId));
+  const scope = (r: AssignmentRow) =>
+    r.scopeId === '/' || r.scopeId === '' ? 'Directory' : c.scopeName?.(r.scopeId) || r.scopeId;
   const assignmentCells = (r: AssignmentRow) => [who(r), r.roleName || r.roleId, kind(r), scope(r), ends(r)];
   const findingIds = new Set(ch.permanentPrivilegedFindings.items.map((r) => `${r.state}/${r.scheduleId}`));
   const newIntro =
@@ -198,12 +237,31 @@ export function renderDigest(c: DigestContent): RenderedDigest {
     ? ` Global Administrator activations: ${gaa.direct + gaa.throughGroups} (${gaa.direct} direct, ${gaa.throughGroups} through groups).`
     : '';
   const sections = [
-    section({ title: 'New assignments', intro: newIntro, columns: assignmentColumns, cells: assignmentCells, list: ch.added, empty: 'None.' }),
-    section({ title: 'Removed assignments', columns: assignmentColumns, cells: assignmentCells, list: ch.removed, empty: 'None.' }),
+    section({
+      title: 'New assignments',
+      intro: newIntro,
+      columns: assignmentColumns,
+      cells: assignmentCells,
+      list: ch.added,
+      empty: 'None.',
+    }),
+    section({
+      title: 'Removed assignments',
+      columns: assignmentColumns,
+      cells: assignmentCells,
+      list: ch.removed,
+      empty: 'None.',
+    }),
     section({
       title: `Expiring within ${c.expiryWindowDays} days`,
       columns: ['Who', 'Role', 'Kind', 'Ends (UTC)', 'Days left'],
-      cells: (e: ExpiringAssignment) => [who(e.row), e.row.roleName || e.row.roleId, kind(e.row), ends(e.row), String(e.daysLeft)],
+      cells: (e: ExpiringAssignment) => [
+        who(e.row),
+        e.row.roleName || e.row.roleId,
+        kind(e.row),
+        ends(e.row),
+        String(e.daysLeft),
+      ],
       list: ch.expiring,
       empty: 'None.',
     }),
@@ -219,7 +277,10 @@ export function renderDigest(c: DigestContent): RenderedDigest {
       // Findings first, then the other permanent assignments.
       list: {
         count: ch.permanent.count,
-        items: [...ch.permanentPrivilegedFindings.items, ...ch.permanent.items.filter((r) => !findingIds.has(`${r.state}/${r.scheduleId}`))],
+        items: [
+          ...ch.permanentPrivilegedFindings.items,
+          ...ch.permanent.items.filter((r) => !findingIds.has(`${r.state}/${r.scheduleId}`)),
+        ],
       },
       empty: 'None.',
       highlight: (r: AssignmentRow) => findingIds.has(`${r.state}/${r.scheduleId}`),
@@ -244,7 +305,8 @@ export function renderDigest(c: DigestContent): RenderedDigest {
       ? [
           section({
             title: 'Group activations',
-            intro: 'PIM-for-Groups activations: membership (or ownership) of a group, and through it the roles the group holds.',
+            intro:
+              'PIM-for-Groups activations: membership (or ownership) of a group, and through it the roles the group holds.',
             columns: ['When (UTC)', 'Who', 'Group', 'Access', 'Roles it grants', 'Approved by'],
             cells: (a: ActivationRow) => [
               csvTime(a.activated),
@@ -294,9 +356,14 @@ export function renderDigest(c: DigestContent): RenderedDigest {
     ...(c.incomplete ?? []).map((i) =>
       i.list === 'roleSettings'
         ? `Incomplete: ${i.groupId ? `role settings of group ${i.groupName ? `${i.groupName} (${i.groupId})` : i.groupId}: ` : ''}${i.reason}.`
-        : i.groupId ? `Incomplete: group ${i.groupName ? `${i.groupName} (${i.groupId})` : i.groupId} could not be expanded: ${i.reason}.` : `Incomplete: ${i.reason}.`,
+        : i.groupId
+          ? `Incomplete: group ${i.groupName ? `${i.groupName} (${i.groupId})` : i.groupId} could not be expanded: ${i.reason}.`
+          : `Incomplete: ${i.reason}.`,
     ),
-    ...c.gaps.map((g) => `Activations between ${csvTime(g.fromUtc)} and ${csvTime(g.toUtc)} UTC could not be harvested: ${g.reason}.`),
+    ...c.gaps.map(
+      (g) =>
+        `Activations between ${csvTime(g.fromUtc)} and ${csvTime(g.toUtc)} UTC could not be harvested: ${g.reason}.`,
+    ),
   ];
 
   const htmlParts = [
@@ -311,7 +378,8 @@ export function renderDigest(c: DigestContent): RenderedDigest {
       `${ch.added.count} new, ${ch.removed.count} removed, ${ch.expiring.count} expiring, ${ch.permanent.count} permanent, ${c.activations.count} activation(s).`,
     )}</p></td></tr>`,
     ...gapText.map(
-      (g) => `<tr><td style="padding:12px 0 0;"><p style="margin:0;padding:8px;background:#fff4ce;font-size:13px;">${escapeHtml(g)}</p></td></tr>`,
+      (g) =>
+        `<tr><td style="padding:12px 0 0;"><p style="margin:0;padding:8px;background:#fff4ce;font-size:13px;">${escapeHtml(g)}</p></td></tr>`,
     ),
     ...sections.map((t) => t.html),
     `<tr><td style="padding:16px 0 0;"><h2 style="margin:0 0 4px;font-size:16px;">Global Administrators (${ga.count})</h2><p style="margin:4px 0;font-size:13px;${

@@ -1,7 +1,10 @@
 /** Rows as a streamed JSON array of objects keyed by the CSV column names (the export's `format=json`). */
 import { Readable } from 'node:stream';
 
-export function jsonArrayStream(columns: readonly string[], rows: AsyncIterable<string[]>): { stream: Readable; rows: () => number } {
+export function jsonArrayStream(
+  columns: readonly string[],
+  rows: AsyncIterable<string[]>,
+): { stream: Readable; rows: () => number } {
   let count = 0;
   const stream = Readable.from(
     (async function* () {

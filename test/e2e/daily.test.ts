@@ -30,7 +30,16 @@ describe('the daily digest', () => {
 
   it('harvests every activation into exactly one day, across fifty days with gaps', async () => {
     const end = at('2026-11-24T06:00:00Z');
-    const tenant = generateTenant({ seed: 'fifty-days', now: end, users: 60, groups: 6, eligible: 80, active: 40, auditDays: 90, activationsPerDay: 4 });
+    const tenant = generateTenant({
+      seed: 'fifty-days',
+      now: end,
+      users: 60,
+      groups: 6,
+      eligible: 80,
+      active: 40,
+      auditDays: 90,
+      activationsPerDay: 4,
+    });
     world = await startWorld(tenant, { email: 'none', auditRateLimit: { requests: 1000, perMs: 10000 } });
 
     const first = new Date(end.getTime() - 50 * DAY);
@@ -59,14 +68,25 @@ describe('the daily digest', () => {
     expect(expected.length).toBeGreaterThan(100);
     expect([...seen.keys()].sort()).toEqual(expected.map((r) => r['Audit Id']).sort());
     // And the rows themselves are right (requests, deactivations, Core Directory and PIM-for-Groups events excluded).
-    const all = (await Promise.all(runs.map((w) => world.csv(world.reports, `${dayPath(w)}activations.csv`)))).flatMap(records);
+    const all = (await Promise.all(runs.map((w) => world.csv(world.reports, `${dayPath(w)}activations.csv`)))).flatMap(
+      records,
+    );
     const byId = new Map(all.map((r) => [r['Audit Id'], r]));
     for (const row of expected) expect(byId.get(row['Audit Id'])).toEqual(row);
   });
 
   it('keeps the harvest on disk: many sorted runs, a state file per month, the newest 50 for the digest, nothing left behind', async () => {
     const now = at('2026-11-03T06:00:00Z');
-    const tenant = generateTenant({ seed: 'harvest-spill', now, users: 40, groups: 4, eligible: 40, active: 10, auditDays: 35, activationsPerDay: 5 });
+    const tenant = generateTenant({
+      seed: 'harvest-spill',
+      now,
+      users: 40,
+      groups: 4,
+      eligible: 40,
+      active: 10,
+      auditDays: 35,
+      activationsPerDay: 5,
+    });
     world = await startWorld(tenant, { email: 'none', auditRateLimit: { requests: 1000, perMs: 10000 } });
     world.graph.setNow(() => now);
     world.useProcessEnv();
@@ -78,7 +98,9 @@ describe('the daily digest', () => {
 
     const expected = expectedActivations(tenant, new Date(now.getTime() - 30 * DAY), now).map((r) => r['Audit Id']);
     expect(expected.length).toBeGreaterThan(100); // with runs of 7: more than a dozen spilled runs
-    const harvest = await harvestSince(ctx, new HistoryStore(ctx.store, settings.reportsContainer), '2026-11-03', { runSize: 7 });
+    const harvest = await harvestSince(ctx, new HistoryStore(ctx.store, settings.reportsContainer), '2026-11-03', {
+      runSize: 7,
+    });
     try {
       expect(harvest.count).toBe(expected.length);
       const sorted: string[] = [];
@@ -96,7 +118,10 @@ describe('the daily digest', () => {
     const stored: string[] = [];
     for (const file of files) {
       const month = file.split('/')[2];
-      const rows = (await world.read(world.reports, file))!.trim().split('\n').map((line) => JSON.parse(line) as { auditId: string; activated: string });
+      const rows = (await world.read(world.reports, file))!
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { auditId: string; activated: string });
       expect(rows.every((r) => r.activated.startsWith(month))).toBe(true);
       stored.push(...rows.map((r) => r.auditId));
     }
@@ -105,35 +130,61 @@ describe('the daily digest', () => {
 
   it('reports a gap longer than Graph keeps, in the digest and the manifest', async () => {
     const end = at('2026-11-24T06:00:00Z');
-    const tenant = generateTenant({ seed: 'gap', now: end, users: 30, groups: 3, eligible: 30, active: 10, auditDays: 90, activationsPerDay: 2 });
+    const tenant = generateTenant({
+      seed: 'gap',
+      now: end,
+      users: 30,
+      groups: 3,
+      eligible: 30,
+      active: 10,
+      auditDays: 90,
+      activationsPerDay: 2,
+    });
     world = await startWorld(tenant, { email: 'none', auditRateLimit: { requests: 1000, perMs: 10000 } });
     const before = new Date(end.getTime() - 45 * DAY);
     expect((await runDay(before)).code).toBe(0);
     expect((await runDay(end)).code).toBe(0);
     const manifest = JSON.parse((await world.read(world.reports, `${dayPath(end)}manifest.json`))!);
     expect(manifest.activations.gaps).toEqual([
-      { fromUtc: before.toISOString(), toUtc: new Date(end.getTime() - 30 * DAY).toISOString(), reason: expect.stringContaining('30 days') },
+      {
+        fromUtc: before.toISOString(),
+        toUtc: new Date(end.getTime() - 30 * DAY).toISOString(),
+        reason: expect.stringContaining('30 days'),
+      },
     ]);
     const text = (await world.read(world.reports, `${dayPath(end)}digest.txt`))!;
     expect(text).toContain('could not be harvested');
 
     // The same run stopped just before its manifest (the watermark, with the gap, already moved):
     // the re-run finds no gap of its own, and still tells of the one no digest has told of.
-    await world.blobs.getContainerClient(world.reports).getBlockBlobClient(`${dayPath(end)}manifest.json`).delete();
-    await world.blobs.getContainerClient(world.reports).getBlockBlobClient(`${dayPath(end)}digest.txt`).delete();
+    await world.blobs
+      .getContainerClient(world.reports)
+      .getBlockBlobClient(`${dayPath(end)}manifest.json`)
+      .delete();
+    await world.blobs
+      .getContainerClient(world.reports)
+      .getBlockBlobClient(`${dayPath(end)}digest.txt`)
+      .delete();
     expect((await runDay(end)).code).toBe(0);
     const again = JSON.parse((await world.read(world.reports, `${dayPath(end)}manifest.json`))!);
     expect(again.activations.gaps).toEqual(manifest.activations.gaps);
     expect((await world.read(world.reports, `${dayPath(end)}digest.txt`))!).toContain('could not be harvested');
 
     // And if that day never becomes final, the next day's run tells of it; the day after, told, not again.
-    await world.blobs.getContainerClient(world.reports).getBlockBlobClient(`${dayPath(end)}manifest.json`).delete();
+    await world.blobs
+      .getContainerClient(world.reports)
+      .getBlockBlobClient(`${dayPath(end)}manifest.json`)
+      .delete();
     const next = new Date(end.getTime() + DAY);
     expect((await runDay(next)).code).toBe(0);
-    expect(JSON.parse((await world.read(world.reports, `${dayPath(next)}manifest.json`))!).activations.gaps).toEqual(manifest.activations.gaps);
+    expect(JSON.parse((await world.read(world.reports, `${dayPath(next)}manifest.json`))!).activations.gaps).toEqual(
+      manifest.activations.gaps,
+    );
     const after = new Date(next.getTime() + DAY);
     expect((await runDay(after)).code).toBe(0);
-    expect(JSON.parse((await world.read(world.reports, `${dayPath(after)}manifest.json`))!).activations.gaps).toEqual([]);
+    expect(JSON.parse((await world.read(world.reports, `${dayPath(after)}manifest.json`))!).activations.gaps).toEqual(
+      [],
+    );
     expect((await world.read(world.reports, `${dayPath(after)}digest.txt`))!).not.toContain('could not be harvested');
   });
 
@@ -145,11 +196,16 @@ describe('the daily digest', () => {
 
     const expected = expectedCounts(tenant, now);
     const manifest = JSON.parse((await world.read(world.reports, `${dayPath(now)}manifest.json`))!);
-    expect(manifest.digest.subject).toBe(`PIM digest 2026-11-24: ${expected.new} new, ${expected.expiring} expiring, ${expected.permanent} permanent`);
+    expect(manifest.digest.subject).toBe(
+      `PIM digest 2026-11-24: ${expected.new} new, ${expected.expiring} expiring, ${expected.permanent} permanent`,
+    );
     expect(world.email.sent).toHaveLength(1);
     expect(world.email.sent[0].content.subject).toBe(manifest.digest.subject);
     expect(world.email.sent[0].content.html).toBe(await world.read(world.reports, `${dayPath(now)}digest.html`));
-    expect(world.email.sent[0].recipients.to.map((r) => r.address)).toEqual(['secops@contoso.com', 'auditor@contoso.com']);
+    expect(world.email.sent[0].recipients.to.map((r) => r.address)).toEqual([
+      'secops@contoso.com',
+      'auditor@contoso.com',
+    ]);
 
     // Next day: one schedule removed, one added, for principals with recognisable names.
     const next = new Date(now.getTime() + DAY);
@@ -169,7 +225,8 @@ describe('the daily digest', () => {
     expect(day2.digest.new).toBe(1);
     expect(day2.digest.removed).toBe(1);
     const text = (await world.read(world.reports, `${dayPath(next)}digest.txt`))!;
-    const section = (title: string) => text.slice(text.indexOf(title), text.indexOf('\n\n', text.indexOf(title) + title.length + 1));
+    const section = (title: string) =>
+      text.slice(text.indexOf(title), text.indexOf('\n\n', text.indexOf(title) + title.length + 1));
     expect(section('New assignments')).toContain('Newcomer Nadia');
     const removedName = tenant.users.find((u) => u.id === removed.principalId)!.displayName;
     expect(section('Removed assignments')).toContain(removedName.startsWith('=') ? removedName : removedName);
@@ -194,18 +251,34 @@ describe('the daily digest', () => {
 
   it('keeps the CSVs and fails when the email fails; the next run sends it, once', async () => {
     const now = at('2026-11-24T06:00:00Z');
-    world = await startWorld(generateTenant({ seed: 'email-fails', now, users: 20, eligible: 20, active: 10 }), { email: 'connectionString' });
+    world = await startWorld(generateTenant({ seed: 'email-fails', now, users: 20, eligible: 20, active: 10 }), {
+      email: 'connectionString',
+    });
     world.email.inject({ on: 'send', status: 503, times: 10 });
     const failed = await runDay(now);
     expect(failed.code).toBe(1);
     expect(failed.stderr).toMatch(/digest email failed/);
     expect(await world.list(world.reports, dayPath(now))).toEqual(
-      ['activations.csv', 'active-assignments.csv', 'digest.html', 'digest.txt', 'eligible-assignments.csv', 'manifest.json', 'role-settings.csv', 'unused-eligibilities.csv'].map((f) => dayPath(now) + f),
+      [
+        'activations.csv',
+        'active-assignments.csv',
+        'digest.html',
+        'digest.txt',
+        'eligible-assignments.csv',
+        'manifest.json',
+        'role-settings.csv',
+        'unused-eligibilities.csv',
+      ].map((f) => dayPath(now) + f),
     );
     expect(world.email.sent).toHaveLength(0);
 
     world.email.clearFaults();
-    world.email.inject({ on: 'operation', status: 'Failed', error: { code: 'InternalError', message: 'relay down' }, times: 1 });
+    world.email.inject({
+      on: 'operation',
+      status: 'Failed',
+      error: { code: 'InternalError', message: 'relay down' },
+      times: 1,
+    });
     const failedAgain = await runDay(new Date(now.getTime() + 600000));
     expect(failedAgain.code).toBe(1);
     expect(failedAgain.stderr).toContain('relay down');
@@ -244,7 +317,8 @@ function expectedCounts(tenant: SimTenant, now: Date): { new: number; expiring: 
   let expiring = 0;
   let permanent = 0;
   const schedules = [...tenant.eligibilitySchedules, ...tenant.assignmentSchedules].filter(
-    (s) => (s.memberType ?? 'Direct').toLowerCase() === 'direct' && (s.assignmentType ?? '').toLowerCase() !== 'activated',
+    (s) =>
+      (s.memberType ?? 'Direct').toLowerCase() === 'direct' && (s.assignmentType ?? '').toLowerCase() !== 'activated',
   );
   for (const s of schedules) {
     if (s.createdDateTime && Date.parse(s.createdDateTime) >= now.getTime() - DAY) added++;

@@ -19,7 +19,10 @@ const DAY = 86400000;
 
 function call(query: string, invocationId = 'inv-1'): Promise<HttpResponseInit> {
   const request = new HttpRequest({ method: 'GET', url: `http://localhost:7071/api/export${query}` });
-  return httpExport(request, new InvocationContext({ invocationId, functionName: 'export', logHandler: () => undefined }));
+  return httpExport(
+    request,
+    new InvocationContext({ invocationId, functionName: 'export', logHandler: () => undefined }),
+  );
 }
 
 async function body(response: HttpResponseInit): Promise<string> {
@@ -38,7 +41,16 @@ describe('the HTTP export', () => {
   const now = new Date();
 
   beforeAll(async () => {
-    tenant = generateTenant({ seed: 'export-http', now, users: 60, groups: 6, eligible: 90, active: 40, auditDays: 75, activationsPerDay: 3 });
+    tenant = generateTenant({
+      seed: 'export-http',
+      now,
+      users: 60,
+      groups: 6,
+      eligible: 90,
+      active: 40,
+      auditDays: 75,
+      activationsPerDay: 3,
+    });
     world = await startWorld(tenant, { email: 'none', auditRateLimit: { requests: 1000, perMs: 10000 }, pageSize: 23 });
     // The app has been running: daily harvests 60 and 35 days ago keep what Graph has since dropped.
     for (const ago of [60, 35, 10]) {
@@ -62,7 +74,10 @@ describe('the HTTP export', () => {
       const { app } = require('@azure/functions');
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       require('../../src/functions/httpExport');
-      expect(app.http).toHaveBeenCalledWith('export', expect.objectContaining({ route: 'export', methods: ['GET'], authLevel: 'function' }));
+      expect(app.http).toHaveBeenCalledWith(
+        'export',
+        expect.objectContaining({ route: 'export', methods: ['GET'], authLevel: 'function' }),
+      );
     });
   });
 
@@ -70,7 +85,9 @@ describe('the HTTP export', () => {
     const response = await call(`?dataset=${dataset}&code=secret-function-key`);
     expect(response.status).toBe(200);
     expect(header(response, 'content-type')).toBe('text/csv; charset=utf-8');
-    expect(header(response, 'content-disposition')).toBe(`attachment; filename="pim-${dataset}-${now.toISOString().slice(0, 10)}.csv"`);
+    expect(header(response, 'content-disposition')).toBe(
+      `attachment; filename="pim-${dataset}-${now.toISOString().slice(0, 10)}.csv"`,
+    );
     expect(header(response, 'x-invocation-id')).toBe('inv-1');
     const expected = expectedAssignmentRows(tenant, { privilegedRoleIds: new Set(Object.keys(CISA_PRIVILEGED_ROLES)) });
     expect(records(parseCsv(await body(response)))).toEqual(expected[dataset]);
@@ -79,7 +96,9 @@ describe('the HTTP export', () => {
   it('streams role-settings as CSV and JSON, rows equal to the policies served', async () => {
     const response = await call('?dataset=role-settings');
     expect(response.status).toBe(200);
-    expect(header(response, 'content-disposition')).toBe(`attachment; filename="pim-role-settings-${now.toISOString().slice(0, 10)}.csv"`);
+    expect(header(response, 'content-disposition')).toBe(
+      `attachment; filename="pim-role-settings-${now.toISOString().slice(0, 10)}.csv"`,
+    );
     const expected = expectedRoleSettings(tenant);
     expect(records(parseCsv(await body(response)))).toEqual(expected);
     const json = JSON.parse(await body(await call('?dataset=role-settings&format=json')));
@@ -94,22 +113,37 @@ describe('the HTTP export', () => {
     expect(header(response, 'content-type')).toBe('application/json; charset=utf-8');
     const rows = JSON.parse(await body(response)) as Array<Record<string, string>>;
     // The first harvest (60 days ago) reached back 30 days: 90 days ago. Everything since is covered.
-    const expected = expectedActivations(tenant, new Date(`${from}T00:00:00Z`), new Date(Date.parse(`${to}T00:00:00Z`) + DAY));
-    expect(expected.some((r) => Date.parse(r['Activated (UTC)'].replace(' ', 'T') + 'Z') < now.getTime() - 40 * DAY)).toBe(true);
+    const expected = expectedActivations(
+      tenant,
+      new Date(`${from}T00:00:00Z`),
+      new Date(Date.parse(`${to}T00:00:00Z`) + DAY),
+    );
+    expect(
+      expected.some((r) => Date.parse(r['Activated (UTC)'].replace(' ', 'T') + 'Z') < now.getTime() - 40 * DAY),
+    ).toBe(true);
     expect(rows).toEqual(expected.map(unneutralised));
     expect(header(response, 'x-pim-uncovered')).toBeUndefined();
   });
 
   it('includes an activation in the last second of `to`', async () => {
     const yesterday = new Date(now.getTime() - DAY).toISOString().slice(0, 10);
-    const template = tenant.directoryAudits.find((a) => a.activityDisplayName === 'Add member to role completed (PIM activation)' && a.category === 'RoleManagement')!;
+    const template = tenant.directoryAudits.find(
+      (a) =>
+        a.activityDisplayName === 'Add member to role completed (PIM activation)' && a.category === 'RoleManagement',
+    )!;
     const late = { ...template, id: 'PIM_last-second-of-the-day', activityDateTime: `${yesterday}T23:59:59.5000000Z` };
     tenant.directoryAudits.push(late);
     world.graph.setTenant(tenant);
     const response = await call(`?dataset=activations&from=${yesterday}&to=${yesterday}`);
     const ids = records(parseCsv(await body(response))).map((r) => r['Audit Id']);
     expect(ids).toContain('PIM_last-second-of-the-day');
-    expect(ids).toEqual(expectedActivations(tenant, new Date(`${yesterday}T00:00:00Z`), new Date(Date.parse(`${yesterday}T00:00:00Z`) + DAY)).map((r) => r['Audit Id']));
+    expect(ids).toEqual(
+      expectedActivations(
+        tenant,
+        new Date(`${yesterday}T00:00:00Z`),
+        new Date(Date.parse(`${yesterday}T00:00:00Z`) + DAY),
+      ).map((r) => r['Audit Id']),
+    );
   });
 
   it('says which period nothing covers', async () => {
@@ -156,7 +190,14 @@ describe('the HTTP export', () => {
   });
 
   it("answers 502 with Graph's code on a Graph failure, never a stack trace", async () => {
-    world.graph.inject({ path: /roleEligibilitySchedules/, status: 403, times: 1, body: { error: { code: 'Authorization_RequestDenied', message: 'Insufficient privileges to complete the operation.' } } });
+    world.graph.inject({
+      path: /roleEligibilitySchedules/,
+      status: 403,
+      times: 1,
+      body: {
+        error: { code: 'Authorization_RequestDenied', message: 'Insufficient privileges to complete the operation.' },
+      },
+    });
     const response = await call('?dataset=eligible', 'inv-502');
     expect(response.status).toBe(502);
     expect(response.jsonBody).toEqual({
@@ -183,7 +224,11 @@ describe('the HTTP export', () => {
     const response = await call(`?dataset=activations&from=${from}&to=${to}`);
     expect(response.status).toBe(200);
     const rows = records(parseCsv(await body(response)));
-    const expected = expectedActivations(tenant, new Date(`${from}T00:00:00Z`), new Date(Date.parse(`${to}T00:00:00Z`) + DAY));
+    const expected = expectedActivations(
+      tenant,
+      new Date(`${from}T00:00:00Z`),
+      new Date(Date.parse(`${to}T00:00:00Z`) + DAY),
+    );
     expect(expected.length).toBeGreaterThan(30);
     expect(rows).toEqual(expected);
     expect(header(response, 'x-pim-uncovered')).toBeUndefined();
@@ -196,7 +241,10 @@ describe('the HTTP export', () => {
     const turnedAway = await call('?dataset=eligible', 'inv-c');
     expect(turnedAway.status).toBe(429);
     expect(header(turnedAway, 'retry-after')).toBe('30');
-    expect(turnedAway.jsonBody).toEqual({ error: { code: 'TooManyExports', message: expect.stringContaining('EXPORT_MAX_CONCURRENT') }, invocationId: 'inv-c' });
+    expect(turnedAway.jsonBody).toEqual({
+      error: { code: 'TooManyExports', message: expect.stringContaining('EXPORT_MAX_CONCURRENT') },
+      invocationId: 'inv-c',
+    });
     await body(first); // read to the end
     (second.body as Readable).destroy(); // the caller went away
     await new Promise((r) => setImmediate(r));
@@ -208,7 +256,15 @@ describe('the HTTP export', () => {
   });
 
   it('streams: the body is produced as it is read, not built whole first', async () => {
-    const big = generateTenant({ seed: 'export-big', now, users: 2000, groups: 20, eligible: 12000, active: 100, auditDays: 1 });
+    const big = generateTenant({
+      seed: 'export-big',
+      now,
+      users: 2000,
+      groups: 20,
+      eligible: 12000,
+      active: 100,
+      auditDays: 1,
+    });
     const bigWorld = await startWorld(big, { email: 'none', pageSize: 1000 });
     try {
       bigWorld.useProcessEnv();

@@ -12,7 +12,11 @@ import { ActivationFeed } from '../support/faults';
 import { records, startWorld, type World } from '../support/world';
 
 const DAY = 86400000;
-const timer: Timer = { isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: '', next: '', lastUpdated: '' } };
+const timer: Timer = {
+  isPastDue: false,
+  schedule: { adjustForDST: false },
+  scheduleStatus: { last: '', next: '', lastUpdated: '' },
+};
 
 describe('the monthly archive', () => {
   let world: World;
@@ -31,10 +35,20 @@ describe('the monthly archive', () => {
   }
 
   beforeEach(async () => {
-    tenant = generateTenant({ seed: 'october', now: nov20, users: 50, groups: 5, eligible: 60, active: 30, auditDays: 70, activationsPerDay: 3 });
+    tenant = generateTenant({
+      seed: 'october',
+      now: nov20,
+      users: 50,
+      groups: 5,
+      eligible: 60,
+      active: 30,
+      auditDays: 70,
+      activationsPerDay: 3,
+    });
     world = await startWorld(tenant, { email: 'none', auditRateLimit: { requests: 1000, perMs: 10000 } });
     // Daily runs with gaps through September to November: October lives only in the harvest by 20 November.
-    for (const iso of ['2026-09-28', '2026-10-09', '2026-10-22', '2026-11-03', '2026-11-15']) await daily(new Date(`${iso}T06:00:00Z`));
+    for (const iso of ['2026-09-28', '2026-10-09', '2026-10-22', '2026-11-03', '2026-11-15'])
+      await daily(new Date(`${iso}T06:00:00Z`));
   });
   afterEach(async () => world?.stop());
 
@@ -43,7 +57,14 @@ describe('the monthly archive', () => {
     expect(run.code).toBe(0);
     const folder = 'monthly/2026-10/';
     expect(await world.list(world.archive, folder)).toEqual(
-      ['activations.csv', 'active-assignments.csv', 'eligible-assignments.csv', 'manifest.json', 'role-settings.csv', 'unused-eligibilities.csv'].map((f) => folder + f),
+      [
+        'activations.csv',
+        'active-assignments.csv',
+        'eligible-assignments.csv',
+        'manifest.json',
+        'role-settings.csv',
+        'unused-eligibilities.csv',
+      ].map((f) => folder + f),
     );
     // Graph no longer holds 1 to 20 October at this point.
     const graphHolds = new Date(nov20.getTime() - 30 * DAY);
@@ -55,7 +76,9 @@ describe('the monthly archive', () => {
     expect(rows).toEqual(expected);
     expect(new Set(rows.map((r) => r['Audit Id'])).size).toBe(rows.length);
 
-    const assignments = expectedAssignmentRows(tenant, { privilegedRoleIds: new Set(Object.keys(CISA_PRIVILEGED_ROLES)) });
+    const assignments = expectedAssignmentRows(tenant, {
+      privilegedRoleIds: new Set(Object.keys(CISA_PRIVILEGED_ROLES)),
+    });
     expect(records(await world.csv(world.archive, `${folder}eligible-assignments.csv`))).toEqual(assignments.eligible);
 
     const manifest = JSON.parse((await world.read(world.archive, `${folder}manifest.json`))!);
@@ -77,12 +100,16 @@ describe('the monthly archive', () => {
     const folder = 'monthly/2026-10/';
     const names = await world.list(world.archive, folder);
     const container = world.blobs.getContainerClient(world.archive);
-    const etags = await Promise.all(names.map(async (n) => (await container.getBlockBlobClient(n).getProperties()).etag));
+    const etags = await Promise.all(
+      names.map(async (n) => (await container.getBlockBlobClient(n).getProperties()).etag),
+    );
 
     const again = await monthly(new Date(nov20.getTime() + 3 * DAY), ['--month', '2026-10']);
     expect(again.code).toBe(0);
     expect(again.stderr).toContain('archived already');
-    expect(await Promise.all(names.map(async (n) => (await container.getBlockBlobClient(n).getProperties()).etag))).toEqual(etags);
+    expect(
+      await Promise.all(names.map(async (n) => (await container.getBlockBlobClient(n).getProperties()).etag)),
+    ).toEqual(etags);
 
     for (const name of ['activations.csv', 'eligible-assignments.csv', 'active-assignments.csv', 'role-settings.csv']) {
       const blob = container.getBlockBlobClient(folder + name);
@@ -124,12 +151,16 @@ describe('the monthly archive', () => {
     const container = world.blobs.getContainerClient(world.archive);
     const run = await monthly(new Date(nov20.getTime() + DAY), ['--month', '2026-10']);
     expect(run.code).toBe(0);
-    expect(run.stderr).toContain(`${folder}eligible-assignments.csv was already written by an earlier run, with exactly these bytes; kept`);
+    expect(run.stderr).toContain(
+      `${folder}eligible-assignments.csv was already written by an earlier run, with exactly these bytes; kept`,
+    );
     expect((await container.getBlockBlobClient(`${folder}eligible-assignments.csv`).getProperties()).etag).toBe(kept);
     expect(await world.list(world.archive, folder)).toHaveLength(6);
     expect((await world.cli(['verify', '--month', '2026-10'])).code).toBe(0);
     const rows = records(await world.csv(world.archive, `${folder}activations.csv`));
-    expect(rows).toEqual(expectedActivations(tenant, new Date('2026-10-01T00:00:00Z'), new Date('2026-11-01T00:00:00Z')));
+    expect(rows).toEqual(
+      expectedActivations(tenant, new Date('2026-10-01T00:00:00Z'), new Date('2026-11-01T00:00:00Z')),
+    );
   });
 
   it('never certifies a file it would not write: a planted activations.csv stops the run naming it, and no manifest is written; then completes with the assignments it first took, though the tenant changed since', async () => {
@@ -138,11 +169,21 @@ describe('the monthly archive', () => {
     // Someone puts an activations file of their own where the pack's goes (one row left out).
     const honest = expectedActivations(tenant, new Date('2026-10-01T00:00:00Z'), new Date('2026-11-01T00:00:00Z'));
     expect(honest.length).toBeGreaterThan(1);
-    const planted = Buffer.from(`\ufeffAudit Id\r\n${honest.slice(1).map((r) => r['Audit Id']).join('\r\n')}\r\n`, 'utf8');
+    const planted = Buffer.from(
+      `\ufeffAudit Id\r\n${honest
+        .slice(1)
+        .map((r) => r['Audit Id'])
+        .join('\r\n')}\r\n`,
+      'utf8',
+    );
     await container.getBlockBlobClient(`${folder}activations.csv`).upload(planted, planted.length);
     const run = await monthly(new Date(nov20.getTime() + DAY), ['--month', '2026-10']);
     expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(new RegExp(`error: ${world.archive}/${folder}activations\\.csv is already in the archive but is not what this app writes there`));
+    expect(run.stderr).toMatch(
+      new RegExp(
+        `error: ${world.archive}/${folder}activations\\.csv is already in the archive but is not what this app writes there`,
+      ),
+    );
     expect(await world.read(world.archive, `${folder}manifest.json`)).toBeUndefined();
 
     // The planted file removed, and the assignments changed meanwhile: the pack is completed with
@@ -163,7 +204,11 @@ describe('the monthly archive', () => {
     addEligible();
     const run = await monthly(new Date(nov20.getTime() + DAY), ['--month', '2026-10']);
     expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(new RegExp(`error: ${world.archive}/${folder}eligible-assignments\\.csv is already in the archive but is not what this app writes there`));
+    expect(run.stderr).toMatch(
+      new RegExp(
+        `error: ${world.archive}/${folder}eligible-assignments\\.csv is already in the archive but is not what this app writes there`,
+      ),
+    );
     expect(await world.read(world.archive, `${folder}manifest.json`)).toBeUndefined();
   });
 
@@ -171,7 +216,13 @@ describe('the monthly archive', () => {
   function addEligible() {
     const [user, role] = [tenant.users[0], tenant.roleDefinitions[0]];
     tenant.eligibilitySchedules.push(
-      pimSchedule({ id: '0d0d0d0d-0000-4000-8000-000000000001', principalId: user.id, roleDefinitionId: role.id, directoryScopeId: '/', scheduleInfo: permanent('2026-11-20T10:00:00Z') }) as SimRoleSchedule,
+      pimSchedule({
+        id: '0d0d0d0d-0000-4000-8000-000000000001',
+        principalId: user.id,
+        roleDefinitionId: role.id,
+        directoryScopeId: '/',
+        scheduleInfo: permanent('2026-11-20T10:00:00Z'),
+      }) as SimRoleSchedule,
     );
     world.graph.setTenant(tenant);
   }
@@ -180,7 +231,9 @@ describe('the monthly archive', () => {
     await daily(new Date('2026-11-30T06:00:00Z'));
     const run = await monthly(new Date('2026-12-01T03:00:00Z'));
     expect(run.code).toBe(0);
-    expect(run.stderr).toContain('2026-11 is not sealed yet: its pack is written once the harvest covers 2026-12-02T00:00:00.000Z');
+    expect(run.stderr).toContain(
+      '2026-11 is not sealed yet: its pack is written once the harvest covers 2026-12-02T00:00:00.000Z',
+    );
     expect(run.stderr).toContain('not sealed yet: 2026-11');
     expect(await world.list(world.archive, 'monthly/2026-11/')).toEqual([]);
     // Asked for by name, too: said so, exit 0, nothing written.
@@ -199,7 +252,11 @@ describe('the monthly archive', () => {
     expect(manifest.activations.complete).toBe(true);
     expect((await world.cli(['verify', '--month', '2026-11'])).code).toBe(0);
     const rows = records(await world.csv(world.archive, 'monthly/2026-11/activations.csv'));
-    const expected = expectedActivations(world.graph.tenant, new Date('2026-11-01T00:00:00Z'), new Date('2026-12-01T00:00:00Z'));
+    const expected = expectedActivations(
+      world.graph.tenant,
+      new Date('2026-11-01T00:00:00Z'),
+      new Date('2026-12-01T00:00:00Z'),
+    );
     expect(expected.some((r) => r['Activated (UTC)']?.startsWith('2026-11-30 22:'))).toBe(true);
     expect(rows).toEqual(expected);
   });
@@ -230,11 +287,16 @@ describe('the monthly archive', () => {
   it('runs from the timer, as of the clock', async () => {
     world.useProcessEnv();
     world.graph.setNow(() => new Date());
-    await monthlyArchive(timer, new InvocationContext({ invocationId: 'monthly-1', functionName: 'monthlyArchive', logHandler: () => undefined }));
+    await monthlyArchive(
+      timer,
+      new InvocationContext({ invocationId: 'monthly-1', functionName: 'monthlyArchive', logHandler: () => undefined }),
+    );
     const now = new Date();
     const previous = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1)).toISOString().slice(0, 7);
     // Sealed once the harvest covers the month's end plus the overlap (24 h by default).
     const sealed = now.getTime() >= Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 2);
-    expect(await world.read(world.archive, `monthly/${previous}/manifest.json`)).toEqual(sealed ? expect.any(String) : undefined);
+    expect(await world.read(world.archive, `monthly/${previous}/manifest.json`)).toEqual(
+      sealed ? expect.any(String) : undefined,
+    );
   });
 });

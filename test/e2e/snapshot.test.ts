@@ -12,14 +12,25 @@ import { records, startWorld, USER_ASSIGNED_CLIENT_ID, type World } from '../sup
 
 const NOW = '2026-11-24T06:00:00Z';
 const privilegedRoleIds = new Set(Object.keys(CISA_PRIVILEGED_ROLES));
-const timer: Timer = { isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: '', next: '', lastUpdated: '' } };
+const timer: Timer = {
+  isPastDue: false,
+  schedule: { adjustForDST: false },
+  scheduleStatus: { last: '', next: '', lastUpdated: '' },
+};
 
 describe('the PIM snapshot', () => {
   let world: World;
   afterEach(async () => world?.stop());
 
   it('writes exactly the expected rows, on a tenant with odd page sizes and throttling', async () => {
-    const tenant = generateTenant({ seed: 'unseen-1', now: new Date(NOW), users: 120, groups: 14, eligible: 260, active: 140 });
+    const tenant = generateTenant({
+      seed: 'unseen-1',
+      now: new Date(NOW),
+      users: 120,
+      groups: 14,
+      eligible: 260,
+      active: 140,
+    });
     world = await startWorld(tenant, { pageSize: 17, maxPageSize: 17 });
     // Throttling and outages on the way: Retry-After is honoured, 503/504 retried.
     world.graph.inject({ path: /roleEligibilitySchedules/, status: 429, retryAfterSeconds: 1, times: 2 });
@@ -38,14 +49,27 @@ describe('the PIM snapshot', () => {
     expect(records(eligible)).toEqual(expected.eligible);
     expect(records(active)).toEqual(expected.active);
     // No duplicates, by construction of the expected set and equality; and the throttling was real.
-    expect(world.graph.requests.filter((r) => r.status === 429 || r.status === 503 || r.status === 504).length).toBeGreaterThanOrEqual(4);
+    expect(
+      world.graph.requests.filter((r) => r.status === 429 || r.status === 503 || r.status === 504).length,
+    ).toBeGreaterThanOrEqual(4);
   });
 
   it('writes BOM, CRLF and neutralised cells, and a manifest that matches the files', async () => {
-    const tenant = generateTenant({ seed: 'unseen-2', now: new Date(NOW), users: 40, groups: 5, eligible: 60, active: 30, hostile: true });
+    const tenant = generateTenant({
+      seed: 'unseen-2',
+      now: new Date(NOW),
+      users: 40,
+      groups: 5,
+      eligible: 60,
+      active: 30,
+      hostile: true,
+    });
     world = await startWorld(tenant, { pageSize: 50 });
     expect((await world.cli(['daily', '--now', NOW])).code).toBe(0);
-    const raw = await world.blobs.getContainerClient(world.reports).getBlockBlobClient('daily/2026/11/24/eligible-assignments.csv').downloadToBuffer();
+    const raw = await world.blobs
+      .getContainerClient(world.reports)
+      .getBlockBlobClient('daily/2026/11/24/eligible-assignments.csv')
+      .downloadToBuffer();
     expect([...raw.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
     const text = raw.toString('utf8');
     expect(text.split('\r\n')[0]).toBe(`\ufeff${ASSIGNMENT_COLUMNS.join(',')}`);
@@ -53,23 +77,38 @@ describe('the PIM snapshot', () => {
     const cells = (await world.csv(world.reports, 'daily/2026/11/24/eligible-assignments.csv')).flat();
     expect(cells.some((c) => c.startsWith("'="))).toBe(true);
     expect(cells.filter((c) => /^[=+\-@\t\r]/.test(c))).toEqual([]);
-    expect(cells.filter((c) => /^\d{4}-\d{2}-\d{2}/.test(c)).every((c) => /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(c))).toBe(true);
+    expect(
+      cells.filter((c) => /^\d{4}-\d{2}-\d{2}/.test(c)).every((c) => /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(c)),
+    ).toBe(true);
 
     const manifest = JSON.parse((await world.read(world.reports, 'daily/2026/11/24/manifest.json'))!);
     for (const file of manifest.files as Array<{ name: string; sha256: string; rows: number }>) {
-      const data = await world.blobs.getContainerClient(world.reports).getBlockBlobClient(`daily/2026/11/24/${file.name}`).downloadToBuffer();
+      const data = await world.blobs
+        .getContainerClient(world.reports)
+        .getBlockBlobClient(`daily/2026/11/24/${file.name}`)
+        .downloadToBuffer();
       expect(createHash('sha256').update(data).digest('hex')).toBe(file.sha256);
     }
     expect(manifest.graph.requests).toBe(world.graph.requests.filter((r) => !r.batched).length);
   });
 
   it('reads 5,000 schedules with requests that grow with pages, not rows', async () => {
-    const tenant = generateTenant({ seed: 'large', now: new Date(NOW), users: 900, groups: 60, eligible: 3500, active: 1500, auditDays: 2 });
+    const tenant = generateTenant({
+      seed: 'large',
+      now: new Date(NOW),
+      users: 900,
+      groups: 60,
+      eligible: 3500,
+      active: 1500,
+      auditDays: 2,
+    });
     const pageSize = 100;
     world = await startWorld(tenant, { pageSize });
     expect((await world.cli(['daily', '--now', NOW])).code).toBe(0);
     const top = world.graph.requests.filter((r) => !r.batched);
-    const lists = Math.ceil(tenant.eligibilitySchedules.length / pageSize) + Math.ceil(tenant.assignmentSchedules.length / pageSize);
+    const lists =
+      Math.ceil(tenant.eligibilitySchedules.length / pageSize) +
+      Math.ceil(tenant.assignmentSchedules.length / pageSize);
     const groupsHoldingRoles = new Set(
       [...tenant.eligibilitySchedules, ...tenant.assignmentSchedules]
         .map((s) => s.principalId)
@@ -86,7 +125,11 @@ describe('the PIM snapshot', () => {
     world = await startWorld(tenant);
     world.useProcessEnv();
     const logs: unknown[][] = [];
-    const context = new InvocationContext({ invocationId: 'timer-1', functionName: 'dailyDigest', logHandler: (...args) => logs.push(args) });
+    const context = new InvocationContext({
+      invocationId: 'timer-1',
+      functionName: 'dailyDigest',
+      logHandler: (...args) => logs.push(args),
+    });
     await dailyDigest({ ...timer, isPastDue: true }, context);
     const day = new Date().toISOString().slice(0, 10).replace(/-/g, '/');
     const expected = expectedAssignmentRows(tenant, { privilegedRoleIds });
@@ -110,7 +153,14 @@ describe('the PIM snapshot', () => {
   });
 
   it('exports a dataset to stdout as CSV and as JSON, writing no blob', async () => {
-    const tenant = generateTenant({ seed: 'export', now: new Date(NOW), users: 30, groups: 4, eligible: 30, active: 20 });
+    const tenant = generateTenant({
+      seed: 'export',
+      now: new Date(NOW),
+      users: 30,
+      groups: 4,
+      eligible: 30,
+      active: 20,
+    });
     world = await startWorld(tenant);
     const run = await world.cli(['export', '--dataset', 'active', '--now', NOW]);
     expect(run.code).toBe(0);
@@ -119,14 +169,18 @@ describe('the PIM snapshot', () => {
     const eligible = expectedAssignmentRows(tenant, { privilegedRoleIds }).eligible;
     // JSON keeps raw values: undo the CSV's formula neutralisation to compare.
     expect(JSON.parse(json.stdout)).toEqual(
-      eligible.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, /^'[=+\-@\t\r]/.test(v) ? v.slice(1) : v]))),
+      eligible.map((r) =>
+        Object.fromEntries(Object.entries(r).map(([k, v]) => [k, /^'[=+\-@\t\r]/.test(v) ? v.slice(1) : v])),
+      ),
     );
     expect(await world.list(world.reports)).toEqual([]);
   });
 
   it('uses the user-assigned identity named by MANAGED_IDENTITY_CLIENT_ID, and says so when it is unknown', async () => {
     world = await startWorld(generateTenant({ seed: 'uami', now: new Date(NOW), users: 10, eligible: 10, active: 5 }));
-    const ok = await world.cli(['export', '--dataset', 'eligible', '--now', NOW], { MANAGED_IDENTITY_CLIENT_ID: USER_ASSIGNED_CLIENT_ID });
+    const ok = await world.cli(['export', '--dataset', 'eligible', '--now', NOW], {
+      MANAGED_IDENTITY_CLIENT_ID: USER_ASSIGNED_CLIENT_ID,
+    });
     expect(ok.code).toBe(0);
     expect(world.identity.requests.map((r) => r.query.client_id)).toContain(USER_ASSIGNED_CLIENT_ID);
     const unknown = await world.cli(['export', '--dataset', 'eligible', '--now', NOW], {
@@ -137,7 +191,10 @@ describe('the PIM snapshot', () => {
   });
 
   it('says plainly when the tenant has no PIM licence', async () => {
-    const tenant = { ...generateTenant({ seed: 'nolicence', now: new Date(NOW), users: 5, eligible: 5, active: 5 }), licensed: false };
+    const tenant = {
+      ...generateTenant({ seed: 'nolicence', now: new Date(NOW), users: 5, eligible: 5, active: 5 }),
+      licensed: false,
+    };
     world = await startWorld(tenant);
     const run = await world.cli(['export', '--dataset', 'eligible', '--now', NOW]);
     expect(run.code).toBe(1);

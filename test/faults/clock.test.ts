@@ -19,10 +19,22 @@ describe('a clock behind the watermark', () => {
   });
 
   it('harvests nothing, keeps the watermark, and the next right run loses and doubles nothing', async () => {
-    world = await startWorld(generateTenant({ seed: 'clock', now: new Date(at(DAY)), users: 15, groups: 2, eligible: 10, active: 6, auditDays: 31, activationsPerDay: 3 }), {
-      auditRateLimit: { requests: 1000, perMs: 1000 },
-      now: clock.now,
-    });
+    world = await startWorld(
+      generateTenant({
+        seed: 'clock',
+        now: new Date(at(DAY)),
+        users: 15,
+        groups: 2,
+        eligible: 10,
+        active: 6,
+        auditDays: 31,
+        activationsPerDay: 3,
+      }),
+      {
+        auditRateLimit: { requests: 1000, perMs: 1000 },
+        now: clock.now,
+      },
+    );
     logs.knowSecretsOf(world);
     const feed = new ActivationFeed(world, 'clock');
     const run = async (now: string) => {
@@ -40,7 +52,9 @@ describe('a clock behind the watermark', () => {
     const before = audits();
     const late = await run(behind);
     expect(late.code).toBe(0);
-    expect(late.stderr).toMatch(/warning: The clock \(2026-11-18T06:00:00\.000Z\) is earlier than the stored watermark \(2026-11-20T06:00:00\.000Z\); no activation is harvested and the watermark is kept/);
+    expect(late.stderr).toMatch(
+      /warning: The clock \(2026-11-18T06:00:00\.000Z\) is earlier than the stored watermark \(2026-11-20T06:00:00\.000Z\); no activation is harvested and the watermark is kept/,
+    );
     expect(audits()).toBe(before);
     expect(await world.read(world.reports, 'state/activations-watermark.json')).toBe(watermark);
 

@@ -24,10 +24,29 @@ describe('Graph faults', () => {
     expect(logs.leaks()).toEqual([]);
   });
 
-  async function start(seed: string, options: WorldOptions = {}, size: Partial<Parameters<typeof generateTenant>[0]> = {}) {
+  async function start(
+    seed: string,
+    options: WorldOptions = {},
+    size: Partial<Parameters<typeof generateTenant>[0]> = {},
+  ) {
     clock.set(NOW);
-    const tenant = generateTenant({ seed, now: new Date(NOW), users: 40, groups: 5, eligible: 50, active: 25, auditDays: 31, ...size });
-    world = await startWorld(tenant, { pageSize: 9, maxPageSize: 9, auditRateLimit: { requests: 1000, perMs: 1000 }, now: clock.now, ...options });
+    const tenant = generateTenant({
+      seed,
+      now: new Date(NOW),
+      users: 40,
+      groups: 5,
+      eligible: 50,
+      active: 25,
+      auditDays: 31,
+      ...size,
+    });
+    world = await startWorld(tenant, {
+      pageSize: 9,
+      maxPageSize: 9,
+      auditRateLimit: { requests: 1000, perMs: 1000 },
+      now: clock.now,
+      ...options,
+    });
     logs.knowSecretsOf(world);
     return world;
   }
@@ -41,7 +60,9 @@ describe('Graph faults', () => {
   /** The day's CSVs are exactly the oracle's, and every activation Graph holds is there once. */
   async function expectTheDayAsTheOracleSaysIt(day = DAY, now = NOW) {
     const expected = expectedAssignmentRows(world.graph.tenant, { privilegedRoleIds });
-    expect(records(await world.csv(world.reports, `${folderOf(day)}eligible-assignments.csv`))).toEqual(expected.eligible);
+    expect(records(await world.csv(world.reports, `${folderOf(day)}eligible-assignments.csv`))).toEqual(
+      expected.eligible,
+    );
     expect(records(await world.csv(world.reports, `${folderOf(day)}active-assignments.csv`))).toEqual(expected.active);
     const activations = expectedActivations(world.graph.tenant, new Date(Date.parse(now) - 30 * DAY_MS), new Date(now));
     expect(activations.length).toBeGreaterThan(10);
@@ -57,7 +78,9 @@ describe('Graph faults', () => {
     world.graph.inject({ path: /directoryAudits/, status: 429, retryAfterSeconds: 1, times: 1 });
     const run = await daily();
     expect(run.code).toBe(0);
-    expect(run.stderr).toMatch(/Graph 429 on \/roleManagement\/directory\/roleEligibilitySchedules; retrying in 2\.0 s/);
+    expect(run.stderr).toMatch(
+      /Graph 429 on \/roleManagement\/directory\/roleEligibilitySchedules; retrying in 2\.0 s/,
+    );
     // Exactly as long as Graph asked, never earlier: throttled calls count against the app
     // (https://learn.microsoft.com/graph/throttling).
     expect(waitsOn(/roleEligibilitySchedules/)).toEqual([2000]);
@@ -90,7 +113,9 @@ describe('Graph faults', () => {
     world.graph.inject({ path: /roleEligibilitySchedules/, status: 429, retryAfterSeconds: 0, times: 7 });
     const failed = await daily();
     expect(failed.code).toBe(1);
-    expect(failed.stderr).toMatch(/error: Graph 429 TooManyRequests on \/roleManagement\/directory\/roleEligibilitySchedules/);
+    expect(failed.stderr).toMatch(
+      /error: Graph 429 TooManyRequests on \/roleManagement\/directory\/roleEligibilitySchedules/,
+    );
     expect(await finalDays(world)).toEqual([]);
     expect(world.email.sent).toEqual([]);
 
@@ -100,12 +125,14 @@ describe('Graph faults', () => {
     expect(world.email.sent.length).toBe(1);
   });
 
-  it('a failure that is not transient (500) is not retried, is named with Graph\'s code, and the next run completes', async () => {
+  it("a failure that is not transient (500) is not retried, is named with Graph's code, and the next run completes", async () => {
     await start('graph-500');
     world.graph.inject({ path: /roleAssignmentSchedules/, status: 500, times: 1 });
     const failed = await daily();
     expect(failed.code).toBe(1);
-    expect(failed.stderr).toContain('error: Graph 500 InternalServerError on /roleManagement/directory/roleAssignmentSchedules');
+    expect(failed.stderr).toContain(
+      'error: Graph 500 InternalServerError on /roleManagement/directory/roleAssignmentSchedules',
+    );
     expect(failed.stderr).not.toMatch(/\n\s+at /); // no stack trace
     expect(await finalDays(world)).toEqual([]);
     expect((await daily()).code).toBe(0);
@@ -182,7 +209,9 @@ describe('Graph faults', () => {
       expect((await daily(`${day}T06:00:00Z`)).code).toBe(0);
     }
     expect(await finalDays(world)).toEqual(days);
-    expect(await dailyFilesProblems(world, new Date(Date.parse(NOW) - 30 * DAY_MS), new Date('2026-11-22T06:00:00Z'))).toEqual({
+    expect(
+      await dailyFilesProblems(world, new Date(Date.parse(NOW) - 30 * DAY_MS), new Date('2026-11-22T06:00:00Z')),
+    ).toEqual({
       missing: [],
       doubled: [],
       extra: [],

@@ -31,13 +31,22 @@ type Moment = { write: (w: Omit<BlobWrite, 'action'>) => boolean } | { graph: Re
 
 const DAILY_MOMENTS: Array<[string, Moment]> = [
   ['while reading the audit log', { graph: /\/auditLogs\/directoryAudits$/ }],
-  ['after storing the harvest, before moving the watermark', { write: (w) => w.blob === 'state/activations-watermark.json' }],
-  ['in the middle of a CSV (before its block list is committed)', { write: (w) => w.blob.endsWith('/eligible-assignments.csv') && w.url.includes('comp=blocklist') }],
+  [
+    'after storing the harvest, before moving the watermark',
+    { write: (w) => w.blob === 'state/activations-watermark.json' },
+  ],
+  [
+    'in the middle of a CSV (before its block list is committed)',
+    { write: (w) => w.blob.endsWith('/eligible-assignments.csv') && w.url.includes('comp=blocklist') },
+  ],
   ['before the manifest that makes the day final', { write: (w) => w.blob.endsWith('/manifest.json') }],
   ['after ACS accepted the digest, before the send is recorded', { write: (w) => w.blob.startsWith('state/email/') }],
   // ACS delivers every send it accepted; the process dies while polling its status (held by a slow ACS).
   ['while polling ACS for a send it accepted', { acsAccepted: true }],
-  ['after the send is recorded, before the outbox is emptied', { write: (w) => w.method === 'DELETE' && w.blob.startsWith('state/outbox/') }],
+  [
+    'after the send is recorded, before the outbox is emptied',
+    { write: (w) => w.method === 'DELETE' && w.blob.startsWith('state/outbox/') },
+  ],
 ];
 
 describe('killed in the middle of a run', () => {
@@ -150,6 +159,8 @@ describe('killed in the middle of a run', () => {
     expect(again.code).toBe(0);
     expect((await rerun(['verify', '--month', '2026-10'])).code).toBe(0);
     const pack = await csvRecordsOf(world, world.archive, 'monthly/2026-10/activations.csv');
-    expect(pack).toEqual(expectedActivations(world.graph.tenant, new Date('2026-10-01T00:00:00Z'), new Date('2026-11-01T00:00:00Z')));
+    expect(pack).toEqual(
+      expectedActivations(world.graph.tenant, new Date('2026-10-01T00:00:00Z'), new Date('2026-11-01T00:00:00Z')),
+    );
   }, 30_000);
 });

@@ -14,7 +14,19 @@ import { startBlobProxy } from '../support/blob-proxy';
 import type { Log } from '../../src/log';
 import type { Settings } from '../../src/settings';
 import { spawnCli } from '../support/child';
-import { ActivationFeed, addDays, at, Clock, csvRecordsOf, emailsPerDay, finalDays, folderOf, LogBook, manifestProblems, startSmallWorld } from '../support/faults';
+import {
+  ActivationFeed,
+  addDays,
+  at,
+  Clock,
+  csvRecordsOf,
+  emailsPerDay,
+  finalDays,
+  folderOf,
+  LogBook,
+  manifestProblems,
+  startSmallWorld,
+} from '../support/faults';
 import type { World } from '../support/world';
 
 const START = '2026-09-29';
@@ -52,22 +64,32 @@ describe('overlapping runs', () => {
     const blob = blobs.getContainerClient(world.reports).getBlockBlobClient(RUN_LOCK);
     const lease = blob.getBlobLeaseClient();
     await lease.acquireLease(15);
-    await blob.setMetadata({ job: 'monthly', host: 'func-instance-7', pid: '4242', started: '2026-09-29T03:00:00.000Z' }, { conditions: { leaseId: lease.leaseId } });
+    await blob.setMetadata(
+      { job: 'monthly', host: 'func-instance-7', pid: '4242', started: '2026-09-29T03:00:00.000Z' },
+      { conditions: { leaseId: lease.leaseId } },
+    );
     return lease;
   }
 
   it('two daily runs started together (the timer and a laptop): both succeed, the second waits; one email, files as one run leaves them', async () => {
     clock.set(at(START));
-    const [a, b] = await Promise.all([world.cli(['daily', '--now', at(START)]), world.cli(['daily', '--now', at(START)])]);
+    const [a, b] = await Promise.all([
+      world.cli(['daily', '--now', at(START)]),
+      world.cli(['daily', '--now', at(START)]),
+    ]);
     logs.add(a.stderr, b.stderr);
     expect([a.code, b.code]).toEqual([0, 0]);
     // The holder is named once it has written its name (`daily on <host>…`), `one that has just started` before.
-    const waited = [a, b].filter((r) => /Another run \((daily on .*|one that has just started)\) is writing the reports; waiting/.test(r.stderr));
+    const waited = [a, b].filter((r) =>
+      /Another run \((daily on .*|one that has just started)\) is writing the reports; waiting/.test(r.stderr),
+    );
     expect(waited.length).toBe(1);
     expect(waited[0].stderr).toMatch(/is complete already \(manifest\.json exists\); nothing is rewritten/);
     expect(emailsPerDay(world).get(START)).toBe(1);
     expect(await manifestProblems(world, world.reports, folderOf(START))).toEqual([]);
-    const ids = (await csvRecordsOf(world, world.reports, `${folderOf(START)}activations.csv`)).map((r) => r['Audit Id']);
+    const ids = (await csvRecordsOf(world, world.reports, `${folderOf(START)}activations.csv`)).map(
+      (r) => r['Audit Id'],
+    );
     expect(ids.length).toBeGreaterThan(0);
     expect(new Set(ids).size).toBe(ids.length);
   }, 60_000);
@@ -77,7 +99,10 @@ describe('overlapping runs', () => {
     const day = '2026-10-02';
     clock.set(at(day));
     feed.add(at(START), at(day), 3);
-    const [daily, monthly] = await Promise.all([world.cli(['daily', '--now', at(day)]), world.cli(['monthly', '--now', at(day)])]);
+    const [daily, monthly] = await Promise.all([
+      world.cli(['daily', '--now', at(day)]),
+      world.cli(['monthly', '--now', at(day)]),
+    ]);
     logs.add(daily.stderr, monthly.stderr);
     expect([daily.code, monthly.code]).toEqual([0, 0]);
     expect([daily, monthly].filter((r) => /is writing the reports; waiting/.test(r.stderr)).length).toBe(1);
@@ -91,7 +116,9 @@ describe('overlapping runs', () => {
     const log = memoryLog();
     let ran = false;
     const ctx = { store, settings: lockSettings(), log };
-    await expect(withRunLock(ctx, 'daily', async () => (ran = true), { waitMs: 600, pollMs: 200 })).rejects.toThrow(RunLockedError);
+    await expect(withRunLock(ctx, 'daily', async () => (ran = true), { waitMs: 600, pollMs: 200 })).rejects.toThrow(
+      RunLockedError,
+    );
     await expect(withRunLock(ctx, 'daily', async () => (ran = true), { waitMs: 600, pollMs: 200 })).rejects.toThrow(
       `another run (monthly on func-instance-7, pid 4242, started 2026-09-29T03:00:00.000Z) still holds ${world.reports}/${RUN_LOCK}`,
     );
@@ -106,7 +133,9 @@ describe('overlapping runs', () => {
 
   it('released when the run fails, too', async () => {
     const ctx = { store, settings: lockSettings(), log: memoryLog() };
-    await expect(withRunLock(ctx, 'daily', async () => Promise.reject(new Error('Graph said no')))).rejects.toThrow('Graph said no');
+    await expect(withRunLock(ctx, 'daily', async () => Promise.reject(new Error('Graph said no')))).rejects.toThrow(
+      'Graph said no',
+    );
     expect(await withRunLock(ctx, 'daily', async () => 'next', { waitMs: 0 })).toBe('next');
   });
 
@@ -115,12 +144,20 @@ describe('overlapping runs', () => {
     const gone = spawn(process.execPath, ['-e', '']);
     await new Promise((resolve) => gone.on('exit', resolve));
     // What a killed run leaves: its name and lease id in the metadata, its lease lapsed.
-    await blob.setMetadata({ job: 'daily', host: hostname().replace(/[^\x20-\x7e]/g, '?'), pid: String(gone.pid), started: '2026-10-02T06:00:00.000Z', lease: '0f0e0d0c-0b0a-4908-8706-050403020100' });
+    await blob.setMetadata({
+      job: 'daily',
+      host: hostname().replace(/[^\x20-\x7e]/g, '?'),
+      pid: String(gone.pid),
+      started: '2026-10-02T06:00:00.000Z',
+      lease: '0f0e0d0c-0b0a-4908-8706-050403020100',
+    });
     // A new run has just taken the lease and has not written its own name yet.
     const newHolder = blob.getBlobLeaseClient();
     await newHolder.acquireLease(15);
     const ctx = { store, settings: lockSettings(), log: memoryLog() };
-    await expect(withRunLock(ctx, 'monthly', async () => 'overlapped', { waitMs: 800, pollMs: 200 })).rejects.toThrow(RunLockedError);
+    await expect(withRunLock(ctx, 'monthly', async () => 'overlapped', { waitMs: 800, pollMs: 200 })).rejects.toThrow(
+      RunLockedError,
+    );
     expect((await blob.getProperties()).leaseState).toBe('leased');
     await newHolder.releaseLease();
   });
@@ -157,7 +194,7 @@ describe('overlapping runs', () => {
     return other;
   }
 
-  it('a lease lost after the run\'s last write: the run fails, it does not report success', async () => {
+  it("a lease lost after the run's last write: the run fails, it does not report success", async () => {
     const ctx = { store, settings: lockSettings(), log: memoryLog() };
     let other: Awaited<ReturnType<typeof takeTheLockAway>> | undefined;
     const outcome = withRunLock(ctx, 'daily', async () => {
@@ -167,7 +204,9 @@ describe('overlapping runs', () => {
       return 'done';
     });
     await expect(outcome).rejects.toThrow(LeaseLostError);
-    await expect(outcome).rejects.toThrow(/the lease on .*state\/run\.lock was lost during this run .*this run has not completed/);
+    await expect(outcome).rejects.toThrow(
+      /the lease on .*state\/run\.lock was lost during this run .*this run has not completed/,
+    );
     await other?.releaseLease();
     await store.delete(world.reports, 'state/probe.txt');
   }, 20_000);
@@ -175,7 +214,10 @@ describe('overlapping runs', () => {
   it('a write in flight when the lease is lost is aborted, not left to land later; every write request carries a timeout shorter than the lease', async () => {
     const proxy = await startBlobProxy();
     try {
-      const viaProxy = BlobStore.fromSettings({ kind: 'connectionString', connectionString: proxy.connectionString }, undefined as never);
+      const viaProxy = BlobStore.fromSettings(
+        { kind: 'connectionString', connectionString: proxy.connectionString },
+        undefined as never,
+      );
       const ctx = { store: viaProxy, settings: lockSettings(), log: memoryLog() };
       // Storage never answers this write (a connection that hangs).
       proxy.onWrite = (w) => (w.blob === 'state/held.txt' ? 'hold' : 'pass');
@@ -195,7 +237,9 @@ describe('overlapping runs', () => {
       expect(writes.length).toBeGreaterThan(1);
       expect(WRITE_TRY_TIMEOUT_MS).toBeLessThan(15_000);
       expect(writes.filter((w) => !new URL(w.url, 'http://x').searchParams.get('timeout'))).toEqual([]);
-      expect(writes.map((w) => Number(new URL(w.url, 'http://x').searchParams.get('timeout')))).toEqual(writes.map(() => WRITE_TRY_TIMEOUT_MS / 1000));
+      expect(writes.map((w) => Number(new URL(w.url, 'http://x').searchParams.get('timeout')))).toEqual(
+        writes.map(() => WRITE_TRY_TIMEOUT_MS / 1000),
+      );
     } finally {
       proxy.clear();
       await proxy.stop();
@@ -206,27 +250,48 @@ describe('overlapping runs', () => {
     const WATERMARK = 'state/activations-watermark.json';
     const reports = world.blobs.getContainerClient(world.reports);
     const original = await world.read(world.reports, WATERMARK);
-    const mark = (through: string) => ({ harvestedThroughUtc: through, coverageStartUtc: through, recent: {}, gaps: [] });
+    const mark = (through: string) => ({
+      harvestedThroughUtc: through,
+      coverageStartUtc: through,
+      recent: {},
+      gaps: [],
+    });
     const [first, second] = [new StateStore(store, world.reports), new StateStore(store, world.reports)];
-    const [firstHistory, secondHistory] = [new HistoryStore(store, world.reports), new HistoryStore(store, world.reports)];
+    const [firstHistory, secondHistory] = [
+      new HistoryStore(store, world.reports),
+      new HistoryStore(store, world.reports),
+    ];
     try {
       await firstHistory.watermark();
       await secondHistory.watermark();
       await secondHistory.saveWatermark(mark('2030-01-02T00:00:00.000Z'));
       await expect(firstHistory.saveWatermark(mark('2030-01-01T00:00:00.000Z'))).rejects.toThrow(BlobChangedError);
-      expect(JSON.parse((await world.read(world.reports, WATERMARK))!).harvestedThroughUtc).toBe('2030-01-02T00:00:00.000Z');
+      expect(JSON.parse((await world.read(world.reports, WATERMARK))!).harvestedThroughUtc).toBe(
+        '2030-01-02T00:00:00.000Z',
+      );
       // Once it has read the new one, it may write.
       await firstHistory.watermark();
       await firstHistory.saveWatermark(mark('2030-01-03T00:00:00.000Z'));
 
-      const entry: OutboxEntry = { day: '2030-01-01', subject: 's', html: 'h', text: 't', createdUtc: '2030-01-01T06:00:00.000Z' };
+      const entry: OutboxEntry = {
+        day: '2030-01-01',
+        subject: 's',
+        html: 'h',
+        text: 't',
+        createdUtc: '2030-01-01T06:00:00.000Z',
+      };
       await second.addToOutbox(entry);
       expect((await first.outbox()).map((e) => e.day)).toContain('2030-01-01');
       await second.addToOutbox({ ...entry, accepted: 'operation-of-the-other-run' });
-      await expect(first.addToOutbox({ ...entry, accepted: 'operation-of-this-run' })).rejects.toThrow(BlobChangedError);
-      expect(JSON.parse((await world.read(world.reports, 'state/outbox/2030-01-01.json'))!).accepted).toBe('operation-of-the-other-run');
+      await expect(first.addToOutbox({ ...entry, accepted: 'operation-of-this-run' })).rejects.toThrow(
+        BlobChangedError,
+      );
+      expect(JSON.parse((await world.read(world.reports, 'state/outbox/2030-01-01.json'))!).accepted).toBe(
+        'operation-of-the-other-run',
+      );
     } finally {
-      for (const day of ['2030-01-01', '2030-01-02']) await reports.getBlockBlobClient(`state/outbox/${day}.json`).deleteIfExists();
+      for (const day of ['2030-01-01', '2030-01-02'])
+        await reports.getBlockBlobClient(`state/outbox/${day}.json`).deleteIfExists();
       if (original) await reports.getBlockBlobClient(WATERMARK).upload(original, Buffer.byteLength(original));
       else await reports.getBlockBlobClient(WATERMARK).deleteIfExists();
     }

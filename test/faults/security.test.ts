@@ -23,16 +23,33 @@ import { startWorld, type World } from '../support/world';
 
 const DAY = '2026-11-20';
 const logs = new LogBook();
-const timer: Timer = { isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: '', next: '', lastUpdated: '' } };
+const timer: Timer = {
+  isPastDue: false,
+  schedule: { adjustForDST: false },
+  scheduleStatus: { last: '', next: '', lastUpdated: '' },
+};
 
 describe('security under faults', () => {
   let world: World;
   const clock = new Clock(at(DAY));
 
   beforeAll(async () => {
-    const tenant = generateTenant({ seed: 'security', now: new Date(at(DAY)), users: 40, groups: 4, eligible: 40, active: 20, auditDays: 3, hostile: true });
+    const tenant = generateTenant({
+      seed: 'security',
+      now: new Date(at(DAY)),
+      users: 40,
+      groups: 4,
+      eligible: 40,
+      active: 20,
+      auditDays: 3,
+      hostile: true,
+    });
     // ACS through its connection string: its access key must not leak either.
-    world = await startWorld(tenant, { auditRateLimit: { requests: 1000, perMs: 1000 }, now: clock.now, email: 'connectionString' });
+    world = await startWorld(tenant, {
+      auditRateLimit: { requests: 1000, perMs: 1000 },
+      now: clock.now,
+      email: 'connectionString',
+    });
     logs.knowSecretsOf(world);
     new ActivationFeed(world, 'security').add(at('2026-11-19'), at(DAY, 5), 8);
   });
@@ -56,7 +73,9 @@ describe('security under faults', () => {
     const failed = await world.cli(['daily', '--now', at(DAY)]);
     logs.add(failed.stderr, failed.stdout);
     expect(failed.code).toBe(1);
-    expect(failed.stderr).toMatch(/error: Graph 400 BadRequest on \/roleManagement\/directory\/roleDefinitions: Rejected\. Authorization: Bearer \[redacted/);
+    expect(failed.stderr).toMatch(
+      /error: Graph 400 BadRequest on \/roleManagement\/directory\/roleDefinitions: Rejected\. Authorization: Bearer \[redacted/,
+    );
     const ok = await world.cli(['daily', '--now', at(DAY)]);
     logs.add(ok.stderr, ok.stdout);
     expect(ok.code).toBe(0);
@@ -67,7 +86,11 @@ describe('security under faults', () => {
     world.useProcessEnv();
     const lines: string[] = [];
     const context = () =>
-      new InvocationContext({ invocationId: 'sec', functionName: 'dailyDigest', logHandler: (_level, ...args) => lines.push(args.map(String).join(' ')) });
+      new InvocationContext({
+        invocationId: 'sec',
+        functionName: 'dailyDigest',
+        logHandler: (_level, ...args) => lines.push(args.map(String).join(' ')),
+      });
     world.graph.inject({ path: /directoryAudits/, status: 400, times: 1, body: echoingError() });
     const thrown = await dailyDigest(timer, context()).then(
       () => undefined,
@@ -92,9 +115,16 @@ describe('security under faults', () => {
   it('a failed HTTP export answers and logs no secret', async () => {
     world.useProcessEnv();
     const lines: string[] = [];
-    const context = new InvocationContext({ invocationId: 'sec-http', functionName: 'export', logHandler: (_level, ...args) => lines.push(args.map(String).join(' ')) });
+    const context = new InvocationContext({
+      invocationId: 'sec-http',
+      functionName: 'export',
+      logHandler: (_level, ...args) => lines.push(args.map(String).join(' ')),
+    });
     world.graph.inject({ path: /roleEligibilitySchedules/, status: 400, times: 1, body: echoingError() });
-    const response = await httpExport(new HttpRequest({ method: 'GET', url: 'http://localhost:7071/api/export?dataset=eligible' }), context);
+    const response = await httpExport(
+      new HttpRequest({ method: 'GET', url: 'http://localhost:7071/api/export?dataset=eligible' }),
+      context,
+    );
     expect(response.status).toBe(502);
     const known = [world.identity.header, world.email.accessKey];
     expect(leakedSecrets(JSON.stringify(response.jsonBody), known)).toEqual([]);
@@ -110,14 +140,19 @@ describe('security under faults', () => {
 
   it('CSV and HTML injection are neutralised: every file, the stored digest and the email', async () => {
     const folder = folderOf(DAY);
-    if (!(await world.read(world.reports, `${folder}manifest.json`))) expect((await world.cli(['daily', '--now', at(DAY)])).code).toBe(0);
+    if (!(await world.read(world.reports, `${folder}manifest.json`)))
+      expect((await world.cli(['daily', '--now', at(DAY)])).code).toBe(0);
     for (const name of ['eligible-assignments.csv', 'active-assignments.csv', 'activations.csv']) {
       const cells = parseCsv((await world.read(world.reports, `${folder}${name}`))!).flat();
       // No cell a spreadsheet would run; and the hostile values are there, neutralised.
       expect([name, cells.filter((c) => /^[=+\-@\t\r]/.test(c))]).toEqual([name, []]);
     }
     const allCells = (
-      await Promise.all(['eligible-assignments.csv', 'active-assignments.csv', 'activations.csv'].map((n) => world.read(world.reports, `${folder}${n}`)))
+      await Promise.all(
+        ['eligible-assignments.csv', 'active-assignments.csv', 'activations.csv'].map((n) =>
+          world.read(world.reports, `${folder}${n}`),
+        ),
+      )
     ).join('\n');
     expect(allCells).toContain(`"'=HYPERLINK(""http://evil"",""click"")"`);
     expect(allCells).toContain("'+SUM(1)");

@@ -68,7 +68,11 @@ describe('Blob Storage faults', () => {
 
   it("a refused write is a BlobStorageError with Storage's HTTP status and error code", async () => {
     const noToken: TokenCredential = { getToken: async () => null };
-    const store = BlobStore.fromSettings({ kind: 'connectionString', connectionString: proxy.connectionString }, noToken, { maxTries: 1 });
+    const store = BlobStore.fromSettings(
+      { kind: 'connectionString', connectionString: proxy.connectionString },
+      noToken,
+      { maxTries: 1 },
+    );
     await store.writeText(world.reports, 'probe.txt', 'probe', { contentType: 'text/plain' }); // the container exists
     proxy.onWrite = () => ({ status: 403, code: 'AuthorizationPermissionMismatch' });
     const error = await store.writeText(world.reports, 'refused.txt', 'x', { contentType: 'text/plain' }).then(
@@ -78,7 +82,9 @@ describe('Blob Storage faults', () => {
     proxy.clear();
     expect(error).toBeInstanceOf(BlobStorageError);
     expect(error).toMatchObject({ statusCode: 403, code: 'AuthorizationPermissionMismatch' });
-    expect((error as Error).message).toMatch(/writing reports-\w+\/refused\.txt failed \(HTTP 403 AuthorizationPermissionMismatch\)/);
+    expect((error as Error).message).toMatch(
+      /writing reports-\w+\/refused\.txt failed \(HTTP 403 AuthorizationPermissionMismatch\)/,
+    );
   });
 
   it('a transient 500 or reset on a write is retried by the storage client; the run succeeds', async () => {
@@ -137,7 +143,8 @@ describe('Blob Storage faults', () => {
 
     const problems = await dailyFilesProblems(world, new Date(Date.parse(at(START)) - 30 * DAY_MS), new Date(at(day)));
     expect(problems).toEqual({ missing: [], doubled: [], extra: [], different: [] });
-    for (const d of await finalDays(world)) expect([d, await manifestProblems(world, world.reports, folderOf(d))]).toEqual([d, []]);
+    for (const d of await finalDays(world))
+      expect([d, await manifestProblems(world, world.reports, folderOf(d))]).toEqual([d, []]);
     const emails = emailsPerDay(world);
     expect([...emails].filter(([, count]) => count > 1)).toEqual([]);
     // Every final day's digest went out, once.
@@ -159,7 +166,10 @@ describe('Blob Storage faults', () => {
     const sentBefore = world.email.sent.length;
     const first = await run(['daily', '--now', at(day)]);
     proxy.clear();
-    expect([first.code, first.stderr]).toEqual([1, expect.stringContaining(`state/outbox/${day}.json failed (HTTP 403`)]);
+    expect([first.code, first.stderr]).toEqual([
+      1,
+      expect.stringContaining(`state/outbox/${day}.json failed (HTTP 403`),
+    ]);
     expect(world.email.sent.length).toBe(sentBefore);
     expect(await world.list(world.reports, 'state/outbox/')).toEqual([`state/outbox/${day}.json`]);
   });
@@ -172,7 +182,9 @@ describe('Blob Storage faults', () => {
     const first = await run(['daily', '--now', at(day)]);
     proxy.clear();
     expect(first.code).toBe(1);
-    expect(first.stderr).toMatch(new RegExp(`error: Blob Storage at .*: deleting .*state/outbox/${day}\\.json failed \\(HTTP 403`));
+    expect(first.stderr).toMatch(
+      new RegExp(`error: Blob Storage at .*: deleting .*state/outbox/${day}\\.json failed \\(HTTP 403`),
+    );
     expect(emailsPerDay(world).get(day)).toBe(1);
     expect(emailsPerDay(world).get(queued)).toBe(1);
 
@@ -207,7 +219,11 @@ describe('Blob Storage faults', () => {
     expect(verify.code).toBe(0);
     // Exactly the month's activations, once: from the harvest, not from what Graph still has.
     const pack = await csvRecordsOf(world, world.archive, `monthly/${month}/activations.csv`);
-    const expected = expectedActivations(world.graph.tenant, new Date('2026-09-01T00:00:00Z'), new Date('2026-10-01T00:00:00Z'));
+    const expected = expectedActivations(
+      world.graph.tenant,
+      new Date('2026-09-01T00:00:00Z'),
+      new Date('2026-10-01T00:00:00Z'),
+    );
     expect(pack.map((r) => r['Audit Id']).sort()).toEqual(expected.map((r) => r['Audit Id']).sort());
     expect(pack).toEqual(expected);
   }, 60_000);

@@ -258,7 +258,9 @@ export function modules(parsed: ParsedBicep): ModuleDecl[] {
   return topLevel(parsed, 'module_declaration').map((m) => {
     const parts = named(m);
     const ifStatement = parts.find((c) => c.type === 'if_statement');
-    const body = ifStatement ? named(ifStatement).find((c) => c.type === 'object') : parts.find((c) => c.type === 'object');
+    const body = ifStatement
+      ? named(ifStatement).find((c) => c.type === 'object')
+      : parts.find((c) => c.type === 'object');
     if (!body) throw new Error(`module ${parts[0].text} has no body`);
     return {
       symbol: parts[0].text,

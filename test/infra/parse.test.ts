@@ -50,18 +50,28 @@ describe('lint:infra', () => {
 
   it('reports a MISSING token (an unclosed array) where it should have been', async () => {
     const { problems } = await parseBicep("var xs = [\n  'a'\n  'b'\n", 'unclosed.bicep');
-    expect(problems).toEqual([expect.objectContaining({ kind: 'MISSING', line: 3, column: 6, message: 'missing "]"' })]);
+    expect(problems).toEqual([
+      expect.objectContaining({ kind: 'MISSING', line: 3, column: 6, message: 'missing "]"' }),
+    ]);
     expect(formatProblem(problems[0], '/')).toBe('unclosed.bicep:3:6: MISSING: missing "]"');
   });
 
   it('blanks `extension` statements (unknown to tree-sitter-bicep 1.1.0) and keeps positions', async () => {
-    const source = "extension microsoftGraphV1\nparam principalId string\nvar x = \n";
-    expect(blankExtensionStatements(source)).toBe(`${' '.repeat('extension microsoftGraphV1'.length)}\nparam principalId string\nvar x = \n`);
+    const source = 'extension microsoftGraphV1\nparam principalId string\nvar x = \n';
+    expect(blankExtensionStatements(source)).toBe(
+      `${' '.repeat('extension microsoftGraphV1'.length)}\nparam principalId string\nvar x = \n`,
+    );
     const { problems } = await parseBicep(source, 'ext.bicep');
     // Only the real error (line 3) is left; the extension line no longer counts as one.
     expect(problems.length).toBeGreaterThan(0);
     expect(problems.every((p) => p.line === 3 || p.line === 4)).toBe(true);
-    expect((await parseBicep("extension 'br:mcr.microsoft.com/bicep/extensions/microsoftgraph/v1.0:1.0.0'\nparam p string\n")).problems).toEqual([]);
+    expect(
+      (
+        await parseBicep(
+          "extension 'br:mcr.microsoft.com/bicep/extensions/microsoftgraph/v1.0:1.0.0'\nparam p string\n",
+        )
+      ).problems,
+    ).toEqual([]);
   });
 
   it('fails on a directory with a broken file and names file:line:col', async () => {

@@ -102,7 +102,10 @@ describe('grant-graph-permissions.sh', () => {
         .map(([, id]) => id)
         .sort(),
     );
-    for (const c of posts(r.calls)) expect(c[c.indexOf('--url') + 1]).toBe(`https://graph.microsoft.com/v1.0/servicePrincipals/${GRAPH_SP}/appRoleAssignedTo`);
+    for (const c of posts(r.calls))
+      expect(c[c.indexOf('--url') + 1]).toBe(
+        `https://graph.microsoft.com/v1.0/servicePrincipals/${GRAPH_SP}/appRoleAssignedTo`,
+      );
     expect(r.stdout).toContain('AuditLog.Read.All: already granted');
   });
 
@@ -114,18 +117,21 @@ describe('grant-graph-permissions.sh', () => {
   });
 
   posixIt('grants Member.Read.Hidden only when asked (--member-read-hidden or GRANT_MEMBER_READ_HIDDEN=true)', () => {
-    const ids = (r: ReturnType<typeof run>) => posts(r.calls).map((c) => JSON.parse(c[c.indexOf('--body') + 1]).appRoleId as string);
+    const ids = (r: ReturnType<typeof run>) =>
+      posts(r.calls).map((c) => JSON.parse(c[c.indexOf('--body') + 1]).appRoleId as string);
     expect(ids(run('grant-graph-permissions.sh', [PRINCIPAL], {}))).not.toContain(MEMBER_READ_HIDDEN);
     const flagged = run('grant-graph-permissions.sh', ['--member-read-hidden', PRINCIPAL], {});
     expect(flagged.status).toBe(0);
     expect(ids(flagged)).toContain(MEMBER_READ_HIDDEN);
-    expect(ids(run('grant-graph-permissions.sh', [PRINCIPAL], { GRANT_MEMBER_READ_HIDDEN: 'true' }))).toContain(MEMBER_READ_HIDDEN);
+    expect(ids(run('grant-graph-permissions.sh', [PRINCIPAL], { GRANT_MEMBER_READ_HIDDEN: 'true' }))).toContain(
+      MEMBER_READ_HIDDEN,
+    );
   });
 
   posixIt('refuses to run without a principal id', () => {
     const r = run('grant-graph-permissions.sh', [], {});
     expect(r.status).toBe(2);
-    expect(r.stderr).toContain("principal (object) id");
+    expect(r.stderr).toContain('principal (object) id');
     expect(r.calls).toEqual([]);
   });
 });
@@ -155,7 +161,9 @@ describe('postprovision.sh', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).not.toContain('grant-graph-permissions.sh');
     const create = r.calls.find((c) => c[3] === 'create');
-    expect(create).toEqual(expect.arrayContaining(['--period', '2557', '--container-name', 'pim-archive', '--account-name', 'strptabc']));
+    expect(create).toEqual(
+      expect.arrayContaining(['--period', '2557', '--container-name', 'pim-archive', '--account-name', 'strptabc']),
+    );
     const lock = r.calls.find((c) => c[3] === 'lock');
     expect(lock).toEqual(expect.arrayContaining(['--if-match', '"etag-1"', '--resource-group', 'rg-pim']));
   });
@@ -182,21 +190,54 @@ describe('grant-azure-reader.sh', () => {
     const r = run('grant-azure-reader.sh', [PRINCIPAL, `root, /subscriptions/${SUB}`, TENANT], {});
     expect(r.status).toBe(0);
     expect(r.calls).toEqual([
-      ['role', 'assignment', 'create', '--assignee-object-id', PRINCIPAL, '--assignee-principal-type', 'ServicePrincipal', '--role', READER, '--scope', `/providers/Microsoft.Management/managementGroups/${TENANT}`, '--only-show-errors'],
-      ['role', 'assignment', 'create', '--assignee-object-id', PRINCIPAL, '--assignee-principal-type', 'ServicePrincipal', '--role', READER, '--scope', `/subscriptions/${SUB}`, '--only-show-errors'],
+      [
+        'role',
+        'assignment',
+        'create',
+        '--assignee-object-id',
+        PRINCIPAL,
+        '--assignee-principal-type',
+        'ServicePrincipal',
+        '--role',
+        READER,
+        '--scope',
+        `/providers/Microsoft.Management/managementGroups/${TENANT}`,
+        '--only-show-errors',
+      ],
+      [
+        'role',
+        'assignment',
+        'create',
+        '--assignee-object-id',
+        PRINCIPAL,
+        '--assignee-principal-type',
+        'ServicePrincipal',
+        '--role',
+        READER,
+        '--scope',
+        `/subscriptions/${SUB}`,
+        '--only-show-errors',
+      ],
     ]);
     expect(r.stdout).toContain(`Reader granted to the app identity at /subscriptions/${SUB}.`);
   });
 
-  posixIt('says clearly when the deployer lacks the right, with the command to run and elevated access at the root', () => {
-    const r = run('grant-azure-reader.sh', [PRINCIPAL, `root,/subscriptions/${SUB}`, TENANT], { FAKE_ROLE_DENIED: TENANT });
-    expect(r.status).toBe(0);
-    expect(r.stdout).toContain(`NOT granted at /providers/Microsoft.Management/managementGroups/${TENANT}: you lack Microsoft.Authorization/roleAssignments/write there.`);
-    expect(r.stdout).toContain('elevate-access-global-admin');
-    expect(r.stdout).toContain(`az role assignment create --assignee-object-id ${PRINCIPAL}`);
-    expect(r.stdout).toContain(`Reader granted to the app identity at /subscriptions/${SUB}.`);
-    expect(r.stdout).toContain('listed as incomplete');
-  });
+  posixIt(
+    'says clearly when the deployer lacks the right, with the command to run and elevated access at the root',
+    () => {
+      const r = run('grant-azure-reader.sh', [PRINCIPAL, `root,/subscriptions/${SUB}`, TENANT], {
+        FAKE_ROLE_DENIED: TENANT,
+      });
+      expect(r.status).toBe(0);
+      expect(r.stdout).toContain(
+        `NOT granted at /providers/Microsoft.Management/managementGroups/${TENANT}: you lack Microsoft.Authorization/roleAssignments/write there.`,
+      );
+      expect(r.stdout).toContain('elevate-access-global-admin');
+      expect(r.stdout).toContain(`az role assignment create --assignee-object-id ${PRINCIPAL}`);
+      expect(r.stdout).toContain(`Reader granted to the app identity at /subscriptions/${SUB}.`);
+      expect(r.stdout).toContain('listed as incomplete');
+    },
+  );
 
   posixIt('does nothing when PIM for Azure resources is off', () => {
     const r = run('grant-azure-reader.sh', [PRINCIPAL, ''], {});

@@ -57,7 +57,8 @@ describe('storage accounts', () => {
       resources(parsed, 'Microsoft.Storage/storageAccounts/blobServices/containers').filter((r) => !r.existing),
     );
     expect(containers.length).toBe(3); // deployment package, reports, archive
-    for (const c of containers) expect([c.symbol, literal(prop(c.body, 'properties.publicAccess'))]).toEqual([c.symbol, 'None']);
+    for (const c of containers)
+      expect([c.symbol, literal(prop(c.body, 'properties.publicAccess'))]).toEqual([c.symbol, 'None']);
   });
 
   it('the archive container has version-level immutability, with versioning on in its account', async () => {
@@ -109,7 +110,9 @@ describe('function app', () => {
     expect(literal(prop(app.body, 'properties.functionAppConfig.runtime.name'))).toBe('node');
     expect(literal(prop(app.body, 'properties.functionAppConfig.runtime.version'))).toBe('22');
     expect(literal(prop(app.body, 'identity.type'))).toBe('UserAssigned');
-    expect(literal(prop(app.body, 'properties.functionAppConfig.deployment.storage.authentication.type'))).toBe('UserAssignedIdentity');
+    expect(literal(prop(app.body, 'properties.functionAppConfig.deployment.storage.authentication.type'))).toBe(
+      'UserAssignedIdentity',
+    );
     // azd finds the app to deploy to by this tag: union(tags, { 'azd-service-name': 'api' })
     const serviceTag = prop(app.body, 'tags')?.descendantsOfType('object')[0];
     expect(literal(prop(serviceTag, 'azd-service-name'))).toBe('api');
@@ -132,10 +135,10 @@ describe('function app', () => {
     // Nor anywhere else in the templates as a key or a string (comments do not count)
     for (const parsed of await allBicep()) {
       const words = tokens(parsed, ['identifier', 'property_identifier', 'string_content']).map((n) => n.text);
-      for (const name of forbidden) expect([parsed.file, name, words.includes(name)]).toEqual([parsed.file, name, false]);
+      for (const name of forbidden)
+        expect([parsed.file, name, words.includes(name)]).toEqual([parsed.file, name, false]);
     }
   });
-
 });
 
 describe('function app: publishing and the HTTP export', () => {
@@ -160,8 +163,12 @@ describe('function app: publishing and the HTTP export', () => {
     expect(literal(prop(auth.body, 'properties.platform.enabled'))).toBe(true);
     expect(literal(prop(auth.body, 'properties.globalValidation.requireAuthentication'))).toBe(true);
     expect(literal(prop(auth.body, 'properties.globalValidation.unauthenticatedClientAction'))).toBe('Return401');
-    expect(prop(auth.body, 'properties.identityProviders.azureActiveDirectory.registration.clientId')?.text).toBe('entraAuthClientId');
-    expect(squash(prop(auth.body, 'properties.identityProviders.azureActiveDirectory.validation.allowedAudiences')?.text)).toBe("['api://${entraAuthClientId}']");
+    expect(prop(auth.body, 'properties.identityProviders.azureActiveDirectory.registration.clientId')?.text).toBe(
+      'entraAuthClientId',
+    );
+    expect(
+      squash(prop(auth.body, 'properties.identityProviders.azureActiveDirectory.validation.allowedAudiences')?.text),
+    ).toBe("['api://${entraAuthClientId}']");
     const main = await bicep('main.bicep');
     expect(param(main, 'entraAuthEnabled').type).toBe('bool');
     expect(param(main, 'entraAuthEnabled').defaultValue?.text).toBe('false');
@@ -180,7 +187,9 @@ describe('function app: publishing and the HTTP export', () => {
     expect(rule).toBeDefined();
     expect(literal(prop(rule, 'enabled'))).toBe(true);
     expect(squash(prop(rule, 'definition.filters.prefixMatch')?.text)).toBe("['${reportsContainerName}/exports/']");
-    expect(prop(rule, 'definition.actions.baseBlob.delete.daysAfterCreationGreaterThan')?.text).toBe('exportRetentionDays');
+    expect(prop(rule, 'definition.actions.baseBlob.delete.daysAfterCreationGreaterThan')?.text).toBe(
+      'exportRetentionDays',
+    );
     expect(param(parsed, 'exportRetentionDays').type).toBe('int');
     const main = await bicep('main.bicep');
     const module = modules(main).find((m) => m.path === 'app/reports-storage.bicep');
@@ -194,15 +203,24 @@ describe('storage network access', () => {
       const parsed = await bicep(file);
       const account = resources(parsed, 'Microsoft.Storage/storageAccounts').find((r) => !r.existing)!;
       expect([file, prop(account.body, 'properties.publicNetworkAccess')?.text]).toEqual([file, 'publicNetworkAccess']);
-      expect([file, squash(prop(account.body, 'properties.networkAcls.defaultAction')?.text)]).toEqual([file, "publicNetworkAccess=='Enabled'?'Allow':'Deny'"]);
+      expect([file, squash(prop(account.body, 'properties.networkAcls.defaultAction')?.text)]).toEqual([
+        file,
+        "publicNetworkAccess=='Enabled'?'Allow':'Deny'",
+      ]);
       const p = param(parsed, 'publicNetworkAccess');
-      expect([file, squash(p.decorators.allowed?.map((n) => n.text).join(''))]).toEqual([file, "['Enabled''Disabled']"]);
+      expect([file, squash(p.decorators.allowed?.map((n) => n.text).join(''))]).toEqual([
+        file,
+        "['Enabled''Disabled']",
+      ]);
     }
     const main = await bicep('main.bicep');
     expect(param(main, 'storagePublicNetworkAccess').defaultValue?.text).toBe("'Enabled'");
     for (const path of ['app/host-storage.bicep', 'app/reports-storage.bicep']) {
       const module = modules(main).find((m) => m.path === path);
-      expect([path, prop(module?.body, 'params.publicNetworkAccess')?.text]).toEqual([path, 'storagePublicNetworkAccess']);
+      expect([path, prop(module?.body, 'params.publicNetworkAccess')?.text]).toEqual([
+        path,
+        'storagePublicNetworkAccess',
+      ]);
     }
   });
 });
@@ -211,9 +229,14 @@ describe('no keys, no connection strings with secrets', () => {
   it('no template lists keys or connection strings, or writes a key', async () => {
     for (const parsed of await allBicep()) {
       const calls = tokens(parsed, ['call_expression']).map((c) => c.childForFieldName('function')?.text ?? '');
-      for (const call of calls) expect([parsed.file, call]).not.toEqual([parsed.file, expect.stringMatching(/(^|\.)list[A-Z]/)]);
+      for (const call of calls)
+        expect([parsed.file, call]).not.toEqual([parsed.file, expect.stringMatching(/(^|\.)list[A-Z]/)]);
       const strings = tokens(parsed, ['string_content']).map((n) => n.text);
-      for (const s of strings) expect([parsed.file, s]).not.toEqual([parsed.file, expect.stringMatching(/AccountKey=|SharedAccessSignature=|accesskey=/i)]);
+      for (const s of strings)
+        expect([parsed.file, s]).not.toEqual([
+          parsed.file,
+          expect.stringMatching(/AccountKey=|SharedAccessSignature=|accesskey=/i),
+        ]);
     }
   });
 
@@ -235,7 +258,9 @@ describe('no keys, no connection strings with secrets', () => {
     const domain = resource(parsed, 'domain');
     expect(domain.type).toBe('Microsoft.Communication/emailServices/domains');
     expect(literal(prop(domain.body, 'properties.domainManagement'))).toBe('AzureManaged');
-    expect(prop(acs[0].body, 'properties.dataLocation')?.text).toBe(prop(resource(parsed, 'emailService').body, 'properties.dataLocation')?.text);
+    expect(prop(acs[0].body, 'properties.dataLocation')?.text).toBe(
+      prop(resource(parsed, 'emailService').body, 'properties.dataLocation')?.text,
+    );
   });
 });
 
@@ -247,7 +272,12 @@ describe('RBAC', () => {
         count++;
         const scope = prop(a.body, 'scope')?.text;
         const name = squash(prop(a.body, 'name')?.text);
-        expect([a.symbol, name]).toEqual([a.symbol, expect.stringMatching(new RegExp(`^guid\\(${(scope ?? '').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.id,principalId,`))]);
+        expect([a.symbol, name]).toEqual([
+          a.symbol,
+          expect.stringMatching(
+            new RegExp(`^guid\\(${(scope ?? '').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.id,principalId,`),
+          ),
+        ]);
         expect([a.symbol, literal(prop(a.body, 'properties.principalType'))]).toEqual([a.symbol, 'ServicePrincipal']);
         expect(prop(a.body, 'properties.principalId')?.text).toBe('principalId');
         // The role in the name is the role assigned
@@ -308,7 +338,9 @@ describe('RBAC', () => {
     const actions = literal(prop(permissions, 'actions')) as string[];
     expect(actions).toEqual(['Microsoft.Communication/CommunicationServices/Read']);
     for (const a of actions) expect(a).not.toMatch(/write|delete|listKeys|regenerateKey|\*/i);
-    expect(literal(prop(permissions, 'dataActions'))).toEqual(['Microsoft.Communication/CommunicationServices/Email/Send/action']);
+    expect(literal(prop(permissions, 'dataActions'))).toEqual([
+      'Microsoft.Communication/CommunicationServices/Email/Send/action',
+    ]);
     expect(literal(prop(role.body, 'properties.type'))).toBe('CustomRole');
   });
 });
@@ -341,10 +373,12 @@ describe('Microsoft Graph application permissions', () => {
   it('uses the Microsoft Graph Bicep extension, declared in bicepconfig.json', () => {
     expect(readFileSync(infraPath('app/graph-permissions.bicep'), 'utf8')).toMatch(/^extension microsoftGraphV1$/m);
     const config = JSON.parse(readFileSync(infraPath('bicepconfig.json'), 'utf8'));
-    expect(config.extensions.microsoftGraphV1).toMatch(/^br:mcr\.microsoft\.com\/bicep\/extensions\/microsoftgraph\/v1\.0:\d+\.\d+\.\d+$/);
+    expect(config.extensions.microsoftGraphV1).toMatch(
+      /^br:mcr\.microsoft\.com\/bicep\/extensions\/microsoftgraph\/v1\.0:\d+\.\d+\.\d+$/,
+    );
   });
 
-  it('can be skipped by a parameter, and is given the identity\'s principal id', async () => {
+  it("can be skipped by a parameter, and is given the identity's principal id", async () => {
     const main = await bicep('main.bicep');
     const grant = param(main, 'grantGraphPermissions');
     expect(grant.type).toBe('bool');

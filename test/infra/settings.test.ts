@@ -4,8 +4,25 @@
  * outputs each app setting for the azd environment.
  */
 import { readFileSync } from 'node:fs';
-import { DEFAULT_DAILY_SCHEDULE, DEFAULT_GRAPH_ENDPOINT, DEFAULT_MONTHLY_SCHEDULE, SETTING_NAMES } from '../../src/settings';
-import { bicep, infraPath, literal, modules, objectKeys, outputs, param, params, prop, resource, variable } from './bicep';
+import {
+  DEFAULT_DAILY_SCHEDULE,
+  DEFAULT_GRAPH_ENDPOINT,
+  DEFAULT_MONTHLY_SCHEDULE,
+  SETTING_NAMES,
+} from '../../src/settings';
+import {
+  bicep,
+  infraPath,
+  literal,
+  modules,
+  objectKeys,
+  outputs,
+  param,
+  params,
+  prop,
+  resource,
+  variable,
+} from './bicep';
 
 /** Connection-string alternatives for local runs (Azurite, an ACS key): never in Azure. */
 const LOCAL_ONLY = ['REPORTS_STORAGE_CONNECTION_STRING', 'ACS_CONNECTION_STRING'];
@@ -58,7 +75,9 @@ describe('app settings', () => {
     expect(literal(prop(settings, 'AzureWebJobsStorage__credential'))).toBe('managedidentity');
     expect(prop(settings, 'AzureWebJobsStorage__clientId')?.text).toBe('identityClientId');
     expect(prop(settings, 'MANAGED_IDENTITY_CLIENT_ID')?.text).toBe('identityClientId');
-    expect(prop(settings, 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING')?.text).toBe("'ClientId=${identityClientId};Authorization=AAD'");
+    expect(prop(settings, 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING')?.text).toBe(
+      "'ClientId=${identityClientId};Authorization=AAD'",
+    );
   });
 
   it('take their values from the resources, not from literals', async () => {
@@ -73,10 +92,12 @@ describe('app settings', () => {
     expect(passed('applicationInsightsConnectionString')).toBe('monitoring.outputs.connectionString');
     const email = await bicep('app/email.bicep');
     expect(outputs(email).get('endpoint')?.text).toBe("'https://${communicationService.properties.hostName}'");
-    expect(outputs(email).get('senderAddress')?.text).toBe("'${senderUsername}@${emailService::domain.properties.mailFromSenderDomain}'");
+    expect(outputs(email).get('senderAddress')?.text).toBe(
+      "'${senderUsername}@${emailService::domain.properties.mailFromSenderDomain}'",
+    );
   });
 
-  it('default the schedules and the Graph root to the app\'s own defaults', async () => {
+  it("default the schedules and the Graph root to the app's own defaults", async () => {
     const main = await bicep('main.bicep');
     expect(literal(param(main, 'graphEndpoint').defaultValue)).toBe(DEFAULT_GRAPH_ENDPOINT);
     expect(literal(param(main, 'dailySchedule').defaultValue)).toBe(DEFAULT_DAILY_SCHEDULE);
@@ -87,7 +108,7 @@ describe('app settings', () => {
     expect(parameters.graphEndpoint.value).toBe(`\${GRAPH_ENDPOINT=${DEFAULT_GRAPH_ENDPOINT}}`);
   });
 
-  it('PRIVILEGED_ROLE_IDS and EXCLUDED_PRINCIPAL_IDS are parameters that default to empty (the app\'s defaults)', async () => {
+  it("PRIVILEGED_ROLE_IDS and EXCLUDED_PRINCIPAL_IDS are parameters that default to empty (the app's defaults)", async () => {
     const main = await bicep('main.bicep');
     expect(literal(param(main, 'privilegedRoleIds').defaultValue)).toBe('');
     expect(literal(param(main, 'excludedPrincipalIds').defaultValue)).toBe('');
@@ -100,11 +121,20 @@ describe('azd environment', () => {
     const { keys } = await appSettings();
     const out = outputs(await bicep('main.bicep'));
     // credential is a constant and clientId is MANAGED_IDENTITY_CLIENT_ID
-    const expected = keys.filter((k) => k !== 'AzureWebJobsStorage__credential' && k !== 'AzureWebJobsStorage__clientId').map((k) => k.toUpperCase());
+    const expected = keys
+      .filter((k) => k !== 'AzureWebJobsStorage__credential' && k !== 'AzureWebJobsStorage__clientId')
+      .map((k) => k.toUpperCase());
     for (const name of expected) expect([name, out.has(name)]).toEqual([name, true]);
     for (const name of out.keys()) expect(name).toMatch(/^[A-Z][A-Z0-9_]*$/);
     // What the hooks and the grant script read
-    for (const name of ['MANAGED_IDENTITY_PRINCIPAL_ID', 'GRAPH_PERMISSIONS_GRANTED', 'AZURE_RESOURCE_GROUP', 'REPORTS_STORAGE_ACCOUNT_NAME', 'ARCHIVE_IMMUTABILITY_STATE', 'ARCHIVE_RETENTION_DAYS']) {
+    for (const name of [
+      'MANAGED_IDENTITY_PRINCIPAL_ID',
+      'GRAPH_PERMISSIONS_GRANTED',
+      'AZURE_RESOURCE_GROUP',
+      'REPORTS_STORAGE_ACCOUNT_NAME',
+      'ARCHIVE_IMMUTABILITY_STATE',
+      'ARCHIVE_RETENTION_DAYS',
+    ]) {
       expect([name, out.has(name)]).toEqual([name, true]);
     }
   });
@@ -112,9 +142,13 @@ describe('azd environment', () => {
   it('main.parameters.json maps every required parameter and names only real ones', async () => {
     const main = await bicep('main.bicep');
     const declared = params(main);
-    const parameters = JSON.parse(readFileSync(infraPath('main.parameters.json'), 'utf8')).parameters as Record<string, { value: unknown }>;
+    const parameters = JSON.parse(readFileSync(infraPath('main.parameters.json'), 'utf8')).parameters as Record<
+      string,
+      { value: unknown }
+    >;
     for (const name of Object.keys(parameters)) expect(declared.map((p) => p.name)).toContain(name);
-    for (const p of declared.filter((d) => d.defaultValue === undefined)) expect(Object.keys(parameters)).toContain(p.name);
+    for (const p of declared.filter((d) => d.defaultValue === undefined))
+      expect(Object.keys(parameters)).toContain(p.name);
     expect(parameters.environmentName.value).toBe('${AZURE_ENV_NAME}');
     expect(parameters.location.value).toBe('${AZURE_LOCATION}');
     expect(parameters.emailRecipients.value).toBe('${EMAIL_RECIPIENTS}');

@@ -39,21 +39,74 @@ type Fault = (ctx: { world: World; proxy: BlobProxy; rng: Rng }) => { expectFail
 
 /** What can go wrong on a day, and how often (the rest of the time: nothing). */
 const FAULTS: Array<[number, Fault]> = [
-  [0.06, ({ world }) => (world.graph.inject({ path: /roleEligibilitySchedules/, status: 429, retryAfterSeconds: 0, times: 2 }), { expectFailure: false, name: 'graph 429 x2' })],
-  [0.05, ({ world }) => (world.graph.inject({ path: /directoryAudits/, kind: 'reset', times: 1 }), { expectFailure: false, name: 'audit reset' })],
-  [0.04, ({ world }) => (world.graph.inject({ path: /directoryAudits/, kind: 'emptyPage', times: 1 }), { expectFailure: false, name: 'audit empty page' })],
-  [0.07, ({ world }) => (world.graph.inject({ path: /roleAssignmentSchedules/, status: 500, times: 1 }), { expectFailure: true, name: 'graph 500' })],
-  [0.05, ({ world }) => (world.graph.inject({ path: /directoryAudits/, status: 429, retryAfterSeconds: 0, times: 7 }), { expectFailure: true, name: 'audit 429 storm' })],
-  [0.07, ({ world }) => (world.email.inject({ on: 'send', status: 503, retryAfterSeconds: 0, times: 4 }), { expectFailure: true, name: 'acs 503' })],
+  [
+    0.06,
+    ({ world }) => (
+      world.graph.inject({ path: /roleEligibilitySchedules/, status: 429, retryAfterSeconds: 0, times: 2 }),
+      { expectFailure: false, name: 'graph 429 x2' }
+    ),
+  ],
+  [
+    0.05,
+    ({ world }) => (
+      world.graph.inject({ path: /directoryAudits/, kind: 'reset', times: 1 }),
+      { expectFailure: false, name: 'audit reset' }
+    ),
+  ],
   [
     0.04,
     ({ world }) => (
-      world.email.inject({ on: 'operation', status: 'Failed', error: { code: 'EmailDroppedAllRecipientsSuppressed', message: 'Suppressed.' }, times: 1 }),
+      world.graph.inject({ path: /directoryAudits/, kind: 'emptyPage', times: 1 }),
+      { expectFailure: false, name: 'audit empty page' }
+    ),
+  ],
+  [
+    0.07,
+    ({ world }) => (
+      world.graph.inject({ path: /roleAssignmentSchedules/, status: 500, times: 1 }),
+      { expectFailure: true, name: 'graph 500' }
+    ),
+  ],
+  [
+    0.05,
+    ({ world }) => (
+      world.graph.inject({ path: /directoryAudits/, status: 429, retryAfterSeconds: 0, times: 7 }),
+      { expectFailure: true, name: 'audit 429 storm' }
+    ),
+  ],
+  [
+    0.07,
+    ({ world }) => (
+      world.email.inject({ on: 'send', status: 503, retryAfterSeconds: 0, times: 4 }),
+      { expectFailure: true, name: 'acs 503' }
+    ),
+  ],
+  [
+    0.04,
+    ({ world }) => (
+      world.email.inject({
+        on: 'operation',
+        status: 'Failed',
+        error: { code: 'EmailDroppedAllRecipientsSuppressed', message: 'Suppressed.' },
+        times: 1,
+      }),
       { expectFailure: true, name: 'acs Failed' }
     ),
   ],
-  [0.12, ({ proxy, rng }) => (proxy.failOnce(rng.int(1, 17), { status: 403 }), { expectFailure: true, name: 'blob 403 at N' })],
-  [0.04, ({ proxy, rng }) => (proxy.failOnce(rng.int(1, 17), { status: 500 }), { expectFailure: false, name: 'blob 500 once' })],
+  [
+    0.12,
+    ({ proxy, rng }) => (
+      proxy.failOnce(rng.int(1, 17), { status: 403 }),
+      { expectFailure: true, name: 'blob 403 at N' }
+    ),
+  ],
+  [
+    0.04,
+    ({ proxy, rng }) => (
+      proxy.failOnce(rng.int(1, 17), { status: 500 }),
+      { expectFailure: false, name: 'blob 500 once' }
+    ),
+  ],
 ];
 
 describe('soak: sixty days with random faults', () => {
@@ -68,7 +121,16 @@ describe('soak: sixty days with random faults', () => {
   it('loses nothing, doubles nothing, sends at most one email a day, and every failure is loud', async () => {
     const rng = new Rng('soak-days');
     const clock = new Clock(`${START}T06:00:00Z`);
-    const tenant = generateTenant({ seed: 'soak', now: clock.now(), users: 14, groups: 2, eligible: 10, active: 6, auditDays: 31, activationsPerDay: 2 });
+    const tenant = generateTenant({
+      seed: 'soak',
+      now: clock.now(),
+      users: 14,
+      groups: 2,
+      eligible: 10,
+      active: 6,
+      auditDays: 31,
+      activationsPerDay: 2,
+    });
     world = await startWorld(tenant, { auditRateLimit: { requests: 1000, perMs: 1000 }, now: clock.now });
     proxy = await startBlobProxy();
     logs.knowSecretsOf(world);
@@ -79,7 +141,9 @@ describe('soak: sixty days with random faults', () => {
       logs.add(result.stderr, result.stdout);
       if (result.code !== 0) {
         // Loud and clear: exit 1 and exactly one reason, naming what failed; no stack trace.
-        const errors = result.stderr.split('\n').filter((l) => / error: /.test(l) && !/was not sent; it stays queued/.test(l));
+        const errors = result.stderr
+          .split('\n')
+          .filter((l) => / error: /.test(l) && !/was not sent; it stays queued/.test(l));
         expect([args.join(' '), result.code, errors.length]).toEqual([args.join(' '), 1, 1]);
         expect(errors[0]).toMatch(/Graph|Blob Storage|digest email failed/);
         expect(result.stderr).not.toMatch(/\n\s+at /);
@@ -125,10 +189,20 @@ describe('soak: sixty days with random faults', () => {
         const role = rng.pick(world.graph.tenant.roleDefinitions);
         const created = new Date(now.getTime() - rng.int(1, 20) * HOUR_MS).toISOString();
         world.graph.tenant.eligibilitySchedules.push(
-          pimSchedule({ id: rng.guid(), principalId: user.id, roleDefinitionId: role.id, directoryScopeId: '/', scheduleInfo: permanent(created) }) as SimRoleSchedule,
+          pimSchedule({
+            id: rng.guid(),
+            principalId: user.id,
+            roleDefinitionId: role.id,
+            directoryScopeId: '/',
+            scheduleInfo: permanent(created),
+          }) as SimRoleSchedule,
         );
       }
-      if (rng.chance(0.12)) world.graph.tenant.eligibilitySchedules.splice(rng.int(0, world.graph.tenant.eligibilitySchedules.length - 1), 1);
+      if (rng.chance(0.12))
+        world.graph.tenant.eligibilitySchedules.splice(
+          rng.int(0, world.graph.tenant.eligibilitySchedules.length - 1),
+          1,
+        );
       world.graph.setTenant(world.graph.tenant);
 
       // The monthly timer at 03:00 on the 1st: too early to seal the month just ended (its last events
@@ -154,10 +228,14 @@ describe('soak: sixty days with random faults', () => {
       if (i > 2 && rng.chance(0.04)) {
         const behind = new Date(now.getTime() - 2 * DAY_MS);
         schedulesOfDay.set(addDays(day, -2), schedulesOfDay.get(addDays(day, -2)) ?? countedSchedules());
-        if (!(await world.read(world.reports, `${folderOf(addDays(day, -2))}manifest.json`))) schedulesOfDay.set(addDays(day, -2), countedSchedules());
+        if (!(await world.read(world.reports, `${folderOf(addDays(day, -2))}manifest.json`)))
+          schedulesOfDay.set(addDays(day, -2), countedSchedules());
         const stray = await run(['daily', '--now', behind.toISOString()]);
         await noteFinalDays();
-        expect([day, stray.stderr]).toEqual([day, expect.stringMatching(/is earlier than the stored watermark|is complete already/)]);
+        expect([day, stray.stderr]).toEqual([
+          day,
+          expect.stringMatching(/is earlier than the stored watermark|is complete already/),
+        ]);
         history.push(`${day} clock-behind -> ${stray.code}`);
       }
 
@@ -167,7 +245,8 @@ describe('soak: sixty days with random faults', () => {
       if (sealDue && now.getTime() >= sealFrom && !sealFailed) {
         let archiveWrites = 0;
         const failAt = rng.int(1, 4);
-        proxy.onWrite = (w) => (w.url.includes(`/${world.archive}/`) && ++archiveWrites === failAt ? { status: 403 } : 'pass');
+        proxy.onWrite = (w) =>
+          w.url.includes(`/${world.archive}/`) && ++archiveWrites === failAt ? { status: 403 } : 'pass';
         fault = { expectFailure: true, name: `seal ${sealDue}: archive write ${failAt} refused` };
         sealFailed = true;
       } else if (i > 0 && i < DAYS - 1) {
@@ -204,7 +283,12 @@ describe('soak: sixty days with random faults', () => {
         // A second run of a good day: nothing rewritten, nothing sent.
         const sent = world.email.sent.length;
         const again = await run(['daily', '--now', now.toISOString()]);
-        expect([day, again.code, again.stderr.includes('is complete already'), world.email.sent.length]).toEqual([day, 0, true, sent]);
+        expect([day, again.code, again.stderr.includes('is complete already'), world.email.sent.length]).toEqual([
+          day,
+          0,
+          true,
+          sent,
+        ]);
       }
       firstNow ??= now;
       lastNow = now;
@@ -220,11 +304,17 @@ describe('soak: sixty days with random faults', () => {
     expect(history.filter((h) => / seal \d{4}-\d{2}: .* -> 1$/.test(h)).length).toBeGreaterThanOrEqual(1);
     // Each month sealed by a daily run on or after the 2nd, once the harvest covered its end plus a day.
     expect([...sealedOn.keys()]).toEqual(['2026-06', '2026-07']);
-    for (const [month, d] of sealedOn) expect([month, d >= `${addDays(`${month}-01`, 32).slice(0, 7)}-02`]).toEqual([month, true]);
+    for (const [month, d] of sealedOn)
+      expect([month, d >= `${addDays(`${month}-01`, 32).slice(0, 7)}-02`]).toEqual([month, true]);
 
     // 1. Every activation exactly once across the final daily files (Graph's 30 days before the first run, to the last).
     const coverage = new Date(firstNow!.getTime() - 30 * DAY_MS);
-    expect(await dailyFilesProblems(world, coverage, lastNow)).toEqual({ missing: [], doubled: [], extra: [], different: [] });
+    expect(await dailyFilesProblems(world, coverage, lastNow)).toEqual({
+      missing: [],
+      doubled: [],
+      extra: [],
+      different: [],
+    });
 
     // 2. At most one email per day; exactly one for each final day, none for a day that never became final.
     const finals = await finalDays(world);
@@ -235,7 +325,8 @@ describe('soak: sixty days with random faults', () => {
     expect(await world.list(world.reports, 'state/outbox/')).toEqual([]);
 
     // 3. Every failed day is caught up: a later day is final, and nothing it harvested is missing (1).
-    for (const failed of failedRuns.filter((f) => !f.endsWith('monthly'))) expect([failed, finals.some((d) => d >= failed)]).toEqual([failed, true]);
+    for (const failed of failedRuns.filter((f) => !f.endsWith('monthly')))
+      expect([failed, finals.some((d) => d >= failed)]).toEqual([failed, true]);
 
     // 4. Every final day's manifest matches its files, and its digest diffs against the newest day
     //    that was final before it: a change is reported once, even across failed days.
@@ -243,7 +334,10 @@ describe('soak: sixty days with random faults', () => {
     for (const d of finals) {
       expect([d, await manifestProblems(world, world.reports, folderOf(d))]).toEqual([d, []]);
       const manifest = JSON.parse((await world.read(world.reports, `${folderOf(d)}manifest.json`))!);
-      const earlier = finalizedOrder.slice(0, finalizedOrder.indexOf(d)).filter((e) => e < d).sort();
+      const earlier = finalizedOrder
+        .slice(0, finalizedOrder.indexOf(d))
+        .filter((e) => e < d)
+        .sort();
       if (earlier.length === 0) continue;
       const baseline = earlier[earlier.length - 1];
       expect([d, manifest.digest.baseline]).toEqual([d, { kind: 'previous', day: baseline }]);
@@ -256,7 +350,9 @@ describe('soak: sixty days with random faults', () => {
     }
 
     // 5. The monthly packs: each verifies and holds its month's activations exactly once.
-    const months = (await world.list(world.archive, 'monthly/')).filter((n) => n.endsWith('/manifest.json')).map((n) => n.split('/')[1]);
+    const months = (await world.list(world.archive, 'monthly/'))
+      .filter((n) => n.endsWith('/manifest.json'))
+      .map((n) => n.split('/')[1]);
     expect(months).toEqual(['2026-05', '2026-06', '2026-07']);
     for (const month of months) {
       expect([month, (await run(['verify', '--month', month])).code]).toEqual([month, 0]);
@@ -264,7 +360,11 @@ describe('soak: sixty days with random faults', () => {
       const next = new Date(Date.UTC(start.getUTCFullYear(), start.getUTCMonth() + 1, 1));
       const pack = await csvRecordsOf(world, world.archive, `monthly/${month}/activations.csv`);
       expect([month, duplicates(pack)]).toEqual([month, []]);
-      const expected = expectedActivations(world.graph.tenant, start > coverage ? start : coverage, next < lastNow ? next : lastNow);
+      const expected = expectedActivations(
+        world.graph.tenant,
+        start > coverage ? start : coverage,
+        next < lastNow ? next : lastNow,
+      );
       expect([month, pack.length]).toEqual([month, expected.length]);
       expect(pack).toEqual(expected);
       const manifest = JSON.parse((await world.read(world.archive, `monthly/${month}/manifest.json`))!);

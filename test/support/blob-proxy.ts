@@ -47,7 +47,9 @@ const ERROR_MESSAGES: Record<number, [string, string]> = {
   403: ['AuthorizationFailure', 'This request is not authorized to perform this operation.'],
 };
 
-export async function startBlobProxy(upstreamConnectionString = process.env.PIM_TEST_AZURITE_CONNECTION_STRING): Promise<BlobProxy> {
+export async function startBlobProxy(
+  upstreamConnectionString = process.env.PIM_TEST_AZURITE_CONNECTION_STRING,
+): Promise<BlobProxy> {
   if (!upstreamConnectionString) throw new Error('Azurite is not running: run the tests with npm test');
   const endpoint = /BlobEndpoint=([^;]+)/.exec(upstreamConnectionString)?.[1];
   if (!endpoint) throw new Error('the Azurite connection string has no BlobEndpoint');
@@ -86,12 +88,20 @@ export async function startBlobProxy(upstreamConnectionString = process.env.PIM_
           'x-ms-error-code': action.code ?? code,
           'x-ms-request-id': `proxy-${Date.now()}`,
         });
-        res.end(`<?xml version="1.0" encoding="utf-8"?><Error><Code>${action.code ?? code}</Code><Message>${message}</Message></Error>`);
+        res.end(
+          `<?xml version="1.0" encoding="utf-8"?><Error><Code>${action.code ?? code}</Code><Message>${message}</Message></Error>`,
+        );
       });
       return;
     }
     const forward = http.request(
-      { host: upstream.hostname, port: upstream.port, method, path: url, headers: { ...req.headers, host: upstream.host } },
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method,
+        path: url,
+        headers: { ...req.headers, host: upstream.host },
+      },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);

@@ -3,7 +3,13 @@
  * docs/files.md and the team's binding decisions (group expansion, PIM for Groups, sorting), without any code
  * from src/. Tests compare the product's CSVs (read with parseCsv) with these rows.
  */
-import type { SimDirectoryAudit, SimGroupEligibilitySchedule, SimRoleSchedule, SimScheduleInfo, SimTenant } from '../../tools/tenant/model';
+import type {
+  SimDirectoryAudit,
+  SimGroupEligibilitySchedule,
+  SimRoleSchedule,
+  SimScheduleInfo,
+  SimTenant,
+} from '../../tools/tenant/model';
 
 export const ASSIGNMENT_COLUMNS = [
   'Assignment State',
@@ -233,7 +239,7 @@ export function expectedAssignmentRows(tenant: SimTenant, options: ExpectedOptio
       'Role Id': s.roleDefinitionId,
       Scope: look.scope(s.directoryScopeId),
       'Scope Id': s.directoryScopeId,
-      'Assignment Type': state === 'Active' ? s.assignmentType ?? '' : '',
+      'Assignment Type': state === 'Active' ? (s.assignmentType ?? '') : '',
       Permanent: end ? 'No' : 'Yes',
       Privileged: privileged.has(s.roleDefinitionId.toLowerCase()) ? 'Yes' : 'No',
       'Outside PIM': state === 'Active' && s.createdUsing === null ? 'Yes' : 'No',
@@ -268,7 +274,8 @@ export function expectedAssignmentRows(tenant: SimTenant, options: ExpectedOptio
       out.push(row);
       const groupName = look.groupName(s.principalId);
       if (groupName === null) continue;
-      for (const member of look.transitiveMembers(s.principalId)) out.push(asMember(row, member, s.principalId, groupName));
+      for (const member of look.transitiveMembers(s.principalId))
+        out.push(asMember(row, member, s.principalId, groupName));
       // PIM for Groups: eligible members can obtain the role only by activating membership -> eligible CSV.
       const roleWindow = scheduleWindow(s.scheduleInfo);
       for (const ge of look.groupEligibilities(s.principalId)) {
@@ -291,19 +298,38 @@ export function expectedAssignmentRows(tenant: SimTenant, options: ExpectedOptio
   // group holding the same role and scope in the same state already lists the principal; Via Group
   // when exactly one group that holds the role and scope has the principal as a member.
   const holders = (state: 'Eligible' | 'Active' | null, s: SimRoleSchedule) =>
-    [...tenant.eligibilitySchedules.map((x) => ['Eligible', x] as const), ...tenant.assignmentSchedules.map((x) => ['Active', x] as const)]
-      .filter(([st, x]) => x.memberType.toLowerCase() === 'direct' && (state === null || st === state) && x.roleDefinitionId === s.roleDefinitionId && x.directoryScopeId === s.directoryScopeId && look.groupName(x.principalId) !== null)
+    [
+      ...tenant.eligibilitySchedules.map((x) => ['Eligible', x] as const),
+      ...tenant.assignmentSchedules.map((x) => ['Active', x] as const),
+    ]
+      .filter(
+        ([st, x]) =>
+          x.memberType.toLowerCase() === 'direct' &&
+          (state === null || st === state) &&
+          x.roleDefinitionId === s.roleDefinitionId &&
+          x.directoryScopeId === s.directoryScopeId &&
+          look.groupName(x.principalId) !== null,
+      )
       .map(([st, x]) => ({ state: st, groupId: x.principalId }));
   const isMember = (groupId: string, principalId: string, state: 'Eligible' | 'Active' | null) =>
     look.transitiveMembers(groupId).some((m) => m.toLowerCase() === principalId.toLowerCase()) ||
-    (state !== 'Active' && look.groupEligibilities(groupId).some((g) => g.principalId.toLowerCase() === principalId.toLowerCase()));
+    (state !== 'Active' &&
+      look.groupEligibilities(groupId).some((g) => g.principalId.toLowerCase() === principalId.toLowerCase()));
   for (const [schedules, state, out] of sources) {
     for (const s of schedules) {
       if (s.memberType.toLowerCase() === 'direct') continue;
       if (holders(state, s).some((h) => isMember(h.groupId, s.principalId, state))) continue;
-      const groups = [...new Set(holders(null, s).filter((h) => isMember(h.groupId, s.principalId, null)).map((h) => h.groupId))];
+      const groups = [
+        ...new Set(
+          holders(null, s)
+            .filter((h) => isMember(h.groupId, s.principalId, null))
+            .map((h) => h.groupId),
+        ),
+      ];
       const row = { ...direct(s, state), 'Member Type': 'Group' };
-      out.push(groups.length === 1 ? { ...row, 'Via Group': look.groupName(groups[0]) ?? '', 'Via Group Id': groups[0] } : row);
+      out.push(
+        groups.length === 1 ? { ...row, 'Via Group': look.groupName(groups[0]) ?? '', 'Via Group Id': groups[0] } : row,
+      );
     }
   }
   return { eligible: finishAssignments(eligible), active: finishAssignments(active) };
@@ -346,13 +372,14 @@ function neutraliseRow<T extends Record<string, string>>(row: T): T {
 // ---------------------------------------------------------------------------------------------------------
 
 function typeOf(target: Record<string, unknown>): string {
-  for (const [k, v] of Object.entries(target)) if (k.toLowerCase() === 'type' && typeof v === 'string') return v.toLowerCase();
+  for (const [k, v] of Object.entries(target))
+    if (k.toLowerCase() === 'type' && typeof v === 'string') return v.toLowerCase();
   return '';
 }
 
 function detail(rec: SimDirectoryAudit, key: string): string | undefined {
   const found = (rec.additionalDetails ?? []).find((d) => d.key.toLowerCase() === key.toLowerCase());
-  return found ? found.value ?? '' : undefined;
+  return found ? (found.value ?? '') : undefined;
 }
 
 const nonEmpty = (v: string | undefined | null) => (v === undefined || v === null || v === '' ? undefined : v);
@@ -381,13 +408,23 @@ export function expectedGroupRoles(tenant: SimTenant): Map<string, string> {
  * the same RoleAssignmentRequestId when it is at or after `approvalsFrom` (default `from`): the
  * product knows only the approvals it harvested.
  */
-export function expectedActivations(tenant: SimTenant, from: Date, to: Date, approvalsFrom: Date = from): ActivationRow[] {
+export function expectedActivations(
+  tenant: SimTenant,
+  from: Date,
+  to: Date,
+  approvalsFrom: Date = from,
+): ActivationRow[] {
   const lo = instant(from.toISOString()) as { ms: number; sub: number };
   const hi = instant(to.toISOString()) as { ms: number; sub: number };
   const seen = new Set<string>();
   const picked: { rec: SimDirectoryAudit; at: { ms: number; sub: number } }[] = [];
   for (const rec of tenant.directoryAudits) {
-    if (rec.activityDisplayName !== ACTIVATION_ACTIVITY || (rec.category !== 'RoleManagement' && rec.category !== 'GroupManagement') || rec.loggedByService !== 'PIM') continue;
+    if (
+      rec.activityDisplayName !== ACTIVATION_ACTIVITY ||
+      (rec.category !== 'RoleManagement' && rec.category !== 'GroupManagement') ||
+      rec.loggedByService !== 'PIM'
+    )
+      continue;
     const at = instant(rec.activityDateTime);
     if (!at || compareInstants(at, lo) < 0 || compareInstants(at, hi) >= 0 || seen.has(rec.id)) continue;
     seen.add(rec.id);
@@ -395,7 +432,9 @@ export function expectedActivations(tenant: SimTenant, from: Date, to: Date, app
   }
   picked.sort((a, b) => compareInstants(a.at, b.at) || ordinal(a.rec.id, b.rec.id));
   const activatedScope = new Map(
-    tenant.assignmentSchedules.filter((s) => s.assignmentType === 'Activated' && s.createdUsing).map((s) => [(s.createdUsing as string).toLowerCase(), s.directoryScopeId]),
+    tenant.assignmentSchedules
+      .filter((s) => s.assignmentType === 'Activated' && s.createdUsing)
+      .map((s) => [(s.createdUsing as string).toLowerCase(), s.directoryScopeId]),
   );
   const groupRoles = expectedGroupRoles(tenant);
   const approvalLo = instant(approvalsFrom.toISOString()) as { ms: number; sub: number };
@@ -404,7 +443,8 @@ export function expectedActivations(tenant: SimTenant, from: Date, to: Date, app
     if (rec.activityDisplayName !== APPROVAL_ACTIVITY || rec.loggedByService !== 'PIM') continue;
     const at = instant(rec.activityDateTime);
     const id = nonEmpty(detail(rec, 'RoleAssignmentRequestId'));
-    if (at && id && compareInstants(at, approvalLo) >= 0 && compareInstants(at, hi) < 0) approvals.set(id.toLowerCase(), rec);
+    if (at && id && compareInstants(at, approvalLo) >= 0 && compareInstants(at, hi) < 0)
+      approvals.set(id.toLowerCase(), rec);
   }
   return picked.map(({ rec }) => {
     const isGroup = rec.category === 'GroupManagement';
@@ -412,24 +452,37 @@ export function expectedActivations(tenant: SimTenant, from: Date, to: Date, app
     // The one who activated: the User target that is the initiator (a group may be named too, first).
     const initiator = rec.initiatedBy?.user?.id ?? '';
     const users = targets.filter((t) => typeOf(t) === 'user');
-    const principal = users.find((t) => t.id === initiator) ?? users[0] ?? (initiator ? undefined : targets.find((t) => typeOf(t) === 'serviceprincipal'));
+    const principal =
+      users.find((t) => t.id === initiator) ??
+      users[0] ??
+      (initiator ? undefined : targets.find((t) => typeOf(t) === 'serviceprincipal'));
     const role = targets.find((t) => typeOf(t) === 'role');
     const request = targets.find((t) => typeOf(t) === 'request');
     const str = (v: unknown) => (typeof v === 'string' ? v : '');
     const requestId = nonEmpty(detail(rec, 'RoleAssignmentRequestId')) ?? str(request?.id);
     const group = isGroup ? targets.find((t) => typeOf(t) === 'group') : undefined;
-    const access = isGroup ? ({ member: 'Member', owner: 'Owner' } as Record<string, string>)[str(role?.displayName).toLowerCase()] ?? '' : '';
+    const access = isGroup
+      ? (({ member: 'Member', owner: 'Owner' } as Record<string, string>)[str(role?.displayName).toLowerCase()] ?? '')
+      : '';
     const approval = requestId ? approvals.get(requestId.toLowerCase()) : undefined;
-    const approvedBefore = approval && compareInstants(instant(approval.activityDateTime)!, instant(rec.activityDateTime)!) <= 0 ? approval : undefined;
+    const approvedBefore =
+      approval && compareInstants(instant(approval.activityDateTime)!, instant(rec.activityDateTime)!) <= 0
+        ? approval
+        : undefined;
     const row: ActivationRow = {
       'Activated (UTC)': formatUtc(rec.activityDateTime),
       'User Group Name': str(principal?.displayName ?? rec.initiatedBy?.user?.displayName),
       PrincipalName: str(principal?.userPrincipalName ?? rec.initiatedBy?.user?.userPrincipalName),
       'Principal Id': str(principal?.id ?? rec.initiatedBy?.user?.id),
       'Role Name': isGroup ? '' : str(role?.displayName),
-      'Role Id': isGroup ? '' : nonEmpty(detail(rec, 'RoleDefinitionOriginId')) ?? nonEmpty(detail(rec, 'TemplateId')) ?? str(role?.id),
+      'Role Id': isGroup
+        ? ''
+        : (nonEmpty(detail(rec, 'RoleDefinitionOriginId')) ?? nonEmpty(detail(rec, 'TemplateId')) ?? str(role?.id)),
       // Absent from the record (no capture shows it): the scope of the Activated schedule of the same request.
-      'Scope Id': isGroup ? '' : nonEmpty(detail(rec, 'DirectoryScopeId')) ?? (requestId ? activatedScope.get(requestId.toLowerCase()) ?? '' : ''),
+      'Scope Id': isGroup
+        ? ''
+        : (nonEmpty(detail(rec, 'DirectoryScopeId')) ??
+          (requestId ? (activatedScope.get(requestId.toLowerCase()) ?? '') : '')),
       'Start Time (UTC)': formatUtc(detail(rec, 'StartTime')),
       'End Time (UTC)': formatUtc(detail(rec, 'ExpirationTime')),
       Justification: detail(rec, 'Justification') ?? rec.resultReason ?? '',
@@ -440,7 +493,7 @@ export function expectedActivations(tenant: SimTenant, from: Date, to: Date, app
       'Activation Type': isGroup ? 'Group' : 'Role',
       Group: str(group?.displayName),
       'Group Id': str(group?.id),
-      'Group Roles': isGroup && access !== 'Owner' ? groupRoles.get(str(group?.id).toLowerCase()) ?? '' : '',
+      'Group Roles': isGroup && access !== 'Owner' ? (groupRoles.get(str(group?.id).toLowerCase()) ?? '') : '',
       'Approved By': str(approvedBefore?.initiatedBy?.user?.userPrincipalName),
       'Approved (UTC)': approvedBefore ? formatUtc(approvedBefore.activityDateTime) : '',
       'Group Access': access,
@@ -514,7 +567,8 @@ export function parseCsv(text: string): string[][] {
 export function csvRecords(text: string): { header: string[]; rows: Record<string, string>[] } {
   const [header = [], ...body] = parseCsv(text);
   const rows = body.map((cells, n) => {
-    if (cells.length !== header.length) throw new Error(`csvRecords: row ${n + 2} has ${cells.length} cells, header has ${header.length}`);
+    if (cells.length !== header.length)
+      throw new Error(`csvRecords: row ${n + 2} has ${cells.length} cells, header has ${header.length}`);
     return Object.fromEntries(header.map((h, i) => [h, cells[i]]));
   });
   return { header, rows };
@@ -549,7 +603,10 @@ export type UnusedRow = Record<(typeof UNUSED_COLUMNS)[number], string>;
  * own history) on; days unused counted from the latest of that use, the eligibility's start and
  * `historySince`. Unordered (the caller sorts).
  */
-export function expectedUnused(tenant: SimTenant, o: { now: Date; afterDays: number; historySince: Date; privilegedRoleIds: Set<string> }): UnusedRow[] {
+export function expectedUnused(
+  tenant: SimTenant,
+  o: { now: Date; afterDays: number; historySince: Date; privilegedRoleIds: Set<string> },
+): UnusedRow[] {
   const windowStart = o.now.getTime() - o.afterDays * 86_400_000;
   const ms = (cell: string) => Date.parse(`${cell.replace(' ', 'T')}Z`);
   const lastRole = new Map<string, number>();
@@ -575,7 +632,10 @@ export function expectedUnused(tenant: SimTenant, o: { now: Date; afterDays: num
     const start = row['Assignment Start Time (UTC)'] ? ms(row['Assignment Start Time (UTC)']) : undefined;
     if (start !== undefined && start > windowStart) continue;
     const pid = row['Principal Id'].toLowerCase();
-    const groups = new Set([...(groupsByRole.get(row['Role Id'].toLowerCase()) ?? []), ...(row['Via Group Id'] ? [row['Via Group Id'].toLowerCase()] : [])]);
+    const groups = new Set([
+      ...(groupsByRole.get(row['Role Id'].toLowerCase()) ?? []),
+      ...(row['Via Group Id'] ? [row['Via Group Id'].toLowerCase()] : []),
+    ]);
     let last = lastRole.get(`${pid}|${row['Role Id'].toLowerCase()}`) ?? -Infinity;
     for (const g of groups) last = Math.max(last, lastGroup.get(`${pid}|${g}`) ?? -Infinity);
     if (last >= windowStart) continue;

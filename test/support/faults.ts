@@ -36,9 +36,26 @@ export class Clock {
  * The small tenant the Blob, kill and overlap suites run days of (two activations a day), its world
  * on `clock` with the audit log unthrottled, and a feed of new activations for the days to come.
  */
-export async function startSmallWorld(seed: string, clock: Clock, options: WorldOptions = {}): Promise<{ world: World; feed: ActivationFeed }> {
-  const tenant = generateTenant({ seed, now: clock.now(), users: 15, groups: 2, eligible: 10, active: 6, auditDays: 31, activationsPerDay: 2 });
-  const world = await startWorld(tenant, { auditRateLimit: { requests: 1000, perMs: 1000 }, now: clock.now, ...options });
+export async function startSmallWorld(
+  seed: string,
+  clock: Clock,
+  options: WorldOptions = {},
+): Promise<{ world: World; feed: ActivationFeed }> {
+  const tenant = generateTenant({
+    seed,
+    now: clock.now(),
+    users: 15,
+    groups: 2,
+    eligible: 10,
+    active: 6,
+    auditDays: 31,
+    activationsPerDay: 2,
+  });
+  const world = await startWorld(tenant, {
+    auditRateLimit: { requests: 1000, perMs: 1000 },
+    now: clock.now,
+    ...options,
+  });
   return { world, feed: new ActivationFeed(world, seed) };
 }
 
@@ -71,23 +88,42 @@ export class ActivationFeed {
     const t = this.tenant;
     const user = this.rng.pick(t.users);
     const role = this.rng.pick(t.roleDefinitions);
-    const ctx: AuditContext = { rng: this.rng, tenantId: t.tenantId, tenantName: t.displayName ?? 'Contoso', now: new Date(start.getTime() + 1) };
+    const ctx: AuditContext = {
+      rng: this.rng,
+      tenantId: t.tenantId,
+      tenantName: t.displayName ?? 'Contoso',
+      now: new Date(start.getTime() + 1),
+    };
     t.directoryAudits.push(
       ...activationEvents(ctx, {
-        principal: { id: user.id, displayName: user.displayName, userPrincipalName: user.userPrincipalName, kind: 'User' },
+        principal: {
+          id: user.id,
+          displayName: user.displayName,
+          userPrincipalName: user.userPrincipalName,
+          kind: 'User',
+        },
         role: { id: role.id, displayName: role.displayName, isBuiltIn: role.isBuiltIn },
         directoryScopeId: '/',
         requestedAt: new Date(start.getTime() - this.rng.int(2000, 50_000)),
         start,
         end: new Date(start.getTime() + this.rng.int(1, 8) * HOUR_MS),
-        justification: this.rng.chance(0.2) ? '=HYPERLINK("http://evil","click")' : `Change CHG-${this.rng.int(1000, 9999)}`,
+        justification: this.rng.chance(0.2)
+          ? '=HYPERLINK("http://evil","click")'
+          : `Change CHG-${this.rng.int(1000, 9999)}`,
         requestId: this.rng.guid(),
       }),
     );
   }
 }
 
-export const DAILY_FILES = ['activations.csv', 'eligible-assignments.csv', 'active-assignments.csv', 'role-settings.csv', 'digest.html', 'digest.txt'];
+export const DAILY_FILES = [
+  'activations.csv',
+  'eligible-assignments.csv',
+  'active-assignments.csv',
+  'role-settings.csv',
+  'digest.html',
+  'digest.txt',
+];
 
 /** Problems with a daily folder that has a manifest: every file it lists must exist with its SHA-256. */
 export async function manifestProblems(world: World, container: string, folder: string): Promise<string[]> {
@@ -97,14 +133,17 @@ export async function manifestProblems(world: World, container: string, folder: 
   const problems: string[] = [];
   // A daily manifest describes the whole day: the three CSVs and the digest.
   const required = folder.startsWith('daily/') ? DAILY_FILES : [];
-  for (const name of required) if (!manifest.files.some((f) => f.name === name)) problems.push(`${folder}manifest.json does not list ${name}`);
+  for (const name of required)
+    if (!manifest.files.some((f) => f.name === name)) problems.push(`${folder}manifest.json does not list ${name}`);
   for (const file of manifest.files) {
     const blob = world.blobs.getContainerClient(container).getBlockBlobClient(`${folder}${file.name}`);
     if (!(await blob.exists())) {
       problems.push(`${folder}${file.name} is listed in the manifest but missing`);
       continue;
     }
-    const sha = createHash('sha256').update(await blob.downloadToBuffer()).digest('hex');
+    const sha = createHash('sha256')
+      .update(await blob.downloadToBuffer())
+      .digest('hex');
     if (sha !== file.sha256) problems.push(`${folder}${file.name} does not match its manifest`);
   }
   return problems;
@@ -123,7 +162,8 @@ export async function finalDays(world: World): Promise<string[]> {
 export async function dailyActivations(world: World): Promise<Array<ActivationRow & { day: string }>> {
   const rows: Array<ActivationRow & { day: string }> = [];
   for (const day of await finalDays(world)) {
-    for (const r of records(await world.csv(world.reports, `${folderOf(day)}activations.csv`))) rows.push({ ...(r as ActivationRow), day });
+    for (const r of records(await world.csv(world.reports, `${folderOf(day)}activations.csv`)))
+      rows.push({ ...(r as ActivationRow), day });
   }
   return rows;
 }
@@ -139,7 +179,11 @@ export function duplicates(rows: Array<Record<string, string>>): string[] {
  * Every activation the tenant holds in [from, to) appears exactly once across the final daily files,
  * with the oracle's values; returns what is missing, doubled or different.
  */
-export async function dailyFilesProblems(world: World, from: Date, to: Date): Promise<{ missing: string[]; doubled: string[]; extra: string[]; different: string[] }> {
+export async function dailyFilesProblems(
+  world: World,
+  from: Date,
+  to: Date,
+): Promise<{ missing: string[]; doubled: string[]; extra: string[]; different: string[] }> {
   const rows = await dailyActivations(world);
   const expected = expectedActivations(world.graph.tenant, from, to);
   const byId = new Map(rows.map((r) => [r['Audit Id'], r]));
@@ -170,7 +214,11 @@ export function emailsPerDay(world: World): Map<string, number> {
 }
 
 /** Rows of a CSV blob as records, or [] when absent. */
-export async function csvRecordsOf(world: World, container: string, name: string): Promise<Array<Record<string, string>>> {
+export async function csvRecordsOf(
+  world: World,
+  container: string,
+  name: string,
+): Promise<Array<Record<string, string>>> {
   const text = await world.read(container, name);
   return text === undefined ? [] : records(parseCsv(text));
 }

@@ -98,7 +98,9 @@ export async function startWorld(tenant: SimTenant, options: WorldOptions = {}):
     storageRetry: STORAGE_RETRY,
   };
   const graph = await startGraphSimulator({ tenant, tls, wallMs: () => Date.now() + skipped, ...graphOptions });
-  sharedIdentity ??= startManagedIdentitySimulator({ userAssigned: { [USER_ASSIGNED_CLIENT_ID]: '7d0b4ed2-8a76-4c3e-9a43-5d2c1f6e0b11' } });
+  sharedIdentity ??= startManagedIdentitySimulator({
+    userAssigned: { [USER_ASSIGNED_CLIENT_ID]: '7d0b4ed2-8a76-4c3e-9a43-5d2c1f6e0b11' },
+  });
   const identity = await sharedIdentity;
   await identity.down(false);
   identity.requests.length = 0;
@@ -116,7 +118,9 @@ export async function startWorld(tenant: SimTenant, options: WorldOptions = {}):
   };
   if (emailMode !== 'none') {
     Object.assign(env, {
-      ...(emailMode === 'endpoint' ? { ACS_ENDPOINT: email.endpoint } : { ACS_CONNECTION_STRING: email.connectionString }),
+      ...(emailMode === 'endpoint'
+        ? { ACS_ENDPOINT: email.endpoint }
+        : { ACS_CONNECTION_STRING: email.connectionString }),
       EMAIL_SENDER: 'DoNotReply@test.azurecomm.net',
       EMAIL_RECIPIENTS: 'secops@contoso.com,auditor@contoso.com',
     });

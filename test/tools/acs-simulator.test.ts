@@ -1,4 +1,4 @@
-/** The ACS Email simulator with the real EmailClient, in both auth modes, and its failure modes 
+/** The ACS Email simulator with the real EmailClient, in both auth modes, and its failure modes
  * (https://learn.microsoft.com/rest/api/communication/dataplane/email/send). */
 import { EmailClient, type EmailMessage } from '@azure/communication-email';
 import { ManagedIdentityCredential } from '@azure/identity';
@@ -12,12 +12,22 @@ let msi: ManagedIdentitySimulator;
 
 const message: EmailMessage = {
   senderAddress: 'DoNotReply@0f1e2d3c.azurecomm.net',
-  content: { subject: 'PIM digest 2026-03-15: 1 new, 0 expiring, 2 permanent', plainText: 'text part', html: '<p>html part</p>' },
-  recipients: { to: [{ address: 'secops@contoso.com', displayName: 'SecOps' }], bcc: [{ address: 'audit@contoso.com' }] },
-  attachments: [{ name: 'eligible.csv', contentType: 'text/csv', contentInBase64: Buffer.from('a,b\r\n').toString('base64') }],
+  content: {
+    subject: 'PIM digest 2026-03-15: 1 new, 0 expiring, 2 permanent',
+    plainText: 'text part',
+    html: '<p>html part</p>',
+  },
+  recipients: {
+    to: [{ address: 'secops@contoso.com', displayName: 'SecOps' }],
+    bcc: [{ address: 'audit@contoso.com' }],
+  },
+  attachments: [
+    { name: 'eligible.csv', contentType: 'text/csv', contentInBase64: Buffer.from('a,b\r\n').toString('base64') },
+  ],
 };
 
-const send = async (client: EmailClient, msg: EmailMessage = message) => (await client.beginSend(msg, { updateIntervalInMs: 50 })).pollUntilDone();
+const send = async (client: EmailClient, msg: EmailMessage = message) =>
+  (await client.beginSend(msg, { updateIntervalInMs: 50 })).pollUntilDone();
 
 beforeAll(async () => {
   email = await startEmailSimulator({ tls: testTls() });
@@ -38,7 +48,14 @@ test('connection string (HMAC, signature verified): send, Running, then Succeede
   expect(result.status).toBe('Succeeded');
   expect(email.sent).toHaveLength(before + 1);
   const sent = email.sent[email.sent.length - 1];
-  expect(sent).toEqual(expect.objectContaining({ senderAddress: message.senderAddress, content: message.content, authMode: 'hmac', operationId: result.id }));
+  expect(sent).toEqual(
+    expect.objectContaining({
+      senderAddress: message.senderAddress,
+      content: message.content,
+      authMode: 'hmac',
+      operationId: result.id,
+    }),
+  );
   expect(sent.recipients.bcc).toEqual([{ address: 'audit@contoso.com' }]);
   expect(sent.attachments?.[0].name).toBe('eligible.csv');
 });
@@ -55,15 +72,24 @@ test('a wrong access key is 401; an invalid message is 400 naming the field', as
   await expect(new EmailClient(wrong).beginSend(message)).rejects.toMatchObject({ statusCode: 401 });
   const client = new EmailClient(email.connectionString);
   await expect(client.beginSend({ ...message, recipients: { to: [] } })).rejects.toMatchObject({ statusCode: 400 });
-  await expect(client.beginSend({ ...message, recipients: { to: [{ address: 'not-an-address' }] } })).rejects.toMatchObject({ statusCode: 400 });
-  await expect(client.beginSend({ ...message, content: { subject: 'x' } as EmailMessage['content'] })).rejects.toMatchObject({ statusCode: 400 });
+  await expect(
+    client.beginSend({ ...message, recipients: { to: [{ address: 'not-an-address' }] } }),
+  ).rejects.toMatchObject({ statusCode: 400 });
+  await expect(
+    client.beginSend({ ...message, content: { subject: 'x' } as EmailMessage['content'] }),
+  ).rejects.toMatchObject({ statusCode: 400 });
   await expect(client.beginSend({ ...message, senderAddress: '' })).rejects.toMatchObject({ statusCode: 400 });
 });
 
 test('faults: a failed operation rejects pollUntilDone and records nothing; a 403 on send rejects beginSend', async () => {
   const client = new EmailClient(email.connectionString);
   const before = email.sent.length;
-  email.inject({ on: 'operation', status: 'Failed', error: { code: 'InvalidRecipient', message: 'Recipient rejected' }, times: 1 });
+  email.inject({
+    on: 'operation',
+    status: 'Failed',
+    error: { code: 'InvalidRecipient', message: 'Recipient rejected' },
+    times: 1,
+  });
   await expect(send(client)).rejects.toThrow(/InvalidRecipient/);
   email.inject({ on: 'send', status: 403, times: 1 });
   await expect(client.beginSend(message)).rejects.toMatchObject({ statusCode: 403 });
@@ -89,7 +115,11 @@ test('every accepted send is delivered on the 202, polled or not; the operation 
   expect(email.sent[email.sent.length - 1].operationId).toBe(operationId);
 
   const mailer = createMailer(
-    { transport: { kind: 'connectionString', connectionString: email.connectionString }, sender: message.senderAddress, recipients: ['secops@contoso.com'] },
+    {
+      transport: { kind: 'connectionString', connectionString: email.connectionString },
+      sender: message.senderAddress,
+      recipients: ['secops@contoso.com'],
+    },
     new ManagedIdentityCredential(),
     { pollIntervalMs: 20 },
   );

@@ -33,10 +33,14 @@ async function until(check: () => boolean | Promise<boolean>, ms: number): Promi
 
 test('the shared Azurite from globalSetup takes a blob round trip', async () => {
   const cs = process.env.PIM_TEST_AZURITE_CONNECTION_STRING;
-  expect(cs).toMatch(/^DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=.+;BlobEndpoint=http:\/\/127\.0\.0\.1:\d+\/devstoreaccount1;$/);
+  expect(cs).toMatch(
+    /^DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=.+;BlobEndpoint=http:\/\/127\.0\.0\.1:\d+\/devstoreaccount1;$/,
+  );
   const container = BlobServiceClient.fromConnectionString(cs as string).getContainerClient(`bench-${Date.now()}`);
   await container.createIfNotExists();
-  await container.getBlockBlobClient('a/b.csv').upload('x,y\r\n', 5, { blobHTTPHeaders: { blobContentType: 'text/csv' } });
+  await container
+    .getBlockBlobClient('a/b.csv')
+    .upload('x,y\r\n', 5, { blobHTTPHeaders: { blobContentType: 'text/csv' } });
   expect((await container.getBlockBlobClient('a/b.csv').downloadToBuffer()).toString()).toBe('x,y\r\n');
   await container.delete();
 });
@@ -52,19 +56,22 @@ test('startAzurite picks a free port and stop() frees it', async () => {
 
 // Needs the compiled tools (npm test builds them first): a plain node child cannot load TypeScript.
 const compiled = path.resolve(__dirname, '../../dist/tools/azurite.js');
-(existsSync(compiled) ? test : test.skip)('Azurite dies with its parent even when the parent is SIGKILLed', async () => {
-  const script = `require(${JSON.stringify(compiled)}).startAzurite().then((a) => { console.log('PID ' + a.pid); setInterval(() => {}, 1000); });`;
-  const parent = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const pid = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    parent.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /PID (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
+(existsSync(compiled) ? test : test.skip)(
+  'Azurite dies with its parent even when the parent is SIGKILLed',
+  async () => {
+    const script = `require(${JSON.stringify(compiled)}).startAzurite().then((a) => { console.log('PID ' + a.pid); setInterval(() => {}, 1000); });`;
+    const parent = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const pid = await new Promise<number>((resolve, reject) => {
+      let out = '';
+      parent.stdout.on('data', (c: Buffer) => {
+        out += c.toString();
+        const m = /PID (\d+)/.exec(out);
+        if (m) resolve(Number(m[1]));
+      });
+      parent.once('exit', () => reject(new Error(`parent exited early: ${out}`)));
     });
-    parent.once('exit', () => reject(new Error(`parent exited early: ${out}`)));
-  });
-  expect(alive(pid)).toBe(true);
-  parent.kill('SIGKILL');
-  expect(await until(() => !alive(pid), 5000)).toBe(true);
-});
+    expect(alive(pid)).toBe(true);
+    parent.kill('SIGKILL');
+    expect(await until(() => !alive(pid), 5000)).toBe(true);
+  },
+);

@@ -9,7 +9,11 @@ import { join } from 'node:path';
 import { Client, PageIterator, type PageCollection } from '@microsoft/microsoft-graph-client';
 import { TokenCredentialAuthenticationProvider } from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials';
 import { startGraphSimulator, type GraphSimulator } from '../../tools/graph-simulator';
-import { fakeAccessToken, startManagedIdentitySimulator, type ManagedIdentitySimulator } from '../../tools/msi-simulator';
+import {
+  fakeAccessToken,
+  startManagedIdentitySimulator,
+  type ManagedIdentitySimulator,
+} from '../../tools/msi-simulator';
 import { generateTenant } from '../../tools/tenant/generate';
 import type { SimTenant } from '../../tools/tenant/model';
 import { testTls } from '../../tools/tls';
@@ -26,8 +30,23 @@ let token: string;
 beforeAll(async () => {
   msi = await startManagedIdentitySimulator();
   Object.assign(process.env, msi.env());
-  tenant = generateTenant({ seed: 'graph-sim', now: NOW, users: 40, groups: 8, eligible: 45, active: 25, auditDays: 40, activationsPerDay: 3 });
-  graph = await startGraphSimulator({ tenant, tls: testTls(), pageSize: PAGE, now: () => NOW, auditRateLimit: { requests: 1000, perMs: 10_000 } });
+  tenant = generateTenant({
+    seed: 'graph-sim',
+    now: NOW,
+    users: 40,
+    groups: 8,
+    eligible: 45,
+    active: 25,
+    auditDays: 40,
+    activationsPerDay: 3,
+  });
+  graph = await startGraphSimulator({
+    tenant,
+    tls: testTls(),
+    pageSize: PAGE,
+    now: () => NOW,
+    auditRateLimit: { requests: 1000, perMs: 10_000 },
+  });
   const credential = new ManagedIdentityCredential();
   token = (await credential.getToken(`${graph.url}/.default`)).token;
   client = Client.initWithMiddleware({
@@ -55,7 +74,11 @@ async function raw(path: string, init: RequestInit & { token?: string | null } =
   if (init.token !== null) headers.set('authorization', `Bearer ${init.token ?? token}`);
   const res = await fetch(path.startsWith('https://') ? path : `${graph.url}/v1.0${path}`, { ...init, headers });
   const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text) as Record<string, any>) : undefined };
+  return {
+    status: res.status,
+    headers: res.headers,
+    body: text ? (JSON.parse(text) as Record<string, any>) : undefined,
+  };
 }
 
 async function all<T>(first: PageCollection): Promise<T[]> {
@@ -74,10 +97,18 @@ describe('authentication and errors', () => {
       expect(r.status).toBe(401);
       expect(r.headers.get('content-type')).toMatch(/^application\/json/);
       expect(r.body?.error.code).toBe('InvalidAuthenticationToken');
-      expect(r.body?.error.innerError).toEqual(expect.objectContaining({ 'request-id': expect.any(String), date: expect.any(String) }));
+      expect(r.body?.error.innerError).toEqual(
+        expect.objectContaining({ 'request-id': expect.any(String), date: expect.any(String) }),
+      );
     }
     // A token for graph.microsoft.com is accepted too (the product may keep Graph's scope).
-    expect((await raw('/roleManagement/directory/roleDefinitions', { token: fakeAccessToken({ aud: 'https://graph.microsoft.com' }).token })).status).toBe(200);
+    expect(
+      (
+        await raw('/roleManagement/directory/roleDefinitions', {
+          token: fakeAccessToken({ aud: 'https://graph.microsoft.com' }).token,
+        })
+      ).status,
+    ).toBe(200);
   });
 
   test('unknown segments and beta are rejected', async () => {
@@ -90,7 +121,10 @@ describe('authentication and errors', () => {
 
 describe('PIM lists', () => {
   test('server-driven paging with absolute nextLinks, followed by the SDK to the end', async () => {
-    const first = (await client.api('/roleManagement/directory/roleEligibilitySchedules').expand('principal').get()) as PageCollection;
+    const first = (await client
+      .api('/roleManagement/directory/roleEligibilitySchedules')
+      .expand('principal')
+      .get()) as PageCollection;
     expect(first.value).toHaveLength(PAGE);
     const next = first['@odata.nextLink'] as string;
     expect(next.startsWith(`${graph.url}/v1.0/roleManagement/directory/roleEligibilitySchedules?`)).toBe(true);
@@ -104,18 +138,28 @@ describe('PIM lists', () => {
   });
 
   test('$expand=principal embeds typed directory objects; a deleted principal is null, left out or id only', async () => {
-    const items = await all<Record<string, any>>(await client.api('/roleManagement/directory/roleAssignmentSchedules').expand('principal').get());
+    const items = await all<Record<string, any>>(
+      await client.api('/roleManagement/directory/roleAssignmentSchedules').expand('principal').get(),
+    );
     const types = new Set(items.map((s) => s.principal?.['@odata.type'] ?? null));
-    for (const t of ['#microsoft.graph.user', '#microsoft.graph.group', '#microsoft.graph.servicePrincipal']) expect(types).toContain(t);
+    for (const t of ['#microsoft.graph.user', '#microsoft.graph.group', '#microsoft.graph.servicePrincipal'])
+      expect(types).toContain(t);
     const known = new Set([...tenant.users, ...tenant.groups, ...tenant.servicePrincipals].map((o) => o.id));
     const gone = items.filter((s) => !known.has(s.principalId));
     expect(gone.length).toBeGreaterThan(0);
     for (const s of gone) {
       // null, absent, or an object with only an id (and a generic type): never names.
-      if (s.principal) expect(s.principal).toEqual({ '@odata.type': '#microsoft.graph.directoryObject', id: s.principalId });
+      if (s.principal)
+        expect(s.principal).toEqual({ '@odata.type': '#microsoft.graph.directoryObject', id: s.principalId });
     }
     const user = items.find((s) => s.principal?.['@odata.type'] === '#microsoft.graph.user');
-    expect(user?.principal).toEqual(expect.objectContaining({ id: user?.principalId, displayName: expect.any(String), userPrincipalName: expect.any(String) }));
+    expect(user?.principal).toEqual(
+      expect.objectContaining({
+        id: user?.principalId,
+        displayName: expect.any(String),
+        userPrincipalName: expect.any(String),
+      }),
+    );
     const sp = items.find((s) => s.principal?.['@odata.type'] === '#microsoft.graph.servicePrincipal');
     expect(sp?.principal.appId).toEqual(expect.any(String));
   });
@@ -124,8 +168,13 @@ describe('PIM lists', () => {
     const small = await startGraphSimulator({ tenant, tls: testTls(), now: () => NOW });
     try {
       const get = async (q: string) => {
-        const bearer = fakeAccessToken({ aud: 'https://graph.microsoft.com', oid: '0b1c0000-0000-4000-8000-000000000025' }).token;
-        const r = await fetch(`${small.url}/v1.0/roleManagement/directory/roleEligibilitySchedules${q}`, { headers: { authorization: `Bearer ${bearer}` } });
+        const bearer = fakeAccessToken({
+          aud: 'https://graph.microsoft.com',
+          oid: '0b1c0000-0000-4000-8000-000000000025',
+        }).token;
+        const r = await fetch(`${small.url}/v1.0/roleManagement/directory/roleEligibilitySchedules${q}`, {
+          headers: { authorization: `Bearer ${bearer}` },
+        });
         return { status: r.status, body: (await r.json()) as { value?: unknown[]; '@odata.nextLink'?: string } };
       };
       expect((await get('')).body.value).toHaveLength(25);
@@ -139,19 +188,26 @@ describe('PIM lists', () => {
     }
   });
 
-  test.each(['$skip=5', '$orderby=id', '$count=true', '$search="x"', '$foo=1'])('%s is rejected on PIM lists', async (q) => {
-    const r = await raw(`/roleManagement/directory/roleEligibilitySchedules?${q}`);
-    expect(r.status).toBe(400);
-    expect(r.body?.error.message).toContain(q.split('=')[0]);
-  });
+  test.each(['$skip=5', '$orderby=id', '$count=true', '$search="x"', '$foo=1'])(
+    '%s is rejected on PIM lists',
+    async (q) => {
+      const r = await raw(`/roleManagement/directory/roleEligibilitySchedules?${q}`);
+      expect(r.status).toBe(400);
+      expect(r.body?.error.message).toContain(q.split('=')[0]);
+    },
+  );
 
   test('nested $select on principal: id only; anything else fails with InvalidFilter "The  filter is invalid."', async () => {
     for (const e of ['principal($select=displayName)', 'principal($select=id,displayName)']) {
       const r = await raw(`/roleManagement/directory/roleAssignmentSchedules?$expand=${encodeURIComponent(e)}`);
       expect(r.status).toBe(400);
-      expect(r.body?.error).toEqual(expect.objectContaining({ code: 'InvalidFilter', message: 'The  filter is invalid.' }));
+      expect(r.body?.error).toEqual(
+        expect.objectContaining({ code: 'InvalidFilter', message: 'The  filter is invalid.' }),
+      );
     }
-    const ok = await raw(`/roleManagement/directory/roleAssignmentSchedules?$expand=principal($select=id),roleDefinition($select=displayName)`);
+    const ok = await raw(
+      `/roleManagement/directory/roleAssignmentSchedules?$expand=principal($select=id),roleDefinition($select=displayName)`,
+    );
     expect(ok.status).toBe(200);
     expect(Object.keys(ok.body?.value[0].principal).sort()).toEqual(['@odata.type', 'id']);
     expect(ok.body?.value[0].roleDefinition).toEqual({ id: expect.any(String), displayName: expect.any(String) });
@@ -161,20 +217,32 @@ describe('PIM lists', () => {
     // roleDefinitionId is filterable on assignment schedules, not on eligibility schedules
     // (https://learn.microsoft.com/graph/api/resources/unifiedroleeligibilityschedule).
     const ga = '62e90394-69f5-4237-9190-012177145e10';
-    expect((await raw(`/roleManagement/directory/roleEligibilitySchedules?$filter=roleDefinitionId eq '${ga}'`)).status).toBe(400);
+    expect(
+      (await raw(`/roleManagement/directory/roleEligibilitySchedules?$filter=roleDefinitionId eq '${ga}'`)).status,
+    ).toBe(400);
     const assigned = await all<{ roleDefinitionId: string }>(
       await client.api('/roleManagement/directory/roleAssignmentSchedules').filter(`roleDefinitionId eq '${ga}'`).get(),
     );
     expect(assigned.length).toBe(tenant.assignmentSchedules.filter((s) => s.roleDefinitionId === ga).length);
-    const outside = await all<{ createdUsing: null }>(await client.api('/roleManagement/directory/roleAssignmentSchedules').filter('createdUsing eq null').get());
+    const outside = await all<{ createdUsing: null }>(
+      await client.api('/roleManagement/directory/roleAssignmentSchedules').filter('createdUsing eq null').get(),
+    );
     expect(outside.length).toBe(tenant.assignmentSchedules.filter((s) => s.createdUsing === null).length);
     const activated = await all<{ assignmentType: string }>(
-      await client.api('/roleManagement/directory/roleAssignmentSchedules').filter("assignmentType eq 'Activated' and memberType eq 'Direct'").get(),
+      await client
+        .api('/roleManagement/directory/roleAssignmentSchedules')
+        .filter("assignmentType eq 'Activated' and memberType eq 'Direct'")
+        .get(),
     );
     expect(activated.length).toBeGreaterThan(0);
     expect(activated.every((s) => s.assignmentType === 'Activated')).toBe(true);
-    expect((await raw(`/roleManagement/directory/roleAssignmentSchedules?$filter=principalId gt 'a'`)).status).toBe(400);
-    expect((await raw(`/roleManagement/directory/roleAssignmentSchedules?$filter=principalId eq 'a' or principalId eq 'b'`)).status).toBe(400);
+    expect((await raw(`/roleManagement/directory/roleAssignmentSchedules?$filter=principalId gt 'a'`)).status).toBe(
+      400,
+    );
+    expect(
+      (await raw(`/roleManagement/directory/roleAssignmentSchedules?$filter=principalId eq 'a' or principalId eq 'b'`))
+        .status,
+    ).toBe(400);
   });
 
   test('$select limits properties; id always comes back; unknown properties are 400', async () => {
@@ -185,29 +253,53 @@ describe('PIM lists', () => {
 
   test('activatedUsing points an Activated assignment at its eligibility schedule', async () => {
     const r = await all<Record<string, any>>(
-      await client.api('/roleManagement/directory/roleAssignmentSchedules').filter("assignmentType eq 'Activated'").expand('activatedUsing').get(),
+      await client
+        .api('/roleManagement/directory/roleAssignmentSchedules')
+        .filter("assignmentType eq 'Activated'")
+        .expand('activatedUsing')
+        .get(),
     );
     for (const s of r) {
-      expect(s.activatedUsing).toEqual(expect.objectContaining({ principalId: s.principalId, roleDefinitionId: s.roleDefinitionId, directoryScopeId: s.directoryScopeId }));
+      expect(s.activatedUsing).toEqual(
+        expect.objectContaining({
+          principalId: s.principalId,
+          roleDefinitionId: s.roleDefinitionId,
+          directoryScopeId: s.directoryScopeId,
+        }),
+      );
     }
   });
 
   test('an unlicensed tenant answers 400 AadPremiumLicenseRequired on the PIM endpoints', async () => {
     graph.setTenant({ ...tenant, licensed: false });
-    for (const path of ['/roleManagement/directory/roleEligibilitySchedules', '/roleManagement/directory/roleAssignmentSchedules']) {
+    for (const path of [
+      '/roleManagement/directory/roleEligibilitySchedules',
+      '/roleManagement/directory/roleAssignmentSchedules',
+    ]) {
       const r = await raw(path);
       expect(r.status).toBe(400);
       expect(r.body?.error.code).toBe('AadPremiumLicenseRequired');
-      expect(r.body?.error.message).toBe('The tenant needs to have Microsoft Entra ID P2 or Microsoft Entra ID Governance license.');
+      expect(r.body?.error.message).toBe(
+        'The tenant needs to have Microsoft Entra ID P2 or Microsoft Entra ID Governance license.',
+      );
     }
     expect((await raw('/roleManagement/directory/roleDefinitions')).status).toBe(200);
   });
 
   test('roleDefinitions: $filter with eq / in, $select', async () => {
-    const r = await raw("/roleManagement/directory/roleDefinitions?$filter=isBuiltIn eq false&$select=displayName,templateId");
-    expect(r.body?.value.map((x: { id: string }) => x.id).sort()).toEqual(tenant.roleDefinitions.filter((d) => !d.isBuiltIn).map((d) => d.id).sort());
+    const r = await raw(
+      '/roleManagement/directory/roleDefinitions?$filter=isBuiltIn eq false&$select=displayName,templateId',
+    );
+    expect(r.body?.value.map((x: { id: string }) => x.id).sort()).toEqual(
+      tenant.roleDefinitions
+        .filter((d) => !d.isBuiltIn)
+        .map((d) => d.id)
+        .sort(),
+    );
     expect(Object.keys(r.body?.value[0]).sort()).toEqual(['displayName', 'id', 'templateId']);
-    const inList = await raw("/roleManagement/directory/roleDefinitions?$filter=id in ('62e90394-69f5-4237-9190-012177145e10','fe930be7-5e62-47db-91af-98c3a49a38b1')");
+    const inList = await raw(
+      "/roleManagement/directory/roleDefinitions?$filter=id in ('62e90394-69f5-4237-9190-012177145e10','fe930be7-5e62-47db-91af-98c3a49a38b1')",
+    );
     expect(inList.body?.value).toHaveLength(2);
   });
 });
@@ -226,16 +318,26 @@ describe('groups and directory objects', () => {
     // A cycle and a duplicate path must not repeat anyone.
     const t2: SimTenant = {
       ...tenant,
-      groups: tenant.groups.map((g) => (g.id === child.id ? { ...g, members: [...g.members, parent.id, extra] } : g.id === parent.id ? { ...g, members: [...g.members, extra] } : g)),
+      groups: tenant.groups.map((g) =>
+        g.id === child.id
+          ? { ...g, members: [...g.members, parent.id, extra] }
+          : g.id === parent.id
+            ? { ...g, members: [...g.members, extra] }
+            : g,
+      ),
     };
     graph.setTenant(t2);
-    const members = await all<Record<string, string>>(await client.api(`/groups/${parent.id}/transitiveMembers`).top(3).get());
+    const members = await all<Record<string, string>>(
+      await client.api(`/groups/${parent.id}/transitiveMembers`).top(3).get(),
+    );
     const ids = members.map((m) => m.id);
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids).toContain(child.id);
     expect(ids).toContain(extra);
     expect(ids).not.toContain(parent.id);
-    expect(members.every((m) => /^#microsoft\.graph\.(user|group|servicePrincipal)$/.test(m['@odata.type']))).toBe(true);
+    expect(members.every((m) => /^#microsoft\.graph\.(user|group|servicePrincipal)$/.test(m['@odata.type']))).toBe(
+      true,
+    );
     expect((await raw(`/groups/${parent.id}/transitiveMembers?$top=1000`)).status).toBe(400);
     const missing = await raw('/groups/00000000-0000-0000-0000-000000000000/transitiveMembers');
     expect(missing.status).toBe(404);
@@ -243,30 +345,62 @@ describe('groups and directory objects', () => {
   });
 
   test('getByIds resolves users, groups, SPs and administrative units; at most 1000 ids', async () => {
-    const ids = [tenant.users[1].id, tenant.groups[0].id, tenant.servicePrincipals[0].id, tenant.administrativeUnits[0].id, 'deadbeef-0000-0000-0000-000000000000'];
+    const ids = [
+      tenant.users[1].id,
+      tenant.groups[0].id,
+      tenant.servicePrincipals[0].id,
+      tenant.administrativeUnits[0].id,
+      'deadbeef-0000-0000-0000-000000000000',
+    ];
     const r = await client.api('/directoryObjects/getByIds').post({ ids });
     expect(r.value.map((o: Record<string, string>) => o['@odata.type'])).toEqual([
-      '#microsoft.graph.user', '#microsoft.graph.group', '#microsoft.graph.servicePrincipal', '#microsoft.graph.administrativeUnit',
+      '#microsoft.graph.user',
+      '#microsoft.graph.group',
+      '#microsoft.graph.servicePrincipal',
+      '#microsoft.graph.administrativeUnit',
     ]);
     const onlyAus = await client.api('/directoryObjects/getByIds').post({ ids, types: ['administrativeUnit'] });
     expect(onlyAus.value).toHaveLength(1);
-    const tooMany = await raw('/directoryObjects/getByIds', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ids: Array(1001).fill(ids[0]) }) });
+    const tooMany = await raw('/directoryObjects/getByIds', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ids: Array(1001).fill(ids[0]) }),
+    });
     expect(tooMany.status).toBe(400);
     const au = await raw(`/directory/administrativeUnits/${tenant.administrativeUnits[0].id}?$select=displayName`);
-    expect(au.body).toEqual(expect.objectContaining({ id: tenant.administrativeUnits[0].id, displayName: tenant.administrativeUnits[0].displayName }));
+    expect(au.body).toEqual(
+      expect.objectContaining({
+        id: tenant.administrativeUnits[0].id,
+        displayName: tenant.administrativeUnits[0].displayName,
+      }),
+    );
   });
 
   test('PIM for Groups eligibilitySchedules require a groupId or principalId filter', async () => {
     const missing = await raw('/identityGovernance/privilegedAccess/group/eligibilitySchedules');
     expect(missing.status).toBe(400);
     expect(missing.body?.error.message).toMatch(/groupId|principalId/);
-    expect((await raw("/identityGovernance/privilegedAccess/group/eligibilitySchedules?$filter=accessId eq 'member'")).status).toBe(400);
+    expect(
+      (await raw("/identityGovernance/privilegedAccess/group/eligibilitySchedules?$filter=accessId eq 'member'"))
+        .status,
+    ).toBe(400);
     const s = tenant.groupEligibilitySchedules[0];
-    const r = await raw(`/identityGovernance/privilegedAccess/group/eligibilitySchedules?$filter=groupId eq '${s.groupId}'&$expand=principal`);
+    const r = await raw(
+      `/identityGovernance/privilegedAccess/group/eligibilitySchedules?$filter=groupId eq '${s.groupId}'&$expand=principal`,
+    );
     expect(r.status).toBe(200);
-    expect(r.body?.value.map((x: { id: string }) => x.id).sort()).toEqual(tenant.groupEligibilitySchedules.filter((x) => x.groupId === s.groupId).map((x) => x.id).sort());
-    expect(r.body?.value[0]).toEqual(expect.objectContaining({ memberType: 'direct', accessId: expect.stringMatching(/^(member|owner)$/) }));
-    const both = await raw(`/identityGovernance/privilegedAccess/group/eligibilitySchedules?$filter=groupId eq '${s.groupId}' and principalId eq '${s.principalId}'`);
+    expect(r.body?.value.map((x: { id: string }) => x.id).sort()).toEqual(
+      tenant.groupEligibilitySchedules
+        .filter((x) => x.groupId === s.groupId)
+        .map((x) => x.id)
+        .sort(),
+    );
+    expect(r.body?.value[0]).toEqual(
+      expect.objectContaining({ memberType: 'direct', accessId: expect.stringMatching(/^(member|owner)$/) }),
+    );
+    const both = await raw(
+      `/identityGovernance/privilegedAccess/group/eligibilitySchedules?$filter=groupId eq '${s.groupId}' and principalId eq '${s.principalId}'`,
+    );
     expect(both.body?.value.map((x: { id: string }) => x.id)).toEqual([s.id]);
   });
 });
@@ -275,17 +409,24 @@ describe('audit log', () => {
   const base = '/auditLogs/directoryAudits';
 
   test('documented filters work; category and quoted dates are rejected; $top is 1..1000', async () => {
-    const cat = await raw(`${base}?$filter=${encodeURIComponent("loggedByService eq 'PIM' and category eq 'RoleManagement'")}`);
+    const cat = await raw(
+      `${base}?$filter=${encodeURIComponent("loggedByService eq 'PIM' and category eq 'RoleManagement'")}`,
+    );
     expect(cat.status).toBe(400);
     expect(cat.body?.error.message).toContain('category');
     const quoted = await raw(`${base}?$filter=${encodeURIComponent("activityDateTime ge '2026-03-01T00:00:00Z'")}`);
     expect(quoted.status).toBe(400);
     expect(quoted.body?.error.message).toContain('incompatible types');
     expect((await raw(`${base}?$top=1001`)).status).toBe(400);
-    const f = "loggedByService eq 'PIM' and activityDisplayName eq 'Add member to role completed (PIM activation)' and activityDateTime ge 2026-03-01T00:00:00Z and activityDateTime lt 2026-03-12T00:00:00Z";
+    const f =
+      "loggedByService eq 'PIM' and activityDisplayName eq 'Add member to role completed (PIM activation)' and activityDateTime ge 2026-03-01T00:00:00Z and activityDateTime lt 2026-03-12T00:00:00Z";
     const items = await all<Record<string, string>>(await client.api(base).filter(f).top(5).get());
     const expected = tenant.directoryAudits.filter(
-      (a) => a.loggedByService === 'PIM' && a.activityDisplayName === 'Add member to role completed (PIM activation)' && a.activityDateTime >= '2026-03-01' && a.activityDateTime < '2026-03-12',
+      (a) =>
+        a.loggedByService === 'PIM' &&
+        a.activityDisplayName === 'Add member to role completed (PIM activation)' &&
+        a.activityDateTime >= '2026-03-01' &&
+        a.activityDateTime < '2026-03-12',
     );
     expect(items.map((a) => a.id).sort()).toEqual(expected.map((a) => a.id).sort());
     expect(new Set(items.map((a) => a.category))).toEqual(new Set(['RoleManagement', 'GroupManagement']));
@@ -293,7 +434,9 @@ describe('audit log', () => {
 
   test('newest first by default, $orderby asc, and 30-day retention', async () => {
     const desc = await all<Record<string, string>>(await client.api(base).top(1000).get());
-    const asc = await all<Record<string, string>>(await client.api(base).orderby('activityDateTime asc').top(1000).get());
+    const asc = await all<Record<string, string>>(
+      await client.api(base).orderby('activityDateTime asc').top(1000).get(),
+    );
     expect(asc.map((a) => a.id)).toEqual([...desc].reverse().map((a) => a.id));
     // 30 days back to a UTC midnight (the floor Graph names in its 400).
     const cutoff = new Date(Math.floor((NOW.getTime() - 30 * 86_400_000) / 86_400_000) * 86_400_000).toISOString();
@@ -302,19 +445,26 @@ describe('audit log', () => {
     expect((await raw(`${base}?$orderby=id`)).status).toBe(400);
   });
 
-  test("a lower bound older than retention: 400 naming the floor as Graph words it", async () => {
+  test('a lower bound older than retention: 400 naming the floor as Graph words it', async () => {
     const floor = new Date(Math.floor((NOW.getTime() - 30 * 86_400_000) / 86_400_000) * 86_400_000);
     const before = new Date(floor.getTime() - 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
     const r = await raw(`${base}?$filter=${encodeURIComponent(`activityDateTime ge ${before}`)}`);
     expect(r.status).toBe(400);
     const text = `${floor.getUTCMonth() + 1}/${floor.getUTCDate()}/${floor.getUTCFullYear()} 12:00:00 AM`;
-    expect(r.body?.error.message).toBe(`Specified argument was out of the range of valid values. (Parameter 'Minimum allowed time for activityDateTime is ${text}')`);
+    expect(r.body?.error.message).toBe(
+      `Specified argument was out of the range of valid values. (Parameter 'Minimum allowed time for activityDateTime is ${text}')`,
+    );
     const at = floor.toISOString().replace(/\.\d{3}Z$/, 'Z');
     expect((await raw(`${base}?$filter=${encodeURIComponent(`activityDateTime ge ${at}`)}`)).status).toBe(200);
   });
 
   test('rate limit: over N requests per window is 429 with Retry-After (seconds, rounded up)', async () => {
-    const limited = await startGraphSimulator({ tenant, tls: testTls(), now: () => NOW, auditRateLimit: { requests: 2, perMs: 1500 } });
+    const limited = await startGraphSimulator({
+      tenant,
+      tls: testTls(),
+      now: () => NOW,
+      auditRateLimit: { requests: 2, perMs: 1500 },
+    });
     const app = fakeAccessToken({ aud: 'https://graph.microsoft.com', oid: 'reporter-app' }).token;
     try {
       const url = `${limited.url}/v1.0${base}?$top=1`;
@@ -325,7 +475,9 @@ describe('audit log', () => {
       expect(third.headers.get('retry-after')).toBe('2');
       expect(third.body?.error.code).toBe('TooManyRequests');
       // Another identity has its own budget (per app per tenant).
-      expect((await raw(url, { token: fakeAccessToken({ aud: limited.url, oid: 'someone-else' }).token })).status).toBe(200);
+      expect((await raw(url, { token: fakeAccessToken({ aud: limited.url, oid: 'someone-else' }).token })).status).toBe(
+        200,
+      );
       expect((await raw(url, { token: app })).status).toBe(429);
       // The SDK's RetryHandler honours Retry-After and gets through.
       const c = Client.initWithMiddleware({
@@ -357,7 +509,12 @@ describe('faults', () => {
   });
 
   test('503 with a custom body; times counts down', async () => {
-    graph.inject({ path: /roleDefinitions/, status: 503, times: 2, body: { error: { code: 'ServiceUnavailable', message: 'custom' } } });
+    graph.inject({
+      path: /roleDefinitions/,
+      status: 503,
+      times: 2,
+      body: { error: { code: 'ServiceUnavailable', message: 'custom' } },
+    });
     const a = await raw('/roleManagement/directory/roleDefinitions');
     expect(a.status).toBe(503);
     expect(a.body).toEqual({ error: { code: 'ServiceUnavailable', message: 'custom' } });
@@ -394,7 +551,8 @@ describe('faults', () => {
 });
 
 describe('$batch', () => {
-  const post = (body: unknown) => raw('/$batch', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const post = (body: unknown) =>
+    raw('/$batch', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
   test('routes sub-requests through the same handlers, marks them batched, absolute nextLinks inside', async () => {
     const g = tenant.groups[0];
@@ -405,13 +563,24 @@ describe('$batch', () => {
         { id: 'a', method: 'GET', url: `/groups/${g.id}/transitiveMembers?$top=1&$select=id` },
         { id: 'b', method: 'GET', url: `groups/${tenant.groups[1].id}/transitiveMembers` },
         { id: 'c', method: 'GET', url: '/roleManagement/directory/roleEligibilitySchedules?$top=1000' },
-        { id: 'd', method: 'POST', url: '/directoryObjects/getByIds', headers: { 'Content-Type': 'application/json' }, body: { ids: [g.id] } },
+        {
+          id: 'd',
+          method: 'POST',
+          url: '/directoryObjects/getByIds',
+          headers: { 'Content-Type': 'application/json' },
+          body: { ids: [g.id] },
+        },
       ],
     });
     expect(r.status).toBe(200);
-    const byId = Object.fromEntries((r.body?.responses as Array<{ id: string }>).map((x) => [x.id, x])) as Record<string, any>;
+    const byId = Object.fromEntries((r.body?.responses as Array<{ id: string }>).map((x) => [x.id, x])) as Record<
+      string,
+      any
+    >;
     expect(byId.a.status).toBe(200);
-    expect(byId.a.body['@odata.nextLink']).toMatch(new RegExp(`^${graph.url}/v1.0/groups/${g.id}/transitiveMembers\\?`));
+    expect(byId.a.body['@odata.nextLink']).toMatch(
+      new RegExp(`^${graph.url}/v1.0/groups/${g.id}/transitiveMembers\\?`),
+    );
     expect(byId.b.status).toBe(429);
     expect(byId.b.headers['retry-after']).toBe('3');
     expect(byId.c.status).toBe(400);
@@ -425,7 +594,9 @@ describe('$batch', () => {
     const req = (id: string, url = '/roleManagement/directory/roleDefinitions') => ({ id, method: 'GET', url });
     expect((await post({ requests: Array.from({ length: 21 }, (_, i) => req(String(i))) })).status).toBe(400);
     expect((await post({ requests: [req('1'), req('1')] })).status).toBe(400);
-    expect((await post({ requests: [req('1', `${graph.url}/v1.0/roleManagement/directory/roleDefinitions`)] })).status).toBe(400);
+    expect(
+      (await post({ requests: [req('1', `${graph.url}/v1.0/roleManagement/directory/roleDefinitions`)] })).status,
+    ).toBe(400);
     expect((await post({ requests: Array.from({ length: 20 }, (_, i) => req(String(i))) })).status).toBe(200);
   });
 });
@@ -434,7 +605,7 @@ describe('role management policy assignments', () => {
   const LIST = '/policies/roleManagementPolicyAssignments';
   const ROLES = `${LIST}?$filter=${encodeURIComponent("scopeId eq '/' and scopeType eq 'DirectoryRole'")}&$expand=${encodeURIComponent('policy($expand=rules)')}`;
 
-  it('requires the filter on scopeId and scopeType, answering in Graph\'s error shape', async () => {
+  it("requires the filter on scopeId and scopeType, answering in Graph's error shape", async () => {
     for (const path of [LIST, `${LIST}?$filter=${encodeURIComponent("scopeId eq '/'")}`]) {
       const r = await raw(path);
       expect(r.status).toBe(400);
@@ -452,14 +623,16 @@ describe('role management policy assignments', () => {
 
   it('one policy per role, paged, each with its rules in no particular order and only the keys of the docs sample', async () => {
     const items: Array<Record<string, any>> = [];
-    for (let next: string | undefined = ROLES; next; ) {
+    for (let next: string | undefined = ROLES; next;) {
       const r = await raw(next);
       expect(r.status).toBe(200);
       items.push(...(r.body!.value as Array<Record<string, any>>));
       next = r.body!['@odata.nextLink'];
     }
     expect(items.map((i) => i.roleDefinitionId).sort()).toEqual(tenant.roleDefinitions.map((r) => r.id).sort());
-    const sample = JSON.parse(readFileSync(join(__dirname, '../fixtures/roleManagementPolicyAssignments-list-expand.json'), 'utf8')).value[0];
+    const sample = JSON.parse(
+      readFileSync(join(__dirname, '../fixtures/roleManagementPolicyAssignments-list-expand.json'), 'utf8'),
+    ).value[0];
     const keys = (o: Record<string, unknown>) => Object.keys(o).sort();
     const orders = new Set<string>();
     for (const item of items) {
@@ -467,7 +640,8 @@ describe('role management policy assignments', () => {
       expect(keys(item.policy)).toEqual(keys(sample.policy));
       const byId = new Map((sample.policy.rules as Array<Record<string, unknown>>).map((r) => [r.id, r]));
       expect((item.policy.rules as Array<{ id: string }>).map((r) => r.id).sort()).toEqual([...byId.keys()].sort());
-      for (const rule of item.policy.rules as Array<Record<string, any>>) expect(keys(rule)).toEqual(keys(byId.get(rule.id) as Record<string, unknown>));
+      for (const rule of item.policy.rules as Array<Record<string, any>>)
+        expect(keys(rule)).toEqual(keys(byId.get(rule.id) as Record<string, unknown>));
       orders.add((item.policy.rules as Array<{ id: string }>).map((r) => r.id).join());
     }
     expect(orders.size).toBeGreaterThan(1);
@@ -478,7 +652,9 @@ describe('role management policy assignments', () => {
     const path = `${LIST}?$filter=${encodeURIComponent(`scopeId eq '${group.id}' and scopeType eq 'Group' and roleDefinitionId eq 'member'`)}`;
     const r = await raw(path);
     expect(r.status).toBe(200);
-    expect(r.body!.value.map((v: { roleDefinitionId: string; scopeType: string }) => [v.roleDefinitionId, v.scopeType])).toEqual([['member', 'Group']]);
+    expect(
+      r.body!.value.map((v: { roleDefinitionId: string; scopeType: string }) => [v.roleDefinitionId, v.scopeType]),
+    ).toEqual([['member', 'Group']]);
     const denied = await startGraphSimulator({ tenant, tls: testTls(), groupPolicyRead: false });
     try {
       const own = (await new ManagedIdentityCredential().getToken(`${denied.url}/.default`)).token;

@@ -1,5 +1,11 @@
 /** The tenant generator and the demo tenant have the features the product's tests rely on. */
-import { ACTIVITY, CISA_ROLES, GLOBAL_ADMINISTRATOR, type SimDirectoryAudit, type SimTenant } from '../../tools/tenant/model';
+import {
+  ACTIVITY,
+  CISA_ROLES,
+  GLOBAL_ADMINISTRATOR,
+  type SimDirectoryAudit,
+  type SimTenant,
+} from '../../tools/tenant/model';
 import { demoTenant, DEMO_HOSTILE_NAME } from '../../tools/tenant/demo';
 import { generateTenant, HOSTILE_STRINGS, transitiveMemberIds } from '../../tools/tenant/generate';
 
@@ -17,12 +23,19 @@ describe('generateTenant', () => {
   const sps = ids(t.servicePrincipals);
 
   test('is deterministic for a seed and differs across seeds', () => {
-    expect(JSON.stringify(generateTenant({ seed: 42, now: NOW, users: 150, groups: 15, eligible: 200, active: 100, auditDays: 35 }))).toBe(JSON.stringify(t));
-    expect(generateTenant({ seed: 43, now: NOW }).users[0].id).not.toBe(generateTenant({ seed: 44, now: NOW }).users[0].id);
+    expect(
+      JSON.stringify(
+        generateTenant({ seed: 42, now: NOW, users: 150, groups: 15, eligible: 200, active: 100, auditDays: 35 }),
+      ),
+    ).toBe(JSON.stringify(t));
+    expect(generateTenant({ seed: 43, now: NOW }).users[0].id).not.toBe(
+      generateTenant({ seed: 44, now: NOW }).users[0].id,
+    );
   });
 
   test('roles: the 8 CISA roles, other built-ins (id == templateId) and a custom role', () => {
-    for (const id of Object.keys(CISA_ROLES)) expect(t.roleDefinitions.find((r) => r.id === id)?.displayName).toBe(CISA_ROLES[id]);
+    for (const id of Object.keys(CISA_ROLES))
+      expect(t.roleDefinitions.find((r) => r.id === id)?.displayName).toBe(CISA_ROLES[id]);
     expect(t.roleDefinitions.filter((r) => r.isBuiltIn).every((r) => r.id === r.templateId)).toBe(true);
     expect(t.roleDefinitions.some((r) => !r.isBuiltIn)).toBe(true);
   });
@@ -31,7 +44,9 @@ describe('generateTenant', () => {
     const all = [...t.eligibilitySchedules, ...t.assignmentSchedules];
     expect(t.eligibilitySchedules.length).toBeGreaterThanOrEqual(200);
     expect(t.assignmentSchedules.length).toBeGreaterThanOrEqual(100);
-    expect(new Set(all.map((s) => endOf(s).type))).toEqual(new Set(['noExpiration', 'afterDateTime', 'afterDuration', 'notSpecified']));
+    expect(new Set(all.map((s) => endOf(s).type))).toEqual(
+      new Set(['noExpiration', 'afterDateTime', 'afterDuration', 'notSpecified']),
+    );
     expect(all.some((s) => endOf(s).duration === 'PT8H' || /^PT\dH$/.test(endOf(s).duration ?? ''))).toBe(true);
     expect(all.some((s) => /^P\d+D$/.test(endOf(s).duration ?? ''))).toBe(true);
     expect(t.assignmentSchedules.some((s) => s.assignmentType === 'Activated')).toBe(true);
@@ -39,12 +54,16 @@ describe('generateTenant', () => {
     expect(all.some((s) => s.directoryScopeId.startsWith('/administrativeUnits/'))).toBe(true);
     expect(all.some((s) => groups.has(s.principalId))).toBe(true);
     expect(all.some((s) => sps.has(s.principalId))).toBe(true);
-    expect(all.some((s) => !users.has(s.principalId) && !groups.has(s.principalId) && !sps.has(s.principalId))).toBe(true);
+    expect(all.some((s) => !users.has(s.principalId) && !groups.has(s.principalId) && !sps.has(s.principalId))).toBe(
+      true,
+    );
     expect(all.some((s) => s.memberType !== 'Direct')).toBe(true);
     expect(t.eligibilitySchedules.some((s) => groups.has(s.principalId))).toBe(true);
     expect(t.assignmentSchedules.some((s) => groups.has(s.principalId))).toBe(true);
     // Current: nothing ended before now.
-    for (const s of all) if (endOf(s).type === 'afterDateTime') expect(Date.parse(endOf(s).endDateTime as string)).toBeGreaterThan(NOW.getTime());
+    for (const s of all)
+      if (endOf(s).type === 'afterDateTime')
+        expect(Date.parse(endOf(s).endDateTime as string)).toBeGreaterThan(NOW.getTime());
   });
 
   test('groups nest and hold service principals; PIM-for-Groups has member and owner eligibilities', () => {
@@ -55,12 +74,14 @@ describe('generateTenant', () => {
     for (const s of t.groupEligibilitySchedules) expect(s.id.startsWith(`${s.groupId}_${s.accessId}_`)).toBe(true);
     // An eligible member is never already a member (no duplicate report rows).
     const byId = new Map(t.groups.map((g) => [g.id, g]));
-    for (const s of t.groupEligibilitySchedules.filter((x) => x.accessId === 'member')) expect(transitiveMemberIds(byId, s.groupId).has(s.principalId)).toBe(false);
+    for (const s of t.groupEligibilitySchedules.filter((x) => x.accessId === 'member'))
+      expect(transitiveMemberIds(byId, s.groupId).has(s.principalId)).toBe(false);
   });
 
   test('hostile display names are present', () => {
     const names = [...t.users, ...t.groups, ...t.servicePrincipals, ...t.roleDefinitions].map((x) => x.displayName);
-    for (const h of ["=cmd|' /C calc'!A0", '+SUM(1)', '@x', '-1', '<script>alert(1)</script>']) expect(names).toContain(h);
+    for (const h of ["=cmd|' /C calc'!A0", '+SUM(1)', '@x', '-1', '<script>alert(1)</script>'])
+      expect(names).toContain(h);
     expect(names.some((n) => /[\r\n]/.test(n))).toBe(true);
     expect(names.some((n) => n.startsWith('\t'))).toBe(true);
     expect(names.some((n) => /[^\x00-\x7f]/.test(n))).toBe(true);
@@ -72,7 +93,9 @@ describe('generateTenant', () => {
     const roleCompleted = completed.filter((a) => a.category === 'RoleManagement');
 
     test('the realistic set of activities, from PIM and Core Directory', () => {
-      const kinds = new Set(t.directoryAudits.map((a) => `${a.loggedByService}|${a.category}|${a.activityDisplayName}`));
+      const kinds = new Set(
+        t.directoryAudits.map((a) => `${a.loggedByService}|${a.category}|${a.activityDisplayName}`),
+      );
       for (const k of [
         `PIM|RoleManagement|${ACTIVITY.activationRequested}`,
         `PIM|RoleManagement|${ACTIVITY.activationCompleted}`,
@@ -99,7 +122,9 @@ describe('generateTenant', () => {
         expect(types.filter((t) => t !== 'Group')).toEqual(['Directory', 'Other', 'Request', 'Role', 'User']);
         if (types.includes('Group')) expect(a.targetResources[0].type ?? a.targetResources[0].Type).toBe('Group');
       }
-      expect(new Set(roleCompleted.map((a) => a.targetResources.map((r) => r.type ?? r.Type).join())).size).toBeGreaterThan(5);
+      expect(
+        new Set(roleCompleted.map((a) => a.targetResources.map((r) => r.type ?? r.Type).join())).size,
+      ).toBeGreaterThan(5);
       expect(new Set(roleCompleted.map((a) => a.additionalDetails.map((d) => d.key).join())).size).toBeGreaterThan(5);
       expect(roleCompleted.some((a) => typeKey(a.targetResources[0]) === 'Type')).toBe(true);
       expect(roleCompleted.some((a) => /\.\d{7}Z$/.test(a.activityDateTime))).toBe(true);
@@ -107,7 +132,17 @@ describe('generateTenant', () => {
       const keys = (a: SimDirectoryAudit) => new Set(a.additionalDetails.map((d) => d.key));
       // No public capture shows a DirectoryScopeId detail: never sent unless a test asks for it.
       expect(roleCompleted.some((a) => keys(a).has('DirectoryScopeId'))).toBe(false);
-      for (const k of ['RoleDefinitionOriginId', 'TemplateId', 'StartTime', 'ExpirationTime', 'Justification', 'TicketNumber', 'TicketSystem', 'AuditType', 'RoleAssignmentRequestId']) {
+      for (const k of [
+        'RoleDefinitionOriginId',
+        'TemplateId',
+        'StartTime',
+        'ExpirationTime',
+        'Justification',
+        'TicketNumber',
+        'TicketSystem',
+        'AuditType',
+        'RoleAssignmentRequestId',
+      ]) {
         expect(roleCompleted.some((a) => keys(a).has(k))).toBe(true);
       }
       expect(roleCompleted.some((a) => HOSTILE_STRINGS.includes(a.resultReason))).toBe(true);
@@ -118,7 +153,9 @@ describe('generateTenant', () => {
       expect(Math.max(...times)).toBeLessThan(NOW.getTime());
       expect(Math.min(...times)).toBeLessThan(NOW.getTime() - 31 * DAY);
       for (const s of t.assignmentSchedules.filter((x) => x.assignmentType === 'Activated')) {
-        const match = roleCompleted.find((a) => a.targetResources.some((r) => (r.type ?? r.Type) === 'Request' && r.id === s.createdUsing));
+        const match = roleCompleted.find((a) =>
+          a.targetResources.some((r) => (r.type ?? r.Type) === 'Request' && r.id === s.createdUsing),
+        );
         expect(match?.targetResources.find((r) => (r.type ?? r.Type) === 'User')?.id).toBe(s.principalId);
       }
     });
@@ -126,7 +163,15 @@ describe('generateTenant', () => {
 
   test('scales to 50 000 eligible, 20 000 active and 3 000 groups quickly', () => {
     const started = Date.now();
-    const big = generateTenant({ seed: 'bench', now: NOW, users: 20_000, groups: 3_000, eligible: 50_000, active: 20_000, auditDays: 7 });
+    const big = generateTenant({
+      seed: 'bench',
+      now: NOW,
+      users: 20_000,
+      groups: 3_000,
+      eligible: 50_000,
+      active: 20_000,
+      auditDays: 7,
+    });
     expect(Date.now() - started).toBeLessThan(15_000);
     expect(big.eligibilitySchedules.length).toBeGreaterThanOrEqual(50_000);
     expect(big.assignmentSchedules.length).toBeGreaterThanOrEqual(20_000);
@@ -146,7 +191,13 @@ describe('demoTenant', () => {
   test('has the story the demo tells', () => {
     const breakGlass = user('Break Glass 01');
     const bg = d.assignmentSchedules.find((s) => s.principalId === breakGlass?.id);
-    expect(bg).toEqual(expect.objectContaining({ roleDefinitionId: GLOBAL_ADMINISTRATOR, createdUsing: null, assignmentType: 'Assigned' }));
+    expect(bg).toEqual(
+      expect.objectContaining({
+        roleDefinitionId: GLOBAL_ADMINISTRATOR,
+        createdUsing: null,
+        assignmentType: 'Assigned',
+      }),
+    );
     expect(bg?.scheduleInfo.expiration.type).toBe('noExpiration');
     const tier0 = d.groups.find((g) => g.displayName === 'Tier0 Admins');
     expect(tier0?.members.some((m) => d.groups.some((g) => g.id === m))).toBe(true);
@@ -161,7 +212,9 @@ describe('demoTenant', () => {
     expect(d.groupEligibilitySchedules.some((s) => s.accessId === 'member')).toBe(true);
     expect(d.users.filter((u) => u.displayName === DEMO_HOSTILE_NAME)).toHaveLength(1);
     expect(d.users.length).toBeGreaterThanOrEqual(24);
-    const completions = d.directoryAudits.filter((a) => a.activityDisplayName === ACTIVITY.activationCompleted && a.category === 'RoleManagement');
+    const completions = d.directoryAudits.filter(
+      (a) => a.activityDisplayName === ACTIVITY.activationCompleted && a.category === 'RoleManagement',
+    );
     expect(completions.length).toBeGreaterThanOrEqual(4);
     expect(completions.every((a) => Date.parse(a.activityDateTime) > NOW.getTime() - 7 * DAY)).toBe(true);
   });

@@ -4,9 +4,8 @@ import { activationOf, isRoleActivation, type DirectoryAudit } from '../../src/p
 import { activationsWindow, HARVEST_OVERLAP_MS, ofMonth } from '../../src/history';
 import { compareActivationRows, type ActivationRow } from '../../src/pim/model';
 
-const sample = JSON.parse(
-  readFileSync(join(__dirname, '../fixtures/directoryAudits-pim-activation.json'), 'utf8'),
-).value[0] as DirectoryAudit;
+const sample = JSON.parse(readFileSync(join(__dirname, '../fixtures/directoryAudits-pim-activation.json'), 'utf8'))
+  .value[0] as DirectoryAudit;
 
 describe('activation records', () => {
   it('reads the reference sample by key and type', () => {
@@ -51,7 +50,13 @@ describe('activation records', () => {
   });
 
   it('keeps an incomplete record with blanks and says what is missing', () => {
-    const bare: DirectoryAudit = { id: 'PIM_x', activityDateTime: null, targetResources: null, additionalDetails: null, resultReason: 'why' };
+    const bare: DirectoryAudit = {
+      id: 'PIM_x',
+      activityDateTime: null,
+      targetResources: null,
+      additionalDetails: null,
+      resultReason: 'why',
+    };
     const { row, missing } = activationOf(bare);
     expect(missing).toEqual(['activated', 'principalId', 'roleId']);
     expect(row.justification).toBe('why');
@@ -61,7 +66,9 @@ describe('activation records', () => {
   it('counts only Entra-role activations logged by PIM', () => {
     expect(isRoleActivation({ ...sample, category: 'GroupManagement' })).toBe(false);
     expect(isRoleActivation({ ...sample, loggedByService: 'Core Directory' })).toBe(false);
-    expect(isRoleActivation({ ...sample, activityDisplayName: 'Add member to role requested (PIM activation)' })).toBe(false);
+    expect(isRoleActivation({ ...sample, activityDisplayName: 'Add member to role requested (PIM activation)' })).toBe(
+      false,
+    );
   });
 });
 
@@ -86,7 +93,9 @@ describe('harvest window', () => {
     const through = new Date(now.getTime() - day);
     expect(HARVEST_OVERLAP_MS).toBe(day);
     expect(activationsWindow(mark(through), now).window?.from).toEqual(new Date(through.getTime() - day));
-    expect(activationsWindow(mark(through), now, 48 * 3600_000).window?.from).toEqual(new Date(through.getTime() - 2 * day));
+    expect(activationsWindow(mark(through), now, 48 * 3600_000).window?.from).toEqual(
+      new Date(through.getTime() - 2 * day),
+    );
   });
 
   it('never reads further back than the ids kept to de-duplicate reach (an overlap made longer, a watermark from before)', () => {
@@ -94,14 +103,22 @@ describe('harvest window', () => {
     const kept = new Date(through.getTime() - 10 * 3600_000);
     expect(activationsWindow(mark(through, kept.toISOString()), now).window?.from).toEqual(kept);
     // A watermark written when the overlap was six hours, without recentFromUtc.
-    expect(activationsWindow(mark(through, null), now).window?.from).toEqual(new Date(through.getTime() - 6 * 3600_000));
+    expect(activationsWindow(mark(through, null), now).window?.from).toEqual(
+      new Date(through.getTime() - 6 * 3600_000),
+    );
   });
 
   it('records a gap when runs stopped for longer than Graph keeps events', () => {
     const through = new Date(now.getTime() - 40 * day);
     const { window, gaps } = activationsWindow(mark(through), now);
     expect(window?.from).toEqual(new Date(now.getTime() - 30 * day));
-    expect(gaps).toEqual([{ fromUtc: through.toISOString(), toUtc: new Date(now.getTime() - 30 * day).toISOString(), reason: expect.any(String) }]);
+    expect(gaps).toEqual([
+      {
+        fromUtc: through.toISOString(),
+        toUtc: new Date(now.getTime() - 30 * day).toISOString(),
+        reason: expect.any(String),
+      },
+    ]);
   });
 
   it('harvests nothing when the clock is behind the watermark', () => {
@@ -133,15 +150,26 @@ describe('a run day file per month', () => {
     return { ids, batchesRead };
   }
 
-  it.each([1, 3, 100])('gives each month exactly its rows, in order, and stops reading past it (batches of %i)', async (size) => {
-    const byMonth = { unknown: ['no-time'], '2026-10': [] as string[], '2026-11': [] as string[], '2026-12': ['dec-0'] };
-    for (const r of rows) if (r.activated.startsWith('2026-10')) byMonth['2026-10'].push(r.auditId);
-    for (const r of rows) if (r.activated.startsWith('2026-11')) byMonth['2026-11'].push(r.auditId);
-    for (const [month, expected] of Object.entries(byMonth)) {
-      const { ids, batchesRead } = await take(month, size);
-      expect(ids).toEqual(expected);
-      // One row a batch: it reads its own rows and the first row past them, no further.
-      if (size === 1) expect(batchesRead).toBe(Math.min(rows.length, rows.findIndex((r) => r.auditId === expected[expected.length - 1]) + 2));
-    }
-  });
+  it.each([1, 3, 100])(
+    'gives each month exactly its rows, in order, and stops reading past it (batches of %i)',
+    async (size) => {
+      const byMonth = {
+        unknown: ['no-time'],
+        '2026-10': [] as string[],
+        '2026-11': [] as string[],
+        '2026-12': ['dec-0'],
+      };
+      for (const r of rows) if (r.activated.startsWith('2026-10')) byMonth['2026-10'].push(r.auditId);
+      for (const r of rows) if (r.activated.startsWith('2026-11')) byMonth['2026-11'].push(r.auditId);
+      for (const [month, expected] of Object.entries(byMonth)) {
+        const { ids, batchesRead } = await take(month, size);
+        expect(ids).toEqual(expected);
+        // One row a batch: it reads its own rows and the first row past them, no further.
+        if (size === 1)
+          expect(batchesRead).toBe(
+            Math.min(rows.length, rows.findIndex((r) => r.auditId === expected[expected.length - 1]) + 2),
+          );
+      }
+    },
+  );
 });

@@ -1,6 +1,17 @@
 import { buffer, text } from 'node:stream/consumers';
 import { ACTIVATION_TABLE, ASSIGNMENT_TABLE, type ActivationRow, type AssignmentRow } from '../../src/pim/model';
-import { ACTIVATION_COLUMNS, ASSIGNMENT_COLUMNS, activationValues, assignmentValues, csvRows, csvStream, csvTime, neutralise, sha256, unneutralise } from '../../src/report/csv';
+import {
+  ACTIVATION_COLUMNS,
+  ASSIGNMENT_COLUMNS,
+  activationValues,
+  assignmentValues,
+  csvRows,
+  csvStream,
+  csvTime,
+  neutralise,
+  sha256,
+  unneutralise,
+} from '../../src/report/csv';
 import { stringify } from 'csv-stringify/sync';
 import { jsonArrayStream } from '../../src/report/json';
 import { ExternalSorter } from '../../src/util/sorter';
@@ -8,7 +19,7 @@ import { ExternalSorter } from '../../src/util/sorter';
 describe('CSV writing', () => {
   it('writes BOM, CRLF, RFC 4180 quoting and neutralised formulas, and reports facts', async () => {
     const rows = [
-      ['=cmd|\' /C calc\'!A0', '+SUM(1)', '-1', '@x', '\tTab', 'a,b', 'say "hi"', 'line\nbreak', 'cr\rhere', 'plain'],
+      ["=cmd|' /C calc'!A0", '+SUM(1)', '-1', '@x', '\tTab', 'a,b', 'say "hi"', 'line\nbreak', 'cr\rhere', 'plain'],
     ];
     const columns = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'c8', 'c9', 'c10'];
     const { stream, facts } = csvStream(columns, rows);
@@ -27,9 +38,25 @@ describe('CSV writing', () => {
 
   it('writes each record exactly as csv-stringify does, plain records among quoted ones', async () => {
     // Records whose cells need no quoting are joined without csv-stringify: the bytes must not differ.
-    const cells = ['plain', '', ' lead', 'a,b', 'say "hi"', 'line\nbreak', 'cr\rhere', 'crlf\r\nx', '=1+1', '＝1', '\u00a0@x', 'Zoë 山田', "'quoted", 'end"'];
+    const cells = [
+      'plain',
+      '',
+      ' lead',
+      'a,b',
+      'say "hi"',
+      'line\nbreak',
+      'cr\rhere',
+      'crlf\r\nx',
+      '=1+1',
+      '＝1',
+      '\u00a0@x',
+      'Zoë 山田',
+      "'quoted",
+      'end"',
+    ];
     const rows: string[][] = [];
-    for (let i = 0; i < cells.length; i++) rows.push([cells[i], 'x', cells[(i + 3) % cells.length]], ['a', 'b', 'c'], [cells[i]]);
+    for (let i = 0; i < cells.length; i++)
+      rows.push([cells[i], 'x', cells[(i + 3) % cells.length]], ['a', 'b', 'c'], [cells[i]]);
     const columns = ['c1', 'c2', 'c3'];
     const expected =
       stringify([columns], { bom: true, record_delimiter: 'windows', quoted_match: /[\r\n]/ }) +
@@ -58,25 +85,50 @@ describe('CSV writing', () => {
   });
 
   // Unicode forms a spreadsheet may fold to = + - @, and white space it may trim on import.
-  const disguised = ['＝1+1', '＋SUM(1)', '－1', '＠x', ' =cmd|x', '\u00a0=1+1', '\u3000+1', ' \u00a0 ＝HYPERLINK(1)', '\ufeff=1'];
+  const disguised = [
+    '＝1+1',
+    '＋SUM(1)',
+    '－1',
+    '＠x',
+    ' =cmd|x',
+    '\u00a0=1+1',
+    '\u3000+1',
+    ' \u00a0 ＝HYPERLINK(1)',
+    '\ufeff=1',
+  ];
 
   it('neutralises formulas in full-width forms or behind leading white space, keeping the value', () => {
     for (const cell of disguised) expect(neutralise(cell)).toBe(`'${cell}`);
-    for (const cell of ['Ann = Bob', '山田 = 1', 'ｘ=1', ' plain', '\u00a0Zoë', "'quoted", '1-2', '']) expect(neutralise(cell)).toBe(cell);
-    for (const cell of [...disguised, '=1', '\tTab', 'Ann = Bob', ' plain']) expect(unneutralise(neutralise(cell))).toBe(cell);
+    for (const cell of ['Ann = Bob', '山田 = 1', 'ｘ=1', ' plain', '\u00a0Zoë', "'quoted", '1-2', ''])
+      expect(neutralise(cell)).toBe(cell);
+    for (const cell of [...disguised, '=1', '\tTab', 'Ann = Bob', ' plain'])
+      expect(unneutralise(neutralise(cell))).toBe(cell);
   });
 
   it('writes disguised formulas neutralised in the CSV', async () => {
-    const body = (await buffer(csvStream(['c'], disguised.map((d) => [d])).stream)).toString('utf8');
+    const body = (
+      await buffer(
+        csvStream(
+          ['c'],
+          disguised.map((d) => [d]),
+        ).stream,
+      )
+    ).toString('utf8');
     expect(body).toBe(`\ufeffc\r\n${disguised.map((d) => `'${d}\r\n`).join('')}`);
   });
 
   it('streams JSON arrays keyed by column', async () => {
-    const { stream, rows } = jsonArrayStream(['A', 'B'], (async function* () {
-      yield ['1', '=2'];
-      yield ['3', '4'];
-    })());
-    expect(JSON.parse(await text(stream))).toEqual([{ A: '1', B: '=2' }, { A: '3', B: '4' }]);
+    const { stream, rows } = jsonArrayStream(
+      ['A', 'B'],
+      (async function* () {
+        yield ['1', '=2'];
+        yield ['3', '4'];
+      })(),
+    );
+    expect(JSON.parse(await text(stream))).toEqual([
+      { A: '1', B: '=2' },
+      { A: '3', B: '4' },
+    ]);
     expect(rows()).toBe(2);
     expect(JSON.parse(await text(jsonArrayStream(['A'], (async function* () {})()).stream))).toEqual([]);
   });
@@ -85,7 +137,7 @@ describe('CSV writing', () => {
 describe('field tables', () => {
   const activation: ActivationRow = {
     activated: '2026-11-03T08:15:00.000Z',
-    principalDisplayName: '=cmd|\' /C calc\'!A0',
+    principalDisplayName: "=cmd|' /C calc'!A0",
     principalName: 'ann@contoso.com',
     principalId: 'p-1',
     roleName: 'Global Administrator, "GA"',
@@ -98,39 +150,68 @@ describe('field tables', () => {
     ticketSystem: '\u00a0@SN',
     requestId: 'q-1',
     auditId: 'a-1',
-      activationType: 'Role',
-      groupName: '',
-      groupId: '',
-      groupRoles: '',
-      approvedBy: '',
-      approved: null,
-      groupAccess: '',
+    activationType: 'Role',
+    groupName: '',
+    groupId: '',
+    groupRoles: '',
+    approvedBy: '',
+    approved: null,
+    groupAccess: '',
   };
 
-  it('reads back what it writes, by the file\'s own header', async () => {
+  it("reads back what it writes, by the file's own header", async () => {
     const rows = [activation, { ...activation, auditId: 'a-2', justification: '', start: null }];
     const bytes = await buffer(csvStream(ACTIVATION_COLUMNS, rows.map(activationValues)).stream);
     const back: ActivationRow[] = [];
-    for await (const batch of csvRows(ACTIVATION_TABLE, [bytes.subarray(0, 100), bytes.subarray(100)])) back.push(...batch);
+    for await (const batch of csvRows(ACTIVATION_TABLE, [bytes.subarray(0, 100), bytes.subarray(100)]))
+      back.push(...batch);
     expect(back).toEqual(rows);
     // Columns in another order (an older file) are found by name; a column the file lacks reads blank.
     const read = ACTIVATION_TABLE.reader(['Audit Id', 'Activated (UTC)']);
-    expect(read(['a-9', '2026-11-03 08:15:00'])).toMatchObject({ auditId: 'a-9', activated: '2026-11-03T08:15:00.000Z', justification: '', end: null });
+    expect(read(['a-9', '2026-11-03 08:15:00'])).toMatchObject({
+      auditId: 'a-9',
+      activated: '2026-11-03T08:15:00.000Z',
+      justification: '',
+      end: null,
+    });
   });
 
   it('gives the assignment columns, derived cells and a codec that keeps every value', () => {
     const row: AssignmentRow = {
-      state: 'Active', principalDisplayName: 'Ann', principalName: 'ann@contoso.com', memberType: 'Group', start: '2026-01-01T00:00:00.000Z',
-      end: null, principalType: 'User', principalId: 'p-1', viaGroup: 'Admins', viaGroupId: 'g-1', roleId: 'r-1', roleName: 'Global Administrator',
-      scopeId: '/administrativeUnits/au-1', assignmentType: 'Assigned', privileged: true, outsidePim: false, created: null, scheduleId: 's-1',
+      state: 'Active',
+      principalDisplayName: 'Ann',
+      principalName: 'ann@contoso.com',
+      memberType: 'Group',
+      start: '2026-01-01T00:00:00.000Z',
+      end: null,
+      principalType: 'User',
+      principalId: 'p-1',
+      viaGroup: 'Admins',
+      viaGroupId: 'g-1',
+      roleId: 'r-1',
+      roleName: 'Global Administrator',
+      scopeId: '/administrativeUnits/au-1',
+      assignmentType: 'Assigned',
+      privileged: true,
+      outsidePim: false,
+      created: null,
+      scheduleId: 's-1',
     };
     const values = assignmentValues(row, (id) => (id === '/administrativeUnits/au-1' ? 'Paris' : id));
     expect(Object.fromEntries(ASSIGNMENT_COLUMNS.map((c, i) => [c, values[i]]))).toMatchObject({
-      Scope: 'Paris', 'Scope Id': '/administrativeUnits/au-1', Permanent: 'Yes', Privileged: 'Yes', 'Outside PIM': 'No',
-      'Assignment Start Time (UTC)': '2026-01-01 00:00:00', 'Assignment End Time (UTC)': '', 'Created (UTC)': '',
+      Scope: 'Paris',
+      'Scope Id': '/administrativeUnits/au-1',
+      Permanent: 'Yes',
+      Privileged: 'Yes',
+      'Outside PIM': 'No',
+      'Assignment Start Time (UTC)': '2026-01-01 00:00:00',
+      'Assignment End Time (UTC)': '',
+      'Created (UTC)': '',
     });
     expect(ASSIGNMENT_TABLE.codec.decode(JSON.parse(JSON.stringify(ASSIGNMENT_TABLE.codec.encode(row))))).toEqual(row);
-    expect(ACTIVATION_TABLE.codec.decode(JSON.parse(JSON.stringify(ACTIVATION_TABLE.codec.encode(activation))))).toEqual(activation);
+    expect(
+      ACTIVATION_TABLE.codec.decode(JSON.parse(JSON.stringify(ACTIVATION_TABLE.codec.encode(activation)))),
+    ).toEqual(activation);
   });
 });
 

@@ -61,16 +61,20 @@ describe('assignment changes', () => {
 
   it('lists expiring soonest first and flags permanent privileged active assignments unless excluded', async () => {
     const c = await assignmentChanges(
-      stream([
-        row('late', { end: days(13) }),
-        row('soon', { end: days(2.5), state: 'Eligible', assignmentType: '' }),
-        row('outside-window', { end: days(15) }),
-        row('past', { end: days(-1) }),
-        row('perm'),
-        row('perm-eligible', { state: 'Eligible', assignmentType: '' }),
-        row('perm-reader', { privileged: false }),
-        row('breakglass', { principalId: 'p-breakglass' }),
-      ].map((r) => (['perm', 'perm-eligible', 'perm-reader', 'breakglass'].includes(r.scheduleId) ? { ...r, end: null } : r))),
+      stream(
+        [
+          row('late', { end: days(13) }),
+          row('soon', { end: days(2.5), state: 'Eligible', assignmentType: '' }),
+          row('outside-window', { end: days(15) }),
+          row('past', { end: days(-1) }),
+          row('perm'),
+          row('perm-eligible', { state: 'Eligible', assignmentType: '' }),
+          row('perm-reader', { privileged: false }),
+          row('breakglass', { principalId: 'p-breakglass' }),
+        ].map((r) =>
+          ['perm', 'perm-eligible', 'perm-reader', 'breakglass'].includes(r.scheduleId) ? { ...r, end: null } : r,
+        ),
+      ),
       undefined,
       options,
     );
@@ -138,7 +142,21 @@ describe('digest rendering', () => {
     // No markup from data: the only tags are the template's own.
     expect(digest.html).not.toMatch(/<script|<img|<b>|<t>/i);
     const tags = new Set([...digest.html.matchAll(/<\/?([a-z0-9!]+)/gi)].map((m) => m[1].toLowerCase()));
-    expect([...tags].sort()).toEqual(['!doctype', 'body', 'h1', 'h2', 'head', 'html', 'meta', 'p', 'table', 'td', 'th', 'title', 'tr']);
+    expect([...tags].sort()).toEqual([
+      '!doctype',
+      'body',
+      'h1',
+      'h2',
+      'head',
+      'html',
+      'meta',
+      'p',
+      'table',
+      'td',
+      'th',
+      'title',
+      'tr',
+    ]);
     expect(digest.html).toContain('&#60;script&#62;');
     expect(digest.text).toContain(hostile);
     expect(digest.html).toContain('MS.AAD.7.4');
@@ -148,7 +166,11 @@ describe('digest rendering', () => {
 
 describe('digest plain text', () => {
   it('keeps a value with line breaks or control characters on its own line', async () => {
-    const changes = await assignmentChanges(stream([]), { day: '2026-11-23', schedules: stream([]) }, { now, expiryWindowDays: 14, excludedPrincipalIds: new Set() });
+    const changes = await assignmentChanges(
+      stream([]),
+      { day: '2026-11-23', schedules: stream([]) },
+      { now, expiryWindowDays: 14, excludedPrincipalIds: new Set() },
+    );
     const fake = '- Mallory | Global Administrator | Active (Assigned) | Directory | never';
     const activation: ActivationRow = {
       activated: days(-0.1),

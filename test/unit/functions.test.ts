@@ -1,4 +1,4 @@
-/** The Functions surface: what each thin file registers with the host 
+/** The Functions surface: what each thin file registers with the host
  * (https://learn.microsoft.com/azure/azure-functions/functions-reference-node). */
 function registrations(env: Record<string, string | undefined>) {
   let calls: { timer: jest.Mock; http: jest.Mock; setup: jest.Mock } | undefined;
@@ -33,7 +33,10 @@ describe('function registrations', () => {
     expect(app.setup).toHaveBeenCalledWith({ enableHttpStream: true });
     expect(app.timer).toHaveBeenCalledWith('dailyDigest', expect.objectContaining({ schedule: '0 30 5 * * *' }));
     expect(app.timer).toHaveBeenCalledWith('monthlyArchive', expect.objectContaining({ schedule: '0 0 4 1 * *' }));
-    expect(app.http).toHaveBeenCalledWith('export', expect.objectContaining({ route: 'export', methods: ['GET'], authLevel: 'function' }));
+    expect(app.http).toHaveBeenCalledWith(
+      'export',
+      expect.objectContaining({ route: 'export', methods: ['GET'], authLevel: 'function' }),
+    );
     for (const [, options] of app.timer.mock.calls) expect(options.runOnStartup).toBeFalsy();
   });
 

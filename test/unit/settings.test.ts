@@ -68,7 +68,10 @@ describe('loadSettings', () => {
     expect(s.unusedAfterDays).toBe(120);
     expect([...s.privilegedRoleIds!]).toEqual(['62e90394-69f5-4237-9190-012177145e10']);
     expect(s.excludedPrincipalIds.size).toBe(2);
-    expect(loadSchedules({ DAILY_SCHEDULE: '0 30 5 * * 1-5', MONTHLY_SCHEDULE: '0 0 4 2 * *' })).toEqual({ daily: '0 30 5 * * 1-5', monthly: '0 0 4 2 * *' });
+    expect(loadSchedules({ DAILY_SCHEDULE: '0 30 5 * * 1-5', MONTHLY_SCHEDULE: '0 0 4 2 * *' })).toEqual({
+      daily: '0 30 5 * * 1-5',
+      monthly: '0 0 4 2 * *',
+    });
   });
 
   it.each([
@@ -107,7 +110,11 @@ describe('loadSettings', () => {
     );
     expect(error.message).not.toContain('c2VjcmV0');
     const acs = fails(
-      { ACS_CONNECTION_STRING: 'endpoint=http://x/;accesskey=c2VjcmV0', EMAIL_SENDER: 'a@b.com', EMAIL_RECIPIENTS: 'a@b.com' },
+      {
+        ACS_CONNECTION_STRING: 'endpoint=http://x/;accesskey=c2VjcmV0',
+        EMAIL_SENDER: 'a@b.com',
+        EMAIL_RECIPIENTS: 'a@b.com',
+      },
       'ACS_CONNECTION_STRING',
     );
     expect(acs.message).not.toContain('c2VjcmV0');
@@ -118,9 +125,17 @@ describe('loadSettings', () => {
       EMAIL_RECIPIENTS: 'c@d.com',
     });
     expect(describeSettings(s)).not.toMatch(/c2VjcmV0|AccountKey/);
-    const sas = fails({ REPORTS_STORAGE_ACCOUNT_URL: 'https://acct.blob.core.windows.net/?sv=2024&sig=c2VjcmV0' }, 'REPORTS_STORAGE_ACCOUNT_URL', /query/);
+    const sas = fails(
+      { REPORTS_STORAGE_ACCOUNT_URL: 'https://acct.blob.core.windows.net/?sv=2024&sig=c2VjcmV0' },
+      'REPORTS_STORAGE_ACCOUNT_URL',
+      /query/,
+    );
     expect(sas.message).not.toContain('c2VjcmV0');
-    const userinfo = fails({ GRAPH_ENDPOINT: 'https://user:c2VjcmV0@graph.microsoft.com' }, 'GRAPH_ENDPOINT', /credentials/);
+    const userinfo = fails(
+      { GRAPH_ENDPOINT: 'https://user:c2VjcmV0@graph.microsoft.com' },
+      'GRAPH_ENDPOINT',
+      /credentials/,
+    );
     expect(userinfo.message).not.toContain('c2VjcmV0');
   });
 
@@ -139,7 +154,12 @@ describe('loadSettings', () => {
       ['GRAPH_ENDPOINT', 'https://microsoftgraph.chinacloudapi.cn'],
       ['GRAPH_ENDPOINT', 'https://127.0.0.1:8443'],
     ])('accepts %s = %s', (name, value) => {
-      expect(() => loadSettings({ [name]: value, ...(name === 'ACS_ENDPOINT' ? { EMAIL_SENDER: email.EMAIL_SENDER, EMAIL_RECIPIENTS: 'a@b.com' } : {}) })).not.toThrow();
+      expect(() =>
+        loadSettings({
+          [name]: value,
+          ...(name === 'ACS_ENDPOINT' ? { EMAIL_SENDER: email.EMAIL_SENDER, EMAIL_RECIPIENTS: 'a@b.com' } : {}),
+        }),
+      ).not.toThrow();
     });
 
     it.each([
@@ -157,9 +177,29 @@ describe('loadSettings', () => {
 
     it('checks the endpoints inside connection strings too', () => {
       const key = 'c2VjcmV0LWtleS12YWx1ZQ==';
-      fails({ REPORTS_STORAGE_CONNECTION_STRING: `AccountName=a;AccountKey=${key};BlobEndpoint=https://evil.example.com/a` }, 'REPORTS_STORAGE_CONNECTION_STRING', /must point at/);
-      fails({ REPORTS_STORAGE_CONNECTION_STRING: `DefaultEndpointsProtocol=https;AccountName=a;AccountKey=${key};EndpointSuffix=evil.example` }, 'REPORTS_STORAGE_CONNECTION_STRING', /must point at/);
-      fails({ ACS_CONNECTION_STRING: `endpoint=https://evil.example/;accesskey=${key}`, EMAIL_SENDER: 'a@b.com', EMAIL_RECIPIENTS: 'a@b.com' }, 'ACS_CONNECTION_STRING', /must point at/);
+      fails(
+        {
+          REPORTS_STORAGE_CONNECTION_STRING: `AccountName=a;AccountKey=${key};BlobEndpoint=https://evil.example.com/a`,
+        },
+        'REPORTS_STORAGE_CONNECTION_STRING',
+        /must point at/,
+      );
+      fails(
+        {
+          REPORTS_STORAGE_CONNECTION_STRING: `DefaultEndpointsProtocol=https;AccountName=a;AccountKey=${key};EndpointSuffix=evil.example`,
+        },
+        'REPORTS_STORAGE_CONNECTION_STRING',
+        /must point at/,
+      );
+      fails(
+        {
+          ACS_CONNECTION_STRING: `endpoint=https://evil.example/;accesskey=${key}`,
+          EMAIL_SENDER: 'a@b.com',
+          EMAIL_RECIPIENTS: 'a@b.com',
+        },
+        'ACS_CONNECTION_STRING',
+        /must point at/,
+      );
     });
   });
 
@@ -168,13 +208,47 @@ describe('loadSettings', () => {
   describe('connection strings, checked when read', () => {
     const key = 'c2VjcmV0LWtleS12YWx1ZQ==';
     it.each([
-      [{ REPORTS_STORAGE_CONNECTION_STRING: `AccountName=acct;AccountKey=${key}` }, 'REPORTS_STORAGE_CONNECTION_STRING', /no blob endpoint/],
-      [{ REPORTS_STORAGE_CONNECTION_STRING: `DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=${key}` }, 'REPORTS_STORAGE_CONNECTION_STRING', /no blob endpoint/],
-      [{ REPORTS_STORAGE_CONNECTION_STRING: `AccountName=acct;AccountKey=not base64!;BlobEndpoint=https://acct.blob.core.windows.net` }, 'REPORTS_STORAGE_CONNECTION_STRING', /not base64/],
-      [{ REPORTS_STORAGE_CONNECTION_STRING: `AccountName=acct;AccountKey=${key};BlobEndpoint=http://acct.blob.core.windows.net` }, 'REPORTS_STORAGE_CONNECTION_STRING', /plain http only to a loopback/],
-      [{ REPORTS_STORAGE_CONNECTION_STRING: `DefaultEndpointsProtocol=http;AccountName=acct;AccountKey=${key};EndpointSuffix=core.windows.net` }, 'REPORTS_STORAGE_CONNECTION_STRING', /plain http only to a loopback/],
-      [{ REPORTS_STORAGE_CONNECTION_STRING: `BlobEndpoint=https://acct.blob.core.windows.net` }, 'REPORTS_STORAGE_CONNECTION_STRING', /AccountKey/],
-      [acs('endpoint=https://acs.communication.azure.com/;accesskey=not-base64!'), 'ACS_CONNECTION_STRING', /accesskey that is not base64/],
+      [
+        { REPORTS_STORAGE_CONNECTION_STRING: `AccountName=acct;AccountKey=${key}` },
+        'REPORTS_STORAGE_CONNECTION_STRING',
+        /no blob endpoint/,
+      ],
+      [
+        { REPORTS_STORAGE_CONNECTION_STRING: `DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=${key}` },
+        'REPORTS_STORAGE_CONNECTION_STRING',
+        /no blob endpoint/,
+      ],
+      [
+        {
+          REPORTS_STORAGE_CONNECTION_STRING: `AccountName=acct;AccountKey=not base64!;BlobEndpoint=https://acct.blob.core.windows.net`,
+        },
+        'REPORTS_STORAGE_CONNECTION_STRING',
+        /not base64/,
+      ],
+      [
+        {
+          REPORTS_STORAGE_CONNECTION_STRING: `AccountName=acct;AccountKey=${key};BlobEndpoint=http://acct.blob.core.windows.net`,
+        },
+        'REPORTS_STORAGE_CONNECTION_STRING',
+        /plain http only to a loopback/,
+      ],
+      [
+        {
+          REPORTS_STORAGE_CONNECTION_STRING: `DefaultEndpointsProtocol=http;AccountName=acct;AccountKey=${key};EndpointSuffix=core.windows.net`,
+        },
+        'REPORTS_STORAGE_CONNECTION_STRING',
+        /plain http only to a loopback/,
+      ],
+      [
+        { REPORTS_STORAGE_CONNECTION_STRING: `BlobEndpoint=https://acct.blob.core.windows.net` },
+        'REPORTS_STORAGE_CONNECTION_STRING',
+        /AccountKey/,
+      ],
+      [
+        acs('endpoint=https://acs.communication.azure.com/;accesskey=not-base64!'),
+        'ACS_CONNECTION_STRING',
+        /accesskey that is not base64/,
+      ],
       [acs('endpoint=https://acs.communication.azure.com/;accesskey='), 'ACS_CONNECTION_STRING', /not base64/],
       [acs(`accesskey=${key}`), 'ACS_CONNECTION_STRING', /missing endpoint/],
       [acs(`endpoint=http://127.0.0.1:9999/;accesskey=${key}`), 'ACS_CONNECTION_STRING', /https/],
@@ -200,12 +274,19 @@ describe('loadSettings', () => {
 
   describe('secrets', () => {
     it('a password in a URL setting is never in the error', () => {
-      for (const value of ['http://admin:hunter2secret@graph.microsoft.com', 'ftp://admin:hunter2secret@x', 'https://admin:hunter2secret@graph.microsoft.com/?a=b']) {
+      for (const value of [
+        'http://admin:hunter2secret@graph.microsoft.com',
+        'ftp://admin:hunter2secret@x',
+        'https://admin:hunter2secret@graph.microsoft.com/?a=b',
+      ]) {
         const error = fails({ GRAPH_ENDPOINT: value }, 'GRAPH_ENDPOINT');
         expect(error.message).not.toContain('hunter2secret');
       }
       const error = fails(
-        { REPORTS_STORAGE_CONNECTION_STRING: 'AccountName=a;AccountKey=c2VjcmV0;BlobEndpoint=http://admin:hunter2secret@evil.example/a' },
+        {
+          REPORTS_STORAGE_CONNECTION_STRING:
+            'AccountName=a;AccountKey=c2VjcmV0;BlobEndpoint=http://admin:hunter2secret@evil.example/a',
+        },
         'REPORTS_STORAGE_CONNECTION_STRING',
       );
       expect(error.message).not.toContain('hunter2secret');
@@ -224,8 +305,12 @@ describe('loadSettings', () => {
       const lines: string[] = [];
       const log = streamLog({ write: (l: string) => lines.push(l) } as unknown as NodeJS.WritableStream);
       createServices(s, log);
-      log.error(`identity endpoint said: header was ${identityHeader}; key ${accessKey} / ${accountKey}; at https://user:pa55word@host/x`);
-      expect(lines.join('')).not.toMatch(new RegExp(`${identityHeader}|${accessKey}|${accountKey.slice(0, 20)}|pa55word`));
+      log.error(
+        `identity endpoint said: header was ${identityHeader}; key ${accessKey} / ${accountKey}; at https://user:pa55word@host/x`,
+      );
+      expect(lines.join('')).not.toMatch(
+        new RegExp(`${identityHeader}|${accessKey}|${accountKey.slice(0, 20)}|pa55word`),
+      );
       expect(redact(`{"header":"${identityHeader}"}`)).toBe('{"header":"[redacted]"}');
     });
   });

@@ -26,36 +26,50 @@ function randomRows(n: number, seed: number): string[][] {
   const parts = ['a', 'Zoë', '山田', ',', '"', '\r', '\n', '\r\n', ' ', '=', '+', '-', '@', '\t', "'", ''];
   let x = seed;
   const next = () => (x = (x * 1103515245 + 12345) % 2147483648) / 2147483648;
-  const cell = () => Array.from({ length: Math.floor(next() * 6) }, () => parts[Math.floor(next() * parts.length)]).join('');
+  const cell = () =>
+    Array.from({ length: Math.floor(next() * 6) }, () => parts[Math.floor(next() * parts.length)]).join('');
   return Array.from({ length: n }, () => Array.from({ length: 5 }, cell));
 }
 
 describe('csvStream', () => {
   const columns = ['Plain', 'With, comma', 'With "quote"', 'Line\nbreak', 'x'];
 
-  it.each([0, 1, 3, 5000])('writes the reference bytes for %i hostile rows, from rows, async rows and batches', async (n) => {
-    const rows = randomRows(n, n + 1);
-    const expected = referenceCsv(columns, rows);
-    const sources = [
-      csvStream(columns, rows),
-      csvStream(columns, (async function* () {
-        yield* rows;
-      })()),
-      csvStreamOfBatches(columns, (async function* () {
-        for (let i = 0; i < rows.length; i += 333) yield rows.slice(i, i + 333);
-      })()),
-    ];
-    for (const { stream, facts } of sources) {
-      const bytes = await buffer(stream);
-      expect(bytes.equals(expected)).toBe(true);
-      expect(facts()).toEqual({ rows: n, bytes: expected.length, sha256: sha256(expected) });
-    }
-  });
+  it.each([0, 1, 3, 5000])(
+    'writes the reference bytes for %i hostile rows, from rows, async rows and batches',
+    async (n) => {
+      const rows = randomRows(n, n + 1);
+      const expected = referenceCsv(columns, rows);
+      const sources = [
+        csvStream(columns, rows),
+        csvStream(
+          columns,
+          (async function* () {
+            yield* rows;
+          })(),
+        ),
+        csvStreamOfBatches(
+          columns,
+          (async function* () {
+            for (let i = 0; i < rows.length; i += 333) yield rows.slice(i, i + 333);
+          })(),
+        ),
+      ];
+      for (const { stream, facts } of sources) {
+        const bytes = await buffer(stream);
+        expect(bytes.equals(expected)).toBe(true);
+        expect(facts()).toEqual({ rows: n, bytes: expected.length, sha256: sha256(expected) });
+      }
+    },
+  );
 
   it('writes what csv-stringify writes for the whole file (BOM, CRLF records, a lone CR or LF quoted)', async () => {
     const rows = randomRows(5000, 42);
     const expected = Buffer.from(
-      stringify([columns, ...rows.map((r) => r.map(neutralise))], { bom: true, record_delimiter: 'windows', quoted_match: /[\r\n]/ }),
+      stringify([columns, ...rows.map((r) => r.map(neutralise))], {
+        bom: true,
+        record_delimiter: 'windows',
+        quoted_match: /[\r\n]/,
+      }),
       'utf8',
     );
     expect(rows.some((r) => r.every((v) => !/[",\r\n]/.test(v)))).toBe(true); // plain records and quoted ones
@@ -93,12 +107,15 @@ describe('csvStream', () => {
 
   it('reads rows only as its reader takes bytes (backpressure)', async () => {
     let produced = 0;
-    const { stream } = csvStream(['a', 'b'], (async function* () {
-      for (let i = 0; i < 200_000; i++) {
-        produced++;
-        yield [`row ${i}`, 'x'.repeat(20)];
-      }
-    })());
+    const { stream } = csvStream(
+      ['a', 'b'],
+      (async function* () {
+        for (let i = 0; i < 200_000; i++) {
+          produced++;
+          yield [`row ${i}`, 'x'.repeat(20)];
+        }
+      })(),
+    );
     const reader = stream[Symbol.asyncIterator]();
     await reader.next();
     // Event-loop turns, not wall time: an eager producer would run ahead within them (its loop is microtasks).
@@ -111,10 +128,13 @@ describe('csvStream', () => {
   });
 
   it('fails the stream when the rows fail', async () => {
-    const { stream } = csvStream(['a'], (async function* () {
-      yield ['1'];
-      throw new Error('Graph went away');
-    })());
+    const { stream } = csvStream(
+      ['a'],
+      (async function* () {
+        yield ['1'];
+        throw new Error('Graph went away');
+      })(),
+    );
     await expect(buffer(stream)).rejects.toThrow('Graph went away');
   });
 });
@@ -141,7 +161,15 @@ describe('ExternalSorter', () => {
     scheduleId: `s-${i}`,
   });
   const compare = (a: AssignmentRow, b: AssignmentRow) =>
-    a.roleName < b.roleName ? -1 : a.roleName > b.roleName ? 1 : a.scheduleId < b.scheduleId ? -1 : a.scheduleId > b.scheduleId ? 1 : 0;
+    a.roleName < b.roleName
+      ? -1
+      : a.roleName > b.roleName
+        ? 1
+        : a.scheduleId < b.scheduleId
+          ? -1
+          : a.scheduleId > b.scheduleId
+            ? 1
+            : 0;
 
   let directory: string;
   beforeEach(async () => {

@@ -61,7 +61,8 @@ function tokenize(text: string): Token[] {
       let v = '';
       let j = i + 1;
       for (;;) {
-        if (j >= text.length) throw badRequest(`Invalid filter clause: unterminated string literal at position ${i} in '${text}'.`);
+        if (j >= text.length)
+          throw badRequest(`Invalid filter clause: unterminated string literal at position ${i} in '${text}'.`);
         if (text[j] === "'") {
           if (text[j + 1] === "'") {
             v += "'";
@@ -215,15 +216,24 @@ export interface FilterSpec {
 }
 
 const OP_KIND: Record<string, string> = {
-  eq: 'Equal', ne: 'NotEqual', gt: 'GreaterThan', ge: 'GreaterThanOrEqual', lt: 'LessThan', le: 'LessThanOrEqual',
+  eq: 'Equal',
+  ne: 'NotEqual',
+  gt: 'GreaterThan',
+  ge: 'GreaterThanOrEqual',
+  lt: 'LessThan',
+  le: 'LessThanOrEqual',
 };
 
 /** Checks a parsed filter against what the endpoint documents; throws Graph-like 400s. */
 export function validateFilter(node: FilterNode, spec: FilterSpec): void {
   const unsupported = (prop: string, what: string) =>
-    badRequest(`Invalid filter clause: ${what} on property '${prop}' is not supported on ${spec.entity}.${spec.hint ? ` ${spec.hint}` : ''}`);
+    badRequest(
+      `Invalid filter clause: ${what} on property '${prop}' is not supported on ${spec.entity}.${spec.hint ? ` ${spec.hint}` : ''}`,
+    );
   const propOf = (prop: string): FilterProperty => {
-    const found = spec.properties[prop] ?? spec.properties[Object.keys(spec.properties).find((k) => k.toLowerCase() === prop.toLowerCase()) ?? ''];
+    const found =
+      spec.properties[prop] ??
+      spec.properties[Object.keys(spec.properties).find((k) => k.toLowerCase() === prop.toLowerCase()) ?? ''];
     if (!found) {
       throw badRequest(
         `Invalid filter clause: filtering on property '${prop}' is not supported on ${spec.entity}. ` +
@@ -239,7 +249,9 @@ export function validateFilter(node: FilterNode, spec: FilterSpec): void {
     }
     const expected = p.type === 'datetime' ? 'datetime' : p.type === 'bool' ? 'bool' : 'string';
     if (value.type !== expected) {
-      const edm = (t: string) => ({ string: 'Edm.String', datetime: 'Edm.DateTimeOffset', bool: 'Edm.Boolean', number: 'Edm.Int32' })[t] ?? 'Edm.String';
+      const edm = (t: string) =>
+        ({ string: 'Edm.String', datetime: 'Edm.DateTimeOffset', bool: 'Edm.Boolean', number: 'Edm.Int32' })[t] ??
+        'Edm.String';
       throw badRequest(
         `A binary operator with incompatible types was detected. Found operand types '${edm(expected)}' and '${edm(value.type)}' for operator kind '${OP_KIND[op] ?? op}'.`,
       );
@@ -252,13 +264,15 @@ export function validateFilter(node: FilterNode, spec: FilterSpec): void {
         return;
       case 'or':
       case 'not':
-        if (!spec.allowOr) throw badRequest(`Invalid filter clause: the '${n.kind}' operator is not supported on ${spec.entity}.`);
+        if (!spec.allowOr)
+          throw badRequest(`Invalid filter clause: the '${n.kind}' operator is not supported on ${spec.entity}.`);
         if (n.kind === 'not') walk(n.item);
         else n.items.forEach(walk);
         return;
       case 'cmp': {
         const p = propOf(n.prop);
-        if (!p.ops.includes(n.op) && !(n.value.type === 'null' && p.ops.includes('null'))) throw unsupported(n.prop, `operator '${n.op}'`);
+        if (!p.ops.includes(n.op) && !(n.value.type === 'null' && p.ops.includes('null')))
+          throw unsupported(n.prop, `operator '${n.op}'`);
         checkLiteral(n.prop, p, n.value, n.op);
         return;
       }
@@ -293,7 +307,10 @@ export function readPath(item: unknown, path: string): unknown {
 /** Compiles a validated filter to a predicate. Strings compare case-insensitively, date-times at 100 ns. */
 export function compileFilter(node: FilterNode, spec: FilterSpec): (item: unknown) => boolean {
   const typeOf = (prop: string) =>
-    (spec.properties[prop] ?? spec.properties[Object.keys(spec.properties).find((k) => k.toLowerCase() === prop.toLowerCase()) ?? ''])?.type ?? 'string';
+    (
+      spec.properties[prop] ??
+      spec.properties[Object.keys(spec.properties).find((k) => k.toLowerCase() === prop.toLowerCase()) ?? '']
+    )?.type ?? 'string';
   const compare = (actual: unknown, value: Literal, type: string): number | null => {
     if (value.type === 'null') return actual === null || actual === undefined ? 0 : 1;
     if (actual === null || actual === undefined) return null;
@@ -328,11 +345,16 @@ export function compileFilter(node: FilterNode, spec: FilterSpec): (item: unknow
           if (n.op === 'ne') return c !== 0;
           if (c === null) return false;
           switch (n.op) {
-            case 'eq': return c === 0;
-            case 'gt': return c > 0;
-            case 'ge': return c >= 0;
-            case 'lt': return c < 0;
-            case 'le': return c <= 0;
+            case 'eq':
+              return c === 0;
+            case 'gt':
+              return c > 0;
+            case 'ge':
+              return c >= 0;
+            case 'lt':
+              return c < 0;
+            case 'le':
+              return c <= 0;
           }
           return false;
         };
@@ -357,7 +379,9 @@ export function compileFilter(node: FilterNode, spec: FilterSpec): (item: unknow
 export function topLevelEquals(node: FilterNode, prop: string): string[] {
   const items = node.kind === 'and' ? node.items : [node];
   return items.flatMap((n) =>
-    n.kind === 'cmp' && n.op === 'eq' && n.prop.toLowerCase() === prop.toLowerCase() && n.value.type === 'string' ? [n.value.value] : [],
+    n.kind === 'cmp' && n.op === 'eq' && n.prop.toLowerCase() === prop.toLowerCase() && n.value.type === 'string'
+      ? [n.value.value]
+      : [],
   );
 }
 
@@ -386,7 +410,10 @@ export function splitTopLevel(text: string, sep: string): string[] {
 
 /** Validates `$select=a,b` against an entity's properties; returns the names (as given in the entity). */
 export function parseSelect(value: string, entity: string, properties: readonly string[]): string[] {
-  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (!names.length) throw badRequest(`Invalid $select: '${value}'.`);
   return names.map((name) => {
     const found = properties.find((p) => p.toLowerCase() === name.toLowerCase());

@@ -98,7 +98,7 @@ function target(
 
 function principalTarget(capital: boolean, p: AuditPrincipal): SimTargetResource {
   return target(capital, p.kind, p.id, p.displayName, {
-    userPrincipalName: p.kind === 'User' ? p.userPrincipalName ?? null : null,
+    userPrincipalName: p.kind === 'User' ? (p.userPrincipalName ?? null) : null,
   });
 }
 
@@ -107,7 +107,11 @@ function roleTarget(capital: boolean, role: AuditRole): SimTargetResource {
   return target(capital, 'Role', role.id, role.displayName, {
     modifiedProperties: [
       { displayName: 'RoleDefinitionOriginId', oldValue: '""', newValue: q(role.id) },
-      { displayName: 'RoleDefinitionOriginType', oldValue: '""', newValue: q(role.isBuiltIn ? 'BuiltInRole' : 'CustomRole') },
+      {
+        displayName: 'RoleDefinitionOriginType',
+        oldValue: '""',
+        newValue: q(role.isBuiltIn ? 'BuiltInRole' : 'CustomRole'),
+      },
       { displayName: 'TemplateId', oldValue: '""', newValue: q(role.id) },
     ],
   });
@@ -201,12 +205,17 @@ function coreDirectoryRoleRecord(
     operationType: adding ? 'Assign' : 'Unassign',
     initiatedBy: {
       user: null,
-      app: { appId: null, displayName: MS_PIM_APP.displayName, servicePrincipalId: MS_PIM_APP.appId, servicePrincipalName: null },
+      app: {
+        appId: null,
+        displayName: MS_PIM_APP.displayName,
+        servicePrincipalId: MS_PIM_APP.appId,
+        servicePrincipalName: null,
+      },
     },
     // Core Directory puts the principal first and the role in its modifiedProperties.
     targetResources: [
       target(capital, principal.kind, principal.id, null, {
-        userPrincipalName: principal.kind === 'User' ? principal.userPrincipalName ?? null : null,
+        userPrincipalName: principal.kind === 'User' ? (principal.userPrincipalName ?? null) : null,
         modifiedProperties: [
           prop('Role.ObjectID', objectId),
           prop('Role.DisplayName', role.displayName),
@@ -261,7 +270,9 @@ export function activationEvents(ctx: AuditContext, spec: ActivationSpec): SimDi
   );
   const iso7 = (d: Date) => graphTime(d.getTime(), 7);
   const commonTargets = (capital: boolean, requestTargetId: string) => [
-    ...(spec.viaGroup ? [target(capital, 'Group', spec.viaGroup.id, spec.viaGroup.displayName, { groupType: 'azureAD' })] : []),
+    ...(spec.viaGroup
+      ? [target(capital, 'Group', spec.viaGroup.id, spec.viaGroup.displayName, { groupType: 'azureAD' })]
+      : []),
     roleTarget(capital, role),
     target(capital, 'Request', requestTargetId, null),
     principalTarget(capital, principal),
@@ -370,7 +381,11 @@ export function activationEvents(ctx: AuditContext, spec: ActivationSpec): SimDi
         initiatedBy: initiator,
         resultReason: '',
         targets: (c) => commonTargets(c, ctx.rng.guid()),
-        details: [...roleDetails(), ['AuditType', 'RequestDeactivateRole'], ['OriginRoleAssignmentId', originAssignmentId]],
+        details: [
+          ...roleDetails(),
+          ['AuditType', 'RequestDeactivateRole'],
+          ['OriginRoleAssignmentId', originAssignmentId],
+        ],
       }),
     );
     push(ms + 900, () => coreDirectoryRoleRecord(ctx, ms + 900, ACTIVITY.coreRemoveMember, principal, role, false));
@@ -469,7 +484,12 @@ export function groupActivationEvents(ctx: AuditContext, spec: GroupActivationSp
         initiatedBy: approval ? userInitiator(spec.approver!, ip(ctx)) : initiator,
         resultReason: approval ? 'Approved' : spec.justification,
         targets,
-        details: approval ? [['AuditType', auditType], ['RoleAssignmentRequestId', spec.requestId]] : details(auditType),
+        details: approval
+          ? [
+              ['AuditType', auditType],
+              ['RoleAssignmentRequestId', spec.requestId],
+            ]
+          : details(auditType),
       }),
     );
   }
@@ -494,8 +514,12 @@ export function adminAssignmentEvents(ctx: AuditContext, spec: AdminAssignmentSp
   if (ms >= ctx.now.getTime()) return [];
   const permanent = spec.end === null;
   const activity = spec.eligible
-    ? permanent ? ACTIVITY.eligibleAddedPermanent : ACTIVITY.eligibleAddedTimebound
-    : permanent ? ACTIVITY.activeAddedPermanent : ACTIVITY.activeAddedTimebound;
+    ? permanent
+      ? ACTIVITY.eligibleAddedPermanent
+      : ACTIVITY.eligibleAddedTimebound
+    : permanent
+      ? ACTIVITY.activeAddedPermanent
+      : ACTIVITY.activeAddedTimebound;
   const details: [string, string][] = [
     ['RoleDefinitionOriginId', spec.role.id],
     ['RoleDefinitionOriginType', spec.role.isBuiltIn ? 'BuiltInRole' : 'CustomRole'],
@@ -538,7 +562,12 @@ export function adminAssignmentEvents(ctx: AuditContext, spec: AdminAssignmentSp
 /** PIM noticing a permanent assignment made directly in the directory, and the Core Directory write itself. */
 export function outsidePimEvents(
   ctx: AuditContext,
-  spec: { admin: { id: string; displayName: string; userPrincipalName: string }; principal: AuditPrincipal; role: AuditRole; at: Date },
+  spec: {
+    admin: { id: string; displayName: string; userPrincipalName: string };
+    principal: AuditPrincipal;
+    role: AuditRole;
+    at: Date;
+  },
 ): SimDirectoryAudit[] {
   const ms = spec.at.getTime();
   if (ms + 60_000 >= ctx.now.getTime()) return [];

@@ -4,9 +4,32 @@
  * expiring soon, one just-in-time activation in progress and a few recent activations in the audit log.
  * Ids come from a fixed seed, times are relative to `now`, so the demo reads the same every day.
  */
-import { activationEvents, adminAssignmentEvents, groupActivationEvents, outsidePimEvents, type AuditContext, type AuditPrincipal, type AuditRole } from './audit';
-import { builtInRoleDefinitions, forDuration, groupEligibility, outsidePimAssignment, permanent, pimSchedule, until } from './generate';
-import { GLOBAL_ADMINISTRATOR, type SimDirectoryAudit, type SimGroup, type SimRoleSchedule, type SimTenant, type SimUser } from './model';
+import {
+  activationEvents,
+  adminAssignmentEvents,
+  groupActivationEvents,
+  outsidePimEvents,
+  type AuditContext,
+  type AuditPrincipal,
+  type AuditRole,
+} from './audit';
+import {
+  builtInRoleDefinitions,
+  forDuration,
+  groupEligibility,
+  outsidePimAssignment,
+  permanent,
+  pimSchedule,
+  until,
+} from './generate';
+import {
+  GLOBAL_ADMINISTRATOR,
+  type SimDirectoryAudit,
+  type SimGroup,
+  type SimRoleSchedule,
+  type SimTenant,
+  type SimUser,
+} from './model';
 import { ownPolicy, ruleOf, touched } from './policies';
 import { Rng } from './random';
 import { DAY_MS, HOUR_MS, graphTime, timeKey } from './time';
@@ -27,10 +50,33 @@ const ROLE = {
 } as const;
 
 const PEOPLE = [
-  'Adele Vance', 'Alex Wilber', 'Megan Bowen', 'Lidia Holloway', 'Nestor Wilke', 'Patti Fernandez', 'Pradeep Gupta',
-  'Johanna Lorenz', 'Joni Sherman', 'Lee Gu', 'Lynne Robbins', 'Miriam Graham', 'Isaiah Langer', 'Grady Archie',
-  'Henrietta Mueller', 'Irvin Sayers', 'Diego Siciliani', 'Debra Berger', 'Christie Cline', 'Allan Deyoung',
-  'Enrico Cattaneo', 'Emily Braun', 'Brian Johnson', 'Cameron White', 'Delia Dennis', 'Gerhart Moller', 'Raul Razo',
+  'Adele Vance',
+  'Alex Wilber',
+  'Megan Bowen',
+  'Lidia Holloway',
+  'Nestor Wilke',
+  'Patti Fernandez',
+  'Pradeep Gupta',
+  'Johanna Lorenz',
+  'Joni Sherman',
+  'Lee Gu',
+  'Lynne Robbins',
+  'Miriam Graham',
+  'Isaiah Langer',
+  'Grady Archie',
+  'Henrietta Mueller',
+  'Irvin Sayers',
+  'Diego Siciliani',
+  'Debra Berger',
+  'Christie Cline',
+  'Allan Deyoung',
+  'Enrico Cattaneo',
+  'Emily Braun',
+  'Brian Johnson',
+  'Cameron White',
+  'Delia Dennis',
+  'Gerhart Moller',
+  'Raul Razo',
   'Sanjay Shah',
 ] as const;
 type Person = (typeof PEOPLE)[number];
@@ -51,8 +97,16 @@ export function demoTenant(now: Date): SimTenant {
     const userPrincipalName = `${name.split(' ')[0].toLowerCase()}.${name.split(' ')[1].toLowerCase()}@${DEMO_DOMAIN}`;
     return { id: rng.guid(), displayName: name, userPrincipalName, mail: userPrincipalName };
   });
-  const breakGlass: SimUser = { id: rng.guid(), displayName: 'Break Glass 01', userPrincipalName: `bg-admin01@${DEMO_DOMAIN}` };
-  const hostileUser: SimUser = { id: rng.guid(), displayName: DEMO_HOSTILE_NAME, userPrincipalName: `guest.contractor@${DEMO_DOMAIN}` };
+  const breakGlass: SimUser = {
+    id: rng.guid(),
+    displayName: 'Break Glass 01',
+    userPrincipalName: `bg-admin01@${DEMO_DOMAIN}`,
+  };
+  const hostileUser: SimUser = {
+    id: rng.guid(),
+    displayName: DEMO_HOSTILE_NAME,
+    userPrincipalName: `guest.contractor@${DEMO_DOMAIN}`,
+  };
   users.push(breakGlass, hostileUser);
   const u = (name: Person) => users.find((x) => x.displayName === name) as SimUser;
 
@@ -61,15 +115,30 @@ export function demoTenant(now: Date): SimTenant {
   const paris = { id: rng.guid(), displayName: 'Paris Office' };
   const berlin = { id: rng.guid(), displayName: 'Berlin Office' };
 
-  const breakFix: SimGroup = { id: rng.guid(), displayName: 'Tier0 Break-Fix', members: [u('Lee Gu').id, u('Alex Wilber').id], isAssignableToRole: true };
+  const breakFix: SimGroup = {
+    id: rng.guid(),
+    displayName: 'Tier0 Break-Fix',
+    members: [u('Lee Gu').id, u('Alex Wilber').id],
+    isAssignableToRole: true,
+  };
   const tier0: SimGroup = {
     id: rng.guid(),
     displayName: 'Tier0 Admins',
     members: [u('Megan Bowen').id, u('Nestor Wilke').id, breakFix.id, backupSp.id],
     isAssignableToRole: true,
   };
-  const helpdesk: SimGroup = { id: rng.guid(), displayName: 'Helpdesk Operators', members: [u('Irvin Sayers').id], isAssignableToRole: true };
-  const exchange: SimGroup = { id: rng.guid(), displayName: 'Messaging Team', members: [u('Christie Cline').id, u('Allan Deyoung').id], isAssignableToRole: true };
+  const helpdesk: SimGroup = {
+    id: rng.guid(),
+    displayName: 'Helpdesk Operators',
+    members: [u('Irvin Sayers').id],
+    isAssignableToRole: true,
+  };
+  const exchange: SimGroup = {
+    id: rng.guid(),
+    displayName: 'Messaging Team',
+    members: [u('Christie Cline').id, u('Allan Deyoung').id],
+    isAssignableToRole: true,
+  };
   const allStaff: SimGroup = { id: rng.guid(), displayName: 'All Staff', members: users.slice(0, 20).map((x) => x.id) };
 
   const customRoleId = rng.guid();
@@ -79,7 +148,13 @@ export function demoTenant(now: Date): SimTenant {
   ];
 
   const au = (x: { id: string }) => `/administrativeUnits/${x.id}`;
-  const eligible = (principalId: string, roleDefinitionId: string, info: SimRoleSchedule['scheduleInfo'], scope = '/', createdMs?: number) =>
+  const eligible = (
+    principalId: string,
+    roleDefinitionId: string,
+    info: SimRoleSchedule['scheduleInfo'],
+    scope = '/',
+    createdMs?: number,
+  ) =>
     pimSchedule({
       id: rng.guid(),
       principalId,
@@ -89,15 +164,33 @@ export function demoTenant(now: Date): SimTenant {
       createdDateTime: createdMs === undefined ? info.startDateTime : t(createdMs),
       modifiedDateTime: '0001-01-01T08:00:00Z',
     });
-  const assigned = (principalId: string, roleDefinitionId: string, info: SimRoleSchedule['scheduleInfo'], scope = '/') =>
-    pimSchedule({ id: rng.guid(), principalId, roleDefinitionId, directoryScopeId: scope, assignmentType: 'Assigned', scheduleInfo: info });
+  const assigned = (
+    principalId: string,
+    roleDefinitionId: string,
+    info: SimRoleSchedule['scheduleInfo'],
+    scope = '/',
+  ) =>
+    pimSchedule({
+      id: rng.guid(),
+      principalId,
+      roleDefinitionId,
+      directoryScopeId: scope,
+      assignmentType: 'Assigned',
+      scheduleInfo: info,
+    });
 
   const eligibilitySchedules: SimRoleSchedule[] = [
     eligible(u('Adele Vance').id, ROLE.globalAdmin, permanent(ago(400 * DAY_MS))),
     eligible(u('Alex Wilber').id, ROLE.globalAdmin, until(ago(200 * DAY_MS), ahead(90 * DAY_MS))),
     eligible(tier0.id, ROLE.privilegedRoleAdmin, permanent(ago(300 * DAY_MS))),
     // Expiring soon (within the default 14-day window).
-    eligible(u('Patti Fernandez').id, ROLE.userAdmin, until(ago(20 * DAY_MS), ahead(10 * DAY_MS)), au(paris), nowMs - 20 * DAY_MS),
+    eligible(
+      u('Patti Fernandez').id,
+      ROLE.userAdmin,
+      until(ago(20 * DAY_MS), ahead(10 * DAY_MS)),
+      au(paris),
+      nowMs - 20 * DAY_MS,
+    ),
     eligible(u('Debra Berger').id, ROLE.helpdeskAdmin, until(ago(170 * DAY_MS), ahead(5 * DAY_MS)), au(berlin)),
     eligible(u('Isaiah Langer').id, ROLE.securityAdmin, forDuration(ago(60 * DAY_MS), 'P180D')),
     eligible(u('Lidia Holloway').id, ROLE.sharePointAdmin, until(ago(30 * DAY_MS), ahead(60 * DAY_MS))),
@@ -125,7 +218,11 @@ export function demoTenant(now: Date): SimTenant {
   const breakGlassStart = nowMs - 800 * DAY_MS;
   const assignmentSchedules: SimRoleSchedule[] = [
     // The break-glass account: permanent Global Administrator assigned directly, outside PIM.
-    outsidePimAssignment(rng, { principalId: breakGlass.id, roleDefinitionId: ROLE.globalAdmin, start: graphTime(breakGlassStart, 7, 4321) }),
+    outsidePimAssignment(rng, {
+      principalId: breakGlass.id,
+      roleDefinitionId: ROLE.globalAdmin,
+      start: graphTime(breakGlassStart, 7, 4321),
+    }),
     jit,
     assigned(helpdesk.id, ROLE.helpdeskAdmin, permanent(ago(365 * DAY_MS))),
     assigned(exchange.id, ROLE.exchangeAdmin, until(ago(80 * DAY_MS), ahead(12 * DAY_MS))),
@@ -133,14 +230,33 @@ export function demoTenant(now: Date): SimTenant {
     assigned(u('Nestor Wilke').id, ROLE.userAdmin, until(ago(27 * DAY_MS), ahead(3 * DAY_MS)), au(berlin)),
     assigned(u('Diego Siciliani').id, ROLE.groupsAdmin, until(ago(2 * DAY_MS), ahead(178 * DAY_MS))),
     // Assigned in the directory six days ago, bypassing PIM (the audit log shows who did it).
-    outsidePimAssignment(rng, { principalId: u('Gerhart Moller').id, roleDefinitionId: ROLE.exchangeAdmin, start: graphTime(nowMs - 6 * DAY_MS, 7, 1234) }),
+    outsidePimAssignment(rng, {
+      principalId: u('Gerhart Moller').id,
+      roleDefinitionId: ROLE.exchangeAdmin,
+      start: graphTime(nowMs - 6 * DAY_MS, 7, 1234),
+    }),
   ];
 
   // PIM for Groups: eligible members of Helpdesk Operators (the owner eligibility does not grant the role).
   const groupEligibilitySchedules = [
-    groupEligibility(rng, { groupId: helpdesk.id, principalId: u('Joni Sherman').id, accessId: 'member', scheduleInfo: permanent(ago(90 * DAY_MS)) }),
-    groupEligibility(rng, { groupId: helpdesk.id, principalId: u('Lynne Robbins').id, accessId: 'member', scheduleInfo: until(ago(10 * DAY_MS), ahead(8 * DAY_MS)) }),
-    groupEligibility(rng, { groupId: helpdesk.id, principalId: u('Miriam Graham').id, accessId: 'owner', scheduleInfo: permanent(ago(90 * DAY_MS)) }),
+    groupEligibility(rng, {
+      groupId: helpdesk.id,
+      principalId: u('Joni Sherman').id,
+      accessId: 'member',
+      scheduleInfo: permanent(ago(90 * DAY_MS)),
+    }),
+    groupEligibility(rng, {
+      groupId: helpdesk.id,
+      principalId: u('Lynne Robbins').id,
+      accessId: 'member',
+      scheduleInfo: until(ago(10 * DAY_MS), ahead(8 * DAY_MS)),
+    }),
+    groupEligibility(rng, {
+      groupId: helpdesk.id,
+      principalId: u('Miriam Graham').id,
+      accessId: 'owner',
+      scheduleInfo: permanent(ago(90 * DAY_MS)),
+    }),
   ];
 
   // Recent audit history.
@@ -152,9 +268,26 @@ export function demoTenant(now: Date): SimTenant {
     quirks: { omitDirectoryScopeId: 0, omitJustificationKey: 0, omitRequestIdKey: 0 },
   };
   const rolesById = new Map(roleDefinitions.map((r) => [r.id, r]));
-  const role = (id: string): AuditRole => ({ id, displayName: rolesById.get(id)?.displayName ?? '', isBuiltIn: rolesById.get(id)?.isBuiltIn ?? true });
-  const person = (x: SimUser): AuditPrincipal => ({ id: x.id, displayName: x.displayName, userPrincipalName: x.userPrincipalName, kind: 'User' });
-  const activation = (who: SimUser, roleId: string, scope: string, startMs: number, hours: number, justification: string, extra: Partial<Parameters<typeof activationEvents>[1]> = {}) =>
+  const role = (id: string): AuditRole => ({
+    id,
+    displayName: rolesById.get(id)?.displayName ?? '',
+    isBuiltIn: rolesById.get(id)?.isBuiltIn ?? true,
+  });
+  const person = (x: SimUser): AuditPrincipal => ({
+    id: x.id,
+    displayName: x.displayName,
+    userPrincipalName: x.userPrincipalName,
+    kind: 'User',
+  });
+  const activation = (
+    who: SimUser,
+    roleId: string,
+    scope: string,
+    startMs: number,
+    hours: number,
+    justification: string,
+    extra: Partial<Parameters<typeof activationEvents>[1]> = {},
+  ) =>
     activationEvents(ctx, {
       principal: person(who),
       role: role(roleId),
@@ -167,21 +300,64 @@ export function demoTenant(now: Date): SimTenant {
       ...extra,
     });
   const directoryAudits: SimDirectoryAudit[] = [
-    ...activation(u('Adele Vance'), ROLE.globalAdmin, '/', jitStart, 2, 'Emergency change CHG-4711: tenant-wide CA policy', {
-      requestId: jitRequestId,
-      ticket: { number: 'CHG-4711', system: 'ServiceNow' },
-    }),
-    ...activation(u('Alex Wilber'), ROLE.globalAdmin, '/', nowMs - 2 * DAY_MS - 3 * HOUR_MS, 4, 'Quarterly licence true-up', {
-      approver: { id: u('Megan Bowen').id, displayName: 'Megan Bowen', userPrincipalName: u('Megan Bowen').userPrincipalName },
-      requestedAt: new Date(nowMs - 2 * DAY_MS - 3 * HOUR_MS - 25 * 60_000),
-    }),
-    ...activation(u('Isaiah Langer'), ROLE.securityAdmin, '/', nowMs - DAY_MS - 5 * HOUR_MS, 8, 'Investigating alert "Impossible travel", user Lee Gu', {
-      deactivatedAt: new Date(nowMs - DAY_MS - 3 * HOUR_MS),
-    }),
-    ...activation(u('Pradeep Gupta'), ROLE.appAdmin, '/', nowMs - 3 * DAY_MS - 7 * HOUR_MS, 1, 'Rotate client secret for HR Sync', {
-      ticket: { number: 'INC-20931', system: 'ServiceNow' },
-    }),
-    ...activation(u('Debra Berger'), ROLE.helpdeskAdmin, au(berlin), nowMs - 4 * DAY_MS - 2 * HOUR_MS, 2, 'Password resets, Berlin office'),
+    ...activation(
+      u('Adele Vance'),
+      ROLE.globalAdmin,
+      '/',
+      jitStart,
+      2,
+      'Emergency change CHG-4711: tenant-wide CA policy',
+      {
+        requestId: jitRequestId,
+        ticket: { number: 'CHG-4711', system: 'ServiceNow' },
+      },
+    ),
+    ...activation(
+      u('Alex Wilber'),
+      ROLE.globalAdmin,
+      '/',
+      nowMs - 2 * DAY_MS - 3 * HOUR_MS,
+      4,
+      'Quarterly licence true-up',
+      {
+        approver: {
+          id: u('Megan Bowen').id,
+          displayName: 'Megan Bowen',
+          userPrincipalName: u('Megan Bowen').userPrincipalName,
+        },
+        requestedAt: new Date(nowMs - 2 * DAY_MS - 3 * HOUR_MS - 25 * 60_000),
+      },
+    ),
+    ...activation(
+      u('Isaiah Langer'),
+      ROLE.securityAdmin,
+      '/',
+      nowMs - DAY_MS - 5 * HOUR_MS,
+      8,
+      'Investigating alert "Impossible travel", user Lee Gu',
+      {
+        deactivatedAt: new Date(nowMs - DAY_MS - 3 * HOUR_MS),
+      },
+    ),
+    ...activation(
+      u('Pradeep Gupta'),
+      ROLE.appAdmin,
+      '/',
+      nowMs - 3 * DAY_MS - 7 * HOUR_MS,
+      1,
+      'Rotate client secret for HR Sync',
+      {
+        ticket: { number: 'INC-20931', system: 'ServiceNow' },
+      },
+    ),
+    ...activation(
+      u('Debra Berger'),
+      ROLE.helpdeskAdmin,
+      au(berlin),
+      nowMs - 4 * DAY_MS - 2 * HOUR_MS,
+      2,
+      'Password resets, Berlin office',
+    ),
     ...groupActivationEvents(ctx, {
       principal: person(u('Joni Sherman')),
       group: { id: helpdesk.id, displayName: helpdesk.displayName },
@@ -191,10 +367,18 @@ export function demoTenant(now: Date): SimTenant {
       end: new Date(nowMs - HOUR_MS),
       justification: 'Morning helpdesk shift',
       requestId: rng.guid(),
-      approver: { id: u('Megan Bowen').id, displayName: 'Megan Bowen', userPrincipalName: u('Megan Bowen').userPrincipalName },
+      approver: {
+        id: u('Megan Bowen').id,
+        displayName: 'Megan Bowen',
+        userPrincipalName: u('Megan Bowen').userPrincipalName,
+      },
     }),
     ...adminAssignmentEvents(ctx, {
-      admin: { id: u('Megan Bowen').id, displayName: 'Megan Bowen', userPrincipalName: u('Megan Bowen').userPrincipalName },
+      admin: {
+        id: u('Megan Bowen').id,
+        displayName: 'Megan Bowen',
+        userPrincipalName: u('Megan Bowen').userPrincipalName,
+      },
       principal: person(u('Patti Fernandez')),
       role: role(ROLE.userAdmin),
       directoryScopeId: au(paris),
@@ -205,8 +389,17 @@ export function demoTenant(now: Date): SimTenant {
       requestId: eligibilitySchedules[3].id,
     }),
     ...outsidePimEvents(ctx, {
-      admin: { id: u('Megan Bowen').id, displayName: 'Megan Bowen', userPrincipalName: u('Megan Bowen').userPrincipalName },
-      principal: { id: u('Gerhart Moller').id, displayName: 'Gerhart Moller', userPrincipalName: u('Gerhart Moller').userPrincipalName, kind: 'User' },
+      admin: {
+        id: u('Megan Bowen').id,
+        displayName: 'Megan Bowen',
+        userPrincipalName: u('Megan Bowen').userPrincipalName,
+      },
+      principal: {
+        id: u('Gerhart Moller').id,
+        displayName: 'Gerhart Moller',
+        userPrincipalName: u('Gerhart Moller').userPrincipalName,
+        kind: 'User',
+      },
       role: role(ROLE.exchangeAdmin),
       at: new Date(nowMs - 6 * DAY_MS),
     }),
@@ -245,16 +438,38 @@ function demoRoleSettings(tenant: SimTenant, now: Date, admin: SimUser, approver
   const changed = new Date(now.getTime() - 12 * DAY_MS);
   const strict = (roleId: string) => {
     const policy = ownPolicy(tenant, '/', roleId);
-    for (const id of ['Notification_Admin_Admin_Eligibility', 'Notification_Admin_Admin_Assignment', 'Notification_Admin_EndUser_Assignment']) {
+    for (const id of [
+      'Notification_Admin_Admin_Eligibility',
+      'Notification_Admin_Admin_Assignment',
+      'Notification_Admin_EndUser_Assignment',
+    ]) {
       ruleOf(policy, id).notificationRecipients = [...soc];
     }
-    const setting = ruleOf(policy, 'Approval_EndUser_Assignment').setting as { isApprovalRequired: boolean; approvalStages: Array<{ primaryApprovers: unknown[] }> };
+    const setting = ruleOf(policy, 'Approval_EndUser_Assignment').setting as {
+      isApprovalRequired: boolean;
+      approvalStages: Array<{ primaryApprovers: unknown[] }>;
+    };
     setting.isApprovalRequired = true;
-    setting.approvalStages[0].primaryApprovers = approvers.map((a) => ({ '@odata.type': '#microsoft.graph.singleUser', isBackup: false, userId: a.id, description: a.displayName }));
+    setting.approvalStages[0].primaryApprovers = approvers.map((a) => ({
+      '@odata.type': '#microsoft.graph.singleUser',
+      isBackup: false,
+      userId: a.id,
+      description: a.displayName,
+    }));
     ruleOf(policy, 'Expiration_EndUser_Assignment').maximumDuration = 'PT4H';
-    ruleOf(policy, 'Enablement_EndUser_Assignment').enabledRules = ['MultiFactorAuthentication', 'Justification', 'Ticketing'];
-    Object.assign(ruleOf(policy, 'Expiration_Admin_Eligibility'), { isExpirationRequired: true, maximumDuration: 'P180D' });
-    Object.assign(ruleOf(policy, 'Expiration_Admin_Assignment'), { isExpirationRequired: true, maximumDuration: 'P15D' });
+    ruleOf(policy, 'Enablement_EndUser_Assignment').enabledRules = [
+      'MultiFactorAuthentication',
+      'Justification',
+      'Ticketing',
+    ];
+    Object.assign(ruleOf(policy, 'Expiration_Admin_Eligibility'), {
+      isExpirationRequired: true,
+      maximumDuration: 'P180D',
+    });
+    Object.assign(ruleOf(policy, 'Expiration_Admin_Assignment'), {
+      isExpirationRequired: true,
+      maximumDuration: 'P15D',
+    });
     touched(policy, changed, admin);
   };
   strict(ROLE.globalAdmin);

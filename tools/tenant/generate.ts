@@ -2,7 +2,15 @@
  * Seeded random tenants, from a handful of rows to benchmark size (50k eligible, 20k active, 3k groups).
  * Everything is plain data in Graph's shape (model.ts); the same seed and options give the same tenant.
  */
-import { activationEvents, adminAssignmentEvents, groupActivationEvents, outsidePimEvents, type AuditContext, type AuditPrincipal, type AuditRole } from './audit';
+import {
+  activationEvents,
+  adminAssignmentEvents,
+  groupActivationEvents,
+  outsidePimEvents,
+  type AuditContext,
+  type AuditPrincipal,
+  type AuditRole,
+} from './audit';
 import {
   CISA_ROLES,
   GLOBAL_ADMINISTRATOR,
@@ -42,18 +50,26 @@ export function scheduleInfo(
   return {
     startDateTime: start,
     recurrence: null,
-    expiration: { type: expiration.type, endDateTime: expiration.endDateTime ?? null, duration: expiration.duration ?? null },
+    expiration: {
+      type: expiration.type,
+      endDateTime: expiration.endDateTime ?? null,
+      duration: expiration.duration ?? null,
+    },
   };
 }
 
 export const permanent = (start: string | null) => scheduleInfo(start, { type: 'noExpiration' });
-export const until = (start: string | null, end: string) => scheduleInfo(start, { type: 'afterDateTime', endDateTime: end });
-export const forDuration = (start: string | null, duration: string) => scheduleInfo(start, { type: 'afterDuration', duration });
+export const until = (start: string | null, end: string) =>
+  scheduleInfo(start, { type: 'afterDateTime', endDateTime: end });
+export const forDuration = (start: string | null, duration: string) =>
+  scheduleInfo(start, { type: 'afterDuration', duration });
 
 /** A role schedule created through PIM (createdUsing = the schedule id, as in the docs samples). */
 export function pimSchedule(
   fields: Pick<SimRoleSchedule, 'id' | 'principalId' | 'roleDefinitionId' | 'directoryScopeId' | 'scheduleInfo'> &
-    Partial<Pick<SimRoleSchedule, 'assignmentType' | 'memberType' | 'createdUsing' | 'createdDateTime' | 'modifiedDateTime'>>,
+    Partial<
+      Pick<SimRoleSchedule, 'assignmentType' | 'memberType' | 'createdUsing' | 'createdDateTime' | 'modifiedDateTime'>
+    >,
 ): SimRoleSchedule {
   return {
     id: fields.id,
@@ -97,7 +113,13 @@ export function outsidePimAssignment(
 
 export function groupEligibility(
   rng: Rng,
-  fields: { groupId: string; principalId: string; accessId: 'member' | 'owner'; scheduleInfo: SimScheduleInfo; createdDateTime?: string | null },
+  fields: {
+    groupId: string;
+    principalId: string;
+    accessId: 'member' | 'owner';
+    scheduleInfo: SimScheduleInfo;
+    createdDateTime?: string | null;
+  },
 ): SimGroupEligibilitySchedule {
   const createdUsing = rng.guid();
   return {
@@ -131,27 +153,133 @@ export const HOSTILE_STRINGS: readonly string[] = [
 ];
 
 const FIRST_NAMES = [
-  'Adele', 'Alex', 'Allan', 'Bianca', 'Brian', 'Carlos', 'Chen', 'Christie', 'Dana', 'Debra', 'Diego', 'Elena',
-  'Emily', 'Enrico', 'Fatima', 'Grady', 'Hana', 'Henrietta', 'Isaiah', 'Ivan', 'Jessica', 'Johanna', 'Joni', 'Kenji',
-  'Lee', 'Lidia', 'Lynne', 'Megan', 'Miriam', 'Nestor', 'Noah', 'Olga', 'Patti', 'Pradeep', 'Priya', 'Raul', 'Sara',
-  'Sofia', 'Tomas', 'Yuki',
+  'Adele',
+  'Alex',
+  'Allan',
+  'Bianca',
+  'Brian',
+  'Carlos',
+  'Chen',
+  'Christie',
+  'Dana',
+  'Debra',
+  'Diego',
+  'Elena',
+  'Emily',
+  'Enrico',
+  'Fatima',
+  'Grady',
+  'Hana',
+  'Henrietta',
+  'Isaiah',
+  'Ivan',
+  'Jessica',
+  'Johanna',
+  'Joni',
+  'Kenji',
+  'Lee',
+  'Lidia',
+  'Lynne',
+  'Megan',
+  'Miriam',
+  'Nestor',
+  'Noah',
+  'Olga',
+  'Patti',
+  'Pradeep',
+  'Priya',
+  'Raul',
+  'Sara',
+  'Sofia',
+  'Tomas',
+  'Yuki',
 ];
 const LAST_NAMES = [
-  'Vance', 'Wilber', 'Deyoung', 'Ortiz', 'Johnson', 'Silva', 'Wei', 'Cline', 'Holt', 'Berry', 'Ramos', 'Petrova',
-  'Braun', 'Rossi', 'Haddad', 'Archie', 'Sato', 'Mueller', 'Thomas', 'Novak', 'Lopez', 'Lindqvist', 'Sherman',
-  'Tanaka', 'Gu', 'Holloway', 'Robbins', 'Bowen', 'Caldwell', 'Wilke', 'Kowalski', 'Smirnova', 'Fernandez', 'Gupta',
-  'Nair', 'Moreno', 'Davis', 'Costa', 'Dvorak', 'Yamamoto',
+  'Vance',
+  'Wilber',
+  'Deyoung',
+  'Ortiz',
+  'Johnson',
+  'Silva',
+  'Wei',
+  'Cline',
+  'Holt',
+  'Berry',
+  'Ramos',
+  'Petrova',
+  'Braun',
+  'Rossi',
+  'Haddad',
+  'Archie',
+  'Sato',
+  'Mueller',
+  'Thomas',
+  'Novak',
+  'Lopez',
+  'Lindqvist',
+  'Sherman',
+  'Tanaka',
+  'Gu',
+  'Holloway',
+  'Robbins',
+  'Bowen',
+  'Caldwell',
+  'Wilke',
+  'Kowalski',
+  'Smirnova',
+  'Fernandez',
+  'Gupta',
+  'Nair',
+  'Moreno',
+  'Davis',
+  'Costa',
+  'Dvorak',
+  'Yamamoto',
 ];
 const APP_NAMES = [
-  'Backup Service', 'CI Pipeline', 'HR Sync', 'Ticketing Connector', 'SIEM Collector', 'Provisioning Engine',
-  'Mail Relay', 'Inventory Scanner', 'Terraform Runner', 'Identity Bridge',
+  'Backup Service',
+  'CI Pipeline',
+  'HR Sync',
+  'Ticketing Connector',
+  'SIEM Collector',
+  'Provisioning Engine',
+  'Mail Relay',
+  'Inventory Scanner',
+  'Terraform Runner',
+  'Identity Bridge',
 ];
-const TEAMS = ['Tier0', 'Helpdesk', 'Identity', 'Messaging', 'Collaboration', 'Security Ops', 'Cloud Apps', 'Endpoint', 'Audit'];
-const OFFICES = ['Paris Office', 'Berlin Office', 'Madrid Office', 'Seattle Office', 'Tokyo Office', 'Sydney Office', 'Nairobi Office', 'Lima Office'];
+const TEAMS = [
+  'Tier0',
+  'Helpdesk',
+  'Identity',
+  'Messaging',
+  'Collaboration',
+  'Security Ops',
+  'Cloud Apps',
+  'Endpoint',
+  'Audit',
+];
+const OFFICES = [
+  'Paris Office',
+  'Berlin Office',
+  'Madrid Office',
+  'Seattle Office',
+  'Tokyo Office',
+  'Sydney Office',
+  'Nairobi Office',
+  'Lima Office',
+];
 const JUSTIFICATIONS = [
-  'Monthly patching window', 'Investigating incident INC-1234', 'User onboarding batch', 'Mailbox migration',
-  'Reset MFA for travelling user', 'Quarterly access review follow-up', 'Conditional Access change CHG-2201',
-  'Licence assignment clean-up', 'Break-fix: sync errors', 'Vendor escalation',
+  'Monthly patching window',
+  'Investigating incident INC-1234',
+  'User onboarding batch',
+  'Mailbox migration',
+  'Reset MFA for travelling user',
+  'Quarterly access review follow-up',
+  'Conditional Access change CHG-2201',
+  'Licence assignment clean-up',
+  'Break-fix: sync errors',
+  'Vendor escalation',
 ];
 const TICKET_SYSTEMS = ['ServiceNow', 'Jira', 'Remedy'];
 
@@ -164,7 +292,12 @@ const AU_SCOPABLE = new Set([
 ]);
 
 function asciiSlug(text: string): string {
-  return text.normalize('NFKD').replace(/[^A-Za-z0-9]/g, '').toLowerCase() || 'user';
+  return (
+    text
+      .normalize('NFKD')
+      .replace(/[^A-Za-z0-9]/g, '')
+      .toLowerCase() || 'user'
+  );
 }
 
 /** Transitive members of a group (users, groups, SPs, each once; cycles tolerated). */
@@ -233,7 +366,12 @@ export function generateTenant(options: GenerateOptions): SimTenant {
   const roleDefinitions = builtInRoleDefinitions();
   const customId = rng.guid();
   roleDefinitions.push(
-    { id: customId, displayName: hostile ? 'Tier-1 Helpdesk, "EMEA"' : 'Tier-1 Helpdesk EMEA', templateId: customId, isBuiltIn: false },
+    {
+      id: customId,
+      displayName: hostile ? 'Tier-1 Helpdesk, "EMEA"' : 'Tier-1 Helpdesk EMEA',
+      templateId: customId,
+      isBuiltIn: false,
+    },
     (() => {
       const id = rng.guid();
       return { id, displayName: 'Password Reset Operator', templateId: id, isBuiltIn: false };
@@ -249,10 +387,17 @@ export function generateTenant(options: GenerateOptions): SimTenant {
     const last = LAST_NAMES[Math.floor(i / FIRST_NAMES.length) % LAST_NAMES.length];
     const userPrincipalName = `${asciiSlug(first)}.${asciiSlug(last)}${i}@${domain}`;
     // Most users have a mailbox; every ninth has none (`mail` null), as cloud-only admin accounts often do.
-    users.push({ id: rng.guid(), displayName: `${first} ${last}`, userPrincipalName, mail: i % 9 === 8 ? null : userPrincipalName });
+    users.push({
+      id: rng.guid(),
+      displayName: `${first} ${last}`,
+      userPrincipalName,
+      mail: i % 9 === 8 ? null : userPrincipalName,
+    });
   }
   if (hostile) {
-    const slots = rng.shuffle(users.map((_, i) => i)).slice(0, Math.min(HOSTILE_STRINGS.length, Math.floor(nUsers / 3)));
+    const slots = rng
+      .shuffle(users.map((_, i) => i))
+      .slice(0, Math.min(HOSTILE_STRINGS.length, Math.floor(nUsers / 3)));
     slots.forEach((slot, k) => (users[slot].displayName = HOSTILE_STRINGS[k]));
     // UPNs may start with '-', which spreadsheets also read as a formula.
     users[slots[0]].userPrincipalName = `-ops.admin${slots[0]}@${domain}`;
@@ -296,7 +441,9 @@ export function generateTenant(options: GenerateOptions): SimTenant {
   /** Tenant-wide mostly; AU-scopable roles are sometimes scoped to an administrative unit. */
   const pickScope = (roleId: string) => {
     const auShare = roleId === customId ? 0.5 : AU_SCOPABLE.has(roleId) ? 0.3 : 0;
-    return administrativeUnits.length && rng.chance(auShare) ? `/administrativeUnits/${rng.pick(administrativeUnits).id}` : '/';
+    return administrativeUnits.length && rng.chance(auShare)
+      ? `/administrativeUnits/${rng.pick(administrativeUnits).id}`
+      : '/';
   };
 
   /** A PIM-made schedule's timing: created in the past, permanent or time-bound, sometimes future-dated. */
@@ -313,7 +460,9 @@ export function generateTenant(options: GenerateOptions): SimTenant {
     ]);
     if (type === 'afterDateTime') {
       // Current schedules end in the future; about 1 in 8 within the 14-day "expiring" window.
-      const endMs = Math.max(startMs, now) + (rng.chance(0.12) ? rng.int(HOUR_MS, 14 * DAY_MS) : rng.int(15 * DAY_MS, 400 * DAY_MS));
+      const endMs =
+        Math.max(startMs, now) +
+        (rng.chance(0.12) ? rng.int(HOUR_MS, 14 * DAY_MS) : rng.int(15 * DAY_MS, 400 * DAY_MS));
       // Half end at a midnight (as admins pick dates in the portal): round up so the end stays in the future.
       const end = rng.chance(0.5) ? graphTime(Math.ceil(endMs / DAY_MS) * DAY_MS, 0) : t3(endMs);
       return { created, info: until(start, end) };
@@ -364,7 +513,10 @@ export function generateTenant(options: GenerateOptions): SimTenant {
   // Active schedules: Activated (from eligibilities of users), outside PIM, and assigned through PIM.
   const usersById = new Map(users.map((u) => [u.id, u]));
   const activatable = eligibilitySchedules.filter(
-    (s) => usersById.has(s.principalId) && s.scheduleInfo.startDateTime !== null && Date.parse(s.scheduleInfo.startDateTime) < now - HOUR_MS,
+    (s) =>
+      usersById.has(s.principalId) &&
+      s.scheduleInfo.startDateTime !== null &&
+      Date.parse(s.scheduleInfo.startDateTime) < now - HOUR_MS,
   );
   const activations: { schedule: SimRoleSchedule; requestId: string; start: number; end: number }[] = [];
   const nActivated = Math.min(Math.round(nActive * 0.25), activatable.length);
@@ -432,14 +584,28 @@ export function generateTenant(options: GenerateOptions): SimTenant {
   }
 
   // Every principal kind holds a role both eligibly and actively, whatever the sizes asked for.
-  for (const [list, assignmentType] of [[eligibilitySchedules, undefined], [assignmentSchedules, 'Assigned']] as const) {
-    const kinds: [Map<string, unknown>, string][] = [[new Map(roleGroups.map((g) => [g.id, g])), 'group'], [new Map(servicePrincipals.map((p) => [p.id, p])), 'sp']];
+  for (const [list, assignmentType] of [
+    [eligibilitySchedules, undefined],
+    [assignmentSchedules, 'Assigned'],
+  ] as const) {
+    const kinds: [Map<string, unknown>, string][] = [
+      [new Map(roleGroups.map((g) => [g.id, g])), 'group'],
+      [new Map(servicePrincipals.map((p) => [p.id, p])), 'sp'],
+    ];
     for (const [pool, kind] of kinds) {
       if (!pool.size || list.some((s) => pool.has(s.principalId))) continue;
       const principalId = kind === 'group' ? rng.pick(roleGroups).id : rng.pick(servicePrincipals).id;
       const { created, info } = pimTiming(assignmentType ? 'assigned' : 'eligible');
       list.push(
-        pimSchedule({ id: rng.guid(), principalId, roleDefinitionId: pickRole(), directoryScopeId: '/', assignmentType, scheduleInfo: info, createdDateTime: t3(created) }),
+        pimSchedule({
+          id: rng.guid(),
+          principalId,
+          roleDefinitionId: pickRole(),
+          directoryScopeId: '/',
+          assignmentType,
+          scheduleInfo: info,
+          createdDateTime: t3(created),
+        }),
       );
     }
   }
@@ -449,14 +615,39 @@ export function generateTenant(options: GenerateOptions): SimTenant {
   const unknownAu = `/administrativeUnits/${rng.guid()}`;
   eligibilitySchedules.push(
     // A principal deleted since: Graph may expand `principal: null` (README, "What we know of Graph").
-    pimSchedule({ id: rng.guid(), principalId: deletedPrincipal, roleDefinitionId: 'fe930be7-5e62-47db-91af-98c3a49a38b1', directoryScopeId: '/', scheduleInfo: permanent(t3(past(30 * DAY_MS, 60 * DAY_MS))) }),
+    pimSchedule({
+      id: rng.guid(),
+      principalId: deletedPrincipal,
+      roleDefinitionId: 'fe930be7-5e62-47db-91af-98c3a49a38b1',
+      directoryScopeId: '/',
+      scheduleInfo: permanent(t3(past(30 * DAY_MS, 60 * DAY_MS))),
+    }),
     // A scope on an administrative unit that no longer exists.
-    pimSchedule({ id: rng.guid(), principalId: rng.pick(users).id, roleDefinitionId: '729827e3-9c14-49f7-bb1b-9608f156bbb8', directoryScopeId: unknownAu, scheduleInfo: permanent(t3(past(30 * DAY_MS, 60 * DAY_MS))) }),
+    pimSchedule({
+      id: rng.guid(),
+      principalId: rng.pick(users).id,
+      roleDefinitionId: '729827e3-9c14-49f7-bb1b-9608f156bbb8',
+      directoryScopeId: unknownAu,
+      scheduleInfo: permanent(t3(past(30 * DAY_MS, 60 * DAY_MS))),
+    }),
     // A scope that is neither the directory nor an AU (an application object).
-    pimSchedule({ id: rng.guid(), principalId: rng.pick(users).id, roleDefinitionId: '158c047a-c907-4556-b7ef-446551a6b5f7', directoryScopeId: `/${rng.guid()}`, scheduleInfo: permanent(t3(past(30 * DAY_MS, 60 * DAY_MS))) }),
+    pimSchedule({
+      id: rng.guid(),
+      principalId: rng.pick(users).id,
+      roleDefinitionId: '158c047a-c907-4556-b7ef-446551a6b5f7',
+      directoryScopeId: `/${rng.guid()}`,
+      scheduleInfo: permanent(t3(past(30 * DAY_MS, 60 * DAY_MS))),
+    }),
   );
   assignmentSchedules.push(
-    pimSchedule({ id: rng.guid(), principalId: deletedPrincipal, roleDefinitionId: GLOBAL_ADMINISTRATOR, directoryScopeId: '/', assignmentType: 'Assigned', scheduleInfo: permanent(t3(past(30 * DAY_MS, 60 * DAY_MS))) }),
+    pimSchedule({
+      id: rng.guid(),
+      principalId: deletedPrincipal,
+      roleDefinitionId: GLOBAL_ADMINISTRATOR,
+      directoryScopeId: '/',
+      assignmentType: 'Assigned',
+      scheduleInfo: permanent(t3(past(30 * DAY_MS, 60 * DAY_MS))),
+    }),
   );
   // Non-Direct rows as Graph may list them for group members (not verified: README, "What we know of Graph"); reports skip them.
   const groupHeld = eligibilitySchedules.find((s) => groupsById.has(s.principalId));
@@ -467,7 +658,8 @@ export function generateTenant(options: GenerateOptions): SimTenant {
   const groupHeldActive = assignmentSchedules.find((s) => groupsById.has(s.principalId));
   if (groupHeldActive) {
     const member = groupsById.get(groupHeldActive.principalId)?.members.find((m) => usersById.has(m));
-    if (member) assignmentSchedules.push({ ...groupHeldActive, id: rng.guid(), principalId: member, memberType: 'Group' });
+    if (member)
+      assignmentSchedules.push({ ...groupHeldActive, id: rng.guid(), principalId: member, memberType: 'Group' });
   }
 
   // PIM for Groups: eligible members (and owners, which must not count) of role-holding groups.
@@ -480,7 +672,11 @@ export function generateTenant(options: GenerateOptions): SimTenant {
     const chosen = new Set<string>();
     const n = rng.int(1, 4);
     for (let guard = 0; chosen.size < n && guard < 40; guard++) {
-      const candidate = rng.chance(0.12) ? rng.pick(groups).id : rng.chance(0.05) && servicePrincipals.length ? rng.pick(servicePrincipals).id : rng.pick(users).id;
+      const candidate = rng.chance(0.12)
+        ? rng.pick(groups).id
+        : rng.chance(0.05) && servicePrincipals.length
+          ? rng.pick(servicePrincipals).id
+          : rng.pick(users).id;
       // Not already a member: keeps report rows unique (a member row and an eligible row would tie).
       if (candidate === g.id || closure.has(candidate) || chosen.has(candidate)) continue;
       chosen.add(candidate);
@@ -494,17 +690,29 @@ export function generateTenant(options: GenerateOptions): SimTenant {
           : r < 0.85
             ? until(t3(startMs), t3(Math.max(startMs, now) + rng.int(HOUR_MS, 200 * DAY_MS)))
             : forDuration(t3(Math.min(startMs, now - HOUR_MS)), rng.pick(['P30D', 'P90D']));
-      groupEligibilitySchedules.push(groupEligibility(rng, { groupId: g.id, principalId, accessId: 'member', scheduleInfo: info }));
+      groupEligibilitySchedules.push(
+        groupEligibility(rng, { groupId: g.id, principalId, accessId: 'member', scheduleInfo: info }),
+      );
     }
     if (rng.chance(0.6)) {
       groupEligibilitySchedules.push(
-        groupEligibility(rng, { groupId: g.id, principalId: rng.pick(users).id, accessId: 'owner', scheduleInfo: permanent(t3(past(DAY_MS, 100 * DAY_MS))) }),
+        groupEligibility(rng, {
+          groupId: g.id,
+          principalId: rng.pick(users).id,
+          accessId: 'owner',
+          scheduleInfo: permanent(t3(past(DAY_MS, 100 * DAY_MS))),
+        }),
       );
     }
   }
   if (pimGroups.length) {
     groupEligibilitySchedules.push(
-      groupEligibility(rng, { groupId: pimGroups[0].id, principalId: rng.guid(), accessId: 'member', scheduleInfo: permanent(t3(past(DAY_MS, 100 * DAY_MS))) }),
+      groupEligibility(rng, {
+        groupId: pimGroups[0].id,
+        principalId: rng.guid(),
+        accessId: 'member',
+        scheduleInfo: permanent(t3(past(DAY_MS, 100 * DAY_MS))),
+      }),
     );
   }
 
@@ -528,7 +736,9 @@ export function generateTenant(options: GenerateOptions): SimTenant {
   };
   const justification = () => (hostile && rng.chance(0.1) ? rng.pick(HOSTILE_STRINGS) : rng.pick(JUSTIFICATIONS));
   const ticket = () =>
-    rng.chance(0.35) ? { number: `${rng.pick(['INC', 'CHG', 'REQ'])}-${rng.int(1000, 99999)}`, system: rng.pick(TICKET_SYSTEMS) } : undefined;
+    rng.chance(0.35)
+      ? { number: `${rng.pick(['INC', 'CHG', 'REQ'])}-${rng.int(1000, 99999)}`, system: rng.pick(TICKET_SYSTEMS) }
+      : undefined;
   const approver = () => {
     const u = rng.pick(users);
     return { id: u.id, displayName: u.displayName, userPrincipalName: u.userPrincipalName };
@@ -580,7 +790,9 @@ export function generateTenant(options: GenerateOptions): SimTenant {
     );
   }
   // PIM-for-Groups activations: same activity name, category GroupManagement; they are not role activations.
-  const memberEligibilities = groupEligibilitySchedules.filter((s) => s.accessId === 'member' && usersById.has(s.principalId));
+  const memberEligibilities = groupEligibilitySchedules.filter(
+    (s) => s.accessId === 'member' && usersById.has(s.principalId),
+  );
   if (memberEligibilities.length) {
     const total = Math.max(1, Math.round((activationsPerDay * auditDays) / 4));
     for (let i = 0; i < total; i++) {
@@ -597,15 +809,26 @@ export function generateTenant(options: GenerateOptions): SimTenant {
           justification: justification(),
           requestId: rng.guid(),
           // Every fifth needs approval; chosen without the random stream, so the rest of the tenant is what the seed always gave.
-          approver: i % 5 === 0 ? { id: users[i % users.length].id, displayName: users[i % users.length].displayName, userPrincipalName: users[i % users.length].userPrincipalName } : undefined,
+          approver:
+            i % 5 === 0
+              ? {
+                  id: users[i % users.length].id,
+                  displayName: users[i % users.length].displayName,
+                  userPrincipalName: users[i % users.length].userPrincipalName,
+                }
+              : undefined,
         }),
       );
     }
   }
   // Admin assignments made in the window, and assignments made outside PIM.
-  for (const [list, eligible] of [[eligibilitySchedules, true], [assignmentSchedules, false]] as const) {
+  for (const [list, eligible] of [
+    [eligibilitySchedules, true],
+    [assignmentSchedules, false],
+  ] as const) {
     for (const s of list) {
-      if (s.memberType !== 'Direct' || s.assignmentType === 'Activated' || !s.createdDateTime || !s.createdUsing) continue;
+      if (s.memberType !== 'Direct' || s.assignmentType === 'Activated' || !s.createdDateTime || !s.createdUsing)
+        continue;
       const at = Date.parse(s.createdDateTime);
       if (at < from || at >= now) continue;
       const exp = s.scheduleInfo.expiration;
@@ -627,14 +850,23 @@ export function generateTenant(options: GenerateOptions): SimTenant {
   for (const s of outside) {
     const at = Date.parse(s.scheduleInfo.startDateTime as string);
     if (at < from) continue;
-    directoryAudits.push(...outsidePimEvents(ctx, { admin: approver(), principal: auditPrincipal(s.principalId), role: auditRole(s.roleDefinitionId), at: new Date(at) }));
+    directoryAudits.push(
+      ...outsidePimEvents(ctx, {
+        admin: approver(),
+        principal: auditPrincipal(s.principalId),
+        role: auditRole(s.roleDefinitionId),
+        at: new Date(at),
+      }),
+    );
   }
   // A member activating a role through a group's eligibility: their own Activated schedule has
   // memberType Group (MicrosoftDocs/azure-docs#85467: each member activates individually), and the
   // activation's records name the group as well as the user. Made last, so the rest of the tenant is
   // what the same seed always gave.
   // (A group that does not also hold the role actively: then the member's schedule adds nothing.)
-  const heldActively = new Set(assignmentSchedules.map((s) => `${s.principalId}|${s.roleDefinitionId}|${s.directoryScopeId}`));
+  const heldActively = new Set(
+    assignmentSchedules.map((s) => `${s.principalId}|${s.roleDefinitionId}|${s.directoryScopeId}`),
+  );
   const groupEligible = eligibilitySchedules.find(
     (s) =>
       s.memberType === 'Direct' &&
@@ -643,7 +875,9 @@ export function generateTenant(options: GenerateOptions): SimTenant {
       s.scheduleInfo.startDateTime !== null &&
       Date.parse(s.scheduleInfo.startDateTime) < now - HOUR_MS,
   );
-  const viaMember = groupEligible ? groupsById.get(groupEligible.principalId)?.members.find((m) => usersById.has(m)) : undefined;
+  const viaMember = groupEligible
+    ? groupsById.get(groupEligible.principalId)?.members.find((m) => usersById.has(m))
+    : undefined;
   if (groupEligible && viaMember) {
     const group = groupsById.get(groupEligible.principalId) as SimGroup;
     const startMs = now - 30 * 60_000;

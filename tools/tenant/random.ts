@@ -11,7 +11,10 @@ export class Rng {
   constructor(seed: number | string) {
     // Spread the seed over the state with a string hash (cyrb128-style) so nearby seeds diverge.
     const text = String(seed);
-    let h1 = 1779033703, h2 = 3144134277, h3 = 1013904242, h4 = 2773480762;
+    let h1 = 1779033703,
+      h2 = 3144134277,
+      h3 = 1013904242,
+      h4 = 2773480762;
     for (let i = 0; i < text.length; i++) {
       const k = text.charCodeAt(i);
       h1 = h2 ^ Math.imul(h1 ^ k, 597399067);
@@ -27,7 +30,10 @@ export class Rng {
   }
 
   uint32(): number {
-    this.a >>>= 0; this.b >>>= 0; this.c >>>= 0; this.d >>>= 0;
+    this.a >>>= 0;
+    this.b >>>= 0;
+    this.c >>>= 0;
+    this.d >>>= 0;
     let t = (this.a + this.b) | 0;
     this.a = this.b ^ (this.b >>> 9);
     this.b = (this.c + (this.c << 3)) | 0;
@@ -86,11 +92,26 @@ export class Rng {
     const d = this.uint32();
     const byte = (n: number, shift: number) => HEX[(n >>> shift) & 0xff];
     return (
-      byte(a, 24) + byte(a, 16) + byte(a, 8) + byte(a, 0) + '-' +
-      byte(b, 24) + byte(b, 16) + '-' +
-      HEX[0x40 | ((b >>> 8) & 0x0f)] + byte(b, 0) + '-' +
-      HEX[0x80 | ((c >>> 24) & 0x3f)] + byte(c, 16) + '-' +
-      byte(c, 8) + byte(c, 0) + byte(d, 24) + byte(d, 16) + byte(d, 8) + byte(d, 0)
+      byte(a, 24) +
+      byte(a, 16) +
+      byte(a, 8) +
+      byte(a, 0) +
+      '-' +
+      byte(b, 24) +
+      byte(b, 16) +
+      '-' +
+      HEX[0x40 | ((b >>> 8) & 0x0f)] +
+      byte(b, 0) +
+      '-' +
+      HEX[0x80 | ((c >>> 24) & 0x3f)] +
+      byte(c, 16) +
+      '-' +
+      byte(c, 8) +
+      byte(c, 0) +
+      byte(d, 24) +
+      byte(d, 16) +
+      byte(d, 8) +
+      byte(d, 0)
     );
   }
 
