@@ -1193,7 +1193,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     const roleIds = topLevelEquals(tree, 'roleDefinitionId').map((r) => r.toLowerCase());
     const expand = policyExpansion(call);
     const items = cached(`policies|${raw}`, () =>
-      effectiveRolePolicies(tenant).filter(
+      allRolePolicies().filter(
         (p) =>
           p.scopeId.toLowerCase() === scopeId.toLowerCase() &&
           (type === 'group' ? p.scopeType === 'Group' : p.scopeType === 'DirectoryRole') &&
@@ -1207,6 +1207,16 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       (p) => renderPolicyAssignment(p, scopeType, expand),
       'policies/roleManagementPolicyAssignments',
     );
+  }
+
+  /**
+   * Every policy of the tenant (its own and the defaults of each role and group), made once per
+   * generation of the tenant: a per-group query would otherwise build every group's defaults again.
+   */
+  let policiesMemo: { generation: number; policies: SimRolePolicy[] } | undefined;
+  function allRolePolicies(): SimRolePolicy[] {
+    if (policiesMemo?.generation !== generation) policiesMemo = { generation, policies: effectiveRolePolicies(tenant) };
+    return policiesMemo.policies;
   }
 
   /** `$expand=policy` or `policy($expand=rules)`; nothing else is expandable here. */
