@@ -5,28 +5,30 @@
  * ARM forgets requests after a while (about 30 to 45 days), so the app keeps them (src/jobs/azure.ts).
  */
 import { requiredUtcTime, rowTable, text, utcTime } from '../util/table';
-import { addDuration, isoTime, sameEnum } from './model';
+import { addDuration, isoTime, sameEnum, type ActivationRow } from './model';
 import { azureScopeType, normaliseArmPath, roleGuid } from './arm-paths';
 
-/** One line of azure-activations.csv. */
-export interface AzureActivationRow {
-  activated: string;
-  principalDisplayName: string;
-  principalName: string;
-  principalId: string;
-  roleName: string;
-  roleId: string;
-  /** The scope's display name when harvested (kept: ARM may forget the scope's name with the request). */
-  scopeName: string;
-  scopeId: string;
-  start: string | null;
-  end: string | null;
-  justification: string;
-  ticketNumber: string;
-  ticketSystem: string;
-  /** Normalised ARM path of the request, lower case: the de-duplication key. */
-  requestId: string;
-}
+/**
+ * One line of azure-activations.csv: the fields it shares with an Entra activation (`ActivationRow`),
+ * with `requestId` the normalised ARM path of the request, lower case (the de-duplication key), and
+ * the scope's display name as harvested (kept: ARM may forget the scope's name with the request).
+ */
+export type AzureActivationRow = Pick<
+  ActivationRow,
+  | 'activated'
+  | 'principalDisplayName'
+  | 'principalName'
+  | 'principalId'
+  | 'roleName'
+  | 'roleId'
+  | 'scopeId'
+  | 'start'
+  | 'end'
+  | 'justification'
+  | 'ticketNumber'
+  | 'ticketSystem'
+  | 'requestId'
+> & { scopeName: string };
 
 export const AZURE_ACTIVATION_TABLE = rowTable<AzureActivationRow>()([
   { column: 'Activated (UTC)', key: 'activated', format: requiredUtcTime },

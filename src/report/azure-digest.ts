@@ -7,21 +7,14 @@
 import type { AssignmentChanges, Counted, ExpiringAssignment } from '../pim/changes';
 import type { AssignmentRow, ScopeNamer } from '../pim/model';
 import { azureScopeType } from '../pim/azure';
+import type { AzureActivationRow } from '../pim/azure-activations';
 import { csvTime } from '../util/table';
 
 /** One Azure activation as the digest lists it. */
-export interface AzureDigestActivation {
-  activated: string;
-  principalDisplayName: string;
-  principalName: string;
-  principalId: string;
-  roleName: string;
-  roleId: string;
-  scopeId: string;
-  start: string | null;
-  end: string | null;
-  justification: string;
-}
+export type AzureDigestActivation = Omit<
+  AzureActivationRow,
+  'scopeName' | 'ticketNumber' | 'ticketSystem' | 'requestId'
+>;
 
 export interface AzureDigest {
   changes: AssignmentChanges;
