@@ -40,6 +40,7 @@ const ROOT = resolve(__dirname, '..', '..');
 const DIST = resolve(__dirname, '..');
 const CONTAINER = 'pim-reports';
 const ACTIVATION_COMPLETED = 'Add member to role completed (PIM activation)';
+const ACTIVATION_APPROVED = 'Add member to role request approved (PIM activation)';
 const DAY_MS = 86_400_000;
 /** The page size a client may ask of every list ($top 1..999, as public tools send it to the PIM lists). */
 const MEMBERS_TOP = 999;
@@ -175,11 +176,18 @@ function lowerBound(tenant: SimTenant, now: Date, o: BenchOptions): LowerBound {
   const auScopes = new Set(direct.map((s) => s.directoryScopeId).filter((s) => s.startsWith('/administrativeUnits/')));
   const from = timeKey(new Date(now.getTime() - 30 * DAY_MS).toISOString())!;
   const to = timeKey(now.toISOString())!;
+  // The product asks the audit log twice, by name: the approvals, then the completions.
   let auditMatches = 0;
+  let approvalMatches = 0;
   for (const a of tenant.directoryAudits) {
-    if (a.loggedByService !== 'PIM' || a.activityDisplayName !== ACTIVATION_COMPLETED) continue;
+    if (a.loggedByService !== 'PIM') continue;
+    const completed = a.activityDisplayName === ACTIVATION_COMPLETED;
+    if (!completed && a.activityDisplayName !== ACTIVATION_APPROVED) continue;
     const k = timeKey(a.activityDateTime);
-    if (k && k >= from && k <= to) auditMatches++;
+    if (k && k >= from && k <= to) {
+      if (completed) auditMatches++;
+      else approvalMatches++;
+    }
   }
 
   const requests = {
@@ -188,7 +196,7 @@ function lowerBound(tenant: SimTenant, now: Date, o: BenchOptions): LowerBound {
     roleAssignmentSchedules: pages(tenant.assignmentSchedules.length, PIM_TOP),
     $batch: roleGroups.size ? Math.ceil(subRequests / BATCH_LIMIT) : 0,
     getByIds: Math.ceil(auScopes.size / GET_BY_IDS_LIMIT),
-    directoryAudits: pages(auditMatches, AUDIT_TOP),
+    directoryAudits: pages(approvalMatches, AUDIT_TOP) + pages(auditMatches, AUDIT_TOP),
     total: 0,
   };
   requests.total = Object.entries(requests).reduce((sum, [k, v]) => (k === 'total' ? sum : sum + v), 0);
@@ -212,6 +220,7 @@ function lowerBound(tenant: SimTenant, now: Date, o: BenchOptions): LowerBound {
       transitiveMembers: members,
       administrativeUnitScopes: auScopes.size,
       auditEventsMatchingFilter: auditMatches,
+      approvalEventsMatchingFilter: approvalMatches,
     },
   };
 }

@@ -33,8 +33,8 @@ import { sendOnce } from './outbox';
 import { EmailError } from '../io/email';
 import { withRunLock, type RunLockOptions } from './lock';
 import { archiveSealedMonth } from './pack';
-import { awaitedLater } from '../util/promises';
-import { dailyRoleSettings } from './roleSettings';
+import { awaitedLater, settled } from '../util/promises';
+import { dailyRoleSettings, startRoleSettings } from './roleSettings';
 import { HistoryStore, unusedEligibilities } from '../history';
 
 export interface DailyOptions {
@@ -128,6 +128,15 @@ async function writeDay(
   );
   // PIM for Azure resources, when on: read meanwhile; it never rejects (failures are reported as incomplete).
   const azureReading = startAzureReading(ctx);
+  // The role settings too: the roles' policies now, the groups' member policies once the snapshot
+  // has found the groups that hold highly privileged roles (alongside the rate-limited audit log).
+  const roleSettingsRead = startRoleSettings(
+    ctx,
+    snapshotTaken.then(
+      (taken) => taken.privilegedGroups,
+      () => new Map<string, string>(),
+    ),
+  );
   let harvest: Harvest;
   try {
     // Scope Id from the Activated schedule of the same request, when the snapshot still has it (a
@@ -153,10 +162,12 @@ async function writeDay(
       () => undefined,
     );
     await azureReading?.then((r) => r.snapshot?.dispose());
+    await settled(roleSettingsRead);
     throw error;
   }
   const snapshot = await snapshotTaken.catch(async (error: unknown) => {
     await azureReading?.then((r) => r.snapshot?.dispose());
+    await settled(roleSettingsRead);
     throw error;
   });
   const azure = azureReading && (await azureReading);
@@ -239,7 +250,9 @@ async function writeDay(
     });
     await state.saveSnapshot(day, snapshot.schedules.sortedBatches(), previous?.day);
     const reminders = await sendExpiryReminders(ctx, state, day, reminderCandidates?.items ?? [], snapshot.scopeName);
-    const roleSettings = await dailyRoleSettings(ctx, day, folder, roleSettingsInputs, (d) => history.isDayFinal(d));
+    const roleSettings = await dailyRoleSettings(ctx, day, folder, roleSettingsRead, roleSettingsInputs, (d) =>
+      history.isDayFinal(d),
+    );
     files.push(roleSettings.file);
     incomplete.push(...roleSettings.incomplete);
     const azureDigest = azure?.snapshot
@@ -351,7 +364,7 @@ async function writeDay(
     log.info(`Wrote ${folder}manifest.json (${graph.stats.requests} Graph request(s))`);
     return { folder, wrote: true, subject: digest.subject };
   } finally {
-    await Promise.all([snapshot.dispose(), azure?.snapshot?.dispose()]);
+    await Promise.all([snapshot.dispose(), azure?.snapshot?.dispose(), settled(roleSettingsRead)]);
   }
 }
 

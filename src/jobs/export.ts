@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { AUDIT_RETENTION_MS, harvestActivations } from '../pim/activations';
 import { activationRowCodec, compareActivationRows, type ActivationRow } from '../pim/model';
 import { groupRoleNames, readActivatedScopes, takeSnapshot, type GroupRoles } from '../pim/snapshot';
-import { privilegedGroupsOf, readRoleSettings } from '../pim/roleSettings';
+import { readRoleSettings } from '../pim/roleSettings';
 import { StateStore } from './state';
 import {
   ACTIVATION_COLUMNS,
@@ -175,12 +175,8 @@ async function assignmentRows(ctx: JobContext, dataset: 'eligible' | 'active'): 
 async function roleSettingsRows(ctx: JobContext): Promise<Rows> {
   const { graph, log, settings } = ctx;
   const snapshot = await takeSnapshot(graph, { privilegedRoleIds: settings.privilegedRoleIds, log });
-  let groups: Map<string, string>;
-  try {
-    groups = await privilegedGroupsOf(snapshot.schedules.sortedBatches());
-  } finally {
-    await snapshot.dispose();
-  }
+  const groups = snapshot.privilegedGroups;
+  await snapshot.dispose();
   const { rows, incomplete } = await readRoleSettings(graph, {
     privilegedRoleIds: settings.privilegedRoleIds,
     groups,

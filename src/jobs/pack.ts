@@ -9,7 +9,6 @@
  * the manifest only if it holds exactly those bytes; any other stops the run, and no manifest is
  * written over a file the app did not write.
  */
-import { privilegedGroupsOf } from '../pim/roleSettings';
 import { packRoleSettings } from './roleSettings';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -165,12 +164,7 @@ async function writePack(
       snapshot.scopeName,
     );
     // The role settings as Graph gives them now, with the member policies of groups that hold highly privileged roles.
-    const roleSettings = await packRoleSettings(
-      ctx,
-      reports,
-      `${kept}role-settings.csv`,
-      await privilegedGroupsOf(snapshot.schedules.sortedBatches()),
-    );
+    const roleSettings = await packRoleSettings(ctx, reports, `${kept}role-settings.csv`, snapshot.privilegedGroups);
     // Eligibilities nobody used, as of the pack (docs/files.md), kept with the assignments they come from.
     const unused = await unusedEligibilities({
       history,

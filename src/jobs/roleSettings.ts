@@ -11,10 +11,12 @@ import {
   readRoleSettings,
   roleSettingChanges,
   roleSettingsFindings,
+  type RoleSettings,
   type RoleSettingsIncomplete,
   type RoleSettingsInputs,
   type RoleSettingsReport,
 } from '../pim/roleSettings';
+import { awaitedLater } from '../util/promises';
 import type { JobContext } from './context';
 import { JSON_CONTENT_TYPE, writeRoleSettingsCsv, type ManifestFile } from './files';
 
@@ -28,23 +30,35 @@ export interface RoleSettingsOutcome {
 }
 
 /**
- * The daily part: role-settings.csv in `folder`, the findings, and the changes since the newest
- * stored settings of a final day before `day` (`isFinal`), then today's settings stored.
+ * Starts reading the role settings: the roles' policies at once, the member policies of the groups
+ * that hold highly privileged roles once `groups` (the snapshot's) resolves. Awaited by
+ * `dailyRoleSettings`; meanwhile never an unhandled rejection.
+ */
+export function startRoleSettings(
+  ctx: JobContext,
+  groups: PromiseLike<ReadonlyMap<string, string>>,
+): Promise<RoleSettings> {
+  return awaitedLater(
+    readRoleSettings(ctx.graph, { privilegedRoleIds: ctx.settings.privilegedRoleIds, groups, log: ctx.log }),
+  );
+}
+
+/**
+ * The daily part: role-settings.csv in `folder` from what `startRoleSettings` read, the findings,
+ * and the changes since the newest stored settings of a final day before `day` (`isFinal`), then
+ * today's settings stored.
  */
 export async function dailyRoleSettings(
   ctx: JobContext,
   day: string,
   folder: string,
+  read: Promise<RoleSettings>,
   inputs: RoleSettingsInputs,
   isFinal: (day: string) => Promise<boolean>,
 ): Promise<RoleSettingsOutcome> {
-  const { settings, store, graph, log } = ctx;
+  const { settings, store, log } = ctx;
   const container = settings.reportsContainer;
-  const { rows, incomplete } = await readRoleSettings(graph, {
-    privilegedRoleIds: settings.privilegedRoleIds,
-    groups: inputs.privilegedGroups,
-    log,
-  });
+  const { rows, incomplete } = await read;
   const file = await writeRoleSettingsCsv(store, container, `${folder}role-settings.csv`, rows);
   log.info(`Wrote ${folder}role-settings.csv (${rows.length} row(s))`);
 

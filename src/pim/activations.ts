@@ -10,13 +10,6 @@ import { isoTime, type ActivationRow, type ActivationType, type GroupAccess, typ
 export const ACTIVATION_ACTIVITY = 'Add member to role completed (PIM activation)';
 /** The approver's decision on an activation request that needed approval (same RoleAssignmentRequestId). */
 export const APPROVAL_ACTIVITY = 'Add member to role request approved (PIM activation)';
-/**
- * What the audit query asks for: every activity name starting so, which takes in the completions
- * and the approvals (and the requests, denials and admin assignments, dropped here). `startswith`
- * on activityDisplayName is a documented filter of the list
- * (https://learn.microsoft.com/graph/api/directoryaudit-list); `or` between two names is not.
- */
-const ACTIVITY_PREFIX = 'Add member to role';
 const DIRECTORY_AUDITS = '/auditLogs/directoryAudits';
 /** Graph keeps audit events 30 days: https://learn.microsoft.com/entra/identity/monitoring-health/reference-reports-data-retention */
 export const AUDIT_RETENTION_MS = 30 * 24 * 3600 * 1000;
@@ -186,7 +179,13 @@ export interface HarvestWindow {
 
 /**
  * Every completed activation in the window (Entra roles and PIM for Groups), oldest first, as Graph
- * pages it; each approval is handed to `onApproval` as it comes, before the completion it approves.
+ * pages it; each approval of the window is handed to `onApproval` before any completion is yielded,
+ * so a completion is joined to an approval of the same window in whichever order the two were logged.
+ * Two queries, each an `eq` on activityDisplayName (a documented filter of the list:
+ * https://learn.microsoft.com/graph/api/directoryaudit-list): the approvals, then the completions.
+ * `startswith(activityDisplayName,'Add member to role')` would take both in one query but also
+ * every request, denial, cancellation and admin assignment, about as many records again as the
+ * completions, each a page of the rate-limited log (docs/performance.md).
  * Sequential by design: the audit log allows 5 requests per 10 s per app and tenant:
  * https://learn.microsoft.com/graph/throttling-limits#identity-and-access-reports-service-limits
  * A skip token Graph no longer honours is not fatal: the query restarts from the last time seen,
@@ -199,41 +198,75 @@ export async function* harvestActivations(
   onGap: (gap: HarvestGap) => void = () => undefined,
   onApproval: (approval: Approval) => void = () => undefined,
 ): AsyncGenerator<ActivationRow> {
-  let from = window.from;
-  let restarts = 0;
+  // Where the log starts for this window: moved up once Graph names its retention floor, so that the
+  // second query starts there and the gap is recorded once.
+  const start = { from: window.from };
+  let approvals = 0;
+  for await (const record of auditRecords(graph, APPROVAL_ACTIVITY, window, start, log, onGap)) {
+    const approval = approvalOf(record);
+    if (approval) {
+      approvals++;
+      onApproval(approval);
+    }
+  }
   let skipped = 0;
   let malformed = 0;
   let mismatched = 0;
+  for await (const record of auditRecords(graph, ACTIVATION_ACTIVITY, window, start, log, onGap)) {
+    if (!activationTypeOf(record)) {
+      skipped++;
+      continue;
+    }
+    const { row, missing, initiatorMismatch } = activationOf(record);
+    if (initiatorMismatch) mismatched++;
+    if (missing.length > 0) {
+      malformed++;
+      log.warn(`audit record ${record.id} lacks ${missing.join(', ')}; kept with blanks`);
+    }
+    yield row;
+  }
+  if (approvals > 0) log.info(`Read ${approvals} approval(s) of activation requests`);
+  if (mismatched > 0)
+    log.warn(
+      `${mismatched} activation record(s) name a user other than the one who initiated them; the User target is reported`,
+    );
+  if (skipped > 0)
+    log.info(
+      `Ignored ${skipped} audit record(s) of the completed-activation name that are not PIM's own (Core Directory's copy, other categories)`,
+    );
+  if (malformed > 0) log.warn(`${malformed} activation record(s) were incomplete`);
+}
+
+/**
+ * The PIM records of one activity in the window, oldest first. On a skip token Graph no longer
+ * honours, the query restarts from the last time seen; on the retention refusal, from the floor
+ * Graph names (what lies before it is a gap, recorded once for the window through `start`).
+ */
+async function* auditRecords(
+  graph: GraphClient,
+  activity: string,
+  window: HarvestWindow,
+  start: { from: Date },
+  log: Log,
+  onGap: (gap: HarvestGap) => void,
+): AsyncGenerator<DirectoryAudit> {
+  let from = start.from;
+  let restarts = 0;
   for (;;) {
     try {
       const pages = graph.pages<DirectoryAudit>(DIRECTORY_AUDITS, {
-        $filter: `loggedByService eq 'PIM' and startswith(activityDisplayName,'${ACTIVITY_PREFIX}') and activityDateTime ge ${odataTime(from)} and activityDateTime lt ${odataTime(window.to, 'ceil')}`,
+        $filter: `loggedByService eq 'PIM' and activityDisplayName eq '${activity}' and activityDateTime ge ${odataTime(from)} and activityDateTime lt ${odataTime(window.to, 'ceil')}`,
         $orderby: 'activityDateTime asc',
         $top: 999,
       });
       for await (const page of pages) {
         for (const record of page) {
-          const approval = approvalOf(record);
-          if (approval) {
-            onApproval(approval);
-            continue;
-          }
-          if (!activationTypeOf(record)) {
-            skipped++;
-            continue;
-          }
-          const { row, missing, initiatorMismatch } = activationOf(record);
-          if (initiatorMismatch) mismatched++;
-          if (missing.length > 0) {
-            malformed++;
-            log.warn(`audit record ${record.id} lacks ${missing.join(', ')}; kept with blanks`);
-          }
-          const at = row.activated ? new Date(row.activated) : undefined;
-          if (at && at > from) from = at;
-          yield row;
+          const at = isoTime(record.activityDateTime);
+          if (at && new Date(at) > from) from = new Date(at);
+          yield record;
         }
       }
-      break;
+      return;
     } catch (error) {
       if (isInvalidSkipToken(error) && restarts < 5) {
         restarts++;
@@ -245,30 +278,24 @@ export async function* harvestActivations(
       const floor = retentionFloor(error);
       if (floor && floor > from && floor < window.to && restarts < 5) {
         restarts++;
-        const gap = {
-          fromUtc: from.toISOString(),
-          toUtc: floor.toISOString(),
-          reason: `Graph's audit log now starts at ${floor.toISOString()} (retention)`,
-        };
-        log.warn(
-          `Graph keeps audit events from ${gap.toUtc} only; activations from ${gap.fromUtc} to ${gap.toUtc} are lost to this app`,
-        );
-        onGap(gap);
+        if (floor > start.from) {
+          const gap = {
+            fromUtc: start.from.toISOString(),
+            toUtc: floor.toISOString(),
+            reason: `Graph's audit log now starts at ${floor.toISOString()} (retention)`,
+          };
+          log.warn(
+            `Graph keeps audit events from ${gap.toUtc} only; activations from ${gap.fromUtc} to ${gap.toUtc} are lost to this app`,
+          );
+          onGap(gap);
+          start.from = floor;
+        }
         from = floor;
         continue;
       }
       throw error;
     }
   }
-  if (mismatched > 0)
-    log.warn(
-      `${mismatched} activation record(s) name a user other than the one who initiated them; the User target is reported`,
-    );
-  if (skipped > 0)
-    log.info(
-      `Ignored ${skipped} audit record(s) that are neither completed activations nor approvals (requests, assignments, other services)`,
-    );
-  if (malformed > 0) log.warn(`${malformed} activation record(s) were incomplete`);
 }
 
 /**

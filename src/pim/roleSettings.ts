@@ -12,6 +12,7 @@
  */
 import type { GraphClient, ListQuery, UnreadableList } from '../graph/client';
 import type { Log } from '../log';
+import { awaitedLater } from '../util/promises';
 import { CISA_PRIVILEGED_ROLE_IDS, GLOBAL_ADMINISTRATOR_ROLE_ID } from './roles';
 import { ROLE_SETTINGS_TABLE, isoTime, type AssignmentRow, type RoleSettingsRow } from './model';
 
@@ -168,29 +169,50 @@ export interface RoleSettings {
 export interface RoleSettingsOptions {
   /** Default: the CISA list (./roles.ts). */
   privilegedRoleIds?: ReadonlySet<string>;
-  /** Groups that hold a highly privileged role (id → name): their member-activation policies are read too. */
-  groups: ReadonlyMap<string, string>;
+  /**
+   * Groups that hold a highly privileged role (id → name): their member-activation policies are read
+   * too. A promise lets the roles' policies be read while the snapshot still finds the groups.
+   */
+  groups: ReadonlyMap<string, string> | PromiseLike<ReadonlyMap<string, string>>;
   log: Log;
 }
 
+/** `$batch` requests in flight for the groups' policies, as for the group expansion (src/pim/snapshot.ts). */
+const GROUP_POLICY_BATCHES_IN_FLIGHT = 6;
+
 export async function readRoleSettings(graph: GraphClient, options: RoleSettingsOptions): Promise<RoleSettings> {
   const { log } = options;
-  const names = new Map<string, string>();
-  for await (const role of graph.list<{ id: string; templateId?: string; displayName?: string }>(ROLE_DEFINITIONS, {
-    $select: 'id,templateId,displayName',
-    $top: 999,
-  })) {
-    names.set(role.id.toLowerCase(), role.displayName ?? '');
-    if (role.templateId) names.set(role.templateId.toLowerCase(), role.displayName ?? '');
-  }
+  // The role names and the roles' policies are independent lists: both go out at once.
+  const namesRead = awaitedLater(
+    (async () => {
+      const names = new Map<string, string>();
+      for await (const role of graph.list<{ id: string; templateId?: string; displayName?: string }>(ROLE_DEFINITIONS, {
+        $select: 'id,templateId,displayName',
+        $top: 999,
+      })) {
+        names.set(role.id.toLowerCase(), role.displayName ?? '');
+        if (role.templateId) names.set(role.templateId.toLowerCase(), role.displayName ?? '');
+      }
+      return names;
+    })(),
+  );
+  const policiesRead = awaitedLater(
+    (async () => {
+      const assignments: RolePolicyAssignment[] = [];
+      for await (const assignment of graph.list<RolePolicyAssignment>(POLICY_ASSIGNMENTS, {
+        $filter: "scopeId eq '/' and scopeType eq 'DirectoryRole'",
+        $expand: POLICY_EXPAND,
+      }))
+        assignments.push(assignment);
+      return assignments;
+    })(),
+  );
+  const [names, assignments] = await Promise.all([namesRead, policiesRead]);
 
   const rows: RoleSettingsRow[] = [];
   const incomplete: RoleSettingsIncomplete[] = [];
   const lacking: string[] = [];
-  for await (const assignment of graph.list<RolePolicyAssignment>(POLICY_ASSIGNMENTS, {
-    $filter: "scopeId eq '/' and scopeType eq 'DirectoryRole'",
-    $expand: POLICY_EXPAND,
-  })) {
+  for (const assignment of assignments) {
     const roleId = assignment.roleDefinitionId ?? '';
     const { row, missingRules } = roleSettingsRow(assignment, {
       roleName: names.get(roleId.toLowerCase()) ?? '',
@@ -203,8 +225,9 @@ export async function readRoleSettings(graph: GraphClient, options: RoleSettings
   rows.sort((a, b) => ordinal(a.roleName, b.roleName) || ordinal(a.roleId, b.roleId));
 
   const groupRows: RoleSettingsRow[] = [];
-  if (options.groups.size > 0) {
-    const lists: ListQuery[] = [...options.groups.keys()].map((groupId) => ({
+  const groups = await options.groups;
+  if (groups.size > 0) {
+    const lists: ListQuery[] = [...groups.keys()].map((groupId) => ({
       key: groupId,
       path: POLICY_ASSIGNMENTS,
       // Member access only: eligible members activate it to obtain the group's roles (owners manage the group).
@@ -215,10 +238,12 @@ export async function readRoleSettings(graph: GraphClient, options: RoleSettings
     }));
     const denied: string[] = [];
     let deniedAnswer: UnreadableList | undefined;
-    for await (const page of graph.batchPages<RolePolicyAssignment>(lists)) {
+    for await (const page of graph.batchPages<RolePolicyAssignment>(lists, {
+      concurrency: GROUP_POLICY_BATCHES_IN_FLIGHT,
+    })) {
       if (page.unreadable) {
         const list = page.unreadable;
-        const groupName = options.groups.get(list.key) ?? '';
+        const groupName = groups.get(list.key) ?? '';
         if (list.status === 403) {
           denied.push(list.key);
           deniedAnswer ??= list;
@@ -235,7 +260,7 @@ export async function readRoleSettings(graph: GraphClient, options: RoleSettings
         continue;
       }
       const [groupId, items] = [page.key, page.items];
-      const groupName = options.groups.get(groupId) ?? '';
+      const groupName = groups.get(groupId) ?? '';
       for (const assignment of items) {
         const { row, missingRules } = roleSettingsRow(assignment, {
           roleName: `${groupName || groupId} (PIM for Groups membership)`,
@@ -280,12 +305,11 @@ function ordinal(a: string, b: string): number {
 /**
  * What the role-settings findings need from the snapshot's rows as they stream to the CSVs: active
  * assignments of highly privileged roles made outside PIM (MS.AAD.7.5, exclusions honoured; the
- * schedule's own principal, not group members), and the groups that hold a highly privileged role.
+ * schedule's own principal, not group members).
  */
 export class RoleSettingsInputs {
   readonly outsidePim: AssignmentRow[] = [];
   outsidePimCount = 0;
-  readonly privilegedGroups = new Map<string, string>();
 
   constructor(
     private readonly excludedPrincipalIds: ReadonlySet<string>,
@@ -294,7 +318,6 @@ export class RoleSettingsInputs {
 
   observe(row: AssignmentRow): void {
     if (!row.privileged || row.memberType !== 'Direct') return;
-    if (row.principalType === 'Group') this.privilegedGroups.set(row.principalId, row.principalDisplayName);
     if (
       row.state === 'Active' &&
       row.outsidePim &&
@@ -304,17 +327,6 @@ export class RoleSettingsInputs {
       if (this.outsidePim.length < this.limit) this.outsidePim.push(row);
     }
   }
-}
-
-/** Groups that hold a highly privileged role through a schedule of their own (id → name), from a snapshot's schedules. */
-export async function privilegedGroupsOf(schedules: AsyncIterable<AssignmentRow[]>): Promise<Map<string, string>> {
-  const groups = new Map<string, string>();
-  for await (const batch of schedules) {
-    for (const row of batch)
-      if (row.privileged && row.principalType === 'Group' && row.memberType === 'Direct')
-        groups.set(row.principalId, row.principalDisplayName);
-  }
-  return groups;
 }
 
 export interface RoleSettingsFinding {

@@ -75,6 +75,8 @@ export interface Snapshot {
   activatedScopes: ReadonlyMap<string, string>;
   /** The roles each group holds (eligible or active, its own schedules), by group id in lower case. */
   groupRoles: GroupRoles;
+  /** Groups that hold a highly privileged role through a schedule of their own (id → name): whose PIM-for-Groups member policies the role settings read. */
+  privilegedGroups: ReadonlyMap<string, string>;
   dispose(): Promise<void>;
 }
 
@@ -162,6 +164,7 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
     const derived: AssignmentRow[] = [];
     const activatedScopes = new Map<string, string>();
     const groupRoles = new Map<string, Array<{ roleId: string; roleName: string }>>();
+    const privilegedGroups = new Map<string, string>();
     let stopped = false;
 
     const readSchedules = async (state: AssignmentState, path: string): Promise<number> => {
@@ -203,6 +206,7 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
             const held = groupRoles.get(row.principalId.toLowerCase()) ?? [];
             held.push({ roleId: row.roleId, roleName: row.roleName });
             groupRoles.set(row.principalId.toLowerCase(), held);
+            if (row.privileged) privilegedGroups.set(row.principalId, row.principalDisplayName);
           }
         }
         count += rows.length;
@@ -296,6 +300,7 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
       incomplete,
       activatedScopes,
       groupRoles,
+      privilegedGroups,
       dispose,
     };
   } catch (error) {

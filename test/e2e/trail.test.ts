@@ -80,7 +80,8 @@ function groupOnlyGlobalAdmins(
   const [r0, r1] = runs;
   tenant.directoryAudits.push(
     ...activation(ann, r0.getTime() - 5 * HOUR),
-    ...activation(bob, r1.getTime() - 3 * HOUR, { approver }),
+    // Logged two seconds after the completion it approves (PIM approves and activates asynchronously).
+    ...activation(bob, r1.getTime() - 3 * HOUR, { approver, approvedAt: new Date(r1.getTime() - 3 * HOUR + 2000) }),
     // Approved 26 hours before the first run, starting after the second: the third run joins them through the state.
     ...activation(cat, r1.getTime() + HOUR, { approver, approvedAt: new Date(r0.getTime() - 26 * HOUR) }),
   );
@@ -108,7 +109,13 @@ describe('the activation trail', () => {
     const rows = (await Promise.all(runs.map((w) => world.csv(world.reports, `${dayPath(w)}activations.csv`)))).flatMap(
       records,
     );
-    const expected = expectedActivations(tenant, new Date(runs[0].getTime() - 30 * DAY), new Date(end.getTime() + 1));
+    const expected = expectedActivations(
+      tenant,
+      new Date(runs[0].getTime() - 30 * DAY),
+      new Date(end.getTime() + 1),
+      undefined,
+      runs,
+    );
     expect(rows.map((r) => r['Audit Id']).sort()).toEqual(expected.map((r) => r['Audit Id']).sort());
     const byId = new Map(rows.map((r) => [r['Audit Id'], r]));
     for (const row of expected) expect(byId.get(row['Audit Id'])).toEqual(row);
@@ -135,6 +142,18 @@ describe('the activation trail', () => {
       [tenant.users[2].userPrincipalName]: tenant.users[3].userPrincipalName,
     });
     expect(rows.filter((r) => r['Role Id'].toLowerCase() === GLOBAL_ADMINISTRATOR)).toEqual([]);
+
+    // The audit log is asked for the approvals and the completions only, each by name (every other
+    // PIM record, requests and admin assignments alike, would be pages of a rate-limited log).
+    const names = world.graph.requests
+      .filter((r) => r.path.endsWith('/auditLogs/directoryAudits'))
+      .map((r) => /activityDisplayName eq '([^']*)'/.exec(r.query.$filter ?? '')?.[1]);
+    expect(new Set(names)).toEqual(
+      new Set([
+        'Add member to role request approved (PIM activation)',
+        'Add member to role completed (PIM activation)',
+      ]),
+    );
 
     // Each day's digest lists its group activation with the role it grants and counts it as a GA activation.
     for (const [i, when] of runs.entries()) {

@@ -406,13 +406,16 @@ export function expectedGroupRoles(tenant: SimTenant): Map<string, string> {
  * Rows for every completed activation (Entra roles, category RoleManagement, and PIM for Groups,
  * category GroupManagement) with activityDateTime in [from, to). An approval joins the activation of
  * the same RoleAssignmentRequestId when it is at or after `approvalsFrom` (default `from`): the
- * product knows only the approvals it harvested.
+ * product knows only the approvals it harvested. An approval logged after the completion joins it
+ * only when the same run harvests both: no time of `runs` (each run's exclusive window end) lies
+ * between them.
  */
 export function expectedActivations(
   tenant: SimTenant,
   from: Date,
   to: Date,
   approvalsFrom: Date = from,
+  runs: readonly Date[] = [],
 ): ActivationRow[] {
   const lo = instant(from.toISOString()) as { ms: number; sub: number };
   const hi = instant(to.toISOString()) as { ms: number; sub: number };
@@ -446,6 +449,13 @@ export function expectedActivations(
     if (at && id && compareInstants(at, approvalLo) >= 0 && compareInstants(at, hi) < 0)
       approvals.set(id.toLowerCase(), rec);
   }
+  const runEnds = runs.map((r) => instant(r.toISOString()) as { ms: number; sub: number });
+  const joins = (approval: SimDirectoryAudit, completion: SimDirectoryAudit) => {
+    const approved = instant(approval.activityDateTime)!;
+    const completed = instant(completion.activityDateTime)!;
+    if (compareInstants(approved, completed) <= 0) return true;
+    return !runEnds.some((end) => compareInstants(completed, end) < 0 && compareInstants(approved, end) >= 0);
+  };
   return picked.map(({ rec }) => {
     const isGroup = rec.category === 'GroupManagement';
     const targets = (rec.targetResources ?? []) as unknown as Record<string, unknown>[];
@@ -465,10 +475,7 @@ export function expectedActivations(
       ? (({ member: 'Member', owner: 'Owner' } as Record<string, string>)[str(role?.displayName).toLowerCase()] ?? '')
       : '';
     const approval = requestId ? approvals.get(requestId.toLowerCase()) : undefined;
-    const approvedBefore =
-      approval && compareInstants(instant(approval.activityDateTime)!, instant(rec.activityDateTime)!) <= 0
-        ? approval
-        : undefined;
+    const approvedBefore = approval && joins(approval, rec) ? approval : undefined;
     const row: ActivationRow = {
       'Activated (UTC)': formatUtc(rec.activityDateTime),
       'User Group Name': str(principal?.displayName ?? rec.initiatedBy?.user?.displayName),
