@@ -35,6 +35,7 @@ import { generateAzureEstate } from './tenant/azure';
 import { generateTenant, transitiveMemberIds } from './tenant/generate';
 import type { SimTenant } from './tenant/model';
 import { timeKey } from './tenant/time';
+import { CISA_PRIVILEGED_ROLE_IDS } from '../src/pim/roles';
 
 const ROOT = resolve(__dirname, '..', '..');
 const DIST = resolve(__dirname, '..');
@@ -190,8 +191,17 @@ function lowerBound(tenant: SimTenant, now: Date, o: BenchOptions): LowerBound {
     }
   }
 
+  // Role settings: the roles' policies (one list) and the member policy of each group that holds a
+  // highly privileged role through a schedule of its own, 20 to a `$batch` (src/pim/roleSettings.ts).
+  const privilegedGroups = new Set(
+    direct
+      .filter((s) => groupsById.has(s.principalId) && CISA_PRIVILEGED_ROLE_IDS.has(s.roleDefinitionId.toLowerCase()))
+      .map((s) => s.principalId),
+  );
   const requests = {
     roleDefinitions: pages(tenant.roleDefinitions.length, PIM_TOP),
+    roleManagementPolicyAssignments: 1,
+    roleSettingsGroupBatches: Math.ceil(privilegedGroups.size / BATCH_LIMIT),
     roleEligibilitySchedules: pages(tenant.eligibilitySchedules.length, PIM_TOP),
     roleAssignmentSchedules: pages(tenant.assignmentSchedules.length, PIM_TOP),
     $batch: roleGroups.size ? Math.ceil(subRequests / BATCH_LIMIT) : 0,
@@ -216,6 +226,7 @@ function lowerBound(tenant: SimTenant, now: Date, o: BenchOptions): LowerBound {
       snapshotChainMs: wall.snapshotMs,
       auditChainMs: wall.auditMs,
       groupsHoldingRoles: roleGroups.size,
+      groupsHoldingPrivilegedRoles: privilegedGroups.size,
       groupSubRequests: subRequests,
       transitiveMembers: members,
       administrativeUnitScopes: auScopes.size,
