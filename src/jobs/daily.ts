@@ -12,7 +12,7 @@ import { azureDigestManifest, azureDigestOf, startAzureReading, writeAzureAssign
 import { assignmentChanges, GlobalAdministratorCount, LIST_LIMIT } from '../pim/changes';
 import type { AssignmentRow, UnusedEligibilityRow } from '../pim/model';
 import { RoleSettingsInputs } from '../pim/roleSettings';
-import { takeSnapshot } from '../pim/snapshot';
+import { takeSnapshot, type Snapshot } from '../pim/snapshot';
 import { ReminderCandidates } from '../pim/reminders';
 import { sendExpiryReminders } from './reminders';
 import { renderDigest } from '../report/digest';
@@ -107,6 +107,50 @@ async function daily(ctx: JobContext, options: DailyOptions): Promise<DailyResul
   return result;
 }
 
+/**
+ * eligible-assignments.csv and active-assignments.csv from the snapshot, and what the digest counts
+ * on the way (Global Administrators, the role-settings findings' inputs).
+ */
+async function writeAssignmentFiles(
+  ctx: JobContext,
+  folder: string,
+  snapshot: Snapshot,
+): Promise<{
+  files: ManifestFile[];
+  globalAdministrators: GlobalAdministratorCount;
+  roleSettingsInputs: RoleSettingsInputs;
+}> {
+  const { settings, store, log } = ctx;
+  const globalAdministrators = new GlobalAdministratorCount();
+  const roleSettingsInputs = new RoleSettingsInputs(settings.excludedPrincipalIds);
+  // Batches of a thousand rows: one await per batch on the way to the CSV, not one per row.
+  const observed = async function* (batches: AsyncIterable<AssignmentRow[]>) {
+    for await (const batch of batches) {
+      for (const row of batch) {
+        globalAdministrators.observe(row);
+        roleSettingsInputs.observe(row);
+      }
+      yield batch;
+    }
+  };
+  const files: ManifestFile[] = [];
+  for (const [name, rows] of [
+    ['eligible-assignments.csv', snapshot.eligible],
+    ['active-assignments.csv', snapshot.active],
+  ] as const) {
+    const file = await writeAssignmentsCsv(
+      store,
+      settings.reportsContainer,
+      `${folder}${name}`,
+      observed(rows.sortedBatches()),
+      snapshot.scopeName,
+    );
+    files.push(file);
+    log.info(`Wrote ${folder}${name} (${file.rows} row(s))`);
+  }
+  return { files, globalAdministrators, roleSettingsInputs };
+}
+
 async function writeDay(
   ctx: JobContext,
   state: StateStore,
@@ -137,6 +181,9 @@ async function writeDay(
       () => new Map<string, string>(),
     ),
   );
+  // The day's assignment files as soon as the snapshot is taken, while the harvest still waits on the
+  // audit log's rate limit (the files are not final before the manifest, whatever order they come in).
+  const assignmentsWritten = awaitedLater(snapshotTaken.then((taken) => writeAssignmentFiles(ctx, folder, taken)));
   let harvest: Harvest;
   try {
     // Scope Id from the Activated schedule of the same request, when the snapshot still has it (a
@@ -157,6 +204,7 @@ async function writeDay(
     }
     log.info(`Wrote ${folder}activations.csv (${harvest.count} activation(s))`);
   } catch (error) {
+    await settled(assignmentsWritten); // it reads the snapshot's sorters
     await snapshotTaken.then(
       (taken) => taken.dispose(),
       () => undefined,
@@ -172,32 +220,8 @@ async function writeDay(
   });
   const azure = azureReading && (await azureReading);
   try {
-    const globalAdministrators = new GlobalAdministratorCount();
-    const roleSettingsInputs = new RoleSettingsInputs(settings.excludedPrincipalIds);
-    // Batches of a thousand rows: one await per batch on the way to the CSV, not one per row.
-    const observed = async function* (batches: AsyncIterable<AssignmentRow[]>) {
-      for await (const batch of batches) {
-        for (const row of batch) {
-          globalAdministrators.observe(row);
-          roleSettingsInputs.observe(row);
-        }
-        yield batch;
-      }
-    };
-    for (const [name, rows] of [
-      ['eligible-assignments.csv', snapshot.eligible],
-      ['active-assignments.csv', snapshot.active],
-    ] as const) {
-      const file = await writeAssignmentsCsv(
-        store,
-        container,
-        `${folder}${name}`,
-        observed(rows.sortedBatches()),
-        snapshot.scopeName,
-      );
-      files.push(file);
-      log.info(`Wrote ${folder}${name} (${file.rows} row(s))`);
-    }
+    const { globalAdministrators, roleSettingsInputs, ...written } = await assignmentsWritten;
+    files.push(...written.files);
     const azureFiles = azure ? await writeAzureAssignments(ctx, container, folder, azure) : undefined;
     if (azureFiles) files.push(...azureFiles.files);
     const incomplete: Array<{

@@ -176,7 +176,8 @@ describe('Graph faults', () => {
   });
 
   it('meets the real audit-log limit (5 requests per 10 s): waits out the 429 and loses nothing', async () => {
-    // The real limit, not a raised one: seven audit requests in a row (empty pages) must wait once.
+    // The real limit, not a raised one: eight audit requests in a row (six empty pages, then the last
+    // page of the approvals and of the completions) must wait once.
     await start('rate-limit', { auditRateLimit: undefined });
     world.graph.inject({ path: /directoryAudits/, kind: 'emptyPage', times: 6 });
     const run = await daily();
@@ -186,7 +187,7 @@ describe('Graph faults', () => {
     // Each 429 waited out (on the simulator's clock, which moves on by each wait), none retried early.
     expect(waitsOn(/directoryAudits/).length).toBe(audits.filter((r) => r.status === 429).length);
     const admitted = audits.filter((r) => r.status === 200).map((r) => r.at);
-    expect(admitted.length).toBe(7);
+    expect(admitted.length).toBe(8);
     // Sequential and within the limit: no 6 admitted requests inside any 10 s.
     for (let i = 5; i < admitted.length; i++) expect(admitted[i] - admitted[i - 5]).toBeGreaterThanOrEqual(9_000);
     await expectTheDayAsTheOracleSaysIt();
