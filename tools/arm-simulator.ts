@@ -5,10 +5,22 @@
  *
  * - only the documented `$filter`s (`atScope()`, `asTarget()`, `principalId eq '{id}'`, and for
  *   requests `asRequestor()`/`asApprover()`) — anything else answers 400 with ARM's error body
- *   (https://learn.microsoft.com/rest/api/authorization/role-eligibility-schedules/list-for-scope);
- *   the message is ARM's for role assignments
- *   (https://github.com/Azure/azure-rest-api-specs/issues/28255). The error `code` ARM gives for it
- *   could not be verified from a public capture; `InvalidFilter` is assumed.
+ *   (https://learn.microsoft.com/rest/api/authorization/role-eligibility-schedules/list-for-scope).
+ *   Code and message are those ARM gives for an unsupported filter on role assignments, as quoted
+ *   from a real response in
+ *   https://github.com/turbot/steampipe-plugin-azure/blob/main/azure/table_azure_role_assignment.go
+ *   (`UnsupportedQuery`) and https://github.com/Azure/azure-rest-api-specs/issues/28255 (message);
+ *   no public capture shows them for the PIM schedule lists themselves.
+ * - `atScope()` returns what is granted at or above the scope, never below it; no filter returns
+ *   at, above and below (the `$filter` description of
+ *   https://learn.microsoft.com/rest/api/authorization/role-assignment-schedules/list-for-scope).
+ * - role assignment schedule instances: one per role assignment in force, PIM-made or not
+ *   (https://learn.microsoft.com/entra/id-governance/privileged-identity-management/pim-apis#relationship-between-pim-entities-and-role-assignment-entities),
+ *   named after the role assignment (`originRoleAssignmentId`); a role assignment made outside PIM
+ *   has a schedule of its own name, one PIM made does not (how AzGovViz tells them apart:
+ *   https://github.com/JulianHayward/Azure-MG-Sub-Governance-Reporting/blob/master/pwsh/dev/functions/dataCollection/dataCollectionFunctions.ps1).
+ *   Whether ARM names a request on the schedule of a role assignment made outside PIM is in no public
+ *   capture: the generated estates do both, so nothing may rely on it.
  * - `nextLink` paging with a `$skiptoken`; `api-version` required and checked;
  * - both subscription path forms (`/subscriptions/…`, `/providers/Microsoft.Subscription/subscriptions/…`)
  *   and any case, in requests and in what it answers;
@@ -17,7 +29,7 @@
  * - 429 with `Retry-After` on demand; schedule requests older than 30 days are gone;
  * - a subscription of another tenant (a Lighthouse delegation) in `GET /subscriptions`.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import * as https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { bearerToken, closeServer, decodeJwt, listen } from './http-util';
@@ -48,8 +60,14 @@ export interface ArmScheduleRecord {
   createdOn: string;
   /** Assignment schedules only. */
   assignmentType?: 'Assigned' | 'Activated';
-  /** The request that created it; absent for a standing assignment made outside PIM. */
+  /** The request named as having created it (`role…ScheduleRequestId`), if any. */
   requestName?: string;
+  /**
+   * Assignment schedules only: the GUID of the role assignment it stands for (its instances'
+   * `originRoleAssignmentId`). The schedule's own `name` for a role assignment made outside PIM
+   * (portal IAM, `az role assignment create`); another GUID for one PIM made. Defaults to another GUID.
+   */
+  roleAssignmentName?: string;
   linkedEligibilityName?: string;
   /** ARM's memberType at its own scope (`Direct`, or `Group` when ARM derived it from a group). */
   memberType?: 'Direct' | 'Group';
@@ -248,8 +266,8 @@ export async function startArmSimulator(options: ArmSimulatorOptions): Promise<A
     if (p) return { kind: 'principal', id: p[1].toLowerCase() };
     throw new ArmError(
       400,
-      'InvalidFilter',
-      `The filter '${t}' is not supported. Supported filters are either 'atScope()' or 'principalId eq '{value}'' or 'assignedTo('{value}')'.`,
+      'UnsupportedQuery',
+      `The filter '${t}' is not supported. Supported filters are either 'atScope()' or 'principalId eq '{value}' or assignedTo('{value}')'.`,
     );
   }
 
@@ -322,6 +340,40 @@ export async function startArmSimulator(options: ArmSimulatorOptions): Promise<A
       name: r.name,
       id: `${own}/providers/Microsoft.Authorization/${collection}/${r.name}`,
       type: `Microsoft.Authorization/${collection[0].toUpperCase()}${collection.slice(1)}`,
+    };
+  }
+
+  /** The role assignment a schedule stands for: its own name when made outside PIM. */
+  function roleAssignmentNameOf(r: ArmScheduleRecord): string {
+    if (r.roleAssignmentName) return r.roleAssignmentName;
+    // Deterministic, and not the schedule's own name.
+    const h = createHash('sha256').update(`roleAssignment:${r.name}`).digest('hex');
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
+  }
+
+  function inForce(r: ArmScheduleRecord, at: number): boolean {
+    return Date.parse(r.start) <= at && (r.end === null || Date.parse(r.end) > at);
+  }
+
+  function instanceJson(r: ArmScheduleRecord, listScope: string, requestedScope: string) {
+    const own = written(r.scope, requestedScope, r.name);
+    const schedule = scheduleJson('assignment', r, listScope, requestedScope);
+    const assignment = roleAssignmentNameOf(r);
+    // An instance names no request and has no updatedOn (the same example).
+    const common = { ...schedule.properties };
+    delete common.roleAssignmentScheduleRequestId;
+    delete common.updatedOn;
+    return {
+      properties: {
+        ...common,
+        roleAssignmentScheduleId: schedule.id,
+        // In the /subscriptions/… form whatever form the request used, as in ARM's own example
+        // (GetRoleAssignmentScheduleInstancesByScope.json in Azure/azure-rest-api-specs).
+        originRoleAssignmentId: `${r.scope}/providers/Microsoft.Authorization/roleAssignments/${assignment}`,
+      },
+      name: assignment,
+      id: `${own}/providers/Microsoft.Authorization/roleAssignmentScheduleInstances/${assignment}`,
+      type: 'Microsoft.Authorization/RoleAssignmentScheduleInstances',
     };
   }
 
@@ -480,7 +532,7 @@ export async function startArmSimulator(options: ArmSimulatorOptions): Promise<A
     }
 
     const list =
-      /^(.*)\/providers\/microsoft\.authorization\/(roleeligibilityschedules|roleassignmentschedules|roleassignmentschedulerequests)$/i.exec(
+      /^(.*)\/providers\/microsoft\.authorization\/(roleeligibilityschedules|roleassignmentschedules|roleassignmentscheduleinstances|roleassignmentschedulerequests)$/i.exec(
         path,
       );
     if (list) {
@@ -513,6 +565,20 @@ export async function startArmSimulator(options: ArmSimulatorOptions): Promise<A
           status: 200,
           body: page(
             rows.map((r) => requestJson(r, requestedScope)),
+            url,
+            origin,
+          ),
+        };
+      }
+      if (kind === 'roleassignmentscheduleinstances') {
+        const at = now().getTime();
+        const rows = estate.assignments.filter(
+          (r) => inForce(r, at) && byFilter(r.principal) && visible(r.scope, listScope, filter),
+        );
+        return {
+          status: 200,
+          body: page(
+            rows.map((r) => instanceJson(r, listScope, requestedScope)),
             url,
             origin,
           ),

@@ -5,12 +5,14 @@
  *
  * Lists (api-version 2020-10-01,
  * https://learn.microsoft.com/rest/api/authorization/role-eligibility-schedules/list-for-scope):
- * `$filter=atScope()` at management groups (at or above the group) and unfiltered at subscriptions
+ * `$filter=atScope()` at management groups ("at or above the scope") and unfiltered at subscriptions
  * and below (at, above and below). So rows of a parent come again at each child — sometimes with
  * memberType `Direct` (https://github.com/kayasax/EasyPIM/issues/23) — and are de-duplicated on the
  * schedule's id (lower case, one subscription path form); the row's own `scope` says where it is
- * granted, never the memberType. Rows carry `expandedProperties` (principal, role and scope names):
- * no call per row.
+ * granted, never the memberType. Rows granted above every configured scope (a parent management
+ * group of a configured child, the root above a configured subscription) are not reported: the
+ * reports hold what is granted at or below the scopes asked for. Rows carry `expandedProperties`
+ * (principal, role and scope names): no call per row.
  */
 import type { ArmClient } from '../arm/client';
 import { ArmRequestError } from '../arm/client';
@@ -86,20 +88,60 @@ function principalType(value: string | null | undefined): PrincipalType {
   return v === 'user' ? 'User' : v === 'group' ? 'Group' : v === 'serviceprincipal' ? 'ServicePrincipal' : '';
 }
 
+/** roleAssignmentScheduleInstance as ARM lists it: one per role assignment in force. */
+export interface ArmAssignmentInstance {
+  id: string;
+  name?: string;
+  properties?: {
+    assignmentType?: string | null;
+    roleAssignmentScheduleId?: string | null;
+    originRoleAssignmentId?: string | null;
+  } | null;
+}
+
+/** The last segment of an ARM id, lower case. */
+function lastSegment(id: string | null | undefined): string {
+  const trimmed = (id ?? '').replace(/\/+$/, '');
+  return trimmed.slice(trimmed.lastIndexOf('/') + 1).toLowerCase();
+}
+
+/**
+ * The schedule id (normalised) of an instance that stands for a role assignment made outside PIM:
+ * an `Assigned` instance whose schedule has the role assignment's own name. Every role assignment
+ * in force has an instance, PIM-made or not
+ * (https://learn.microsoft.com/entra/id-governance/privileged-identity-management/pim-apis#relationship-between-pim-entities-and-role-assignment-entities);
+ * AzGovViz counts an instance as PIM's only when `roleAssignmentScheduleId` and
+ * `originRoleAssignmentId` end in different GUIDs
+ * (https://github.com/JulianHayward/Azure-MG-Sub-Governance-Reporting/blob/master/pwsh/dev/functions/dataCollection/dataCollectionFunctions.ps1),
+ * as in ARM's example of a PIM-made one (GetRoleAssignmentScheduleInstancesByScope.json,
+ * https://github.com/Azure/azure-rest-api-specs/tree/main/specification/authorization/resource-manager/Microsoft.Authorization/stable/2020-10-01/examples).
+ */
+export function standingScheduleOf(instance: ArmAssignmentInstance): string | undefined {
+  const p = instance.properties ?? {};
+  if (!sameEnum(p.assignmentType, 'Assigned') || !p.roleAssignmentScheduleId || !p.originRoleAssignmentId) return;
+  const schedule = lastSegment(p.roleAssignmentScheduleId);
+  return schedule && schedule === lastSegment(p.originRoleAssignmentId)
+    ? normaliseArmPath(p.roleAssignmentScheduleId)
+    : undefined;
+}
+
 /**
  * One row of azure-eligible-assignments.csv or azure-active-assignments.csv for a schedule's own principal.
  *
- * `Outside PIM`: an `Assigned` schedule with no `roleAssignmentScheduleRequestId`. A schedule PIM made
- * names the request that created it
- * (https://learn.microsoft.com/javascript/api/@azure/arm-authorization/roleassignmentschedule:
- * "The id of roleAssignmentScheduleRequest used to create this roleAssignmentSchedule"); a role
- * assignment made directly (portal IAM, `az role assignment create`) has none. Not verified against a
- * capture of real ARM (README, "What we know of ARM").
+ * `Outside PIM`: a permanent `Assigned` schedule that stands for a role assignment of its own name
+ * (`standingSchedules`, from the instances: standingScheduleOf). Permanent, because a role
+ * assignment made outside PIM has no end (https://learn.microsoft.com/rest/api/authorization/role-assignments/get
+ * has no expiry), and a time-bound PIM assignment reported as not PIM's is a known complaint of the
+ * GUID comparison (https://github.com/JulianHayward/Azure-MG-Sub-Governance-Reporting/issues/232).
+ * `roleAssignmentScheduleRequestId` is not used: AzGovViz read it first and gave it up for the GUID
+ * comparison, and no capture shows whether ARM names a request on such a schedule.
+ * Not verified against a capture of real ARM (README, "What we know of ARM").
  */
 export function azureRow(
   state: AssignmentState,
   schedule: ArmRoleSchedule,
   privilegedRoleIds: ReadonlySet<string>,
+  standingSchedules: ReadonlySet<string> = new Set(),
 ): AssignmentRow {
   const p = schedule.properties ?? {};
   const expanded = p.expandedProperties ?? {};
@@ -124,7 +166,11 @@ export function azureRow(
     scopeId: normaliseArmPath(p.scope ?? ''),
     assignmentType: active ? (p.assignmentType ?? '') : '',
     privileged: privilegedRoleIds.has(roleId),
-    outsidePim: active && sameEnum(p.assignmentType, 'Assigned') && !p.roleAssignmentScheduleRequestId,
+    outsidePim:
+      active &&
+      sameEnum(p.assignmentType, 'Assigned') &&
+      !p.endDateTime &&
+      standingSchedules.has(normaliseArmPath(schedule.id)),
     created: isoTime(p.createdOn),
     scheduleId: normaliseArmPath(schedule.id),
   };
@@ -250,6 +296,30 @@ export async function resolveAzureScopes(
   return { scopes: [...out.values()], skipped };
 }
 
+/**
+ * Whether a grant's scope lies at or below one of the scopes read (management groups expanded to
+ * their descendants). ARM lists what lies above a scope too (`atScope()` is "at or above the
+ * scope"; no filter is at, above and below:
+ * https://learn.microsoft.com/rest/api/authorization/role-assignment-schedules/list-for-scope), so a
+ * parent's grants come back at a configured child; those are not the scopes asked for.
+ */
+export function withinScopes(scopes: readonly AzureScope[]): (scopeId: string) => boolean {
+  const exact = new Set<string>();
+  const subscriptions = new Set<string>();
+  const below: string[] = [];
+  for (const scope of scopes) {
+    exact.add(scope.path);
+    if (scope.kind === 'subscription') subscriptions.add(scope.path);
+    else if (scope.kind === 'below') below.push(`${scope.path}/`);
+  }
+  return (scopeId) => {
+    if (exact.has(scopeId)) return true;
+    const sub = /^\/subscriptions\/[^/]+/.exec(scopeId);
+    if (sub && subscriptions.has(sub[0])) return true;
+    return below.some((prefix) => scopeId.startsWith(prefix));
+  };
+}
+
 /** Every Azure schedule of the scopes, once, groups expanded. ARM failures become `incomplete`, never a failed run. */
 export async function takeAzureSnapshot(
   arm: ArmClient,
@@ -287,6 +357,34 @@ export async function takeAzureSnapshot(
     const groups = new GroupExpander(graph, { eligible, active }, log);
     const seen = new Set<string>();
     const derived: AssignmentRow[] = [];
+    const within = withinScopes(scopes);
+    const above = new Set<string>();
+    /** Assignment schedules that stand for a role assignment made outside PIM (normalised ids). */
+    const standing = new Set<string>();
+
+    const readInstances = async (scope: AzureScope): Promise<void> => {
+      const query: Record<string, string> = { 'api-version': ARM_PIM_API_VERSION };
+      if (scope.kind === 'managementGroup') query.$filter = 'atScope()';
+      try {
+        for await (const page of arm.pages<ArmAssignmentInstance>(
+          `${scope.path}/providers/Microsoft.Authorization/roleAssignmentScheduleInstances`,
+          query,
+        )) {
+          for (const instance of page) {
+            const id = standingScheduleOf(instance);
+            if (id) standing.add(id);
+          }
+        }
+      } catch (error) {
+        if (!(error instanceof ArmRequestError)) throw error;
+        const item = azureIncomplete(
+          `roleAssignmentScheduleInstances at ${scope.path} could not be read, so 'Outside PIM' is 'No' for what is first listed there even where it was made outside PIM`,
+          error,
+        );
+        incomplete.push(item);
+        log.warn(item.reason);
+      }
+    };
 
     const readList = async (scope: AzureScope, state: AssignmentState) => {
       const collection = state === 'Eligible' ? 'roleEligibilitySchedules' : 'roleAssignmentSchedules';
@@ -304,7 +402,11 @@ export async function takeAzureSnapshot(
             const key = `${state}:${normaliseArmPath(schedule.id)}`;
             if (seen.has(key)) continue;
             seen.add(key);
-            const row = azureRow(state, schedule, options.privilegedRoleIds);
+            const row = azureRow(state, schedule, options.privilegedRoleIds, standing);
+            if (!within(row.scopeId)) {
+              above.add(row.scopeId);
+              continue;
+            }
             const scopeDisplay = schedule.properties?.expandedProperties?.scope?.displayName;
             if (scopeDisplay && !names.has(row.scopeId)) names.set(row.scopeId, scopeDisplay);
             if (state === 'Eligible') counts.eligibleSchedules++;
@@ -348,7 +450,7 @@ export async function takeAzureSnapshot(
         )) {
           for (const request of page) {
             const row = azureActivationOf(request);
-            if (!row || requestsSeen.has(row.requestId)) continue;
+            if (!row || requestsSeen.has(row.requestId) || !within(row.scopeId)) continue;
             requestsSeen.add(row.requestId);
             activations.push(row);
           }
@@ -368,7 +470,12 @@ export async function takeAzureSnapshot(
     const queue = [...scopes];
     const worker = async () => {
       for (let scope = queue.shift(); scope; scope = queue.shift()) {
-        await Promise.all([readList(scope, 'Eligible'), readList(scope, 'Active'), readRequests(scope)]);
+        // The instances first: an active schedule's row says whether it was made outside PIM.
+        await Promise.all([
+          readList(scope, 'Eligible'),
+          readInstances(scope).then(() => readList(scope, 'Active')),
+          readRequests(scope),
+        ]);
       }
     };
     try {
@@ -394,6 +501,10 @@ export async function takeAzureSnapshot(
     ]);
     for (const item of groups.incomplete()) incomplete.push(item);
     groups.release();
+    if (above.size > 0)
+      log.info(
+        `Azure: schedules granted at ${above.size} scope(s) above the configured ones (${[...above].slice(0, 3).join(', ')}${above.size > 3 ? ', …' : ''}) are not reported`,
+      );
     log.info(
       `Azure: ${counts.eligibleSchedules} eligible and ${counts.activeSchedules} active schedule(s) at ${counts.scopes} scope(s); ${eligible.size} eligible row(s), ${active.size} active row(s)`,
     );

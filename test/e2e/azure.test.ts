@@ -25,7 +25,12 @@ function scopeType(scope: string): string {
  * The oracle: each schedule once at its own scope; a group's transitive members each get its
  * schedule; its PIM-for-Groups eligible members get an eligible row whatever the group's state.
  */
-function expectedKeys(tenant: SimTenant, estate: ArmEstate, state: 'Eligible' | 'Active'): string[] {
+function expectedKeys(
+  tenant: SimTenant,
+  estate: ArmEstate,
+  state: 'Eligible' | 'Active',
+  inScope: (scope: string) => boolean = () => true,
+): string[] {
   const groupsById = new Map(tenant.groups.map((g) => [g.id, g]));
   const out: string[] = [];
   for (const s of [
@@ -34,6 +39,7 @@ function expectedKeys(tenant: SimTenant, estate: ArmEstate, state: 'Eligible' | 
   ]) {
     const [own, schedule] = s;
     const scope = canonicalScope(schedule.scope);
+    if (!inScope(scope)) continue;
     const key = (member: string, memberType: string, via: string) =>
       [scope, schedule.roleId, member, memberType, via].join('|');
     if (own === state) out.push(key(schedule.principal.id, 'Direct', ''));
@@ -48,6 +54,28 @@ function expectedKeys(tenant: SimTenant, estate: ArmEstate, state: 'Eligible' | 
     }
   }
   return out.sort();
+}
+
+/** The oracle's scope test: at or below a management group of the estate (its descendants included). */
+function atOrBelow(estate: ArmEstate, mgId: string): (scope: string) => boolean {
+  const mgs = new Set([mgId.toLowerCase()]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const m of estate.managementGroups)
+      if (m.parentId && mgs.has(m.parentId.toLowerCase()) && !mgs.has(m.id.toLowerCase())) {
+        mgs.add(m.id.toLowerCase());
+        grew = true;
+      }
+  }
+  const subs = new Set(
+    estate.subscriptions.filter((s) => mgs.has(s.managementGroupId.toLowerCase())).map((s) => s.id.toLowerCase()),
+  );
+  return (scope) => {
+    const mg = /^\/providers\/microsoft\.management\/managementgroups\/([^/]+)$/.exec(scope);
+    if (mg) return mgs.has(mg[1]);
+    const sub = /^\/subscriptions\/([^/]+)/.exec(scope);
+    return Boolean(sub && subs.has(sub[1]));
+  };
 }
 
 const keyOf = (r: Record<string, string>) =>
@@ -116,7 +144,11 @@ describe('PIM for Azure resources in the daily run', () => {
     }
 
     const active = records(await world.csv(world.reports, `${folder}azure-active-assignments.csv`));
-    const outside = estate.assignments.filter((a) => !a.requestName).map((a) => a.principal.id);
+    // Made outside PIM: a permanent Assigned schedule of the role assignment's own name, whether or not it names a request.
+    const outside = estate.assignments.filter((a) => a.roleAssignmentName === a.name).map((a) => a.principal.id);
+    expect(estate.assignments.some((a) => a.roleAssignmentName === a.name && a.requestName)).toBe(true);
+    expect(estate.assignments.some((a) => a.roleAssignmentName === a.name && !a.requestName)).toBe(true);
+    expect(estate.assignments.some((a) => a.roleAssignmentName !== a.name && a.end === null)).toBe(true);
     const flagged = active
       .filter((r) => r['Outside PIM'] === 'Yes' && r['Member Type'] === 'Direct')
       .map((r) => r['Principal Id']);
@@ -175,6 +207,39 @@ describe('PIM for Azure resources in the daily run', () => {
       eligibleSchedules: estate.eligibility.length,
       incomplete: false,
     });
+  });
+
+  it('reports only what is granted at or below a configured child management group, not what its parents grant', async () => {
+    const { tenant, estate, env } = await setUp('azure-child-mg');
+    const child = estate.managementGroups.find((m) => m.id === 'Contoso-MG0')!;
+    expect(child.parentId).toBe(estate.tenantId);
+    const inScope = atOrBelow(estate, child.id);
+    const parentRows = estate.eligibility.filter((e) => !inScope(canonicalScope(e.scope)));
+    expect(parentRows.some((e) => canonicalScope(e.scope).endsWith(estate.tenantId))).toBe(true);
+    const run = await world.cli(['daily', '--now', NOW.toISOString()], {
+      ...env,
+      AZURE_RESOURCE_SCOPES: `/providers/Microsoft.Management/managementGroups/${child.id}`,
+    });
+    expect(run.code).toBe(0);
+    // ARM was asked at the child, which lists the root's grants too (atScope() is at or above).
+    expect(
+      arm.requests.some((r) =>
+        r.path
+          .toLowerCase()
+          .endsWith(`${child.id.toLowerCase()}/providers/microsoft.authorization/roleeligibilityschedules`),
+      ),
+    ).toBe(true);
+    for (const [name, state] of [
+      ['azure-eligible-assignments.csv', 'Eligible'],
+      ['azure-active-assignments.csv', 'Active'],
+    ] as const) {
+      const rows = records(await world.csv(world.reports, `${folder}${name}`));
+      expect(rows.length).toBeGreaterThan(0);
+      expect(rows.map(keyOf).sort()).toEqual(expectedKeys(tenant, estate, state, inScope));
+      expect(rows.some((r) => r['Scope Id'].endsWith(estate.tenantId))).toBe(false);
+    }
+    const activations = records(await world.csv(world.reports, `${folder}azure-activations.csv`));
+    for (const a of activations) expect(inScope(a['Scope Id'])).toBe(true);
   });
 
   it('reports new and removed Azure assignments against the Azure snapshot of the day before', async () => {

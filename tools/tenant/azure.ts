@@ -124,23 +124,40 @@ export function generateAzureEstate(tenant: SimTenant, options: AzureEstateOptio
     eligibility.push(schedule(scope));
     assignments.push(schedule(scope, { assignmentType: 'Assigned' }));
   }
+  /**
+   * A role assignment made outside PIM, as ARM shows it (tools/arm-simulator.ts): a permanent
+   * `Assigned` schedule that stands for a role assignment of its own name. Whether ARM names a request
+   * on it is in no capture, so half name one.
+   */
+  const outsidePim = (s: ArmScheduleRecord): ArmScheduleRecord => ({
+    ...s,
+    start: s.createdOn,
+    end: null,
+    roleAssignmentName: s.name,
+    requestName: rng.chance(0.5) ? rng.guid() : undefined,
+  });
   // A permanent Owner at a management group, made outside PIM: a finding.
+  assignments.push(
+    outsidePim({
+      ...schedule(mgScopes[1], { assignmentType: 'Assigned' }),
+      roleId: AZURE_ROLES[0][0],
+      roleName: 'Owner',
+    }),
+  );
+  // A permanent Owner PIM made at the same group (a request named, a role assignment of another name): not outside PIM.
   assignments.push({
     ...schedule(mgScopes[1], { assignmentType: 'Assigned' }),
     roleId: AZURE_ROLES[0][0],
     roleName: 'Owner',
     end: null,
-    requestName: undefined,
   });
 
   for (const sub of subscriptions) {
     const scopes = scopesOf(sub.id);
     for (let i = 0; i < (options.eligiblePerSubscription ?? 4); i++) eligibility.push(schedule(rng.pick(scopes)));
     for (let i = 0; i < (options.activePerSubscription ?? 3); i++) {
-      const outside = rng.chance(0.2);
-      assignments.push(
-        schedule(rng.pick(scopes), { assignmentType: 'Assigned', ...(outside ? { requestName: undefined } : {}) }),
-      );
+      const made = schedule(rng.pick(scopes), { assignmentType: 'Assigned' });
+      assignments.push(rng.chance(0.2) ? outsidePim(made) : made);
     }
     const days = options.requestDays ?? 60;
     for (let i = 0; i < (options.requestsPerSubscription ?? 3); i++) {
