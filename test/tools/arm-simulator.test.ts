@@ -68,7 +68,7 @@ describe('the ARM simulator and client', () => {
     return out;
   }
 
-  it('answers an undocumented filter 400 InvalidFilter, in ARM error shape', async () => {
+  it("answers an undocumented filter 400 UnsupportedQuery with ARM's message, in ARM error shape", async () => {
     const error = await all(
       client(),
       `/subscriptions/${sub()}/providers/Microsoft.Authorization/roleEligibilitySchedules`,
@@ -78,7 +78,10 @@ describe('the ARM simulator and client', () => {
       },
     ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ArmRequestError);
-    expect(error).toMatchObject({ status: 400, code: 'InvalidFilter' });
+    expect(error).toMatchObject({ status: 400, code: 'UnsupportedQuery' });
+    expect((error as Error).message).toContain(
+      "The filter 'roleDefinitionId eq 'x'' is not supported. Supported filters are either 'atScope()' or 'principalId eq '{value}' or assignedTo('{value}')'.",
+    );
     for (const filter of ['atScope()', 'asTarget()', `principalId eq '${estate.eligibility[0].principal.id}'`]) {
       await expect(
         all(client(), `/subscriptions/${sub()}/providers/Microsoft.Authorization/roleEligibilitySchedules`, {
@@ -121,6 +124,59 @@ describe('the ARM simulator and client', () => {
     expect(new Set(estate.eligibility.map((e) => (e.name.charCodeAt(1) % 2 === 0 ? 'Direct' : 'Inherited')))).toEqual(
       new Set(['Direct', 'Inherited']),
     );
+  });
+
+  it('atScope() at a child management group lists what it and its parents grant, nothing below it', async () => {
+    const child = estate.managementGroups.find((m) => m.id === 'Contoso-MG0')!;
+    const rows = await all<{ name: string; properties: { scope: string } }>(
+      client(),
+      `/providers/Microsoft.Management/managementGroups/${child.id}/providers/Microsoft.Authorization/roleEligibilitySchedules`,
+      { 'api-version': '2020-10-01', $filter: 'atScope()' },
+    );
+    const scopes = new Set(rows.map((r) => r.properties.scope.toLowerCase()));
+    expect(scopes).toEqual(
+      new Set(
+        [child.id, estate.tenantId].map((id) => `/providers/microsoft.management/managementgroups/${id.toLowerCase()}`),
+      ),
+    );
+    expect(estate.eligibility.some((e) => e.scope.startsWith('/subscriptions/'))).toBe(true);
+  });
+
+  it("lists one instance per role assignment in force, of the role assignment's name: the schedule's own when made outside PIM", async () => {
+    type Instance = {
+      name: string;
+      properties: { assignmentType: string; roleAssignmentScheduleId: string; originRoleAssignmentId: string };
+    };
+    const rows: Instance[] = [];
+    for (const s of estate.subscriptions)
+      rows.push(
+        ...(await all<Instance>(
+          client(),
+          `/subscriptions/${s.id}/providers/Microsoft.Authorization/roleAssignmentScheduleInstances`,
+          {
+            'api-version': '2020-10-01',
+          },
+        )),
+      );
+    const last = (id: string) => id.slice(id.lastIndexOf('/') + 1);
+    const bySchedule = new Map(rows.map((r) => [last(r.properties.roleAssignmentScheduleId), r]));
+    const inForce = estate.assignments.filter(
+      (a) => Date.parse(a.start) <= NOW.getTime() && (a.end === null || Date.parse(a.end) > NOW.getTime()),
+    );
+    expect(new Set(bySchedule.keys())).toEqual(new Set(inForce.map((a) => a.name)));
+    for (const a of inForce) {
+      const instance = bySchedule.get(a.name)!;
+      expect(instance.name).toBe(last(instance.properties.originRoleAssignmentId));
+      expect(instance.properties.originRoleAssignmentId).toMatch(
+        /^\/(subscriptions|providers\/Microsoft\.Management)\//,
+      );
+      expect(instance.name === a.name).toBe(a.roleAssignmentName === a.name);
+      expect(instance.properties).not.toHaveProperty('roleAssignmentScheduleRequestId');
+    }
+    expect(inForce.some((a) => a.roleAssignmentName === a.name)).toBe(true);
+    expect(inForce.some((a) => a.roleAssignmentName !== a.name)).toBe(true);
+    // A future-dated assignment has a schedule but no instance yet.
+    expect(estate.assignments.some((a) => Date.parse(a.start) > NOW.getTime())).toBe(true);
   });
 
   it('forgets schedule requests older than 30 days', async () => {
