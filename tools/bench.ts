@@ -821,7 +821,8 @@ function armFigures(
 ) {
   const scopes = estate.subscriptions.length + estate.managementGroups.length;
   const listPages = (n: number) => Math.max(1, Math.ceil(n / 100));
-  const lowerBound = listPages(estate.subscriptions.length + 1) + listPages(scopes - 1) + 3 * scopes;
+  // Four lists a scope: eligibility and assignment schedules, assignment schedule instances (Outside PIM), requests.
+  const lowerBound = listPages(estate.subscriptions.length + 1) + listPages(scopes - 1) + 4 * scopes;
   const azure = (manifest as unknown as { azure?: { incomplete?: boolean } }).azure;
   return {
     requests: records.length,
