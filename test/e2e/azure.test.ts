@@ -398,6 +398,24 @@ describe('PIM for Azure resources in the daily run', () => {
     expect(digest).toContain(`Incomplete: Azure resources: roleAssignmentSchedules at`);
   });
 
+  it('says in the manifest when the instances cannot be read, Outside PIM being No there', async () => {
+    const { env } = await setUp('azure-no-instances');
+    arm.fail(/roleAssignmentScheduleInstances$/i, 403, 'AuthorizationFailed');
+    const run = await world.cli(['daily', '--now', NOW.toISOString()], env);
+    expect(run.code).toBe(0);
+    const active = records(await world.csv(world.reports, `${folder}azure-active-assignments.csv`));
+    expect(active.length).toBeGreaterThan(0);
+    expect(active.filter((r) => r['Outside PIM'] === 'Yes')).toEqual([]);
+    const manifest = JSON.parse((await world.read(world.reports, `${folder}manifest.json`))!) as {
+      incomplete: Array<{ list: string; status: number; reason: string }>;
+    };
+    expect(manifest.incomplete.length).toBeGreaterThan(0);
+    for (const item of manifest.incomplete) {
+      expect(item).toMatchObject({ list: 'azureResources', status: 403 });
+      expect(item.reason).toMatch(/roleAssignmentScheduleInstances at .*'Outside PIM' is 'No'/);
+    }
+  });
+
   it('reports nothing of Azure and says so when ARM cannot be read at all', async () => {
     const { env } = await setUp('azure-down');
     arm.fail(/^\/subscriptions$/, 403, 'AuthorizationFailed');
