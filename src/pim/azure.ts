@@ -130,8 +130,8 @@ export function standingScheduleOf(instance: ArmAssignmentInstance): string | un
  *
  * `Outside PIM`: a permanent `Assigned` schedule that stands for a role assignment of its own name
  * (`standingSchedules`, from the instances: standingScheduleOf). Permanent, because a role
- * assignment made outside PIM has no end (https://learn.microsoft.com/rest/api/authorization/role-assignments/get
- * has no expiry), and a time-bound PIM assignment reported as not PIM's is a known complaint of the
+ * assignment has no end date among its properties
+ * (https://learn.microsoft.com/rest/api/authorization/role-assignments/get), and a time-bound PIM assignment reported as not PIM's is a known complaint of the
  * GUID comparison (https://github.com/JulianHayward/Azure-MG-Sub-Governance-Reporting/issues/232).
  * `roleAssignmentScheduleRequestId` is not used: AzGovViz read it first and gave it up for the GUID
  * comparison, and no capture shows whether ARM names a request on such a schedule.
