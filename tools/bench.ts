@@ -9,7 +9,9 @@
  * lower bound the data allows with the ratio:
  *   - requests: the fewest pages each list needs at 999 a page (the `$top` the product asks of every
  *     list; the simulator serves 25 a page to a client that does not ask), group lists 20 to a
- *     `$batch`, administrative units 1000 ids to a getByIds;
+ *     `$batch`, administrative units 1000 ids to a getByIds, the audit log's approvals and
+ *     completions as two queries, and the role settings (the roles' policies, one list, and the
+ *     member policy of each group holding a highly privileged role, 20 to a `$batch`);
  *   - wall time: the longest chain of dependent requests at the simulated latency: the schedule
  *     lists page by page (nextLink), then one `$batch` round per page of the longest group list,
  *     alongside the audit log paged sequentially within its rate limit. It counts Graph only:
