@@ -34,6 +34,8 @@ export interface Services {
 export interface Timing {
   /** Graph's retry waits (Retry-After, backoff): `ms` before asking `endpoint` again. */
   sleep?: (ms: number, endpoint: string) => Promise<void>;
+  /** How long the Graph and ARM clients wait for one answer before asking again (default: each client's own). */
+  requestTimeoutMs?: number;
   /** How often the send of the digest is polled (ACS). */
   emailPollIntervalMs?: number;
   /** The Storage SDK's own retries: how many, and how long between them. */
@@ -63,7 +65,13 @@ export function createServices(
   registerSecrets(settings.secrets);
   return {
     credential,
-    graph: new GraphClient({ endpoint: settings.graphEndpoint, credential, log, sleep: timing.sleep }),
+    graph: new GraphClient({
+      endpoint: settings.graphEndpoint,
+      credential,
+      log,
+      sleep: timing.sleep,
+      requestTimeoutMs: timing.requestTimeoutMs,
+    }),
     store: BlobStore.fromSettings(settings.storage, credential, timing.storageRetry),
     mailer: settings.email
       ? createMailer(settings.email, credential, { pollIntervalMs: timing.emailPollIntervalMs })
@@ -74,6 +82,7 @@ export function createServices(
           credential,
           log,
           sleep: timing.sleep && ((ms: number) => timing.sleep!(ms, 'ARM')),
+          requestTimeoutMs: timing.requestTimeoutMs,
         })
       : undefined,
   };

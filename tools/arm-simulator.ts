@@ -126,6 +126,12 @@ export interface ArmSimulator {
   readonly requests: ArmRequestLog[];
   /** The next `count` list requests (matching `pathPattern`, if given) answer 429 with `Retry-After: seconds`. */
   throttle(count: number, seconds?: number, pathPattern?: RegExp): void;
+  /**
+   * The next `count` requests whose path and query (`/subscriptions?api-version=…`) match `pattern`,
+   * if given, are read and never answered: the socket stays open until the client gives up or the
+   * simulator stops. Logged with status 0.
+   */
+  hang(count: number, pattern?: RegExp): void;
   /** Requests whose path matches answer this status and ARM error code until cleared (undefined). */
   fail(pathPattern: RegExp | undefined, status?: number, code?: string): void;
   stop(): Promise<void>;
@@ -158,6 +164,8 @@ export async function startArmSimulator(options: ArmSimulatorOptions): Promise<A
   let throttleSeconds = 1;
   let throttlePattern: RegExp | undefined;
   let failure: { pattern: RegExp; status: number; code: string } | undefined;
+  let hangLeft = 0;
+  let hangPattern: RegExp | undefined;
 
   const mgParent = new Map<string, string | undefined>();
   const mgName = new Map<string, string>();
@@ -622,6 +630,16 @@ export async function startArmSimulator(options: ArmSimulatorOptions): Promise<A
         if (options.latencyMs) setTimeout(write, options.latencyMs);
         else write();
       };
+      if (hangLeft > 0 && (!hangPattern || hangPattern.test(url.pathname + url.search))) {
+        hangLeft--;
+        requests.push({
+          method: req.method ?? '',
+          path: url.pathname,
+          query: Object.fromEntries(url.searchParams),
+          status: 0,
+        });
+        return;
+      }
       try {
         if (failure && failure.pattern.test(url.pathname))
           throw new ArmError(failure.status, failure.code, `Simulated failure ${failure.status}.`);
@@ -656,6 +674,10 @@ export async function startArmSimulator(options: ArmSimulatorOptions): Promise<A
       throttleLeft = count;
       throttleSeconds = seconds;
       throttlePattern = pathPattern;
+    },
+    hang(count, pattern) {
+      hangLeft = count;
+      hangPattern = pattern;
     },
     fail(pattern, status = 500, code = 'InternalServerError') {
       failure = pattern ? { pattern, status, code } : undefined;

@@ -66,7 +66,14 @@ export type GraphFault =
     }
   | { path?: FaultPath; kind: 'reset'; times?: number }
   | { path?: FaultPath; kind: 'invalidSkipToken'; times?: number }
-  | { path?: FaultPath; kind: 'emptyPage'; times?: number };
+  | { path?: FaultPath; kind: 'emptyPage'; times?: number }
+  /**
+   * The connection is accepted and the request read, but no answer comes (`afterHeaders`: the status
+   * and part of the body come, the rest never does) until the client gives up or the simulator stops.
+   * Recorded with status 0 (200 with `afterHeaders`). Not for the items of a `$batch`, which Graph
+   * answers as a whole.
+   */
+  | { path?: FaultPath; kind: 'hang'; afterHeaders?: boolean; times?: number };
 
 export interface GraphSimulatorOptions {
   tenant: SimTenant;
@@ -171,6 +178,8 @@ interface Result {
   headers: Record<string, string>;
   body?: unknown;
   reset?: boolean;
+  /** An injected hang: no answer at all, or headers and part of the body. */
+  hang?: 'answer' | 'body';
 }
 
 interface Call {
@@ -536,6 +545,14 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     });
     if (opts.latencyMs) await sleep(opts.latencyMs);
     const requestId = randomUUID();
+    if (result.hang) {
+      // Never answered: the socket stays open until the client aborts or stop() closes it.
+      if (result.hang === 'body') {
+        res.writeHead(200, { 'content-type': JSON_ODATA, 'content-length': '65536', 'request-id': requestId });
+        res.write('{"@odata.context":"' + origin + '/v1.0/$metadata","value":[{"id":"');
+      }
+      return;
+    }
     if (result.reset) {
       // Headers and part of the body, then the connection drops (a mid-response network failure).
       res.writeHead(200, { 'content-type': JSON_ODATA, 'content-length': '65536', 'request-id': requestId });
@@ -673,7 +690,8 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       const f = faults[i];
       if (!faultMatches(f, call)) continue;
       if ('kind' in f) {
-        if (f.kind === 'reset' && call.batched) continue; // a sub-request cannot drop the connection
+        // A sub-request can neither drop the connection nor hang on its own.
+        if ((f.kind === 'reset' || f.kind === 'hang') && call.batched) continue;
         if (f.kind === 'invalidSkipToken' && option(call, '$skiptoken') === undefined) continue;
         if (f.kind === 'emptyPage') {
           // Consumed by the pager, and only when it actually has items left to hold back.
@@ -684,6 +702,10 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       consume(i);
       if ('kind' in f) {
         if (f.kind === 'reset') return { status: 200, headers: {}, reset: true };
+        if (f.kind === 'hang')
+          return f.afterHeaders
+            ? { status: 200, headers: {}, hang: 'body' }
+            : { status: 0, headers: {}, hang: 'answer' };
         // The transient "Invalid Skip Token" error seen on audit and sign-in lists:
         // https://github.com/microsoftgraph/msgraph-sdk-powershell/issues/1388
         throw new GraphHttpError(400, '', 'Invalid Skip Token');

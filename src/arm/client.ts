@@ -25,7 +25,19 @@ export interface ArmClientOptions {
   maxDelayMs?: number;
   /** Injectable wait (tests record it and return at once). */
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * How long one attempt may go unanswered, its body included, before it is abandoned and retried
+   * as a 503 would be (default DEFAULT_ARM_REQUEST_TIMEOUT_MS).
+   */
+  requestTimeoutMs?: number;
 }
+
+/**
+ * 90 s. ARM gives a resource provider 60 s and then answers 504 itself
+ * (https://github.com/Azure/azure-resource-manager-rpc/blob/master/v1.0/common-api-details.md,
+ * "Client Request Timeout"), which is retried; no answer well after that means ARM itself is stuck.
+ */
+export const DEFAULT_ARM_REQUEST_TIMEOUT_MS = 90_000;
 
 export interface ArmStats {
   requests: number;
@@ -138,15 +150,21 @@ export class ArmClient {
     const maxRetries = this.options.maxRetries ?? 5;
     const base = this.options.baseDelayMs ?? 1000;
     const cap = this.options.maxDelayMs ?? 120_000;
+    const timeoutMs = this.options.requestTimeoutMs ?? DEFAULT_ARM_REQUEST_TIMEOUT_MS;
+    const seconds = `${+(timeoutMs / 1000).toFixed(1)} s`;
     for (let attempt = 0; ; attempt++) {
       let wait: number | undefined;
       let failure: string;
       const release = await this.slot();
+      let deadline: AbortSignal | undefined;
       try {
         const token = await this.token();
         this.stats.requests++;
+        // A fresh deadline per attempt, for the answer and its body alike.
+        deadline = AbortSignal.timeout(timeoutMs);
         const response = await fetch(url, {
           headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+          signal: deadline,
         });
         const text = await response.text();
         if (response.ok) return JSON.parse(text) as T;
@@ -172,14 +190,22 @@ export class ArmClient {
         failure = `${response.status} ${code}`;
       } catch (error) {
         if (error instanceof ArmRequestError) throw error;
+        const timedOut = deadline?.aborted === true;
         if (attempt >= maxRetries)
-          throw new ArmRequestError(
-            `ARM could not be reached for ${path}: ${(error as Error).message}`,
-            0,
-            'NetworkError',
-            path,
-          );
-        failure = (error as Error).message;
+          throw timedOut
+            ? new ArmRequestError(
+                `ARM did not answer GET ${path} within ${seconds} (${attempt + 1} attempts)`,
+                0,
+                'ArmTimeout',
+                path,
+              )
+            : new ArmRequestError(
+                `ARM could not be reached for ${path}: ${(error as Error).message}`,
+                0,
+                'NetworkError',
+                path,
+              );
+        failure = timedOut ? `gave no answer within ${seconds}` : (error as Error).message;
       } finally {
         release();
       }

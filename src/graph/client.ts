@@ -29,7 +29,25 @@ export interface GraphClientOptions {
    * default; tests pass one that records the wait and returns at once.
    */
   sleep?: (ms: number, endpoint: string) => Promise<void>;
+  /**
+   * How long one attempt may go unanswered, its body included, before it is abandoned and retried
+   * as a 503 would be (default DEFAULT_GRAPH_REQUEST_TIMEOUT_MS).
+   */
+  requestTimeoutMs?: number;
 }
+
+/**
+ * 100 s, the default of Graph's own SDKs (.NET's HttpClient default, which the Java and PHP SDKs
+ * were aligned to: https://github.com/microsoftgraph/msgraph-sdk-java-core/pull/774,
+ * https://github.com/microsoftgraph/msgraph-sdk-php/pull/366). Graph documents no server-side limit
+ * of its own that we could find; a slow list answers 504 from Graph's gateway, which is retried.
+ * With the retry budget, a Graph that never answers fails the run after about 12 minutes, inside
+ * the Functions timeout of host.json.
+ */
+export const DEFAULT_GRAPH_REQUEST_TIMEOUT_MS = 100_000;
+
+/** The code of a request that got no answer in time, after its retries (status 0). */
+export const GRAPH_TIMEOUT_CODE = 'GraphTimeout';
 
 export interface GraphStats {
   /** HTTP requests sent, retries included. */
@@ -43,7 +61,8 @@ export interface GraphStats {
 /**
  * Every failure of this client: `code` is Graph's own error code where Graph gave one
  * (`Authorization_RequestDenied`, `TooManyRequests`), or ours where it did not (`GraphThrottled`,
- * `GraphUnavailable`, `CredentialUnavailable`); `status` is the HTTP status, 0 when no answer came.
+ * `GraphUnavailable`, `GraphTimeout`, `CredentialUnavailable`); `status` is the HTTP status, 0 when
+ * no answer came.
  * One base class with a `code` to branch on, subclasses only where a caller acts differently, as
  * the Azure SDK guidelines ask: https://azure.github.io/azure-sdk/typescript_design.html
  */
@@ -67,7 +86,7 @@ export class GraphThrottledError extends GraphRequestError {
   }
 }
 
-/** Still unavailable (503, 504, a network fault) once the retries are spent. */
+/** Still unavailable (503, 504, a network fault, no answer in time) once the retries are spent. */
 export class GraphUnavailableError extends GraphRequestError {
   constructor(message: string, status: number, code: string, path: string) {
     super(message, status, code || 'GraphUnavailable', path);
@@ -176,7 +195,12 @@ export class GraphClient {
     });
     const chain: Middleware[] = [
       new AuthenticationHandler(authProvider),
-      new RetryAndCount(this.stats, this.retry, options.log),
+      new RetryAndCount(
+        this.stats,
+        this.retry,
+        options.log,
+        options.requestTimeoutMs ?? DEFAULT_GRAPH_REQUEST_TIMEOUT_MS,
+      ),
       new HTTPMessageHandler(),
     ];
     chain.reduce((previous, next) => {
@@ -418,6 +442,10 @@ export class GraphClient {
 /** Graph's errors, rewritten where Graph's own words would leave an admin guessing. */
 function toGraphRequestError(error: unknown, path: string): Error {
   if (error instanceof GraphRequestError) return error;
+  // A request unanswered in time, after its retries: the SDK wraps the middleware's error as a
+  // GraphError whose code is the error's name.
+  if ((error instanceof GraphError ? error.code : (error as Error | undefined)?.name) === GRAPH_TIMEOUT_CODE)
+    return new GraphUnavailableError((error as Error).message, 0, GRAPH_TIMEOUT_CODE, path);
   // The SDK wraps a credential's failure in a GraphError with status -1 and the error's name as code.
   if (error instanceof GraphError && CREDENTIAL_ERRORS.has(error.code ?? ''))
     return credentialFailure(error.code!, error.message, path);
@@ -545,6 +573,7 @@ class RetryAndCount implements Middleware {
     private readonly stats: GraphStats,
     private readonly policy: RetryPolicy,
     private readonly log: Log,
+    private readonly timeoutMs: number,
   ) {}
 
   setNext(next: Middleware): void {
@@ -554,11 +583,18 @@ class RetryAndCount implements Middleware {
   async execute(context: Context): Promise<void> {
     const url = typeof context.request === 'string' ? context.request : context.request.url;
     const key = endpointKey(url);
+    const options = context.options ?? {};
+    const method = (options.method ?? 'GET').toUpperCase();
+    const seconds = `${+(this.timeoutMs / 1000).toFixed(1)} s`;
     for (let attempt = 0; ; attempt++) {
       this.stats.requests++;
       this.stats.byEndpoint[key] = (this.stats.byEndpoint[key] ?? 0) + 1;
       let failure: string;
       let delay: number | undefined;
+      // A fresh deadline per attempt, for the answer and its body alike: a server that takes the
+      // request and never answers must not hold the run for ever.
+      const deadline = AbortSignal.timeout(this.timeoutMs);
+      context.options = { ...options, signal: options.signal ? AbortSignal.any([options.signal, deadline]) : deadline };
       try {
         await this.next!.execute(context);
         const response = context.response!;
@@ -575,9 +611,19 @@ class RetryAndCount implements Middleware {
         }
         failure = `${response.status}`;
       } catch (error) {
-        delay = isTransientNetworkError(error) ? this.policy.delay(attempt, 'network') : undefined;
-        if (delay === undefined) throw error;
-        failure = (error as Error).message || 'network error';
+        if (deadline.aborted && !options.signal?.aborted) {
+          delay = this.policy.delay(attempt, 'network');
+          if (delay === undefined)
+            throw Object.assign(
+              new Error(`Graph did not answer ${method} ${key} within ${seconds} (${attempt + 1} attempts)`),
+              { name: GRAPH_TIMEOUT_CODE },
+            );
+          failure = `gave no answer within ${seconds}`;
+        } else {
+          delay = isTransientNetworkError(error) ? this.policy.delay(attempt, 'network') : undefined;
+          if (delay === undefined) throw error;
+          failure = (error as Error).message || 'network error';
+        }
       }
       this.log.warn(
         `Graph ${failure} on ${key}; retrying in ${(delay / 1000).toFixed(1)} s (retry ${attempt + 1} of ${this.policy.maxRetries})`,

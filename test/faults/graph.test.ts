@@ -149,6 +149,59 @@ describe('Graph faults', () => {
     await expectTheDayAsTheOracleSaysIt();
   });
 
+  // Short in tests so that a hang costs a fraction of a second; the clients' own are 100 s and 90 s.
+  const REQUEST_TIMEOUT_MS = 300;
+
+  it('a list Graph never answers: each attempt is abandoned after the timeout and retried, then the run fails naming the request; the next run completes', async () => {
+    await start('hang', { requestTimeoutMs: REQUEST_TIMEOUT_MS });
+    world.graph.inject({ path: /roleEligibilitySchedules/, kind: 'hang', times: 7 });
+    const failed = await daily();
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(
+      /error: Graph did not answer GET \/roleManagement\/directory\/roleEligibilitySchedules within 0\.3 s \(7 attempts\)/,
+    );
+    expect(failed.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    expect(failed.stderr).not.toMatch(/lease/i); // failed by the timeout, not by the lease lapsing
+    // Retried as a 503 would be: the same budget, the same backoff.
+    expect(waitsOn(/roleEligibilitySchedules/)).toEqual([1000, 2000, 4000, 8000, 16000, 32000]);
+    const asked = world.graph.requests.filter((r) => r.path.endsWith('/roleEligibilitySchedules'));
+    expect(asked.map((r) => r.status)).toEqual([0, 0, 0, 0, 0, 0, 0]); // never answered, asked 7 times
+    expect(await finalDays(world)).toEqual([]);
+    expect(world.email.sent).toEqual([]);
+
+    const again = await daily();
+    expect(again.code).toBe(0);
+    await expectTheDayAsTheOracleSaysIt();
+  });
+
+  it('a page inside paging that never comes, or whose body stalls, is abandoned after the timeout and asked again', async () => {
+    await start('hang-paging', { requestTimeoutMs: REQUEST_TIMEOUT_MS });
+    world.graph.inject({ path: /roleEligibilitySchedules.*skiptoken/i, kind: 'hang', times: 1 });
+    world.graph.inject({ path: /roleAssignmentSchedules.*skiptoken/i, kind: 'hang', afterHeaders: true, times: 2 });
+    const run = await daily();
+    expect(run.code).toBe(0);
+    expect(run.stderr).toMatch(
+      /warning: Graph gave no answer within 0\.3 s on \/roleManagement\/directory\/roleEligibilitySchedules; retrying in 1\.0 s/,
+    );
+    expect(waitsOn(/roleEligibilitySchedules/)).toEqual([1000]);
+    expect(waitsOn(/roleAssignmentSchedules/)).toEqual([1000, 2000]);
+    await expectTheDayAsTheOracleSaysIt();
+  });
+
+  it('a page inside paging that never comes, longer than the retry budget, fails the run naming the request', async () => {
+    await start('hang-paging-storm', { requestTimeoutMs: REQUEST_TIMEOUT_MS });
+    world.graph.inject({ path: /roleAssignmentSchedules.*skiptoken/i, kind: 'hang', afterHeaders: true, times: 7 });
+    const failed = await daily();
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(
+      /error: Graph did not answer GET \/roleManagement\/directory\/roleAssignmentSchedules within 0\.3 s \(7 attempts\)/,
+    );
+    const pages = world.graph.requests.filter((r) => r.path.endsWith('/roleAssignmentSchedules'));
+    expect(pages[0].query.$skiptoken).toBeUndefined(); // the first page came
+    expect(pages.filter((r) => r.query.$skiptoken !== undefined).length).toBe(7);
+    expect(await finalDays(world)).toEqual([]);
+  });
+
   it('"Invalid Skip Token" on the audit log: resumes from the last activation seen, not from the link', async () => {
     // Over 999 activations in Graph's 30 days: the audit log comes in more than one page.
     await start('skiptoken', {}, { users: 30, eligible: 40, active: 10, activationsPerDay: 45 });

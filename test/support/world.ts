@@ -61,6 +61,8 @@ const STORAGE_RETRY = { maxTries: 4, retryDelayInMs: 5, maxRetryDelayInMs: 20 };
 
 export interface WorldOptions extends Partial<Omit<GraphSimulatorOptions, 'tenant' | 'tls'>> {
   email?: 'endpoint' | 'connectionString' | 'none';
+  /** How long the product's Graph and ARM clients wait for one answer (default: theirs, 100 s and 90 s). */
+  requestTimeoutMs?: number;
 }
 
 class Capture extends Writable {
@@ -86,7 +88,7 @@ export async function startWorld(tenant: SimTenant, options: WorldOptions = {}):
   const tls = testTls();
   const connectionString = process.env.PIM_TEST_AZURITE_CONNECTION_STRING;
   if (!connectionString) throw new Error('Azurite is not running: run the tests with npm test');
-  const { email: emailMode = 'endpoint', ...graphOptions } = options;
+  const { email: emailMode = 'endpoint', requestTimeoutMs, ...graphOptions } = options;
   const waits: GraphWait[] = [];
   let skipped = 0;
   const timing: Timing = {
@@ -96,6 +98,7 @@ export async function startWorld(tenant: SimTenant, options: WorldOptions = {}):
     },
     emailPollIntervalMs: 10,
     storageRetry: STORAGE_RETRY,
+    requestTimeoutMs,
   };
   const graph = await startGraphSimulator({ tenant, tls, wallMs: () => Date.now() + skipped, ...graphOptions });
   sharedIdentity ??= startManagedIdentitySimulator({

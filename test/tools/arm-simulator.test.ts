@@ -209,6 +209,44 @@ describe('the ARM simulator and client', () => {
     expect(arm.requests.filter((r) => r.status === 429)).toHaveLength(2);
   });
 
+  // Short in tests so that a hang costs a fraction of a second (the client's own is 90 s).
+  const hangingClient = () =>
+    new ArmClient({
+      endpoint: arm.url,
+      credential,
+      log: streamLog(new PassThrough()),
+      requestTimeoutMs: 200,
+      sleep: async (ms) => void waits.push(ms),
+    });
+
+  it('abandons a request ARM never answers after the timeout and retries it, inside paging too', async () => {
+    const path = `/subscriptions/${sub()}/providers/Microsoft.Authorization/roleEligibilitySchedules`;
+    const expected = await all(client(), path, { 'api-version': '2020-10-01' });
+    expect(expected.length).toBeGreaterThan(2); // more than one page
+    arm.requests.length = 0;
+    arm.hang(2, /skiptoken/i); // the second page, twice
+    const rows = await all(hangingClient(), path, { 'api-version': '2020-10-01' });
+    expect(rows).toEqual(expected);
+    expect(waits).toEqual([1000, 2000]); // as a 503 is
+    expect(arm.requests.filter((r) => r.status === 0).map((r) => r.query.$skiptoken !== undefined)).toEqual([
+      true,
+      true,
+    ]);
+  });
+
+  it('fails with ArmTimeout naming the request once a hang outlasts the retries', async () => {
+    const path = `/subscriptions/${sub()}/providers/Microsoft.Authorization/roleAssignmentSchedules`;
+    arm.hang(6);
+    const error = await all(hangingClient(), path, { 'api-version': '2020-10-01' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ArmRequestError);
+    expect((error as ArmRequestError).code).toBe('ArmTimeout');
+    expect((error as ArmRequestError).status).toBe(0);
+    expect((error as ArmRequestError).path).toBe(path);
+    expect((error as Error).message).toBe(`ARM did not answer GET ${path} within 0.2 s (6 attempts)`);
+    expect(waits).toEqual([1000, 2000, 4000, 8000, 16000]);
+    expect(arm.requests.map((r) => r.status)).toEqual([0, 0, 0, 0, 0, 0]);
+  });
+
   it('keeps at most maxConcurrent requests in flight across scopes', async () => {
     const slow = await startArmSimulator({ estate, tls: testTls(), pageSize: 50, latencyMs: 30 });
     let peak = 0;
