@@ -10,6 +10,7 @@
  */
 import type { TokenCredential } from '@azure/identity';
 import type { Log } from '../log';
+import { RetryPolicy } from '../util/retry';
 
 export interface ArmClientOptions {
   /** ARM root, e.g. https://management.azure.com (ARM_ENDPOINT). */
@@ -72,28 +73,25 @@ const RETRYABLE = new Set([429, 500, 502, 503, 504]);
  */
 export const DEFAULT_MAX_CONCURRENT = 16;
 
-const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** `Retry-After` as seconds or an HTTP date; undefined when absent or unreadable. */
-function retryAfterMs(header: string | null): number | undefined {
-  if (!header) return undefined;
-  if (/^\d+(\.\d+)?$/.test(header.trim())) return Number(header) * 1000;
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
-}
-
 export class ArmClient {
   readonly stats: ArmStats = { requests: 0, retries: 0, throttled: 0 };
   private readonly root: string;
   private readonly scope: string;
-  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly retry: RetryPolicy;
   private inFlight = 0;
   private readonly waiting: Array<() => void> = [];
 
   constructor(private readonly options: ArmClientOptions) {
     this.root = options.endpoint.replace(/\/+$/, '');
     this.scope = `${new URL(this.root).origin}/.default`;
-    this.sleep = options.sleep ?? realSleep;
+    const sleep = options.sleep;
+    this.retry = new RetryPolicy(this.stats, {
+      retryable: RETRYABLE,
+      maxRetries: options.maxRetries ?? 5,
+      baseDelayMs: options.baseDelayMs ?? 1000,
+      maxDelayMs: options.maxDelayMs ?? 120_000,
+      sleep: sleep && ((ms: number) => sleep(ms)),
+    });
   }
 
   /** The tenant the identity signs in to (the token's `tid`): the tenant root group's id. */
@@ -147,13 +145,10 @@ export class ArmClient {
   }
 
   private async get<T>(url: string, path: string): Promise<T> {
-    const maxRetries = this.options.maxRetries ?? 5;
-    const base = this.options.baseDelayMs ?? 1000;
-    const cap = this.options.maxDelayMs ?? 120_000;
     const timeoutMs = this.options.requestTimeoutMs ?? DEFAULT_ARM_REQUEST_TIMEOUT_MS;
     const seconds = `${+(timeoutMs / 1000).toFixed(1)} s`;
     for (let attempt = 0; ; attempt++) {
-      let wait: number | undefined;
+      let delay: number | undefined;
       let failure: string;
       const release = await this.slot();
       let deadline: AbortSignal | undefined;
@@ -177,7 +172,8 @@ export class ArmClient {
         } catch {
           // not JSON: keep the status
         }
-        if (!RETRYABLE.has(response.status) || attempt >= maxRetries) {
+        delay = this.retry.delay(attempt, response.status, response.headers.get('retry-after'));
+        if (delay === undefined) {
           throw new ArmRequestError(
             `ARM answered ${response.status} ${code} for ${path}: ${message}`,
             response.status,
@@ -185,13 +181,12 @@ export class ArmClient {
             path,
           );
         }
-        if (response.status === 429) this.stats.throttled++;
-        wait = retryAfterMs(response.headers.get('retry-after'));
         failure = `${response.status} ${code}`;
       } catch (error) {
         if (error instanceof ArmRequestError) throw error;
         const timedOut = deadline?.aborted === true;
-        if (attempt >= maxRetries)
+        delay = this.retry.delay(attempt, 'network');
+        if (delay === undefined)
           throw timedOut
             ? new ArmRequestError(
                 `ARM did not answer GET ${path} within ${seconds} (${attempt + 1} attempts)`,
@@ -209,12 +204,10 @@ export class ArmClient {
       } finally {
         release();
       }
-      const delay = Math.min(wait ?? base * 2 ** attempt, cap);
-      this.stats.retries++;
       this.options.log.warn(
-        `ARM ${failure} on ${path}; retrying in ${(delay / 1000).toFixed(1)} s (retry ${attempt + 1} of ${maxRetries})`,
+        `ARM ${failure} on ${path}; retrying in ${(delay / 1000).toFixed(1)} s (retry ${attempt + 1} of ${this.retry.maxRetries})`,
       );
-      await this.sleep(delay);
+      await this.retry.sleep(delay, path);
     }
   }
 }

@@ -12,6 +12,7 @@ import { TokenCredentialAuthenticationProvider } from '@microsoft/microsoft-grap
 import type { TokenCredential } from '@azure/identity';
 import type { Log } from '../log';
 import { awaitedLater } from '../util/promises';
+import { RetryPolicy } from '../util/retry';
 
 export interface GraphClientOptions {
   /** Graph root, e.g. https://graph.microsoft.com (GRAPH_ENDPOINT). */
@@ -188,7 +189,15 @@ export class GraphClient {
   private readonly retry: RetryPolicy;
 
   constructor(private readonly options: GraphClientOptions) {
-    this.retry = new RetryPolicy(this.stats, options);
+    // The statuses the SDK's own RetryHandler retries, and its longest wait (RETRY_STATUS_CODES,
+    // MAX_DELAY in @microsoft/microsoft-graph-client's lib/src/middleware).
+    this.retry = new RetryPolicy(this.stats, {
+      retryable: RETRYABLE_STATUS,
+      maxRetries: options.maxRetries ?? 6,
+      baseDelayMs: options.baseDelayMs ?? 1_000,
+      maxDelayMs: options.maxDelayMs ?? 180_000,
+      sleep: options.sleep,
+    });
     this.root = `${options.endpoint.replace(/\/+$/, '')}/v1.0`;
     const authProvider = new TokenCredentialAuthenticationProvider(options.credential, {
       scopes: [`${new URL(options.endpoint).origin}/.default`],
@@ -513,52 +522,6 @@ function headerOf(headers: Record<string, string> | undefined, name: string): st
   if (!headers) return undefined;
   const key = Object.keys(headers).find((k) => k.toLowerCase() === name);
   return key === undefined ? undefined : headers[key];
-}
-
-function realSleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Retry-After is seconds or an HTTP date (RFC 9110); undefined when absent or unreadable. */
-function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
-  if (!header) return undefined;
-  if (/^\d+(\.\d+)?$/.test(header.trim())) return Math.ceil(Number(header) * 1000);
-  const date = Date.parse(header);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
-
-/**
- * The one retry policy, for requests and for the items of a `$batch` alike: 429, 503, 504 and
- * network faults, at most `maxRetries` times, waiting what Retry-After asks (never earlier:
- * throttled requests still count against the app, https://learn.microsoft.com/graph/throttling)
- * or else doubling from `baseDelayMs`, and never longer than `maxDelayMs`.
- */
-class RetryPolicy {
-  readonly maxRetries: number;
-  readonly sleep: (ms: number, endpoint: string) => Promise<void>;
-  private readonly maxDelayMs: number;
-  private readonly baseDelayMs: number;
-
-  constructor(
-    private readonly stats: GraphStats,
-    options: GraphClientOptions,
-  ) {
-    this.maxRetries = options.maxRetries ?? 6;
-    this.maxDelayMs = options.maxDelayMs ?? 180_000;
-    this.baseDelayMs = options.baseDelayMs ?? 1_000;
-    this.sleep = options.sleep ?? realSleep;
-  }
-
-  /**
-   * The wait before asking again after attempt `attempt` (0 for the first) answered `status`
-   * (`network` for a fault before any answer); undefined when it is not retried. Counted.
-   */
-  delay(attempt: number, status: number | 'network', retryAfter?: string | null): number | undefined {
-    if ((status !== 'network' && !RETRYABLE_STATUS.has(status)) || attempt >= this.maxRetries) return undefined;
-    if (status === 429) this.stats.throttled++;
-    this.stats.retries++;
-    return Math.min(retryAfterMs(retryAfter ?? null) ?? this.baseDelayMs * 2 ** attempt, this.maxDelayMs);
-  }
 }
 
 /**
