@@ -30,19 +30,28 @@ const START = '2026-09-01';
 const logs = new LogBook();
 
 describe('Blob Storage faults', () => {
-  let world: World;
   let proxy: BlobProxy;
-  const clock = new Clock(at(START));
+  // Each test has a world of its own (its own tenant, containers and clock, from START), so that
+  // each passes alone and in any order; only the proxy in front of Azurite is shared.
+  let world: World;
+  let clock: Clock;
   let feed: ActivationFeed;
 
   beforeAll(async () => {
-    ({ world, feed } = await startSmallWorld('storage', clock));
     proxy = await startBlobProxy();
+  });
+  beforeEach(async () => {
+    clock = new Clock(at(START));
+    ({ world, feed } = await startSmallWorld('storage', clock));
     logs.knowSecretsOf(world);
+  });
+  afterEach(async () => {
+    proxy.clear();
+    await proxy.down(false);
+    await world?.stop();
   });
   afterAll(async () => {
     await proxy?.stop();
-    await world?.stop();
     expect(logs.leaks()).toEqual([]);
   });
 
@@ -88,6 +97,7 @@ describe('Blob Storage faults', () => {
   });
 
   it('a transient 500 or reset on a write is retried by the storage client; the run succeeds', async () => {
+    expect((await run(['daily', '--now', at(START)])).code).toBe(0); // a day before, as a deployment has
     const day = addDays(START, 1);
     clock.set(at(day));
     feed.add(at(START), at(day), 3);
@@ -105,6 +115,7 @@ describe('Blob Storage faults', () => {
   });
 
   it('a daily run failing at its Nth write, for every N: never final over missing files; caught up by a re-run or by the next day', async () => {
+    expect((await run(['daily', '--now', at(START)])).code).toBe(0); // the first day, before any fault
     let day = addDays(START, 1);
     const outcomes: string[] = [];
     for (let n = 1; ; n++) {
@@ -151,11 +162,11 @@ describe('Blob Storage faults', () => {
     expect((await finalDays(world)).filter((d) => emails.get(d) !== 1)).toEqual([]);
   }, 120_000);
 
-  // The last day the tests above made final (how many days they use depends on how many writes a run makes).
-  const lastFinal = async () => (await finalDays(world)).sort().pop()!;
-
-  it('the operation id cannot be stored in the outbox: nothing is sent, the digest stays queued; the next run sends it once', async () => {
-    const day = addDays(await lastFinal(), 1);
+  /**
+   * Runs the daily job for `day` with the second write of its outbox entry refused (the one that
+   * stores the ACS operation id before the send): the day is final, its digest queued and unsent.
+   */
+  async function dailyWithOperationIdRefused(day: string) {
     clock.set(at(day));
     let outboxWrites = 0;
     proxy.onWrite = (w) => {
@@ -163,19 +174,36 @@ describe('Blob Storage faults', () => {
       if (w.method === 'PUT' && w.blob === `state/outbox/${day}.json` && ++outboxWrites === 2) return { status: 403 };
       return 'pass';
     };
-    const sentBefore = world.email.sent.length;
-    const first = await run(['daily', '--now', at(day)]);
+    const result = await run(['daily', '--now', at(day)]);
     proxy.clear();
+    return result;
+  }
+
+  it('the operation id cannot be stored in the outbox: nothing is sent, the digest stays queued; the next run sends it once', async () => {
+    const day = START;
+    const first = await dailyWithOperationIdRefused(day);
     expect([first.code, first.stderr]).toEqual([
       1,
       expect.stringContaining(`state/outbox/${day}.json failed (HTTP 403`),
     ]);
-    expect(world.email.sent.length).toBe(sentBefore);
+    expect(world.email.sent).toEqual([]);
+    expect(await finalDays(world)).toEqual([day]);
     expect(await world.list(world.reports, 'state/outbox/')).toEqual([`state/outbox/${day}.json`]);
+
+    const next = addDays(day, 1);
+    clock.set(at(next));
+    expect((await run(['daily', '--now', at(next)])).code).toBe(0);
+    expect([...emailsPerDay(world)].sort()).toEqual([
+      [day, 1],
+      [next, 1],
+    ]);
+    expect(await world.list(world.reports, 'state/outbox/')).toEqual([]);
   });
 
   it('a digest sent and recorded whose outbox entry was not emptied: the next run does not send it again', async () => {
-    const queued = await lastFinal(); // final, its digest queued by the test above and never sent
+    const queued = START;
+    expect((await dailyWithOperationIdRefused(queued)).code).toBe(1); // final, its digest queued and never sent
+    expect(world.email.sent).toEqual([]);
     const day = addDays(queued, 1);
     clock.set(at(day));
     proxy.onWrite = (w) => (w.method === 'DELETE' && w.blob === `state/outbox/${day}.json` ? { status: 403 } : 'pass');
@@ -197,10 +225,18 @@ describe('Blob Storage faults', () => {
   });
 
   it('a monthly run failing at its Nth write, for every N: no manifest until the pack is whole; the re-run completes and verifies', async () => {
-    // The harvest so far covers August (partly) and September; September is sealed from October 2nd.
+    // Daily runs through September harvest it (with activations between them); it is sealed from
+    // October 2nd.
+    let last = START;
+    for (const day of [START, '2026-09-16', '2026-10-01']) {
+      clock.set(at(day));
+      if (day !== START) feed.add(at(last), at(day), 4);
+      expect([day, (await run(['daily', '--now', at(day)])).code]).toEqual([day, 0]);
+      last = day;
+    }
     const now = '2026-10-02T03:00:00Z';
     clock.set(now);
-    feed.add(at(await lastFinal()), now, 4); // after the last daily run: only the monthly run harvests them
+    feed.add(at(last), now, 4); // after the last daily run: only the monthly run harvests them
     const month = '2026-09';
     let n = 1;
     for (; n < 40; n++) {
