@@ -20,6 +20,18 @@
  * client times the simulator first). `--repeat N` runs the job N times and reports the median run.
  * And the cold start: the time to require the Functions entry modules in a fresh process.
  * PIM_BENCH_NODE_ARGS adds node options to the product's process (e.g. `--max-old-space-size=160`).
+ *
+ * Stored history (`--history-days N`, default 90; 0: off, a first run on an empty store): before the
+ * measured run, the product's own daily job runs against the same simulated tenant at `now - 1 day`,
+ * `now - 31 days`, … (the simulator's clock moved with it), 30 days apart, so the oldest, a first run,
+ * harvests the 30 days before it and each later one the 30 days since the last: what the app itself
+ * keeps under `state/` (month files, run-day files, watermark, the last run day's manifest and
+ * snapshot) then covers at least N days before `now`, written by the product's code, never by the
+ * bench. The tenant's audit log then spans those days too (same activations a day). The measured run
+ * is then the day after yesterday's run: it harvests from the watermark less the overlap (two days,
+ * not 30), and reads the whole stored window to list the unused eligibilities. The audit log's lower
+ * bound counts the events of the window that run reads (`activationsWindow` of src/history on the
+ * seeded watermark), not 30 days; the other lists are a first run's. Seeding time is printed apart.
  */
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -38,10 +50,12 @@ import { generateTenant, transitiveMemberIds } from './tenant/generate';
 import type { SimTenant } from './tenant/model';
 import { timeKey } from './tenant/time';
 import { CISA_PRIVILEGED_ROLE_IDS } from '../src/pim/roles';
+import { activationsWindow, type Watermark } from '../src/history';
 
 const ROOT = resolve(__dirname, '..', '..');
 const DIST = resolve(__dirname, '..');
 const CONTAINER = 'pim-reports';
+const ARCHIVE = 'pim-archive';
 const ACTIVATION_COMPLETED = 'Add member to role completed (PIM activation)';
 const ACTIVATION_APPROVED = 'Add member to role request approved (PIM activation)';
 const DAY_MS = 86_400_000;
@@ -67,6 +81,8 @@ interface BenchOptions {
   profile: boolean;
   /** Subscriptions of the Azure estate read with AZURE_RESOURCE_SCOPES=root (0: Azure off). */
   azureSubscriptions: number;
+  /** Days of the app's own stored history before the run (0: none, a first run). */
+  historyDays: number;
 }
 
 function parseOptions(argv: string[]): BenchOptions {
@@ -85,6 +101,7 @@ function parseOptions(argv: string[]): BenchOptions {
       'cold-only': { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
       'azure-subscriptions': { type: 'string', default: '500' },
+      'history-days': { type: 'string', default: '90' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -104,6 +121,7 @@ function parseOptions(argv: string[]): BenchOptions {
         '  --cold-only               measure the cold start only',
         '  --profile                 write a V8 CPU profile of the product next to the figures',
         '  --azure-subscriptions N   subscriptions of the Azure estate (PIM for Azure resources at root; default 500, 0: off)',
+        "  --history-days N          days of stored history the product's own earlier daily runs leave before the run (default 90: UNUSED_AFTER_DAYS; 0: off, a first run)",
         '',
       ].join('\n'),
     );
@@ -129,6 +147,7 @@ function parseOptions(argv: string[]): BenchOptions {
     daily: !values['cold-only'],
     profile: Boolean(values.profile),
     azureSubscriptions: num('azure-subscriptions', values['azure-subscriptions'], 0),
+    historyDays: Math.round(num('history-days', values['history-days'], 0)),
   };
 }
 
@@ -361,6 +380,8 @@ process.on('exit', () => {
 
 interface Manifest {
   files: Array<{ name: string; rows: number; bytes: number }>;
+  digest?: { unusedEligibilities: number; unusedComplete: boolean };
+  activations?: { count: number };
   runStartedUtc: string;
   runFinishedUtc: string;
   graph: { requests: number; retries: number; throttled: number; byEndpoint: Record<string, number> };
@@ -386,6 +407,10 @@ interface RunFigures {
     reportedByProduct: Manifest['graph'];
   };
   files: Array<{ name: string; rows: number; bytes: number }>;
+  /** The unused eligibilities the run listed (manifest, digest.txt), against the eligible rows. */
+  unused: { rows: number; complete: boolean; digestCount: number | null; eligibleRows: number };
+  /** Monthly packs this run wrote (with stored history, the month just ended once sealed). */
+  monthlyPacksWritten: string[];
 }
 
 interface Usage {
@@ -461,6 +486,97 @@ function timeline(
     e.count++;
   }
   return Object.fromEntries(Object.entries(out).sort((a, b) => a[1].first - b[1].first));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Stored history
+// ---------------------------------------------------------------------------------------------------------
+
+/** Daily runs 30 days apart (the audit log's retention) whose harvests cover `days` before the run's day. */
+export function seedingRunsFor(days: number): number {
+  return Math.max(1, Math.ceil((days - 1) / 30));
+}
+
+/** When the seeding runs happen, oldest first: yesterday, and every 30 days before it. */
+export function seedingTimes(now: Date, days: number): Date[] {
+  const n = seedingRunsFor(days);
+  return Array.from({ length: n }, (_, k) => new Date(now.getTime() - DAY_MS - (n - 1 - k) * 30 * DAY_MS));
+}
+
+interface Seeding {
+  ms: number;
+  runs: Array<{ nowUtc: string; wallMs: number; activations: number }>;
+  /** Activations the seeding runs harvested (each audit id once: the runs' windows overlap by de-duplicated hours only). */
+  activations: number;
+  watermark: Watermark;
+}
+
+/**
+ * The app's own history, as the app writes it: its daily job run at each of `times` with the
+ * simulator's clock there (the audit log's 30 days move with it), each after the last, on the
+ * run's container. Then the clock is back at `now`.
+ */
+async function seedHistory(args: {
+  graph: { setNow(now: () => Date): void; resetRateLimits(): void };
+  now: Date;
+  times: Date[];
+  env: Record<string, string>;
+  connectionString: string;
+  container: string;
+  logFile: string;
+}): Promise<Seeding> {
+  const started = Date.now();
+  const blobs = BlobServiceClient.fromConnectionString(args.connectionString).getContainerClient(args.container);
+  const runs: Seeding['runs'] = [];
+  let log = '';
+  try {
+    for (const at of args.times) {
+      args.graph.setNow(() => at);
+      args.graph.resetRateLimits();
+      const child = await run(
+        process.execPath,
+        [join(DIST, 'src', 'cli.js'), 'daily', '--now', at.toISOString()],
+        args.env,
+      );
+      log += child.stderr;
+      if (child.code !== 0)
+        throw new Error(
+          `seeding: pim-reporter daily --now ${at.toISOString()} exited with ${child.code}:\n${child.stderr.split('\n').slice(-15).join('\n')}`,
+        );
+      const day = at.toISOString().slice(0, 10).replace(/-/g, '/');
+      const manifest = JSON.parse(
+        (await blobs.getBlockBlobClient(`daily/${day}/manifest.json`).downloadToBuffer()).toString('utf8'),
+      ) as Manifest;
+      runs.push({
+        nowUtc: at.toISOString(),
+        wallMs: round(child.wallMs),
+        activations: manifest.activations?.count ?? 0,
+      });
+    }
+  } finally {
+    args.graph.setNow(() => args.now);
+    args.graph.resetRateLimits();
+    await writeFile(args.logFile, log);
+  }
+  const watermark = JSON.parse(
+    (await blobs.getBlockBlobClient('state/activations-watermark.json').downloadToBuffer()).toString('utf8'),
+  ) as Watermark;
+  return {
+    ms: Date.now() - started,
+    runs,
+    activations: runs.reduce((n, r) => n + r.activations, 0),
+    watermark,
+  };
+}
+
+/** The months whose pack is complete in `container`. */
+async function monthlyPacks(connectionString: string, container: string): Promise<string[]> {
+  const client = BlobServiceClient.fromConnectionString(connectionString).getContainerClient(container);
+  if (!(await client.exists())) return [];
+  const months: string[] = [];
+  for await (const b of client.listBlobsFlat({ prefix: 'monthly/' }))
+    if (b.name.endsWith('/manifest.json')) months.push(b.name.slice('monthly/'.length, -'/manifest.json'.length));
+  return months;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -547,7 +663,8 @@ async function main(): Promise<void> {
       eligible: Math.round(50_000 * o.scale),
       active: Math.round(20_000 * o.scale),
       activationsPerDay: Math.round(o.activationsPerDay * o.scale),
-      auditDays: 30,
+      // With stored history, the audit log spans it too: the earlier runs harvested it from there.
+      auditDays: o.historyDays > 0 ? 1 + 30 * seedingRunsFor(o.historyDays) : 30,
     };
     say(
       `Generating the tenant (scale ${o.scale}: ${size.eligible} eligible, ${size.active} active, ${size.groups} groups)`,
@@ -555,7 +672,7 @@ async function main(): Promise<void> {
     const genStarted = Date.now();
     const tenant = generateTenant({ seed: o.seed, now, ...size });
     const generateMs = Date.now() - genStarted;
-    const bound = lowerBound(tenant, now, o);
+    let bound = lowerBound(tenant, now, o);
     const tenantFacts = {
       ...size,
       eligibilitySchedules: tenant.eligibilitySchedules.length,
@@ -636,6 +753,64 @@ async function main(): Promise<void> {
         ...(o.profile ? ['--cpu-prof', '--cpu-prof-dir', dirname(o.out)] : []),
         ...(process.env.PIM_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
       ];
+      // Each run's container (one per repeat) is seeded first, then the clock is put back to `now`.
+      const containerOf = (i: number) => (o.repeat > 1 ? `${CONTAINER}-${i + 1}` : CONTAINER);
+      const archiveOf = (i: number) => (o.repeat > 1 ? `${ARCHIVE}-${i + 1}` : ARCHIVE);
+      let seeding: Seeding | undefined;
+      if (o.historyDays > 0) {
+        for (let i = 0; i < o.repeat; i++) {
+          say(
+            `Seeding ${o.historyDays} days of stored history into ${containerOf(i)}: the product's daily job at ${seedingTimes(
+              now,
+              o.historyDays,
+            )
+              .map((t) => t.toISOString().slice(0, 10))
+              .join(', ')}`,
+          );
+          const seeded = await seedHistory({
+            graph,
+            now,
+            times: seedingTimes(now, o.historyDays),
+            // Entra only: the Azure estate is read by the measured run alone, as without history.
+            env: {
+              ...Object.fromEntries(
+                Object.entries(env).filter(([k]) => k !== 'AZURE_RESOURCE_SCOPES' && k !== 'ARM_ENDPOINT'),
+              ),
+              REPORTS_CONTAINER: containerOf(i),
+              ARCHIVE_CONTAINER: archiveOf(i),
+            },
+            connectionString: azurite.connectionString,
+            container: containerOf(i),
+            logFile: logFile.replace(/\.log$/, `-seeding${o.repeat > 1 ? `-${i + 1}` : ''}.log`),
+          });
+          say(
+            `  ${seeded.activations} activations harvested by ${seeded.runs.length} runs, history since ${seeded.watermark.coverageStartUtc} (${(seeded.ms / 1000).toFixed(1)} s)`,
+          );
+          seeding ??= seeded;
+          if (i > 0) seeding.ms += seeded.ms;
+        }
+        // The audit log's bound: the events of the window the measured run reads, as the product works it out.
+        const { window } = activationsWindow(seeding!.watermark, now);
+        const from = timeKey(window!.from.toISOString())!;
+        bound = lowerBound(
+          {
+            ...tenant,
+            directoryAudits: tenant.directoryAudits.filter((a) => (timeKey(a.activityDateTime) ?? '') >= from),
+          },
+          now,
+          o,
+        );
+        result.history = {
+          days: o.historyDays,
+          seedingMs: seeding!.ms,
+          runs: seeding!.runs,
+          activations: seeding!.activations,
+          historySinceUtc: seeding!.watermark.coverageStartUtc,
+          harvestedThroughUtc: seeding!.watermark.harvestedThroughUtc,
+          measuredRunWindow: { fromUtc: window!.from.toISOString(), toUtc: now.toISOString() },
+        };
+      }
+
       say('Calibrating: what one request takes here, by a bare client (schedules page, audit page, $batch)');
       const perRequest = await calibrate(graph.url, tenant, now, {
         PATH: env.PATH,
@@ -649,18 +824,20 @@ async function main(): Promise<void> {
       result.tenant = tenantFacts;
       result.lowerBound = { ...bound, measured: { perRequestMs: perRequest, ...measuredBound } };
 
-      // Each repeat writes into a container of its own, so each is a first run (a 30-day harvest).
+      // Each repeat writes into a container of its own: a first run (a 30-day harvest), or with
+      // stored history the day after its container's seeding runs.
       const runs: RunFigures[] = [];
       for (let i = 0; i < o.repeat; i++) {
         if (o.repeat > 1) say(`Run ${i + 1} of ${o.repeat}`);
         graph.resetRateLimits();
-        const container = o.repeat > 1 ? `${CONTAINER}-${i + 1}` : CONTAINER;
+        const container = containerOf(i);
+        const packsBefore = seeding ? await monthlyPacks(azurite.connectionString, archiveOf(i)) : [];
         const firstRequest = graph.requests.length;
         const firstArmRequest = arm?.requests.length ?? 0;
         const child = await run(
           process.execPath,
           [...nodeArgs, '-r', hook, join(DIST, 'src', 'cli.js'), 'daily', '--now', now.toISOString()],
-          { ...env, REPORTS_CONTAINER: container },
+          { ...env, REPORTS_CONTAINER: container, ...(seeding ? { ARCHIVE_CONTAINER: archiveOf(i) } : {}) },
           o.repeat > 1 ? logFile.replace(/\.log$/, `-${i + 1}.log`) : logFile,
         );
         if (child.code !== 0)
@@ -673,6 +850,14 @@ async function main(): Promise<void> {
         const manifest = JSON.parse(
           (await blobs.getBlockBlobClient(`daily/${day}/manifest.json`).downloadToBuffer()).toString('utf8'),
         ) as Manifest;
+        const unusedRows = manifest.files.find((f) => f.name === 'unused-eligibilities.csv')?.rows ?? 0;
+        const digestText = (await blobs.getBlockBlobClient(`daily/${day}/digest.txt`).downloadToBuffer()).toString(
+          'utf8',
+        );
+        const digestUnused = /^Eligible but unused \((\d+)\)$/m.exec(digestText);
+        const packed = seeding
+          ? (await monthlyPacks(azurite.connectionString, archiveOf(i))).filter((m) => !packsBefore.includes(m))
+          : [];
         const productRequests = graph.requests.slice(firstRequest);
         const http = productRequests.filter((r) => !r.batched);
         runs.push({
@@ -698,8 +883,17 @@ async function main(): Promise<void> {
           },
           files: manifest.files.map((f) => ({ name: f.name, rows: f.rows, bytes: f.bytes })),
           arm: arm && estate ? armFigures(arm.requests.slice(firstArmRequest), estate, manifest) : undefined,
+          unused: {
+            rows: unusedRows,
+            complete: manifest.digest?.unusedComplete ?? false,
+            digestCount: digestUnused ? Number(digestUnused[1]) : null,
+            eligibleRows: manifest.files.find((f) => f.name === 'eligible-assignments.csv')?.rows ?? 0,
+          },
+          monthlyPacksWritten: packed,
         });
         const r = runs[runs.length - 1];
+        if (packed.length > 0)
+          say(`  this run also wrote the monthly pack of ${packed.join(', ')} (sealed today): a second snapshot`);
         say(
           `  wall ${(r.wallMs / 1000).toFixed(2)} s, peak RSS ${r.peakRssMb.toFixed(0)} MB, CPU ${(r.cpuMs.total / 1000).toFixed(2)} s, ${r.graph.requests} requests`,
         );
@@ -748,6 +942,16 @@ async function main(): Promise<void> {
               azureComplete: median.arm.incomplete === false,
             }
           : {}),
+        // The run read the stored history: the list is complete, has rows, and the digest shows them.
+        ...(seeding
+          ? {
+              unusedComplete:
+                median.unused.complete &&
+                median.unused.rows > 0 &&
+                median.unused.rows < median.unused.eligibleRows &&
+                median.unused.digestCount === median.unused.rows,
+            }
+          : {}),
         peakRssUnder300Mb: peakRssMb < 300,
         requestsWithin10Percent: requests <= requestBound * 1.1,
         wallWithin1_5xPlus2s: wallMs <= wallBoundMs * 1.5 + 2000,
@@ -793,6 +997,10 @@ async function main(): Promise<void> {
           .map((f) => `${f.name} ${f.rows}`)
           .join(', ')}`,
       );
+      if (seeding)
+        say(
+          `History        ${o.historyDays} days seeded in ${(seeding.ms / 1000).toFixed(1)} s (not in the figures above): ${seeding.activations} activations since ${seeding.watermark.coverageStartUtc.slice(0, 10)}; unused ${median.unused.rows} of ${median.unused.eligibleRows} eligible rows (digest: ${median.unused.digestCount ?? 'no section'}, complete: ${median.unused.complete})`,
+        );
       say(`Progress log   ${logFile}`);
     } finally {
       for (const stop of stoppers.reverse()) await stop().catch(() => undefined);

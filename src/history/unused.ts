@@ -80,7 +80,8 @@ export async function unusedEligibilities(input: UnusedInput): Promise<UnusedEli
 
     // The last use of each role by each principal, and of each group's membership, over the whole history.
     const lastRole = new Map<string, string>();
-    const lastGroup = new Map<string, string>();
+    /** By principal, then group: a principal activates few groups, where a role may be held by hundreds. */
+    const lastGroup = new Map<string, Map<string, string>>();
     const later = (map: Map<string, string>, key: string, at: string) => {
       const seen = map.get(key);
       if (seen === undefined || at > seen) map.set(key, at);
@@ -97,17 +98,26 @@ export async function unusedEligibilities(input: UnusedInput): Promise<UnusedEli
       for (const a of batch) {
         if (!a.activated || !a.principalId) continue;
         if (a.activationType === 'Group') {
-          if (a.groupAccess !== 'Owner') later(lastGroup, `${a.principalId}|${a.groupId}`.toLowerCase(), a.activated);
+          if (a.groupAccess !== 'Owner') {
+            const pid = a.principalId.toLowerCase();
+            let groups = lastGroup.get(pid);
+            if (!groups) lastGroup.set(pid, (groups = new Map()));
+            later(groups, a.groupId.toLowerCase(), a.activated);
+          }
         } else {
           later(lastRole, `${a.principalId}|${a.roleId}`.toLowerCase(), a.activated);
         }
       }
     }
     // The groups that hold each role: activating membership of one of them is using the role.
-    const groupsByRole = new Map<string, string[]>();
+    const groupsByRole = new Map<string, Set<string>>();
     for (const [groupId, held] of input.groupRoles) {
-      for (const { roleId } of held)
-        groupsByRole.set(roleId.toLowerCase(), [...(groupsByRole.get(roleId.toLowerCase()) ?? []), groupId]);
+      for (const { roleId } of held) {
+        const role = roleId.toLowerCase();
+        let groups = groupsByRole.get(role);
+        if (!groups) groupsByRole.set(role, (groups = new Set()));
+        groups.add(groupId.toLowerCase());
+      }
     }
 
     for await (const batch of input.eligible) {
@@ -117,14 +127,16 @@ export async function unusedEligibilities(input: UnusedInput): Promise<UnusedEli
         const start = row.start ? Date.parse(row.start) : undefined;
         if (start !== undefined && start > windowStart) continue; // not held long enough
         const pid = row.principalId.toLowerCase();
-        const groups = new Set([
-          ...(groupsByRole.get(row.roleId.toLowerCase()) ?? []),
-          ...(row.viaGroupId ? [row.viaGroupId.toLowerCase()] : []),
-        ]);
-        let last = lastRole.get(`${pid}|${row.roleId.toLowerCase()}`);
-        for (const g of groups) {
-          const at = lastGroup.get(`${pid}|${g}`);
-          if (at !== undefined && (last === undefined || at > last)) last = at;
+        const role = row.roleId.toLowerCase();
+        let last = lastRole.get(`${pid}|${role}`);
+        // The groups whose membership this principal activated, that hold the role or that it is eligible through.
+        const activatedGroups = lastGroup.get(pid);
+        if (activatedGroups) {
+          const holders = groupsByRole.get(role);
+          const via = row.viaGroupId ? row.viaGroupId.toLowerCase() : undefined;
+          for (const [g, at] of activatedGroups) {
+            if ((g === via || holders?.has(g)) && (last === undefined || at > last)) last = at;
+          }
         }
         if (last !== undefined && Date.parse(last) >= windowStart) continue; // used
         const from = Math.max(last ? Date.parse(last) : -Infinity, start ?? -Infinity, since);
