@@ -15,6 +15,7 @@ import type { JobContext } from './jobs/context';
 import { streamLog } from './log';
 import { createServices, type Timing } from './services';
 import { describeSettings, loadSettings, SettingsError } from './settings';
+import { limitHeapGrowth } from './util/heap';
 
 const USAGE = `Usage: pim-reporter <command> [options]
 
@@ -167,6 +168,8 @@ function parseCommand(command: string, args: string[]): { values: OptionValues }
 }
 
 if (require.main === module) {
+  // The process is the run's alone (src/util/heap.ts); tests that call main() in their own process are left as they are.
+  limitHeapGrowth();
   main(process.argv.slice(2), { env: process.env, stdout: process.stdout, stderr: process.stderr }).then(
     (code) => {
       process.exitCode = code;
