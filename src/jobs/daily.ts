@@ -3,9 +3,11 @@
  * snapshot, write the day's CSVs, digest and manifest, then email the digest once.
  *
  * A day whose manifest exists is final: a re-run rewrites nothing and only retries an email that
- * has not gone out. Order of writes: harvested activations and watermark first (the snapshot's
- * lists are read meanwhile), the day's files and the snapshot state, then the manifest that marks
- * the day final, then the email, then the pack of the month just ended once it is sealed (pack.ts).
+ * has not gone out. Order of writes: the harvested activations and the watermark, and meanwhile the
+ * day's assignment files once the snapshot is taken; then the day's other files and the snapshot
+ * state, then the manifest that marks the day final, then the email, then the pack of the month
+ * just ended once it is sealed (pack.ts). A day's files are not final before its manifest, so their
+ * order among themselves does not matter; a failed harvest stops the assignment files.
  */
 import { harvestSince, type Harvest } from './harvest';
 import { azureDigestManifest, azureDigestOf, startAzureReading, writeAzureAssignments } from './azure';
@@ -115,6 +117,7 @@ async function writeAssignmentFiles(
   ctx: JobContext,
   folder: string,
   snapshot: Snapshot,
+  signal: AbortSignal,
 ): Promise<{
   files: ManifestFile[];
   globalAdministrators: GlobalAdministratorCount;
@@ -126,6 +129,7 @@ async function writeAssignmentFiles(
   // Batches of a thousand rows: one await per batch on the way to the CSV, not one per row.
   const observed = async function* (batches: AsyncIterable<AssignmentRow[]>) {
     for await (const batch of batches) {
+      signal.throwIfAborted();
       for (const row of batch) {
         globalAdministrators.observe(row);
         roleSettingsInputs.observe(row);
@@ -133,6 +137,7 @@ async function writeAssignmentFiles(
       yield batch;
     }
   };
+  signal.throwIfAborted();
   const files: ManifestFile[] = [];
   for (const [name, rows] of [
     ['eligible-assignments.csv', snapshot.eligible],
@@ -183,7 +188,11 @@ async function writeDay(
   );
   // The day's assignment files as soon as the snapshot is taken, while the harvest still waits on the
   // audit log's rate limit (the files are not final before the manifest, whatever order they come in).
-  const assignmentsWritten = awaitedLater(snapshotTaken.then((taken) => writeAssignmentFiles(ctx, folder, taken)));
+  // A harvest that fails stops them (the run fails; nothing more of the day is written).
+  const harvestFailed = new AbortController();
+  const assignmentsWritten = awaitedLater(
+    snapshotTaken.then((taken) => writeAssignmentFiles(ctx, folder, taken, harvestFailed.signal)),
+  );
   let harvest: Harvest;
   try {
     // Scope Id from the Activated schedule of the same request, when the snapshot still has it (a
@@ -204,6 +213,7 @@ async function writeDay(
     }
     log.info(`Wrote ${folder}activations.csv (${harvest.count} activation(s))`);
   } catch (error) {
+    harvestFailed.abort(error);
     await settled(assignmentsWritten); // it reads the snapshot's sorters
     await snapshotTaken.then(
       (taken) => taken.dispose(),
@@ -266,6 +276,8 @@ async function writeDay(
     );
 
     // The last day that became final: a day whose run stopped before its manifest sent no digest.
+    // A failed read of the role settings fails the run before the snapshot state and the reminders.
+    await roleSettingsRead;
     const previous = await state.previousSnapshot(day, (d) => history.isDayFinal(d));
     const changes = await assignmentChanges(snapshot.schedules.sorted(), previous, {
       now,

@@ -202,7 +202,7 @@ export async function* harvestActivations(
   // second query starts there and the gap is recorded once.
   const start = { from: window.from };
   let approvals = 0;
-  for await (const record of auditRecords(graph, APPROVAL_ACTIVITY, window, start, log, onGap)) {
+  for await (const record of auditRecords(graph, APPROVAL_ACTIVITY, window, start, log, onGap, 'window')) {
     const approval = approvalOf(record);
     if (approval) {
       approvals++;
@@ -212,7 +212,7 @@ export async function* harvestActivations(
   let skipped = 0;
   let malformed = 0;
   let mismatched = 0;
-  for await (const record of auditRecords(graph, ACTIVATION_ACTIVITY, window, start, log, onGap)) {
+  for await (const record of auditRecords(graph, ACTIVATION_ACTIVITY, window, start, log, onGap, 'read')) {
     if (!activationTypeOf(record)) {
       skipped++;
       continue;
@@ -240,7 +240,10 @@ export async function* harvestActivations(
 /**
  * The PIM records of one activity in the window, oldest first. On a skip token Graph no longer
  * honours, the query restarts from the last time seen; on the retention refusal, from the floor
- * Graph names (what lies before it is a gap, recorded once for the window through `start`).
+ * Graph names. What lies before the floor is a gap, recorded once for the window through `start`:
+ * from the window's start when the completions are still to be read (`gapFrom` `window`, the
+ * approvals' query), from the last record read when the refusal comes part way through the
+ * completions (`read`), whose rows up to there were harvested.
  */
 async function* auditRecords(
   graph: GraphClient,
@@ -249,6 +252,7 @@ async function* auditRecords(
   start: { from: Date },
   log: Log,
   onGap: (gap: HarvestGap) => void,
+  gapFrom: 'window' | 'read',
 ): AsyncGenerator<DirectoryAudit> {
   let from = start.from;
   let restarts = 0;
@@ -280,7 +284,7 @@ async function* auditRecords(
         restarts++;
         if (floor > start.from) {
           const gap = {
-            fromUtc: start.from.toISOString(),
+            fromUtc: (gapFrom === 'read' ? from : start.from).toISOString(),
             toUtc: floor.toISOString(),
             reason: `Graph's audit log now starts at ${floor.toISOString()} (retention)`,
           };

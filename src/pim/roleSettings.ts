@@ -207,7 +207,11 @@ export async function readRoleSettings(graph: GraphClient, options: RoleSettings
       return assignments;
     })(),
   );
-  const [names, assignments] = await Promise.all([namesRead, policiesRead]);
+  // Both settled before either failure is thrown: no request of this read outlives it.
+  const [namesDone, policiesDone] = await Promise.allSettled([namesRead, policiesRead]);
+  if (namesDone.status === 'rejected') throw namesDone.reason;
+  if (policiesDone.status === 'rejected') throw policiesDone.reason;
+  const [names, assignments] = [namesDone.value, policiesDone.value];
 
   const rows: RoleSettingsRow[] = [];
   const incomplete: RoleSettingsIncomplete[] = [];
@@ -236,8 +240,11 @@ export async function readRoleSettings(graph: GraphClient, options: RoleSettings
         $expand: POLICY_EXPAND,
       },
     }));
+    // Batches answer in whatever order they complete: what is reported is put in a fixed order.
     const denied: string[] = [];
     let deniedAnswer: UnreadableList | undefined;
+    const groupIncomplete: RoleSettingsIncomplete[] = [];
+    const groupLacking: string[] = [];
     for await (const page of graph.batchPages<RolePolicyAssignment>(lists, {
       concurrency: GROUP_POLICY_BATCHES_IN_FLIGHT,
     })) {
@@ -246,10 +253,10 @@ export async function readRoleSettings(graph: GraphClient, options: RoleSettings
         const groupName = groups.get(list.key) ?? '';
         if (list.status === 403) {
           denied.push(list.key);
-          deniedAnswer ??= list;
+          if (!deniedAnswer || list.key < deniedAnswer.key) deniedAnswer = list;
           continue;
         }
-        incomplete.push({
+        groupIncomplete.push({
           list: 'roleSettings',
           groupId: list.key,
           groupName,
@@ -268,9 +275,13 @@ export async function readRoleSettings(graph: GraphClient, options: RoleSettings
           privileged: true,
         });
         groupRows.push(row);
-        if (missingRules.length > 0) lacking.push(`${row.roleName}: ${missingRules.join(', ')}`);
+        if (missingRules.length > 0) groupLacking.push(`${row.roleName}: ${missingRules.join(', ')}`);
       }
     }
+    incomplete.push(
+      ...groupIncomplete.sort((a, b) => ordinal(a.groupName, b.groupName) || ordinal(a.groupId, b.groupId)),
+    );
+    lacking.push(...groupLacking.sort(ordinal));
     if (deniedAnswer) {
       // Every group answers alike without the permission: one line, not one per group.
       incomplete.push({

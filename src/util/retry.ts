@@ -26,10 +26,12 @@ export interface RetryPolicyOptions {
 
 /**
  * Transient answers and network faults, at most `maxRetries` times, waiting what Retry-After asks
- * (never earlier: throttled requests still count against the caller,
+ * (not earlier: throttled requests still count against the caller,
  * https://learn.microsoft.com/graph/throttling,
  * https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling)
- * or else doubling from `baseDelayMs`, and never longer than `maxDelayMs`.
+ * or else doubling from `baseDelayMs`; every wait is capped at `maxDelayMs`, so a Retry-After longer
+ * than that is cut short (a retry that comes too early is throttled again and counts against the
+ * budget, so the run fails within a bounded time instead of sleeping on a service's word).
  */
 export class RetryPolicy {
   readonly maxRetries: number;

@@ -139,6 +139,35 @@ describe('Graph faults', () => {
     await expectTheDayAsTheOracleSaysIt();
   });
 
+  it("an audit log that fails stops the run before the day's assignment files are written (the snapshot still being read)", async () => {
+    await start('audit-fails-early', { requestTimeoutMs: REQUEST_TIMEOUT_MS });
+    // The snapshot is held up (two abandoned attempts) while the audit log fails at once.
+    world.graph.inject({ path: /roleEligibilitySchedules/, kind: 'hang', times: 2 });
+    world.graph.inject({ path: /directoryAudits/, status: 500, times: 1 });
+    const failed = await daily();
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain('error: Graph 500 InternalServerError on /auditLogs/directoryAudits');
+    expect(await world.list(world.reports, folderOf(DAY))).toEqual([]);
+    expect(await finalDays(world)).toEqual([]);
+    expect((await daily()).code).toBe(0);
+    await expectTheDayAsTheOracleSaysIt();
+  });
+
+  it('role settings that cannot be read fail the run before the snapshot state is kept or anything is sent', async () => {
+    await start('role-settings-500');
+    world.graph.inject({ path: /roleManagementPolicyAssignments/, status: 500, times: 1 });
+    const failed = await daily();
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain(
+      'error: Graph 500 InternalServerError on /policies/roleManagementPolicyAssignments',
+    );
+    expect(await world.read(world.reports, `state/snapshots/${DAY}.jsonl`)).toBeUndefined();
+    expect(await finalDays(world)).toEqual([]);
+    expect(world.email.sent).toEqual([]);
+    expect((await daily()).code).toBe(0);
+    await expectTheDayAsTheOracleSaysIt();
+  });
+
   it('a connection reset in the middle of a page is retried (schedules, audit log)', async () => {
     await start('reset');
     world.graph.inject({ path: /roleEligibilitySchedules.*skiptoken/i, kind: 'reset', times: 1 });

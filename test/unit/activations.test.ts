@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { activationOf, isRoleActivation, type DirectoryAudit } from '../../src/pim/activations';
+import { activationOf, harvestActivations, isRoleActivation, type DirectoryAudit } from '../../src/pim/activations';
+import { GraphRequestError, type GraphClient } from '../../src/graph/client';
+import type { Log } from '../../src/log';
 import { activationsWindow, HARVEST_OVERLAP_MS, ofMonth } from '../../src/history';
-import { compareActivationRows, type ActivationRow } from '../../src/pim/model';
+import { compareActivationRows, type ActivationRow, type HarvestGap } from '../../src/pim/model';
 
 const sample = JSON.parse(readFileSync(join(__dirname, '../fixtures/directoryAudits-pim-activation.json'), 'utf8'))
   .value[0] as DirectoryAudit;
@@ -172,4 +174,76 @@ describe('a run day file per month', () => {
       }
     },
   );
+});
+
+describe('the harvest over two queries', () => {
+  const completion = (id: string, at: string): DirectoryAudit => ({
+    ...sample,
+    id,
+    activityDateTime: at,
+  });
+  const refusal = (floor: string) =>
+    new GraphRequestError(
+      `Specified argument was out of the range of valid values. (Parameter 'Minimum allowed time for activityDateTime is ${floor}')`,
+      400,
+      'BadRequest',
+      '/auditLogs/directoryAudits',
+    );
+  const silent: Log = { info: () => undefined, warn: () => undefined, error: () => undefined } as unknown as Log;
+
+  /** A Graph whose audit log answers each query in turn from `answers` (pages, then an optional error). */
+  function graphOf(answers: Array<{ pages: DirectoryAudit[][]; then?: Error }>) {
+    const filters: string[] = [];
+    const graph = {
+      async *pages(_path: string, query: Record<string, string>) {
+        filters.push(query.$filter);
+        const answer = answers.shift();
+        if (!answer) throw new Error('no more answers');
+        for (const page of answer.pages) yield page;
+        if (answer.then) throw answer.then;
+      },
+    } as unknown as GraphClient;
+    return { graph, filters };
+  }
+
+  it('a retention refusal part way through the completions records a gap from the last one read, not from the window start', async () => {
+    const { graph, filters } = graphOf([
+      { pages: [[]] }, // the approvals
+      {
+        pages: [[completion('a', '2026-11-19T07:00:00Z'), completion('b', '2026-11-19T08:00:00Z')]],
+        then: refusal('11/19/2026 9:00:00 AM'),
+      },
+      { pages: [[completion('c', '2026-11-19T10:00:00Z')]] },
+    ]);
+    const gaps: HarvestGap[] = [];
+    const rows: string[] = [];
+    const window = { from: new Date('2026-11-19T06:00:00Z'), to: new Date('2026-11-20T06:00:00Z') };
+    for await (const row of harvestActivations(graph, window, silent, (g) => gaps.push(g))) rows.push(row.auditId);
+    expect(rows).toEqual(['a', 'b', 'c']);
+    expect(gaps).toEqual([
+      {
+        fromUtc: '2026-11-19T08:00:00.000Z',
+        toUtc: '2026-11-19T09:00:00.000Z',
+        reason: expect.stringContaining('retention'),
+      },
+    ]);
+    expect(filters[2]).toContain('activityDateTime ge 2026-11-19T09:00:00Z');
+  });
+
+  it('a retention refusal of the approvals records the gap from the window start, once, and the completions start at the floor', async () => {
+    const { graph, filters } = graphOf([
+      { pages: [], then: refusal('11/19/2026 9:00:00 AM') },
+      { pages: [[]] }, // the approvals from the floor
+      { pages: [[completion('c', '2026-11-19T10:00:00Z')]] },
+    ]);
+    const gaps: HarvestGap[] = [];
+    const rows: string[] = [];
+    const window = { from: new Date('2026-11-19T06:00:00Z'), to: new Date('2026-11-20T06:00:00Z') };
+    for await (const row of harvestActivations(graph, window, silent, (g) => gaps.push(g))) rows.push(row.auditId);
+    expect(rows).toEqual(['c']);
+    expect(gaps.map((g) => [g.fromUtc, g.toUtc])).toEqual([['2026-11-19T06:00:00.000Z', '2026-11-19T09:00:00.000Z']]);
+    expect(filters[1]).toContain("activityDisplayName eq 'Add member to role request approved (PIM activation)'");
+    expect(filters[2]).toContain("activityDisplayName eq 'Add member to role completed (PIM activation)'");
+    expect(filters[2]).toContain('activityDateTime ge 2026-11-19T09:00:00Z');
+  });
 });
