@@ -8,7 +8,7 @@
  * Tokens come from the same credential as Graph's, for the ARM endpoint's own audience
  * (`{ARM_ENDPOINT}/.default`), so a national cloud gets its own.
  */
-import type { TokenCredential } from '@azure/identity';
+import type { AccessToken, TokenCredential } from '@azure/identity';
 import type { Log } from '../log';
 import { RetryPolicy } from '../util/retry';
 
@@ -66,6 +66,14 @@ interface ArmPage<T> {
 
 const RETRYABLE = new Set([429, 500, 502, 503, 504]);
 /**
+ * A token is used until this long before it expires (or until its `refreshAfterTimestamp`), then
+ * asked for again: as @azure/core-rest-pipeline's bearerTokenAuthenticationPolicy does, whose token
+ * cycler starts refreshing 2 minutes before expiry
+ * (https://github.com/Azure/azure-sdk-for-js/blob/main/sdk/core/core-rest-pipeline/src/util/tokenCycler.ts).
+ * Asking the credential for every request costs a cache lookup in MSAL each time.
+ */
+export const TOKEN_REFRESH_WINDOW_MS = 2 * 60_000;
+/**
  * Requests in flight at once. ARM throttles reads per principal with a token bucket per
  * subscription and region, with 429 and Retry-After
  * (https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling),
@@ -80,6 +88,9 @@ export class ArmClient {
   private readonly retry: RetryPolicy;
   private inFlight = 0;
   private readonly waiting: Array<() => void> = [];
+  /** The token in use, or the one being asked for (shared by the requests that wait for it). */
+  private cachedToken?: Promise<AccessToken>;
+  private refreshTokenAt = 0;
 
   constructor(private readonly options: ArmClientOptions) {
     this.root = options.endpoint.replace(/\/+$/, '');
@@ -128,10 +139,28 @@ export class ArmClient {
     }
   }
 
+  /** The credential's token, asked for again only near its expiry; a failure is not kept. */
   private async token(): Promise<string> {
-    const token = await this.options.credential.getToken(this.scope);
-    if (!token) throw new ArmRequestError(`no token for ${this.scope}`, 0, 'NoToken', '');
-    return token.token;
+    if (!this.cachedToken || Date.now() >= this.refreshTokenAt) {
+      this.refreshTokenAt = Infinity; // until the token is in: the requests meanwhile wait for it
+      const asked = this.options.credential.getToken(this.scope).then((token) => {
+        if (!token) throw new ArmRequestError(`no token for ${this.scope}`, 0, 'NoToken', '');
+        // An expiry that cannot be read: asked for again next time, as before the cache.
+        const expiry = Number.isFinite(token.expiresOnTimestamp)
+          ? token.expiresOnTimestamp - TOKEN_REFRESH_WINDOW_MS
+          : 0;
+        this.refreshTokenAt = Math.min(expiry, token.refreshAfterTimestamp ?? Infinity);
+        return token;
+      });
+      this.cachedToken = asked;
+      asked.catch(() => {
+        if (this.cachedToken === asked) {
+          this.cachedToken = undefined;
+          this.refreshTokenAt = 0;
+        }
+      });
+    }
+    return (await this.cachedToken).token;
   }
 
   private async slot(): Promise<() => void> {

@@ -247,6 +247,75 @@ describe('the ARM simulator and client', () => {
     expect(arm.requests.map((r) => r.status)).toEqual([0, 0, 0, 0, 0, 0]);
   });
 
+  it('asks the credential for a token once, not per request, and again near its expiry or after a failure', async () => {
+    let asked = 0;
+    let failNext = false;
+    const issued = { lifetimeMs: 3600_000, refreshAfter: undefined as number | undefined };
+    const counting = {
+      getToken: async (scope: string) => {
+        asked++;
+        if (failNext) {
+          failNext = false;
+          throw new Error('identity endpoint unavailable');
+        }
+        return {
+          token: fakeAccessToken({ aud: scope.replace(/\/\.default$/, ''), tenantId: TENANT }).token,
+          expiresOnTimestamp: Date.now() + issued.lifetimeMs,
+          refreshAfterTimestamp: issued.refreshAfter,
+        };
+      },
+    };
+    const c = new ArmClient({
+      endpoint: arm.url,
+      credential: counting,
+      log: streamLog(new PassThrough()),
+      sleep: async (ms) => void waits.push(ms),
+    });
+    const lists = () =>
+      Promise.all(
+        estate.subscriptions.map((s) =>
+          all(c, `/subscriptions/${s.id}/providers/Microsoft.Authorization/roleAssignmentSchedules`, {
+            'api-version': '2020-10-01',
+          }),
+        ),
+      );
+    await lists();
+    const requests = arm.requests.length;
+    expect(requests).toBeGreaterThan(estate.subscriptions.length); // several pages each
+    expect(asked).toBe(1); // the first requests, side by side, wait for the same token
+    await lists();
+    expect(asked).toBe(1);
+
+    // A failure is not kept: the retry asks again, and its token serves what follows.
+    const c2 = new ArmClient({
+      endpoint: arm.url,
+      credential: counting,
+      log: streamLog(new PassThrough()),
+      sleep: async (ms) => void waits.push(ms),
+    });
+    asked = 0;
+    failNext = true;
+    expect(await all(c2, '/subscriptions', { 'api-version': '2022-12-01' })).toHaveLength(4);
+    expect(asked).toBe(2);
+    expect(waits).toHaveLength(1);
+
+    // Within 2 minutes of its expiry, or past its refreshAfterTimestamp, a token is asked for again.
+    const c3 = new ArmClient({ endpoint: arm.url, credential: counting, log: streamLog(new PassThrough()) });
+    asked = 0;
+    issued.lifetimeMs = 90_000;
+    arm.requests.length = 0;
+    await all(c3, '/subscriptions', { 'api-version': '2022-12-01' });
+    await all(c3, '/subscriptions', { 'api-version': '2022-12-01' });
+    expect(asked).toBe(arm.requests.length);
+    const c4 = new ArmClient({ endpoint: arm.url, credential: counting, log: streamLog(new PassThrough()) });
+    asked = 0;
+    issued.lifetimeMs = 3600_000;
+    issued.refreshAfter = Date.now() - 1;
+    arm.requests.length = 0;
+    await all(c4, '/subscriptions', { 'api-version': '2022-12-01' });
+    expect(asked).toBe(arm.requests.length);
+  });
+
   it('keeps at most maxConcurrent requests in flight across scopes', async () => {
     const slow = await startArmSimulator({ estate, tls: testTls(), pageSize: 50, latencyMs: 30 });
     let peak = 0;
