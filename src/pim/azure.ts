@@ -43,7 +43,11 @@ export const ARM_DESCENDANTS_API_VERSION = '2020-05-01';
 export const ARM_SUBSCRIPTIONS_API_VERSION = '2022-12-01';
 /** Scopes read at once; the ARM client caps requests in flight across them as well. */
 const SCOPES_AT_ONCE = 12;
-const RUN_SIZE = 10_000;
+/**
+ * Rows each of the three sorters keeps in memory, as the Entra snapshot's (src/pim/snapshot.ts):
+ * the Azure reading runs beside it, so what it holds adds to the heap the collector carries.
+ */
+const RUN_SIZE = 5_000;
 
 /** The Entra assignment files' 20 columns, then `Scope Type` (worked out from the Scope Id). */
 export const AZURE_ASSIGNMENT_TABLE = new RowTable<AssignmentRow, ScopeNamer>([
@@ -250,47 +254,69 @@ export async function resolveAzureScopes(
 ): Promise<{ scopes: AzureScope[]; skipped: string[] }> {
   const tenantId = await arm.tenantId();
   const home = new Map<string, string>();
-  for await (const page of arm.pages<ArmSubscription>('/subscriptions', {
-    'api-version': ARM_SUBSCRIPTIONS_API_VERSION,
-  })) {
-    for (const s of page) {
-      if (!s.subscriptionId) continue;
-      const id = s.subscriptionId.toLowerCase();
-      home.set(id, (s.homeTenantId ?? s.tenantId ?? '').toLowerCase());
-      if (s.displayName) names.set(`/subscriptions/${id}`, s.displayName);
+  // The subscriptions' home tenants and the management groups' descendants are read side by side
+  // (each is a chain of nextLinks); the tenant check waits for both.
+  const listSubscriptions = async () => {
+    for await (const page of arm.pages<ArmSubscription>('/subscriptions', {
+      'api-version': ARM_SUBSCRIPTIONS_API_VERSION,
+    })) {
+      for (const s of page) {
+        if (!s.subscriptionId) continue;
+        const id = s.subscriptionId.toLowerCase();
+        home.set(id, (s.homeTenantId ?? s.tenantId ?? '').toLowerCase());
+        if (s.displayName) names.set(`/subscriptions/${id}`, s.displayName);
+      }
     }
-  }
-  const out = new Map<string, AzureScope>();
-  const skipped: string[] = [];
-  const addSubscriptionPath = (path: string, kind: AzureScope['kind']) => {
-    const sub = /^\/subscriptions\/([^/]+)/.exec(path)![1];
-    const tenant = home.get(sub);
-    if (tenant !== undefined && tenant !== tenantId) {
-      skipped.push(path);
-      return;
-    }
-    out.set(path, { path, kind });
   };
-  for (const configured of options.scopes) {
-    const path =
-      configured.kind === 'root'
-        ? `/providers/microsoft.management/managementgroups/${tenantId}`
-        : normaliseArmPath(configured.path);
-    if (!MG_PATH.test(path)) {
-      addSubscriptionPath(path, /^\/subscriptions\/[^/]+$/.test(path) ? 'subscription' : 'below');
-      continue;
-    }
-    out.set(path, { path, kind: 'managementGroup' });
+  /** Scopes in the order configured, each management group followed by its descendants (the index of their list). */
+  const found: Array<AzureScope | number> = [];
+  const listDescendants = async (path: string) => {
+    const descendants: AzureScope[] = [];
     for await (const page of arm.pages<ArmDescendant>(`${path}/descendants`, {
       'api-version': ARM_DESCENDANTS_API_VERSION,
     })) {
       for (const d of page) {
         const id = normaliseArmPath(d.id);
         if (d.properties?.displayName) names.set(id, d.properties.displayName);
-        if (MG_PATH.test(id)) out.set(id, { path: id, kind: 'managementGroup' });
-        else if (/^\/subscriptions\/[^/]+$/.test(id)) addSubscriptionPath(id, 'subscription');
+        if (MG_PATH.test(id)) descendants.push({ path: id, kind: 'managementGroup' });
+        else if (/^\/subscriptions\/[^/]+$/.test(id)) descendants.push({ path: id, kind: 'subscription' });
       }
     }
+    return descendants;
+  };
+  const descendantLists: Array<Promise<AzureScope[]>> = [];
+  for (const configured of options.scopes) {
+    const path =
+      configured.kind === 'root'
+        ? `/providers/microsoft.management/managementgroups/${tenantId}`
+        : normaliseArmPath(configured.path);
+    if (!MG_PATH.test(path)) {
+      found.push({ path, kind: /^\/subscriptions\/[^/]+$/.test(path) ? 'subscription' : 'below' });
+      continue;
+    }
+    found.push({ path, kind: 'managementGroup' });
+    found.push(descendantLists.push(listDescendants(path)) - 1);
+  }
+  // Every list settled before a failure is thrown: nothing keeps writing to `names` afterwards.
+  const lists = await Promise.allSettled([listSubscriptions(), ...descendantLists]);
+  const failed = lists.find((l) => l.status === 'rejected');
+  if (failed) throw failed.reason;
+
+  const out = new Map<string, AzureScope>();
+  const skipped: string[] = [];
+  const descendants = lists.slice(1) as Array<PromiseFulfilledResult<AzureScope[]>>;
+  for (const scope of found.flatMap((f) => (typeof f === 'number' ? descendants[f].value : [f]))) {
+    if (scope.kind === 'managementGroup') {
+      out.set(scope.path, scope);
+      continue;
+    }
+    const sub = /^\/subscriptions\/([^/]+)/.exec(scope.path)![1];
+    const tenant = home.get(sub);
+    if (tenant !== undefined && tenant !== tenantId) {
+      if (!skipped.includes(scope.path)) skipped.push(scope.path);
+      continue;
+    }
+    out.set(scope.path, scope);
   }
   for (const path of skipped) options.log.warn(`Azure: ${path} belongs to another tenant (a delegation): not reported`);
   return { scopes: [...out.values()], skipped };

@@ -4,6 +4,7 @@
  * requests in flight.
  */
 import { ArmClient, ArmRequestError } from '../../src/arm/client';
+import { resolveAzureScopes } from '../../src/pim/azure';
 import { streamLog } from '../../src/log';
 import { PassThrough } from 'node:stream';
 import { startArmSimulator, type ArmSimulator } from '../../tools/arm-simulator';
@@ -199,6 +200,36 @@ describe('the ARM simulator and client', () => {
     expect(subs.find((s) => s.subscriptionId === estate.foreignSubscriptions[0].id)?.homeTenantId).toBe(
       estate.foreignSubscriptions[0].homeTenantId,
     );
+  });
+
+  it('resolves the scopes: the root group, then its descendants; a configured subscription of another tenant skipped', async () => {
+    const foreign = estate.foreignSubscriptions[0].id;
+    const own = estate.subscriptions[1].id;
+    const names = new Map<string, string>();
+    const { scopes, skipped } = await resolveAzureScopes(
+      client(),
+      {
+        scopes: [
+          { kind: 'path', path: `/subscriptions/${foreign}` },
+          { kind: 'root' },
+          { kind: 'path', path: `/subscriptions/${own.toUpperCase()}/resourceGroups/rg-x` },
+        ],
+        log: streamLog(new PassThrough()),
+      },
+      names,
+    );
+    expect(skipped).toEqual([`/subscriptions/${foreign}`]);
+    const root = `/providers/microsoft.management/managementgroups/${TENANT}`;
+    expect(scopes[0]).toEqual({ path: root, kind: 'managementGroup' });
+    expect(scopes.at(-1)).toEqual({ path: `/subscriptions/${own}/resourcegroups/rg-x`, kind: 'below' });
+    expect(
+      scopes
+        .filter((s) => s.kind === 'subscription')
+        .map((s) => s.path)
+        .sort(),
+    ).toEqual(estate.subscriptions.map((s) => `/subscriptions/${s.id.toLowerCase()}`).sort());
+    expect(scopes.filter((s) => s.kind === 'managementGroup')).toHaveLength(estate.managementGroups.length);
+    expect(names.get(`/subscriptions/${own.toLowerCase()}`)).toBe(estate.subscriptions[1].displayName);
   });
 
   it('waits as long as Retry-After asks on 429, then carries on', async () => {
