@@ -134,6 +134,8 @@ export interface ArmSimulator {
   hang(count: number, pattern?: RegExp): void;
   /** Requests whose path matches answer this status and ARM error code until cleared (undefined). */
   fail(pathPattern: RegExp | undefined, status?: number, code?: string): void;
+  /** The most requests being served at once (received, not yet answered) since the start. */
+  readonly peakInFlight: number;
   stop(): Promise<void>;
 }
 
@@ -607,9 +609,14 @@ export async function startArmSimulator(options: ArmSimulatorOptions): Promise<A
     throw new ArmError(404, 'InvalidResourceType', `The resource type could not be found for '${path}'.`);
   }
 
+  let inFlight = 0;
+  let peakInFlight = 0;
   const server = https.createServer(
     { cert: options.tls.cert, key: options.tls.key },
     (req: IncomingMessage, res: ServerResponse) => {
+      inFlight++;
+      peakInFlight = Math.max(peakInFlight, inFlight);
+      res.once('close', () => inFlight--);
       const url = new URL(req.url ?? '/', origin);
       const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
         requests.push({
@@ -670,6 +677,9 @@ export async function startArmSimulator(options: ArmSimulatorOptions): Promise<A
   return {
     url: origin,
     requests,
+    get peakInFlight() {
+      return peakInFlight;
+    },
     throttle(count, seconds = 1, pathPattern) {
       throttleLeft = count;
       throttleSeconds = seconds;
