@@ -78,8 +78,12 @@ export const TOKEN_REFRESH_WINDOW_MS = 2 * 60_000;
 /**
  * Requests in flight at once. ARM throttles reads per principal with a token bucket per
  * subscription and region, with 429 and Retry-After
- * (https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling),
- * so reads spread across subscriptions can run side by side; a 429 is waited out, not raced.
+ * (https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling:
+ * 250 reads, refilled at 25 a second, per subscription, and the same for tenant-level requests, which
+ * those at management groups are), so reads spread across subscriptions can run side by side; a 429
+ * is waited out, not raced. A run asks four lists of each subscription, far inside its bucket; the
+ * tenant's bucket is the one a large tree of management groups (four lists each) can empty, and more
+ * in flight would not refill it faster, so 16 is kept.
  */
 export const DEFAULT_MAX_CONCURRENT = 16;
 
