@@ -50,6 +50,7 @@ import { generateTenant, transitiveMemberIds } from './tenant/generate';
 import type { SimTenant } from './tenant/model';
 import { timeKey } from './tenant/time';
 import { CISA_PRIVILEGED_ROLE_IDS } from '../src/pim/roles';
+import { DEFAULT_MAX_CONCURRENT as ARM_IN_FLIGHT } from '../src/arm/client';
 import { activationsWindow, type Watermark } from '../src/history';
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -390,7 +391,14 @@ interface Manifest {
 interface RunFigures {
   wallMs: number;
   /** PIM for Azure resources: what the product asked of ARM (absent when off). */
-  arm?: { requests: number; throttled: number; lowerBound: number; scopes: number; incomplete: boolean };
+  arm?: {
+    requests: number;
+    throttled: number;
+    lowerBound: number;
+    chainRequests: number;
+    scopes: number;
+    incomplete: boolean;
+  };
   jobMs: number;
   peakRssMb: number;
   liveHeapAfterFullGcMb: number | null;
@@ -922,7 +930,8 @@ async function main(): Promise<void> {
         wallMeasured: round(wallMs / measuredBound.wallMs, 3),
       };
       // With Azure on, the ARM reading runs beside Graph's: the bound is the longer of the two chains
-      // (ARM's fewest requests, 16 in flight, at the latency), and the Azure groups' two lists each,
+      // (ARM's scope lists, read side by side, then the rest of its fewest requests as many in flight
+      // as the product's ARM client allows, at the latency), and the Azure groups' two lists each,
       // 20 to a $batch, are Graph requests the Entra bound does not count (a group holding both an
       // Entra and an Azure role is expanded by each snapshot: counted twice, as the product does).
       const azureGroups = estate
@@ -933,7 +942,7 @@ async function main(): Promise<void> {
           ).size
         : 0;
       const requestBound = bound.requests.total + Math.ceil((2 * azureGroups) / BATCH_LIMIT);
-      const wallBoundMs = Math.max(bound.wallMs, median.arm ? Math.ceil(median.arm.lowerBound / 16) * o.latencyMs : 0);
+      const wallBoundMs = Math.max(bound.wallMs, median.arm ? median.arm.chainRequests * o.latencyMs : 0);
       result.azureBound = estate ? { groups: azureGroups, requests: requestBound, wallMs: wallBoundMs } : undefined;
       result.targets = {
         ...(median.arm
@@ -1032,12 +1041,19 @@ function armFigures(
   const scopes = estate.subscriptions.length + estate.managementGroups.length;
   const listPages = (n: number) => Math.max(1, Math.ceil(n / 100));
   // Four lists a scope: eligibility and assignment schedules, assignment schedule instances (Outside PIM), requests.
-  const lowerBound = listPages(estate.subscriptions.length + 1) + listPages(scopes - 1) + 4 * scopes;
+  const scopePages = { subscriptions: listPages(estate.subscriptions.length + 1), descendants: listPages(scopes - 1) };
+  const lowerBound = scopePages.subscriptions + scopePages.descendants + 4 * scopes;
+  // Requests one after the other at best: the longer of the two scope lists (src/pim/azure.ts reads
+  // them side by side; each page needs the last one's nextLink), then the lists of every scope, the
+  // ARM client's cap on requests in flight at a time.
+  const chainRequests =
+    Math.max(scopePages.subscriptions, scopePages.descendants) + Math.ceil((4 * scopes) / ARM_IN_FLIGHT);
   const azure = (manifest as unknown as { azure?: { incomplete?: boolean } }).azure;
   return {
     requests: records.length,
     throttled: records.filter((r) => r.status === 429).length,
     lowerBound,
+    chainRequests,
     scopes,
     incomplete: azure?.incomplete ?? true,
   };

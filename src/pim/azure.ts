@@ -41,8 +41,11 @@ export { azureScopeType, normaliseArmPath, roleGuid, type AzureScopeType } from 
 export const ARM_PIM_API_VERSION = '2020-10-01';
 export const ARM_DESCENDANTS_API_VERSION = '2020-05-01';
 export const ARM_SUBSCRIPTIONS_API_VERSION = '2022-12-01';
-/** Scopes read at once; the ARM client caps requests in flight across them as well. */
-const SCOPES_AT_ONCE = 12;
+/**
+ * Scopes read at once, three lists each (instances then active assignments, eligibility, requests):
+ * more requests ready than the ARM client lets go at once (DEFAULT_MAX_CONCURRENT), which caps them.
+ */
+const SCOPES_AT_ONCE = 16;
 /**
  * Rows each of the three sorters keeps in memory, as the Entra snapshot's (src/pim/snapshot.ts):
  * the Azure reading runs beside it, so what it holds adds to the heap the collector carries.
