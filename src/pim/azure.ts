@@ -45,7 +45,7 @@ export const ARM_SUBSCRIPTIONS_API_VERSION = '2022-12-01';
  * Scopes read at once, three lists each (instances then active assignments, eligibility, requests):
  * more requests ready than the ARM client lets go at once (DEFAULT_MAX_CONCURRENT), which caps them.
  */
-const SCOPES_AT_ONCE = 16;
+const SCOPES_AT_ONCE = 12;
 /**
  * Rows each of the three sorters keeps in memory, as the Entra snapshot's (src/pim/snapshot.ts):
  * the Azure reading runs beside it, so what it holds adds to the heap the collector carries.
