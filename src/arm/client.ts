@@ -80,11 +80,11 @@ export const TOKEN_REFRESH_WINDOW_MS = 2 * 60_000;
  * subscription and region, with 429 and Retry-After
  * (https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling:
  * 250 reads, refilled at 25 a second, per subscription, and the same for tenant-level requests, which
- * those at management groups are), so reads spread across subscriptions can run side by side; a 429
+ * those at management groups seem to be: they name no subscription), so reads spread across subscriptions can run side by side; a 429
  * is waited out, not raced. A run asks four lists of each subscription, far inside its bucket; the
  * tenant's bucket is the one a large tree of management groups (four lists each) can empty, at 16 in
- * flight as at 32. 32 read 500 subscriptions faster but raised the daily run's peak memory, the
- * reading then overlapping the Entra snapshot's busiest part (docs/performance.md): 16 is kept.
+ * flight as at 32. 32 read 500 subscriptions faster but raised the daily run's peak memory (likely
+ * as the reading then overlaps the Entra snapshot's busiest part; docs/performance.md): 16 is kept.
  */
 export const DEFAULT_MAX_CONCURRENT = 16;
 
