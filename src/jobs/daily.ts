@@ -228,20 +228,11 @@ async function writeDay(
     await settled(roleSettingsRead);
     throw error;
   });
-  const azure = azureReading && (await azureReading);
   try {
     const { globalAdministrators, roleSettingsInputs, ...written } = await assignmentsWritten;
     files.push(...written.files);
-    const azureFiles = azure ? await writeAzureAssignments(ctx, container, folder, azure) : undefined;
-    if (azureFiles) files.push(...azureFiles.files);
-    const incomplete: Array<{
-      list: string;
-      groupId: string;
-      groupName: string;
-      status: number;
-      code: string;
-      reason: string;
-    }> = [...snapshot.incomplete, ...(azureFiles?.incomplete ?? [])];
+    // The Azure files go here in the manifest; they are written once the Azure reading is done, below.
+    const azureFilesAt = files.length;
 
     // Eligibilities nobody used in UNUSED_AFTER_DAYS, from the history the harvest above completed.
     const unused = await unusedEligibilities({
@@ -290,7 +281,19 @@ async function writeDay(
       history.isDayFinal(d),
     );
     files.push(roleSettings.file);
-    incomplete.push(...roleSettings.incomplete);
+    // PIM for Azure resources, awaited only now: its reading (hundreds of scopes) is the longest
+    // chain of the run, and the Entra work above goes on meanwhile.
+    const azure = azureReading && (await azureReading);
+    const azureFiles = azure ? await writeAzureAssignments(ctx, container, folder, azure) : undefined;
+    if (azureFiles) files.splice(azureFilesAt, 0, ...azureFiles.files);
+    const incomplete: Array<{
+      list: string;
+      groupId: string;
+      groupName: string;
+      status: number;
+      code: string;
+      reason: string;
+    }> = [...snapshot.incomplete, ...(azureFiles?.incomplete ?? []), ...roleSettings.incomplete];
     const azureDigest = azure?.snapshot
       ? await azureDigestOf(ctx, day, azure.snapshot, azureFiles!.incomplete.length === 0, azureFiles!.activations)
       : undefined;
@@ -400,7 +403,11 @@ async function writeDay(
     log.info(`Wrote ${folder}manifest.json (${graph.stats.requests} Graph request(s))`);
     return { folder, wrote: true, subject: digest.subject };
   } finally {
-    await Promise.all([snapshot.dispose(), azure?.snapshot?.dispose(), settled(roleSettingsRead)]);
+    await Promise.all([
+      snapshot.dispose(),
+      azureReading?.then((r) => r.snapshot?.dispose()),
+      settled(roleSettingsRead),
+    ]);
   }
 }
 
