@@ -664,7 +664,15 @@ async function main(): Promise<void> {
   };
 
   if (o.daily) {
-    const now = new Date(Math.floor(Date.now() / 1000) * 1000);
+    let now = new Date(Math.floor(Date.now() / 1000) * 1000);
+    // A daily run on the 2nd (UTC) after one on the 1st also seals and packs the month just ended
+    // (src/jobs/daily.ts, archiveSealedMonth): a second snapshot, the monthly job's work, not the
+    // daily run's. With stored history the measured run follows a seeded one, so it is moved back to
+    // the last day of the month before.
+    if (o.historyDays > 0 && now.getUTCDate() === 2) {
+      now = new Date(now.getTime() - 2 * DAY_MS);
+      say(`The 2nd of the month would pack the month just ended: the run is dated ${now.toISOString()} instead`);
+    }
     const size = {
       users: Math.round(20_000 * o.scale),
       groups: Math.round(3_000 * o.scale),

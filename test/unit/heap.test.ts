@@ -4,7 +4,7 @@ describe('heap growth', () => {
   it("sets V8's heap growing factor at startup", () => {
     const set: string[] = [];
     expect(limitHeapGrowth([], (flags) => set.push(flags))).toBe(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
-    expect(set).toEqual(['--heap-growing-percent=100']);
+    expect(set).toEqual(['--heap-growing-percent=50']);
   });
 
   it('leaves a factor given on the command line (either spelling) as it is', () => {
