@@ -239,6 +239,7 @@ describe('PIM for Azure resources in the daily run', () => {
       expect(rows.some((r) => r['Scope Id'].endsWith(estate.tenantId))).toBe(false);
     }
     const activations = records(await world.csv(world.reports, `${folder}azure-activations.csv`));
+    expect(activations.length).toBeGreaterThan(0);
     for (const a of activations) expect(inScope(a['Scope Id'])).toBe(true);
   });
 
