@@ -14,6 +14,7 @@ import { azureDigestManifest, azureDigestOf, startAzureReading, writeAzureAssign
 import { assignmentChanges, GlobalAdministratorCount, LIST_LIMIT } from '../pim/changes';
 import type { AssignmentRow, UnusedEligibilityRow } from '../pim/model';
 import { RoleSettingsInputs } from '../pim/roleSettings';
+import { readRoleNames } from '../pim/roleNames';
 import { takeSnapshot, type Snapshot } from '../pim/snapshot';
 import { ReminderCandidates } from '../pim/reminders';
 import { sendExpiryReminders } from './reminders';
@@ -172,8 +173,15 @@ async function writeDay(
   const reminderCandidates =
     settings.expiryReminderDays.length > 0 ? new ReminderCandidates(settings.expiryReminderDays, now) : undefined;
   // Awaited below; never an unhandled rejection meanwhile.
+  // The role names once, for the snapshot and the role settings alike.
+  const roleNames = awaitedLater(readRoleNames(graph));
   const snapshotTaken = awaitedLater(
-    takeSnapshot(graph, { privilegedRoleIds: settings.privilegedRoleIds, log, observe: reminderCandidates?.observe }),
+    takeSnapshot(graph, {
+      privilegedRoleIds: settings.privilegedRoleIds,
+      log,
+      observe: reminderCandidates?.observe,
+      roleNames,
+    }),
   );
   // PIM for Azure resources, when on: read meanwhile; it never rejects (failures are reported as incomplete).
   const azureReading = startAzureReading(ctx);
@@ -185,6 +193,7 @@ async function writeDay(
       (taken) => taken.privilegedGroups,
       () => new Map<string, string>(),
     ),
+    roleNames,
   );
   // The day's assignment files as soon as the snapshot is taken, while the harvest still waits on the
   // audit log's rate limit (the files are not final before the manifest, whatever order they come in).

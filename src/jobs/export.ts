@@ -175,11 +175,12 @@ async function assignmentRows(ctx: JobContext, dataset: 'eligible' | 'active'): 
 async function roleSettingsRows(ctx: JobContext): Promise<Rows> {
   const { graph, log, settings } = ctx;
   const snapshot = await takeSnapshot(graph, { privilegedRoleIds: settings.privilegedRoleIds, log });
-  const groups = snapshot.privilegedGroups;
+  const { privilegedGroups: groups, roleNames } = snapshot;
   await snapshot.dispose();
   const { rows, incomplete } = await readRoleSettings(graph, {
     privilegedRoleIds: settings.privilegedRoleIds,
     groups,
+    roleNames: Promise.resolve(roleNames),
     log,
   });
   for (const item of incomplete)

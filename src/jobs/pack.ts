@@ -164,7 +164,13 @@ async function writePack(
       snapshot.scopeName,
     );
     // The role settings as Graph gives them now, with the member policies of groups that hold highly privileged roles.
-    const roleSettings = await packRoleSettings(ctx, reports, `${kept}role-settings.csv`, snapshot.privilegedGroups);
+    const roleSettings = await packRoleSettings(
+      ctx,
+      reports,
+      `${kept}role-settings.csv`,
+      snapshot.privilegedGroups,
+      snapshot.roleNames,
+    );
     // Eligibilities nobody used, as of the pack (docs/files.md), kept with the assignments they come from.
     const unused = await unusedEligibilities({
       history,

@@ -7,6 +7,7 @@
  * Job plumbing, not a job: daily.ts and monthly.ts call it.
  */
 import type { RoleSettingsRow } from '../pim/model';
+import type { RoleNames } from '../pim/roleNames';
 import {
   readRoleSettings,
   roleSettingChanges,
@@ -37,9 +38,15 @@ export interface RoleSettingsOutcome {
 export function startRoleSettings(
   ctx: JobContext,
   groups: PromiseLike<ReadonlyMap<string, string>>,
+  roleNames: PromiseLike<RoleNames>,
 ): Promise<RoleSettings> {
   return awaitedLater(
-    readRoleSettings(ctx.graph, { privilegedRoleIds: ctx.settings.privilegedRoleIds, groups, log: ctx.log }),
+    readRoleSettings(ctx.graph, {
+      privilegedRoleIds: ctx.settings.privilegedRoleIds,
+      groups,
+      roleNames,
+      log: ctx.log,
+    }),
   );
 }
 
@@ -77,10 +84,12 @@ export async function packRoleSettings(
   container: string,
   name: string,
   groups: ReadonlyMap<string, string>,
+  roleNames: RoleNames,
 ): Promise<{ file: ManifestFile; incomplete: RoleSettingsIncomplete[] }> {
   const { rows, incomplete } = await readRoleSettings(ctx.graph, {
     privilegedRoleIds: ctx.settings.privilegedRoleIds,
     groups,
+    roleNames: Promise.resolve(roleNames),
     log: ctx.log,
   });
   return { file: await writeRoleSettingsCsv(ctx.store, container, name, rows), incomplete };

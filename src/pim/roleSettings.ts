@@ -12,12 +12,11 @@
  */
 import type { GraphClient, ListQuery, UnreadableList } from '../graph/client';
 import type { Log } from '../log';
-import { awaitedLater } from '../util/promises';
+import { readRoleNames, type RoleNames } from './roleNames';
 import { CISA_PRIVILEGED_ROLE_IDS, GLOBAL_ADMINISTRATOR_ROLE_ID } from './roles';
 import { ROLE_SETTINGS_TABLE, isoTime, type AssignmentRow, type RoleSettingsRow } from './model';
 
 const POLICY_ASSIGNMENTS = '/policies/roleManagementPolicyAssignments';
-const ROLE_DEFINITIONS = '/roleManagement/directory/roleDefinitions';
 /**
  * No `$top`: the list documents only `$filter`, `$select` and `$expand`, and no public capture shows
  * it accepting `$top`; Graph pages it as it chooses and the client follows every nextLink.
@@ -174,6 +173,8 @@ export interface RoleSettingsOptions {
    * too. A promise lets the roles' policies be read while the snapshot still finds the groups.
    */
   groups: ReadonlyMap<string, string> | PromiseLike<ReadonlyMap<string, string>>;
+  /** The role names when the caller has them (the daily run shares the snapshot's); read here otherwise. */
+  roleNames?: PromiseLike<RoleNames>;
   log: Log;
 }
 
@@ -182,21 +183,10 @@ const GROUP_POLICY_BATCHES_IN_FLIGHT = 6;
 
 export async function readRoleSettings(graph: GraphClient, options: RoleSettingsOptions): Promise<RoleSettings> {
   const { log } = options;
-  // The role names and the roles' policies are independent lists: both go out at once.
-  const namesRead = awaitedLater(
-    (async () => {
-      const names = new Map<string, string>();
-      for await (const role of graph.list<{ id: string; templateId?: string; displayName?: string }>(ROLE_DEFINITIONS, {
-        $select: 'id,templateId,displayName',
-        $top: 999,
-      })) {
-        names.set(role.id.toLowerCase(), role.displayName ?? '');
-        if (role.templateId) names.set(role.templateId.toLowerCase(), role.displayName ?? '');
-      }
-      return names;
-    })(),
-  );
-  const policiesRead = awaitedLater(
+  // The role names and the roles' policies are independent lists: both go out at once, and both
+  // are settled before either failure is thrown, so no request of this read outlives it.
+  const [namesDone, policiesDone] = await Promise.allSettled([
+    options.roleNames ?? readRoleNames(graph),
     (async () => {
       const assignments: RolePolicyAssignment[] = [];
       for await (const assignment of graph.list<RolePolicyAssignment>(POLICY_ASSIGNMENTS, {
@@ -206,9 +196,7 @@ export async function readRoleSettings(graph: GraphClient, options: RoleSettings
         assignments.push(assignment);
       return assignments;
     })(),
-  );
-  // Both settled before either failure is thrown: no request of this read outlives it.
-  const [namesDone, policiesDone] = await Promise.allSettled([namesRead, policiesRead]);
+  ]);
   if (namesDone.status === 'rejected') throw namesDone.reason;
   if (policiesDone.status === 'rejected') throw policiesDone.reason;
   const [names, assignments] = [namesDone.value, policiesDone.value];

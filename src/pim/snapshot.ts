@@ -6,6 +6,7 @@
  * from one roleDefinitions list, administrative-unit names from `getByIds`, and each group that
  * holds a role is expanded once however many roles it holds.
  */
+import { readRoleNames, type RoleNames } from './roleNames';
 import { type GraphClient, type ListQuery, type UnreadableList } from '../graph/client';
 import type { Log } from '../log';
 import { Channel } from '../util/channel';
@@ -37,6 +38,8 @@ export interface SnapshotOptions {
   log: Log;
   /** Rows kept in memory per list before spilling to disk. */
   sortRunSize?: number;
+  /** The role names when the caller reads them for others too (./roleNames.ts); read here otherwise. */
+  roleNames?: Promise<RoleNames>;
   /**
    * Sees each schedule's own row and each PIM-for-Groups eligible row with the principal as Graph
    * expanded it (which carries a user's `mail`): the expiry reminders pick theirs here.
@@ -77,6 +80,8 @@ export interface Snapshot {
   groupRoles: GroupRoles;
   /** Groups that hold a highly privileged role through a schedule of their own (id → name): whose PIM-for-Groups member policies the role settings read. */
   privilegedGroups: ReadonlyMap<string, string>;
+  /** The role names the rows were named with (./roleNames.ts): for the role settings of the same run. */
+  roleNames: RoleNames;
   dispose(): Promise<void>;
 }
 
@@ -103,7 +108,6 @@ export async function* withGroupRoles(
   }
 }
 
-const ROLE_DEFINITIONS = '/roleManagement/directory/roleDefinitions';
 const ELIGIBILITY_SCHEDULES = '/roleManagement/directory/roleEligibilitySchedules';
 const ASSIGNMENT_SCHEDULES = '/roleManagement/directory/roleAssignmentSchedules';
 const GROUP_ELIGIBILITY_SCHEDULES = '/identityGovernance/privilegedAccess/group/eligibilitySchedules';
@@ -139,22 +143,7 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
     log.info('Fetching role definitions, eligible and active schedules');
     // Role names are one short list: fetched alongside the first schedule pages, awaited before any row is made.
     // Awaited below; a failure fails the snapshot there.
-    const roleNamesReady = awaitedLater(
-      (async () => {
-        const names = new Map<string, string>();
-        for await (const role of graph.list<{ id: string; templateId?: string; displayName?: string }>(
-          ROLE_DEFINITIONS,
-          {
-            $select: 'id,templateId,displayName',
-            $top: PAGE_SIZE,
-          },
-        )) {
-          names.set(role.id.toLowerCase(), role.displayName ?? '');
-          if (role.templateId) names.set(role.templateId.toLowerCase(), role.displayName ?? '');
-        }
-        return names;
-      })(),
-    );
+    const roleNamesReady = awaitedLater(options.roleNames ?? readRoleNames(graph));
 
     // Groups that hold roles are expanded while the schedules are still being paged.
     const groups = new GroupExpander(graph, { eligible, active }, log, options.observe);
@@ -301,6 +290,7 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
       activatedScopes,
       groupRoles,
       privilegedGroups,
+      roleNames: await roleNamesReady,
       dispose,
     };
   } catch (error) {

@@ -86,6 +86,8 @@ describe('Graph as public captures show it', () => {
     for (const r of lists) expect(r.query.$top).toBe('999');
     // 300 eligible schedules in pages of 25 would be 12 requests.
     expect(world.graph.requests.filter((r) => r.path.endsWith('/roleEligibilitySchedules'))).toHaveLength(1);
+    // Role names are read once a run, for the snapshot and the role settings alike.
+    expect(world.graph.requests.filter((r) => r.path.endsWith('/roleDefinitions'))).toHaveLength(1);
     const expected = expectedAssignmentRows(world.graph.tenant, { privilegedRoleIds });
     expect(records(await world.csv(world.reports, `${folderOf(DAY)}eligible-assignments.csv`))).toEqual(
       expected.eligible,
