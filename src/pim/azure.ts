@@ -39,6 +39,17 @@ import { azureActivationOf, type ArmScheduleRequest, type AzureActivationRow } f
 export { azureScopeType, normaliseArmPath, roleGuid, type AzureScopeType } from './arm-paths';
 
 export const ARM_PIM_API_VERSION = '2020-10-01';
+
+/**
+ * The query of a PIM list at `scope`: `atScope()` at a management group (its only documented
+ * filter there), none at a subscription, which lists what lies below it too
+ * (https://learn.microsoft.com/rest/api/authorization/role-eligibility-schedules/list-for-scope).
+ */
+function pimListQuery(scope: AzureScope): Record<string, string> {
+  return scope.kind === 'managementGroup'
+    ? { 'api-version': ARM_PIM_API_VERSION, $filter: 'atScope()' }
+    : { 'api-version': ARM_PIM_API_VERSION };
+}
 export const ARM_DESCENDANTS_API_VERSION = '2020-05-01';
 export const ARM_SUBSCRIPTIONS_API_VERSION = '2022-12-01';
 /**
@@ -392,8 +403,7 @@ export async function takeAzureSnapshot(
     const standing = new Set<string>();
 
     const readInstances = async (scope: AzureScope): Promise<void> => {
-      const query: Record<string, string> = { 'api-version': ARM_PIM_API_VERSION };
-      if (scope.kind === 'managementGroup') query.$filter = 'atScope()';
+      const query = pimListQuery(scope);
       try {
         for await (const page of arm.pages<ArmAssignmentInstance>(
           `${scope.path}/providers/Microsoft.Authorization/roleAssignmentScheduleInstances`,
@@ -417,8 +427,7 @@ export async function takeAzureSnapshot(
 
     const readList = async (scope: AzureScope, state: AssignmentState) => {
       const collection = state === 'Eligible' ? 'roleEligibilitySchedules' : 'roleAssignmentSchedules';
-      const query: Record<string, string> = { 'api-version': ARM_PIM_API_VERSION };
-      if (scope.kind === 'managementGroup') query.$filter = 'atScope()';
+      const query = pimListQuery(scope);
       try {
         for await (const page of arm.pages<ArmRoleSchedule>(
           `${scope.path}/providers/Microsoft.Authorization/${collection}`,
@@ -470,8 +479,7 @@ export async function takeAzureSnapshot(
 
     const requestsSeen = new Set<string>();
     const readRequests = async (scope: AzureScope) => {
-      const query: Record<string, string> = { 'api-version': ARM_PIM_API_VERSION };
-      if (scope.kind === 'managementGroup') query.$filter = 'atScope()';
+      const query = pimListQuery(scope);
       try {
         for await (const page of arm.pages<ArmScheduleRequest>(
           `${scope.path}/providers/Microsoft.Authorization/roleAssignmentScheduleRequests`,
