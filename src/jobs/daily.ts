@@ -11,7 +11,7 @@
  */
 import { harvestSince, type Harvest } from './harvest';
 import { azureDigestManifest, azureDigestOf, startAzureReading, writeAzureAssignments } from './azure';
-import { assignmentChanges, GlobalAdministratorCount, LIST_LIMIT } from '../pim/changes';
+import { AssignmentChangeTracker, GlobalAdministratorCount, LIST_LIMIT } from '../pim/changes';
 import type { AssignmentRow, UnusedEligibilityRow } from '../pim/model';
 import { RoleSettingsInputs } from '../pim/roleSettings';
 import { readRoleNames } from '../pim/roleNames';
@@ -37,8 +37,17 @@ import { EmailError } from '../io/email';
 import { withRunLock, type RunLockOptions } from './lock';
 import { archiveSealedMonth } from './pack';
 import { awaitedLater, settled } from '../util/promises';
+import { tapped } from '../util/streams';
 import { dailyRoleSettings, startRoleSettings } from './roleSettings';
-import { HistoryStore, unusedEligibilities } from '../history';
+import {
+  HistoryStore,
+  LastUses,
+  readKeptUses,
+  startUnusedEligibilities,
+  unusedEligibilities,
+  unusedMayBeComplete,
+  type UnusedTracker,
+} from '../history';
 
 export interface DailyOptions {
   /** Send today's digest again even if it was sent. */
@@ -119,6 +128,8 @@ async function writeAssignmentFiles(
   folder: string,
   snapshot: Snapshot,
   signal: AbortSignal,
+  /** Fed the eligible rows on their way to the CSV, once ready (the history is complete then). */
+  unused?: Promise<UnusedTracker>,
 ): Promise<{
   files: ManifestFile[];
   globalAdministrators: GlobalAdministratorCount;
@@ -128,32 +139,38 @@ async function writeAssignmentFiles(
   const globalAdministrators = new GlobalAdministratorCount();
   const roleSettingsInputs = new RoleSettingsInputs(settings.excludedPrincipalIds);
   // Batches of a thousand rows: one await per batch on the way to the CSV, not one per row.
-  const observed = async function* (batches: AsyncIterable<AssignmentRow[]>) {
+  const observed = async function* (batches: AsyncIterable<AssignmentRow[]>, tracker?: UnusedTracker) {
     for await (const batch of batches) {
       signal.throwIfAborted();
       for (const row of batch) {
         globalAdministrators.observe(row);
         roleSettingsInputs.observe(row);
       }
+      if (tracker?.collecting) await tracker.observe(batch);
       yield batch;
     }
   };
   signal.throwIfAborted();
-  const files: ManifestFile[] = [];
-  for (const [name, rows] of [
-    ['eligible-assignments.csv', snapshot.eligible],
-    ['active-assignments.csv', snapshot.active],
-  ] as const) {
-    const file = await writeAssignmentsCsv(
-      store,
-      settings.reportsContainer,
-      `${folder}${name}`,
-      observed(rows.sortedBatches()),
-      snapshot.scopeName,
-    );
-    files.push(file);
-    log.info(`Wrote ${folder}${name} (${file.rows} row(s))`);
-  }
+  // Both at once: while one waits on its upload the other merges its runs (one thread, fewer idle gaps).
+  const files = await Promise.all(
+    (
+      [
+        ['eligible-assignments.csv', snapshot.eligible],
+        ['active-assignments.csv', snapshot.active],
+      ] as const
+    ).map(async ([name, rows]) => {
+      const tracker = rows === snapshot.eligible && unused ? await unused : undefined;
+      const file = await writeAssignmentsCsv(
+        store,
+        settings.reportsContainer,
+        `${folder}${name}`,
+        observed(rows.sortedBatches(), tracker),
+        snapshot.scopeName,
+      );
+      log.info(`Wrote ${folder}${name} (${file.rows} row(s))`);
+      return file;
+    }),
+  );
   return { files, globalAdministrators, roleSettingsInputs };
 }
 
@@ -199,8 +216,47 @@ async function writeDay(
   // audit log's rate limit (the files are not final before the manifest, whatever order they come in).
   // A harvest that fails stops them (the run fails; nothing more of the day is written).
   const harvestFailed = new AbortController();
+  // The unused eligibilities on the same pass as eligible-assignments.csv, when the history may
+  // already cover UNUSED_AFTER_DAYS: its kept uses are read while the snapshot pages, this run's
+  // harvest is added as activations.csv is written, and the pass waits for both.
+  const watermarkBefore = await history.watermark();
+  const lastUses = unusedMayBeComplete(watermarkBefore, now, settings.unusedAfterDays) ? new LastUses() : undefined;
+  const historySince = watermarkBefore?.coverageStartUtc ?? '';
+  const keptUsesRead =
+    lastUses &&
+    awaitedLater(
+      readKeptUses(
+        lastUses,
+        { history, store, archiveContainer: settings.archiveContainer },
+        new Date(historySince),
+        now,
+        day,
+      ),
+    );
+  let activationsWritten!: () => void;
+  let activationsFailed!: (error: unknown) => void;
+  const activationsCsv = new Promise<void>((resolve, reject) => {
+    activationsWritten = resolve;
+    activationsFailed = reject;
+  });
+  activationsCsv.catch(() => undefined); // seen through unusedReady, when there is one
+  const unusedReady =
+    lastUses &&
+    awaitedLater(
+      Promise.all([keptUsesRead, activationsCsv]).then(() =>
+        startUnusedEligibilities({
+          history,
+          store,
+          archiveContainer: settings.archiveContainer,
+          groupRoles: snapshotTaken.then((taken) => taken.groupRoles),
+          now,
+          afterDays: settings.unusedAfterDays,
+          lastUses: { since: historySince, uses: Promise.resolve(lastUses) },
+        }),
+      ),
+    );
   const assignmentsWritten = awaitedLater(
-    snapshotTaken.then((taken) => writeAssignmentFiles(ctx, folder, taken, harvestFailed.signal)),
+    snapshotTaken.then((taken) => writeAssignmentFiles(ctx, folder, taken, harvestFailed.signal, unusedReady)),
   );
   let harvest: Harvest;
   try {
@@ -216,12 +272,22 @@ async function writeDay(
     );
     harvest = await harvestSince(ctx, history, day, { activatedScopes: scopesReady, groupRoles: groupRolesReady });
     try {
-      files.push(await writeActivationsCsv(store, container, `${folder}activations.csv`, harvest.reported()));
+      // What the day's run-day files now hold (the kept uses above left them out), within the history.
+      const [from, to] = [Date.parse(historySince), now.getTime()];
+      const reported = lastUses
+        ? tapped(harvest.reported(), (batch) =>
+            lastUses.add(batch.filter((a) => Date.parse(a.activated) >= from && Date.parse(a.activated) < to)),
+          )
+        : harvest.reported();
+      files.push(await writeActivationsCsv(store, container, `${folder}activations.csv`, reported));
     } finally {
       await harvest.dispose();
     }
+    activationsWritten();
     log.info(`Wrote ${folder}activations.csv (${harvest.count} activation(s))`);
   } catch (error) {
+    // First: the eligible file's pass may be waiting for the activations.
+    activationsFailed(error);
     harvestFailed.abort(error);
     await settled(assignmentsWritten); // it reads the snapshot's sorters
     await snapshotTaken.then(
@@ -230,11 +296,20 @@ async function writeDay(
     );
     await azureReading?.then((r) => r.snapshot?.dispose());
     await settled(roleSettingsRead);
+    await unusedReady?.then(
+      (tracker) => tracker.dispose(),
+      () => undefined,
+    );
     throw error;
   }
   const snapshot = await snapshotTaken.catch(async (error: unknown) => {
     await azureReading?.then((r) => r.snapshot?.dispose());
     await settled(roleSettingsRead);
+    await settled(assignmentsWritten);
+    await unusedReady?.then(
+      (tracker) => tracker.dispose(),
+      () => undefined,
+    );
     throw error;
   });
   try {
@@ -243,16 +318,20 @@ async function writeDay(
     // The Azure files go here in the manifest; they are written once the Azure reading is done, below.
     const azureFilesAt = files.length;
 
-    // Eligibilities nobody used in UNUSED_AFTER_DAYS, from the history the harvest above completed.
-    const unused = await unusedEligibilities({
-      history,
-      store,
-      archiveContainer: settings.archiveContainer,
-      eligible: snapshot.eligible.sortedBatches(),
-      groupRoles: snapshot.groupRoles,
-      now,
-      afterDays: settings.unusedAfterDays,
-    });
+    // Eligibilities nobody used in UNUSED_AFTER_DAYS, from the history the harvest above completed:
+    // gathered on the eligible file's pass, or (a history that became long enough only now) read here.
+    const tracker = unusedReady && (await unusedReady);
+    const unused = tracker
+      ? tracker.finish()
+      : await unusedEligibilities({
+          history,
+          store,
+          archiveContainer: settings.archiveContainer,
+          eligible: snapshot.eligible.sortedBatches(),
+          groupRoles: snapshot.groupRoles,
+          now,
+          afterDays: settings.unusedAfterDays,
+        });
     let unusedShown: UnusedEligibilityRow[] = [];
     try {
       files.push(
@@ -279,12 +358,19 @@ async function writeDay(
     // A failed read of the role settings fails the run before the snapshot state and the reminders.
     await roleSettingsRead;
     const previous = await state.previousSnapshot(day, (d) => history.isDayFinal(d));
-    const changes = await assignmentChanges(snapshot.schedules.sorted(), previous, {
+    // The diff with the previous snapshot is worked out on the pass that stores today's: the
+    // schedules are merged from their sorted runs once, not twice.
+    const changeTracker = new AssignmentChangeTracker(previous, {
       now,
       expiryWindowDays: settings.expiryWindowDays,
       excludedPrincipalIds: settings.excludedPrincipalIds,
     });
-    await state.saveSnapshot(day, snapshot.schedules.sortedBatches(), previous?.day);
+    await state.saveSnapshot(
+      day,
+      tapped(snapshot.schedules.sortedBatches(), (batch) => changeTracker.observe(batch)),
+      previous?.day,
+    );
+    const changes = await changeTracker.result();
     const reminders = await sendExpiryReminders(ctx, state, day, reminderCandidates?.items ?? [], snapshot.scopeName);
     const roleSettings = await dailyRoleSettings(ctx, day, folder, roleSettingsRead, roleSettingsInputs, (d) =>
       history.isDayFinal(d),
@@ -413,6 +499,10 @@ async function writeDay(
     return { folder, wrote: true, subject: digest.subject };
   } finally {
     await Promise.all([
+      unusedReady?.then(
+        (t) => t.dispose(),
+        () => undefined,
+      ),
       snapshot.dispose(),
       azureReading?.then((r) => r.snapshot?.dispose()),
       settled(roleSettingsRead),

@@ -5,6 +5,7 @@
  */
 import { GLOBAL_ADMINISTRATOR_ROLE_ID } from './roles';
 import { compareSchedules, sameEnum, type AssignmentRow } from './model';
+import { batchesOf } from '../util/streams';
 
 /** Rows kept (and shown) per list in the email; counts stay exact, the CSVs have every row. */
 export const LIST_LIMIT = 50;
@@ -53,65 +54,102 @@ export interface ChangeOptions {
  */
 export async function assignmentChanges(
   current: AsyncIterable<AssignmentRow>,
-  previous: { day: string; schedules: AsyncIterable<AssignmentRow> } | undefined,
+  previous: PreviousSchedules | undefined,
   options: ChangeOptions,
 ): Promise<AssignmentChanges> {
-  const now = options.now.getTime();
-  const horizon = now + options.expiryWindowDays * DAY_MS;
-  const result: AssignmentChanges = {
-    baseline: previous ? { kind: 'previous', day: previous.day } : { kind: 'first-run' },
-    added: counted(),
-    removed: counted(),
-    expiring: counted(),
-    permanent: counted(),
-    permanentPrivilegedFindings: counted(),
-  };
+  const tracker = new AssignmentChangeTracker(previous, options);
+  for await (const batch of batchesOf(current, 1_000)) await tracker.observe(batch);
+  return tracker.result();
+}
 
-  const before = previous ? previous.schedules[Symbol.asyncIterator]() : undefined;
-  let old = before ? await before.next() : undefined;
-  const advanceOld = async () => {
-    old = await before!.next();
-  };
+/** The previous day's stored snapshot: its day, and its schedules in the same order as today's. */
+export interface PreviousSchedules {
+  day: string;
+  schedules: AsyncIterable<AssignmentRow>;
+}
 
-  for await (const row of current) {
-    if (isActivated(row)) continue;
-    // Removed: earlier snapshot rows that sort before this one and are gone.
-    while (old && !old.done && compareSchedules(old.value, row) < 0) {
-      if (!isActivated(old.value)) push(result.removed, old.value);
-      await advanceOld();
-    }
-    if (previous) {
-      if (old && !old.done && compareSchedules(old.value, row) === 0) await advanceOld();
-      else push(result.added, row);
-    } else if (row.created && Date.parse(row.created) >= now - DAY_MS) {
-      push(result.added, row);
-    }
+/**
+ * The same diff fed batch by batch, so the pass that stores today's snapshot (src/jobs/state.ts)
+ * computes it on the way instead of reading the schedules a second time.
+ */
+export class AssignmentChangeTracker {
+  private readonly now: number;
+  private readonly horizon: number;
+  private readonly changes: AssignmentChanges;
+  private readonly before?: AsyncIterator<AssignmentRow>;
+  private old?: Promise<IteratorResult<AssignmentRow>>;
 
-    if (row.end === null) {
-      push(result.permanent, row);
-      if (
-        row.state === 'Active' &&
-        row.privileged &&
-        !options.excludedPrincipalIds.has((row.principalId ?? '').toLowerCase())
-      ) {
-        push(result.permanentPrivilegedFindings, row);
+  constructor(
+    private readonly previous: PreviousSchedules | undefined,
+    private readonly options: ChangeOptions,
+  ) {
+    this.now = options.now.getTime();
+    this.horizon = this.now + options.expiryWindowDays * DAY_MS;
+    this.changes = {
+      baseline: previous ? { kind: 'previous', day: previous.day } : { kind: 'first-run' },
+      added: counted(),
+      removed: counted(),
+      expiring: counted(),
+      permanent: counted(),
+      permanentPrivilegedFindings: counted(),
+    };
+    this.before = previous?.schedules[Symbol.asyncIterator]();
+  }
+
+  /** Today's next schedules, in order (after every batch observed before). */
+  async observe(rows: readonly AssignmentRow[]): Promise<void> {
+    const result = this.changes;
+    const { now, horizon } = this;
+    let old = this.before ? await (this.old ??= this.before.next()) : undefined;
+    const advanceOld = async () => {
+      old = await (this.old = this.before!.next());
+    };
+    for (const row of rows) {
+      if (isActivated(row)) continue;
+      // Removed: earlier snapshot rows that sort before this one and are gone.
+      while (old && !old.done && compareSchedules(old.value, row) < 0) {
+        if (!isActivated(old.value)) push(result.removed, old.value);
+        await advanceOld();
       }
-    } else {
-      const end = Date.parse(row.end);
-      if (end >= now && end <= horizon) {
-        // Keep the soonest LIST_LIMIT, whatever order they arrive in.
-        result.expiring.count++;
-        result.expiring.items.push({ row, daysLeft: Math.floor((end - now) / DAY_MS) });
-        if (result.expiring.items.length >= 2 * LIST_LIMIT) sortExpiring(result.expiring.items).splice(LIST_LIMIT);
+      if (this.previous) {
+        if (old && !old.done && compareSchedules(old.value, row) === 0) await advanceOld();
+        else push(result.added, row);
+      } else if (row.created && Date.parse(row.created) >= now - DAY_MS) {
+        push(result.added, row);
+      }
+
+      if (row.end === null) {
+        push(result.permanent, row);
+        if (
+          row.state === 'Active' &&
+          row.privileged &&
+          !this.options.excludedPrincipalIds.has((row.principalId ?? '').toLowerCase())
+        ) {
+          push(result.permanentPrivilegedFindings, row);
+        }
+      } else {
+        const end = Date.parse(row.end);
+        if (end >= now && end <= horizon) {
+          // Keep the soonest LIST_LIMIT, whatever order they arrive in.
+          result.expiring.count++;
+          result.expiring.items.push({ row, daysLeft: Math.floor((end - now) / DAY_MS) });
+          if (result.expiring.items.length >= 2 * LIST_LIMIT) sortExpiring(result.expiring.items).splice(LIST_LIMIT);
+        }
       }
     }
   }
-  while (old && !old.done) {
-    if (!isActivated(old.value)) push(result.removed, old.value);
-    await advanceOld();
+
+  /** The diff, once every schedule of today has been observed: what is left of the previous snapshot was removed. */
+  async result(): Promise<AssignmentChanges> {
+    const result = this.changes;
+    if (this.before) {
+      for (let old = await (this.old ??= this.before.next()); !old.done; old = await (this.old = this.before.next())) {
+        if (!isActivated(old.value)) push(result.removed, old.value);
+      }
+    }
+    sortExpiring(result.expiring.items).splice(LIST_LIMIT);
+    return result;
   }
-  sortExpiring(result.expiring.items).splice(LIST_LIMIT);
-  return result;
 }
 
 function sortExpiring(items: ExpiringAssignment[]): ExpiringAssignment[] {

@@ -60,3 +60,14 @@ export async function byteFactsOf(data: AsyncIterable<Buffer | string>): Promise
   }
   return { bytes, sha256: hash.digest('hex') };
 }
+
+/** Each batch of `batches`, handed on once `see` has seen it: two consumers of one pass, the second in step. */
+export async function* tapped<T>(
+  batches: AsyncIterable<T[]>,
+  see: (batch: T[]) => Promise<void> | void,
+): AsyncGenerator<T[]> {
+  for await (const batch of batches) {
+    await see(batch);
+    yield batch;
+  }
+}

@@ -1,4 +1,4 @@
-import { assignmentChanges, GlobalAdministratorCount } from '../../src/pim/changes';
+import { AssignmentChangeTracker, assignmentChanges, GlobalAdministratorCount } from '../../src/pim/changes';
 import type { ActivationRow, AssignmentRow } from '../../src/pim/model';
 import { compareSchedules } from '../../src/pim/model';
 import { renderDigest } from '../../src/report/digest';
@@ -51,6 +51,22 @@ describe('assignment changes', () => {
     expect(c.added.items.map((r) => `${r.state}/${r.scheduleId}`).sort()).toEqual(['Active/new', 'Eligible/b']);
     expect(c.removed.items.map((r) => `${r.state}/${r.scheduleId}`).sort()).toEqual(['Active/b', 'Active/gone']);
     expect(c.expiring.count).toBe(0);
+  });
+
+  it('gives the same diff fed in batches of any size, the previous snapshot advanced across batches', async () => {
+    const ids = Array.from({ length: 40 }, (_, i) => `s${String(i).padStart(2, '0')}`);
+    // Removed ones between, before and after today's; some kept, some new.
+    const previous = ids.filter((_, i) => i % 3 !== 0).map((id) => row(id));
+    const current = [...ids.filter((_, i) => i % 3 !== 1).map((id) => row(id)), row('zz-new')];
+    const whole = await assignmentChanges(stream(current), { day: '2026-11-23', schedules: stream(previous) }, options);
+    expect(whole.added.items.map((r) => r.scheduleId)).toEqual([...ids.filter((_, i) => i % 3 === 0), 'zz-new']);
+    expect(whole.removed.items.map((r) => r.scheduleId)).toEqual(ids.filter((_, i) => i % 3 === 1));
+    const sorted = [...current].sort(compareSchedules);
+    for (const size of [1, 2, 7]) {
+      const tracker = new AssignmentChangeTracker({ day: '2026-11-23', schedules: stream(previous) }, options);
+      for (let i = 0; i < sorted.length; i += size) await tracker.observe(sorted.slice(i, i + size));
+      expect(await tracker.result()).toEqual(whole);
+    }
   });
 
   it('on the first run, new means created in the last 24 hours', async () => {
