@@ -86,7 +86,9 @@ function gapsInWindow(watermark: Watermark, windowStart: number, now: Date): Har
 export function unusedMayBeComplete(watermark: Watermark | undefined, now: Date, afterDays: number): boolean {
   if (!watermark) return false;
   const windowStart = now.getTime() - afterDays * DAY_MS;
-  return Date.parse(watermark.coverageStartUtc) <= windowStart && gapsInWindow(watermark, windowStart, now).length === 0;
+  return (
+    Date.parse(watermark.coverageStartUtc) <= windowStart && gapsInWindow(watermark, windowStart, now).length === 0
+  );
 }
 
 /** Reads the watermark and the kept history (the last use of each role and group); the rows come later. */
@@ -99,7 +101,9 @@ export async function startUnusedEligibilities(
 ): Promise<UnusedTracker> {
   const { history, now, afterDays } = input;
   const rows = new ExternalSorter<UnusedEligibilityRow>(compareUnusedRows, { codec: UNUSED_TABLE.codec });
-  const incomplete = (fields: Omit<UnusedEligibilities, 'rows' | 'count' | 'dispose' | 'afterDays'>): UnusedTracker => ({
+  const incomplete = (
+    fields: Omit<UnusedEligibilities, 'rows' | 'count' | 'dispose' | 'afterDays'>,
+  ): UnusedTracker => ({
     collecting: false,
     observe: async () => undefined,
     finish: () => ({ rows, count: 0, afterDays, ...fields, dispose: () => rows.dispose() }),
