@@ -13,12 +13,12 @@ import {
   takeAzureSnapshot,
   type AzureSnapshot,
 } from '../pim/azure';
-import { assignmentChanges, LIST_LIMIT } from '../pim/changes';
+import { AssignmentChangeTracker, LIST_LIMIT } from '../pim/changes';
 import type { AzureDigest } from '../report/azure-digest';
 import { AZURE_ACTIVATION_TABLE, compareAzureActivations, type AzureActivationRow } from '../pim/azure-activations';
 import type { AssignmentRow, ScopeNamer } from '../pim/model';
 import { csvStreamOfBatches } from '../report/csv';
-import { map } from '../util/streams';
+import { map, tapped } from '../util/streams';
 import type { JobContext } from './context';
 import { finished } from 'node:stream/promises';
 import type { FileFacts } from '../report/csv';
@@ -140,21 +140,25 @@ export async function azureDigestOf(
   const container = ctx.settings.reportsContainer;
   const state = new StateStore(ctx.store, container, AZURE_SNAPSHOTS);
   const previous = await state.previousSnapshot(day, (d) => ctx.store.exists(container, dailyManifest(d)));
-  const findingScope = async function* (rows: AsyncIterable<AssignmentRow>) {
-    for await (const row of rows) {
-      const type = azureScopeType(row.scopeId);
-      yield row.privileged && type !== 'Management group' && type !== 'Subscription'
-        ? { ...row, privileged: false }
-        : row;
-    }
+  const findingScope = (row: AssignmentRow): AssignmentRow => {
+    const type = azureScopeType(row.scopeId);
+    return row.privileged && type !== 'Management group' && type !== 'Subscription'
+      ? { ...row, privileged: false }
+      : row;
   };
-  const changes = await assignmentChanges(findingScope(snapshot.schedules.sorted()), previous, {
+  // The diff on the pass that stores today's snapshot: the schedules are merged once, not twice.
+  const tracker = new AssignmentChangeTracker(previous, {
     now: ctx.now,
     expiryWindowDays: ctx.settings.expiryWindowDays,
     excludedPrincipalIds: ctx.settings.excludedPrincipalIds,
   });
-  if (whole) await state.saveSnapshot(day, snapshot.schedules.sortedBatches(), previous?.day);
-  else ctx.log.warn('Azure was not read whole: today is not kept as the baseline of the next Azure comparison');
+  const observe = (batch: AssignmentRow[]) => tracker.observe(batch.map(findingScope));
+  if (whole) await state.saveSnapshot(day, tapped(snapshot.schedules.sortedBatches(), observe), previous?.day);
+  else {
+    for await (const batch of snapshot.schedules.sortedBatches()) await observe(batch);
+    ctx.log.warn('Azure was not read whole: today is not kept as the baseline of the next Azure comparison');
+  }
+  const changes = await tracker.result();
   return {
     changes,
     scopeName: snapshot.scopeName,
