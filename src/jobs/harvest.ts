@@ -9,6 +9,7 @@ import { harvestActivations, type HarvestWindow } from '../pim/activations';
 import { activationRowCodec, compareActivationRows, type ActivationRow, type HarvestGap } from '../pim/model';
 import { LIST_LIMIT } from '../pim/changes';
 import { ExternalSorter } from '../util/sorter';
+import { tapped } from '../util/streams';
 import { withActivatedScopes, withGroupRoles, type GroupRoles } from '../pim/snapshot';
 import { GLOBAL_ADMINISTRATOR_ROLE_ID } from '../pim/roles';
 import {
@@ -124,42 +125,61 @@ export async function harvestSince(
     const count = activations.size;
     log.info(`Harvested ${count - earlier} new activation(s); ${count} for ${day}`);
 
-    // Keep the rows before moving the watermark: a crash in between re-reads, and de-duplicates.
-    // One pass over the sorted rows per month file (a harvest spans two or three months at most).
     const scopes = await (options.activatedScopes ?? Promise.resolve(new Map<string, string>())).catch(
       () => new Map<string, string>(),
     );
     const groupRoles: GroupRoles = await (options.groupRoles ?? Promise.resolve(new Map())).catch(() => new Map());
     const reported = () => withGroupRoles(withActivatedScopes(activations.sortedBatches(), scopes), groupRoles);
-    for (const month of [...months].sort()) {
-      await history.saveActivationsOfRunDay(day, month, ofMonth(reported(), month));
-    }
-    // The digest's newest few, and the ids of the last overlap for the next run's watermark.
+    // The digest's newest few, and the ids of the last overlap for the next run's watermark: seen on
+    // the way of the last month's file, whose pass reads every row (ofMonth stops only past its
+    // month), not on a pass of their own; read again should that pass ever stop short.
     const keepFrom = window ? window.to.getTime() - overlapMs : Infinity;
-    const harvested: Record<string, string> = {};
-    const latest: ActivationRow[] = [];
-    const groupActivations = { count: 0, items: [] as ActivationRow[] };
-    const globalAdministratorActivations = { direct: 0, throughGroups: 0 };
     const grantsGlobalAdministrator = (groupId: string) =>
       (groupRoles.get(groupId.toLowerCase()) ?? []).some(
         (r) => r.roleId.toLowerCase() === GLOBAL_ADMINISTRATOR_ROLE_ID,
       );
-    for await (const batch of reported()) {
-      for (const row of batch) {
-        if (Date.parse(row.activated) >= keepFrom) harvested[row.auditId] = row.activated;
-        if (row.activationType === 'Group') {
-          groupActivations.count++;
-          groupActivations.items.push(row);
-          if (row.groupAccess !== 'Owner' && grantsGlobalAdministrator(row.groupId))
-            globalAdministratorActivations.throughGroups++;
-        } else if (row.roleId.toLowerCase() === GLOBAL_ADMINISTRATOR_ROLE_ID) {
-          globalAdministratorActivations.direct++;
+    const observation = () => {
+      const told = {
+        rows: 0,
+        harvested: {} as Record<string, string>,
+        latest: [] as ActivationRow[],
+        groupActivations: { count: 0, items: [] as ActivationRow[] },
+        globalAdministratorActivations: { direct: 0, throughGroups: 0 },
+      };
+      const observe = (batch: ActivationRow[]) => {
+        told.rows += batch.length;
+        for (const row of batch) {
+          if (Date.parse(row.activated) >= keepFrom) told.harvested[row.auditId] = row.activated;
+          if (row.activationType === 'Group') {
+            told.groupActivations.count++;
+            told.groupActivations.items.push(row);
+            if (row.groupAccess !== 'Owner' && grantsGlobalAdministrator(row.groupId))
+              told.globalAdministratorActivations.throughGroups++;
+          } else if (row.roleId.toLowerCase() === GLOBAL_ADMINISTRATOR_ROLE_ID) {
+            told.globalAdministratorActivations.direct++;
+          }
         }
-      }
-      groupActivations.items.splice(0, Math.max(0, groupActivations.items.length - LIST_LIMIT));
-      latest.push(...batch.slice(-LIST_LIMIT));
-      latest.splice(0, Math.max(0, latest.length - LIST_LIMIT));
+        const items = told.groupActivations.items;
+        items.splice(0, Math.max(0, items.length - LIST_LIMIT));
+        told.latest.push(...batch.slice(-LIST_LIMIT));
+        told.latest.splice(0, Math.max(0, told.latest.length - LIST_LIMIT));
+      };
+      return { told, observe };
+    };
+    let { told, observe } = observation();
+    // Keep the rows before moving the watermark: a crash in between re-reads, and de-duplicates.
+    // One pass over the sorted rows per month file (a harvest spans two or three months at most).
+    const inOrder = [...months].sort();
+    const readsAll = inOrder.filter((m) => m !== 'unknown').at(-1) ?? inOrder[0];
+    for (const month of inOrder) {
+      const rows = month === readsAll ? tapped(reported(), observe) : reported();
+      await history.saveActivationsOfRunDay(day, month, ofMonth(rows, month));
     }
+    if (told.rows !== activations.size) {
+      ({ told, observe } = observation());
+      for await (const batch of reported()) observe(batch);
+    }
+    const { harvested, latest, groupActivations, globalAdministratorActivations } = told;
     if (window)
       await history.saveWatermark(
         advancedWatermark(watermark, window, overlapMs, harvested, gaps, day, approvals.unclaimed(now)),
