@@ -4,6 +4,7 @@
  *   state/activations-watermark.json           the activation history (src/history/store.ts)
  *   state/activations/YYYY-MM/<run day>.jsonl
  *   state/snapshots/<day>.jsonl                one line per schedule, for the next digest's diff (last 7 kept)
+ *                                              (a header line, then each schedule's values: SCHEDULES below)
  *   state/role-settings/<day>.json             the day's role settings, for the next digest's changes (jobs/roleSettings.ts)
  *   state/outbox/<day>.json                    a digest waiting to be emailed (deleted once sent)
  *   state/email/<day>.json                     proof a day's digest was sent
@@ -16,9 +17,9 @@
  * any point leaves state the next run completes without losing or doubling anything.
  */
 import type { BlobStore } from '../io/blob';
-import type { AssignmentRow } from '../pim/model';
+import { ASSIGNMENT_TABLE, type AssignmentRow } from '../pim/model';
 import { reminderKey, type ReminderRecord } from '../pim/reminders';
-import { jsonLines, jsonLinesBody } from '../util/jsonl';
+import { valueLineBatches, valueLinesBody, type ValueLinesHeader } from '../util/jsonl';
 import { JSON_CONTENT_TYPE } from './files';
 
 const SNAPSHOTS = 'state/snapshots/';
@@ -28,6 +29,20 @@ const REMINDERS_DONE = 'state/reminders/done.json';
 const REMINDER_OUTBOX = 'state/reminders/outbox/';
 const JSONL = 'application/x-ndjson; charset=utf-8';
 const KEPT_SNAPSHOTS = 7;
+
+/**
+ * A snapshot file: a header naming the keys, then one array of values per schedule, in that order
+ * (a third of the bytes of keyed JSON, and less CPU to write and read). The keys are the assignment
+ * table's values (src/pim/model.ts); Azure's snapshots hold the same row type (its table only adds
+ * a derived column). A file is read by its own header's keys, so a key added later reads as absent
+ * from older files, as it did from keyed JSON; files written before the header are keyed JSON
+ * lines, still read as such.
+ */
+export const SCHEDULES: ValueLinesHeader = {
+  format: 'pim-reporter-schedules',
+  version: 2,
+  keys: ASSIGNMENT_TABLE.keys,
+};
 
 export interface OutboxEntry {
   day: string;
@@ -98,6 +113,15 @@ export class StateStore {
     day: string,
     isFinal: (day: string) => Promise<boolean> = async () => true,
   ): Promise<{ day: string; schedules: AsyncIterable<AssignmentRow> } | undefined> {
+    const previous = await this.previousSnapshotBatches(day, isFinal);
+    return previous && { day: previous.day, schedules: rowsOf(previous.schedules) };
+  }
+
+  /** As `previousSnapshot`, its schedules in batches (one await per batch rather than per row). */
+  async previousSnapshotBatches(
+    day: string,
+    isFinal: (day: string) => Promise<boolean> = async () => true,
+  ): Promise<{ day: string; schedules: AsyncIterable<AssignmentRow[]> } | undefined> {
     const days: string[] = [];
     for await (const name of this.store.list(this.container, this.snapshots)) {
       const d = name.slice(this.snapshots.length, -'.jsonl'.length);
@@ -105,8 +129,9 @@ export class StateStore {
     }
     for (const latest of days.sort().reverse()) {
       if (!(await isFinal(latest))) continue;
-      const stream = await this.store.readStream(this.container, `${this.snapshots}${latest}.jsonl`);
-      return stream ? { day: latest, schedules: jsonLines<AssignmentRow>(stream) } : undefined;
+      const name = `${this.snapshots}${latest}.jsonl`;
+      const stream = await this.store.readStream(this.container, name);
+      return stream ? { day: latest, schedules: valueLineBatches<AssignmentRow>(stream, SCHEDULES, name) } : undefined;
     }
     return undefined;
   }
@@ -116,7 +141,9 @@ export class StateStore {
    * but the newest few, never `baseline` (the last final day's, which the next diff may still need).
    */
   async saveSnapshot(day: string, batches: AsyncIterable<AssignmentRow[]>, baseline?: string): Promise<void> {
-    await this.writeJsonl(`${this.snapshots}${day}.jsonl`, batches);
+    await this.store.writeStream(this.container, `${this.snapshots}${day}.jsonl`, valueLinesBody(SCHEDULES, batches), {
+      contentType: JSONL,
+    });
     // Only the newest matters for the next diff; a few more are kept for a person investigating.
     const names: string[] = [];
     for await (const name of this.store.list(this.container, this.snapshots)) names.push(name);
@@ -194,8 +221,8 @@ export class StateStore {
     await this.store.delete(this.container, `${REMINDER_OUTBOX}${id}.json`);
     this.etags.set(`${REMINDER_OUTBOX}${id}.json`, null);
   }
+}
 
-  private async writeJsonl(name: string, batches: AsyncIterable<unknown[]>): Promise<void> {
-    await this.store.writeStream(this.container, name, jsonLinesBody(batches), { contentType: JSONL });
-  }
+async function* rowsOf<T>(batches: AsyncIterable<T[]>): AsyncGenerator<T> {
+  for await (const batch of batches) yield* batch;
 }

@@ -79,6 +79,8 @@ export class RowTable<Row, View = undefined> {
   readonly columns: readonly string[];
   /** The row as an array of its values in the sorter's run files: a third of the bytes of keyed JSON. */
   readonly codec: SorterCodec<Row>;
+  /** The row's own values (the stored fields' keys), in column order: the codec's array order. */
+  readonly keys: readonly (keyof Row & string)[];
   private readonly stored: readonly StoredField<Row>[];
   private readonly cells: ReadonlyArray<(row: Row, view: View) => string>;
 
@@ -87,7 +89,8 @@ export class RowTable<Row, View = undefined> {
     const duplicate = this.columns.find((c, i) => this.columns.indexOf(c) !== i);
     if (duplicate !== undefined) throw new Error(`field table: column "${duplicate}" appears twice`);
     this.stored = fields.filter((f): f is StoredField<Row> => 'key' in f);
-    const keys = this.stored.map((f) => f.key);
+    const keys = this.stored.map((f) => f.key as keyof Row & string);
+    this.keys = keys;
     const twice = keys.find((k, i) => keys.indexOf(k) !== i);
     if (twice !== undefined) throw new Error(`field table: value "${String(twice)}" appears twice`);
     this.cells = fields.map((f) => {
