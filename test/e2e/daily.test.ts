@@ -233,6 +233,44 @@ describe('the daily digest', () => {
     expect(world.email.sent).toHaveLength(2);
   });
 
+  it('compares with a snapshot stored as keyed JSON lines (before the value lines), and stores the next in value lines', async () => {
+    const now = at('2026-11-24T06:00:00Z');
+    const tenant = generateTenant({ seed: 'old-snapshot', now, users: 40, groups: 4, eligible: 60, active: 30 });
+    world = await startWorld(tenant, { email: 'none' });
+    expect((await runDay(now)).code).toBe(0);
+
+    // Today's snapshot rewritten as the app wrote it before: one keyed object a line, no header.
+    const name = 'state/snapshots/2026-11-24.jsonl';
+    const [header, ...lines] = (await world.read(world.reports, name))!.split('\n').filter((l) => l !== '');
+    const { format, version, keys } = JSON.parse(header) as { format: string; version: number; keys: string[] };
+    expect({ format, version }).toEqual({ format: 'pim-reporter-schedules', version: 2 });
+    expect(lines.length).toBeGreaterThan(50);
+    const keyed = lines
+      .map((l) => `${JSON.stringify(Object.fromEntries(keys.map((k, i) => [k, (JSON.parse(l) as unknown[])[i]])))}\n`)
+      .join('');
+    expect(keyed).toContain('"scheduleId":');
+    await world.blobs.getContainerClient(world.reports).getBlockBlobClient(name).upload(keyed, Buffer.byteLength(keyed));
+
+    const next = new Date(now.getTime() + DAY);
+    const removed = tenant.eligibilitySchedules.find((s) => tenant.users.some((u) => u.id === s.principalId))!;
+    const newcomer = tenant.users.find((u) => !tenant.eligibilitySchedules.some((s) => s.principalId === u.id))!;
+    newcomer.displayName = 'Newcomer Nadia';
+    tenant.eligibilitySchedules = tenant.eligibilitySchedules.filter((s) => s !== removed);
+    tenant.eligibilitySchedules.push({ ...removed, id: 'new-schedule-0002', principalId: newcomer.id });
+    world.graph.setTenant(tenant);
+    expect((await runDay(next)).code).toBe(0);
+    const day2 = JSON.parse((await world.read(world.reports, `${dayPath(next)}manifest.json`))!);
+    expect(day2.digest).toMatchObject({ new: 1, removed: 1, baseline: { kind: 'previous', day: '2026-11-24' } });
+    const text = (await world.read(world.reports, `${dayPath(next)}digest.txt`))!;
+    expect(text).toContain('Newcomer Nadia');
+    expect(text).toContain(tenant.users.find((u) => u.id === removed.principalId)!.displayName);
+
+    const stored = (await world.read(world.reports, 'state/snapshots/2026-11-25.jsonl'))!.split('\n');
+    expect(JSON.parse(stored[0])).toEqual({ format, version, keys });
+    expect(stored.length).toBe(lines.length + 2); // one added, one removed; the header; the last line's break
+    expect(JSON.parse(stored[1])).toBeInstanceOf(Array);
+  });
+
   it('sends one email a day: a re-run sends none, --force-email sends again', async () => {
     const now = at('2026-11-24T06:00:00Z');
     world = await startWorld(generateTenant({ seed: 'once', now, users: 20, eligible: 20, active: 10 }));
