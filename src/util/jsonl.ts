@@ -45,7 +45,8 @@ export async function* jsonLineBatches<T>(stream: NodeJS.ReadableStream, size = 
     if (tail.length > 0) parseLines(Buffer.concat(tail).toString('utf8'), batch);
     for (let i = 0; i < batch.length; i += size) yield batch.slice(i, i + size);
   } finally {
-    // A reader that stops early (a failure downstream) must not leave the download open.
+    // A reader that stops early (a failure downstream) must not leave the download open. Leaving
+    // the for-await above destroys a Readable already; this also covers a stream whose iterator does not.
     (stream as Readable).destroy();
   }
 }
@@ -103,7 +104,8 @@ export interface ValueLinesHeader {
 
 /**
  * Objects as value lines: the header, then one JSON array per object of its values in the header's
- * key order. About a third of the bytes of keyed JSON lines, and cheaper to write and to read back.
+ * key order: without the keys in every line, fewer bytes than keyed JSON lines (60% for a schedule),
+ * and cheaper to write and to read back.
  */
 export function valueLinesBody<T extends object>(header: ValueLinesHeader, batches: AsyncIterable<T[]>): Readable {
   const keys = header.keys;
@@ -139,12 +141,16 @@ export async function* valueLineBatches<T>(
 ): AsyncGenerator<T[]> {
   /** undefined until the first line is read; null for keyed JSON lines. */
   let keys: readonly string[] | null | undefined;
+  let shape: Record<string, undefined> | undefined;
   let line = 0;
   for await (const lines of jsonLineBatches<unknown>(stream, size)) {
     let from = 0;
     if (keys === undefined) {
       keys = headerKeys(lines[0], expected, source);
-      if (keys) from = 1;
+      if (keys) {
+        from = 1;
+        shape = Object.fromEntries(keys.map((k) => [k, undefined]));
+      }
     }
     line += lines.length;
     if (keys === null) {
@@ -156,9 +162,17 @@ export async function* valueLineBatches<T>(
       const values = lines[r];
       if (!Array.isArray(values))
         throw new Error(`${source}: line ${line - lines.length + r + 1} is not an array of values`);
-      const row: Record<string, unknown> = {};
-      const n = Math.min(keys.length, values.length);
-      for (let i = 0; i < n; i++) row[keys[i]] = values[i];
+      let row: Record<string, unknown>;
+      if (values.length >= keys.length) {
+        // A copy of an object that has the keys already, then stores to them: every row one shape,
+        // without adding its keys one by one (about half the time).
+        row = { ...shape! };
+        for (let i = 0; i < keys.length; i++) row[keys[i]] = values[i];
+      } else {
+        // A shorter line (not one the app writes): the keys it has no value for are absent.
+        row = {};
+        for (let i = 0; i < values.length; i++) row[keys[i]] = values[i];
+      }
       rows[r - from] = row as T;
     }
     if (rows.length > 0) yield rows;

@@ -249,7 +249,10 @@ describe('the daily digest', () => {
       .map((l) => `${JSON.stringify(Object.fromEntries(keys.map((k, i) => [k, (JSON.parse(l) as unknown[])[i]])))}\n`)
       .join('');
     expect(keyed).toContain('"scheduleId":');
-    await world.blobs.getContainerClient(world.reports).getBlockBlobClient(name).upload(keyed, Buffer.byteLength(keyed));
+    await world.blobs
+      .getContainerClient(world.reports)
+      .getBlockBlobClient(name)
+      .upload(keyed, Buffer.byteLength(keyed));
 
     const next = new Date(now.getTime() + DAY);
     const removed = tenant.eligibilitySchedules.find((s) => tenant.users.some((u) => u.id === s.principalId))!;

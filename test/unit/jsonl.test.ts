@@ -229,7 +229,8 @@ describe('value lines', () => {
     expect(Object.keys(row).sort()).toEqual([...SCHEDULES.keys].sort());
     const body = Buffer.from(await text(valueLinesBody(SCHEDULES, batchesOf([row], 1))), 'utf8');
     const read: AssignmentRow[] = [];
-    for await (const batch of valueLineBatches<AssignmentRow>(Readable.from([body]), SCHEDULES, 's')) read.push(...batch);
+    for await (const batch of valueLineBatches<AssignmentRow>(Readable.from([body]), SCHEDULES, 's'))
+      read.push(...batch);
     expect(read).toEqual([row]);
   });
 });
