@@ -9,6 +9,7 @@ import { generateTenant, transitiveMemberIds } from '../../tools/tenant/generate
 import type { SimTenant } from '../../tools/tenant/model';
 import { testTls } from '../../tools/tls';
 import { parseCsv } from '../support/expected';
+import { rewriteAsKeyedLines } from '../support/snapshots';
 import { records, startWorld, type World } from '../support/world';
 
 const NOW = new Date('2026-11-24T06:00:00Z');
@@ -268,6 +269,36 @@ describe('PIM for Azure resources in the daily run', () => {
     const digest = (await world.read(world.reports, 'daily/2026/11/25/digest.txt'))!;
     expect(digest).toContain('Azure resources: new assignments (1)');
     expect(digest).toContain('Azure resources: removed assignments (1)');
+  });
+
+  it('compares with an Azure snapshot stored as keyed JSON lines (before the value lines)', async () => {
+    const { estate, env } = await setUp('azure-old-snapshot');
+    expect((await world.cli(['daily', '--now', NOW.toISOString()], env)).code).toBe(0);
+    const { header, rows } = await rewriteAsKeyedLines(world, 'state/azure-snapshots/2026-11-24.jsonl');
+    expect(header).toMatchObject({ format: 'pim-reporter-schedules', version: 2 });
+    expect(rows).toBeGreaterThan(5);
+    const next = new Date(NOW.getTime() + 86_400_000);
+    world.graph.setNow(() => next);
+    const removed = estate.eligibility.splice(0, 1)[0];
+    estate.eligibility.push({
+      ...removed,
+      name: '0f0e0d0c-0b0a-4909-8807-060504030202',
+      principal: estate.eligibility[1].principal,
+      roleName: 'Contributor',
+      roleId: 'b24988ac-6180-42a0-ab88-20f7382dd24c',
+    });
+    expect((await world.cli(['daily', '--now', next.toISOString()], env)).code).toBe(0);
+    const manifest = JSON.parse((await world.read(world.reports, 'daily/2026/11/25/manifest.json'))!) as {
+      digest: { azure: Record<string, unknown> };
+    };
+    expect(manifest.digest.azure).toMatchObject({
+      new: 1,
+      removed: 1,
+      baseline: { kind: 'previous', day: '2026-11-24' },
+    });
+    const stored = (await world.read(world.reports, 'state/azure-snapshots/2026-11-25.jsonl'))!.split('\n');
+    expect(JSON.parse(stored[0])).toEqual(header);
+    expect(stored).toHaveLength(rows + 2);
   });
 
   it('keeps Azure activations ARM has forgotten, each request once, and the monthly pack holds every one of the month', async () => {

@@ -13,6 +13,7 @@ import { loadSettings } from '../../src/settings';
 import { generateTenant } from '../../tools/tenant/generate';
 import type { SimTenant } from '../../tools/tenant/model';
 import { expectedActivations } from '../support/expected';
+import { rewriteAsKeyedLines } from '../support/snapshots';
 import { records, startWorld, type World } from '../support/world';
 
 const DAY = 86400000;
@@ -240,19 +241,12 @@ describe('the daily digest', () => {
     expect((await runDay(now)).code).toBe(0);
 
     // Today's snapshot rewritten as the app wrote it before: one keyed object a line, no header.
-    const name = 'state/snapshots/2026-11-24.jsonl';
-    const [header, ...lines] = (await world.read(world.reports, name))!.split('\n').filter((l) => l !== '');
-    const { format, version, keys } = JSON.parse(header) as { format: string; version: number; keys: string[] };
-    expect({ format, version }).toEqual({ format: 'pim-reporter-schedules', version: 2 });
-    expect(lines.length).toBeGreaterThan(50);
-    const keyed = lines
-      .map((l) => `${JSON.stringify(Object.fromEntries(keys.map((k, i) => [k, (JSON.parse(l) as unknown[])[i]])))}\n`)
-      .join('');
-    expect(keyed).toContain('"scheduleId":');
-    await world.blobs
-      .getContainerClient(world.reports)
-      .getBlockBlobClient(name)
-      .upload(keyed, Buffer.byteLength(keyed));
+    const { header, rows } = await rewriteAsKeyedLines(world, 'state/snapshots/2026-11-24.jsonl');
+    expect(header).toMatchObject({ format: 'pim-reporter-schedules', version: 2 });
+    expect(rows).toBeGreaterThan(50);
+    expect((await world.read(world.reports, 'state/snapshots/2026-11-24.jsonl'))!.split('\n')[0]).toContain(
+      '"scheduleId":',
+    );
 
     const next = new Date(now.getTime() + DAY);
     const removed = tenant.eligibilitySchedules.find((s) => tenant.users.some((u) => u.id === s.principalId))!;
@@ -269,8 +263,8 @@ describe('the daily digest', () => {
     expect(text).toContain(tenant.users.find((u) => u.id === removed.principalId)!.displayName);
 
     const stored = (await world.read(world.reports, 'state/snapshots/2026-11-25.jsonl'))!.split('\n');
-    expect(JSON.parse(stored[0])).toEqual({ format, version, keys });
-    expect(stored.length).toBe(lines.length + 2); // one added, one removed; the header; the last line's break
+    expect(JSON.parse(stored[0])).toEqual(header);
+    expect(stored.length).toBe(rows + 2); // one added, one removed; the header; the last line's break
     expect(JSON.parse(stored[1])).toBeInstanceOf(Array);
   });
 
