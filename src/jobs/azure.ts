@@ -139,7 +139,7 @@ export async function azureDigestOf(
 ): Promise<AzureDigest> {
   const container = ctx.settings.reportsContainer;
   const state = new StateStore(ctx.store, container, AZURE_SNAPSHOTS);
-  const previous = await state.previousSnapshot(day, (d) => ctx.store.exists(container, dailyManifest(d)));
+  const previous = await state.previousSnapshotBatches(day, (d) => ctx.store.exists(container, dailyManifest(d)));
   const findingScope = (row: AssignmentRow): AssignmentRow => {
     const type = azureScopeType(row.scopeId);
     return row.privileged && type !== 'Management group' && type !== 'Subscription'

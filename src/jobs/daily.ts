@@ -357,7 +357,7 @@ async function writeDay(
     // The last day that became final: a day whose run stopped before its manifest sent no digest.
     // A failed read of the role settings fails the run before the snapshot state and the reminders.
     await roleSettingsRead;
-    const previous = await state.previousSnapshot(day, (d) => history.isDayFinal(d));
+    const previous = await state.previousSnapshotBatches(day, (d) => history.isDayFinal(d));
     // The diff with the previous snapshot is worked out on the pass that stores today's: the
     // schedules are merged from their sorted runs once, not twice.
     const changeTracker = new AssignmentChangeTracker(previous, {

@@ -54,30 +54,37 @@ export interface ChangeOptions {
  */
 export async function assignmentChanges(
   current: AsyncIterable<AssignmentRow>,
-  previous: PreviousSchedules | undefined,
+  previous: { day: string; schedules: AsyncIterable<AssignmentRow> } | undefined,
   options: ChangeOptions,
 ): Promise<AssignmentChanges> {
-  const tracker = new AssignmentChangeTracker(previous, options);
+  const tracker = new AssignmentChangeTracker(
+    previous && { day: previous.day, schedules: batchesOf(previous.schedules, 1_000) },
+    options,
+  );
   for await (const batch of batchesOf(current, 1_000)) await tracker.observe(batch);
   return tracker.result();
 }
 
-/** The previous day's stored snapshot: its day, and its schedules in the same order as today's. */
+/** The previous day's stored snapshot: its day, and its schedules in the same order as today's, in batches. */
 export interface PreviousSchedules {
   day: string;
-  schedules: AsyncIterable<AssignmentRow>;
+  schedules: AsyncIterable<readonly AssignmentRow[]>;
 }
 
 /**
  * The same diff fed batch by batch, so the pass that stores today's snapshot (src/jobs/state.ts)
- * computes it on the way instead of reading the schedules a second time.
+ * computes it on the way instead of reading the schedules a second time. The previous snapshot is
+ * read a batch at a time too: one await per batch, not per row.
  */
 export class AssignmentChangeTracker {
   private readonly now: number;
   private readonly horizon: number;
   private readonly changes: AssignmentChanges;
-  private readonly before?: AsyncIterator<AssignmentRow>;
-  private old?: Promise<IteratorResult<AssignmentRow>>;
+  private readonly before?: AsyncIterator<readonly AssignmentRow[]>;
+  /** The previous snapshot's batch being walked, and the place in it. */
+  private oldBatch: readonly AssignmentRow[] = [];
+  private oldAt = 0;
+  private oldDone: boolean;
 
   constructor(
     private readonly previous: PreviousSchedules | undefined,
@@ -94,25 +101,44 @@ export class AssignmentChangeTracker {
       permanentPrivilegedFindings: counted(),
     };
     this.before = previous?.schedules[Symbol.asyncIterator]();
+    this.oldDone = !this.before;
+  }
+
+  private peekOld(): AssignmentRow | undefined {
+    return this.oldAt < this.oldBatch.length ? this.oldBatch[this.oldAt] : undefined;
+  }
+
+  /** The previous snapshot's current row, reading its next batch when this one is used up; undefined at its end. */
+  private async old(): Promise<AssignmentRow | undefined> {
+    while (this.oldAt >= this.oldBatch.length) {
+      if (this.oldDone) return undefined;
+      const next = await this.before!.next();
+      if (next.done) {
+        this.oldDone = true;
+        return undefined;
+      }
+      this.oldBatch = next.value;
+      this.oldAt = 0;
+    }
+    return this.oldBatch[this.oldAt];
   }
 
   /** Today's next schedules, in order (after every batch observed before). */
   async observe(rows: readonly AssignmentRow[]): Promise<void> {
     const result = this.changes;
     const { now, horizon } = this;
-    let old = this.before ? await (this.old ??= this.before.next()) : undefined;
-    const advanceOld = async () => {
-      old = await (this.old = this.before!.next());
-    };
     for (const row of rows) {
       if (isActivated(row)) continue;
       // Removed: earlier snapshot rows that sort before this one and are gone.
-      while (old && !old.done && compareSchedules(old.value, row) < 0) {
-        if (!isActivated(old.value)) push(result.removed, old.value);
-        await advanceOld();
+      // The previous row at hand without an await; one only when its batch is used up.
+      let old = this.peekOld() ?? (this.oldDone ? undefined : await this.old());
+      while (old && compareSchedules(old, row) < 0) {
+        if (!isActivated(old)) push(result.removed, old);
+        this.oldAt++;
+        old = this.peekOld() ?? (this.oldDone ? undefined : await this.old());
       }
       if (this.previous) {
-        if (old && !old.done && compareSchedules(old.value, row) === 0) await advanceOld();
+        if (old && compareSchedules(old, row) === 0) this.oldAt++;
         else push(result.added, row);
       } else if (row.created && Date.parse(row.created) >= now - DAY_MS) {
         push(result.added, row);
@@ -142,10 +168,8 @@ export class AssignmentChangeTracker {
   /** The diff, once every schedule of today has been observed: what is left of the previous snapshot was removed. */
   async result(): Promise<AssignmentChanges> {
     const result = this.changes;
-    if (this.before) {
-      for (let old = await (this.old ??= this.before.next()); !old.done; old = await (this.old = this.before.next())) {
-        if (!isActivated(old.value)) push(result.removed, old.value);
-      }
+    for (let old = await this.old(); old; this.oldAt++, old = await this.old()) {
+      if (!isActivated(old)) push(result.removed, old);
     }
     sortExpiring(result.expiring.items).splice(LIST_LIMIT);
     return result;
