@@ -614,6 +614,7 @@ export async function startArmSimulator(options: ArmSimulatorOptions): Promise<A
   const server = https.createServer(
     { cert: options.tls.cert, key: options.tls.key },
     (req: IncomingMessage, res: ServerResponse) => {
+      const arrived = performance.now();
       inFlight++;
       peakInFlight = Math.max(peakInFlight, inFlight);
       res.once('close', () => inFlight--);
@@ -634,7 +635,10 @@ export async function startArmSimulator(options: ArmSimulatorOptions): Promise<A
           });
           res.end(text);
         };
-        if (options.latencyMs) setTimeout(write, options.latencyMs);
+        // The latency counts from the request's arrival, the listing and serializing above included,
+        // as a real server's does.
+        const left = options.latencyMs ? options.latencyMs - (performance.now() - arrived) : 0;
+        if (left > 0) setTimeout(write, left);
         else write();
       };
       if (hangLeft > 0 && (!hangPattern || hangPattern.test(url.pathname + url.search))) {

@@ -512,6 +512,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
   // ----- HTTP plumbing ---------------------------------------------------------------------------------
 
   async function handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const arrived = performance.now();
     const at = wallMs();
     const url = new URL(req.url ?? '/', origin);
     const raw = await readBody(req).catch(() => Buffer.alloc(0));
@@ -543,8 +544,15 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       at,
       batched: false,
     });
-    if (opts.latencyMs) await sleep(opts.latencyMs);
     const requestId = randomUUID();
+    // Built and serialized before the latency, and the latency counts from the request's arrival: a
+    // real server's latency includes its own work, so ours must not add it on top.
+    const text =
+      result.hang || result.reset ? undefined : serialize(finaliseBody(result, clientRequestId, requestId));
+    if (opts.latencyMs) {
+      const left = opts.latencyMs - (performance.now() - arrived);
+      if (left > 0) await sleep(left);
+    }
     if (result.hang) {
       // Never answered: the socket stays open until the client aborts or stop() closes it.
       if (result.hang === 'body') {
@@ -560,14 +568,17 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       setTimeout(() => res.socket?.destroy(), 20);
       return;
     }
-    const body = finaliseBody(result, clientRequestId, requestId);
     res.writeHead(result.status, {
       'content-type': result.status >= 400 ? 'application/json' : JSON_ODATA,
       'request-id': requestId,
       'client-request-id': clientRequestId,
       ...result.headers,
     });
-    res.end(body === undefined ? undefined : JSON.stringify(body));
+    res.end(text);
+  }
+
+  function serialize(body: unknown): string | undefined {
+    return body === undefined ? undefined : JSON.stringify(body);
   }
 
   function finaliseBody(result: Result, clientRequestId: string, requestId: string): unknown {
@@ -795,11 +806,18 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     return { status: 200, headers: {}, body };
   }
 
-  /** Filtered lists are cached per query so paging 50 000 rows does not refilter on every page. */
+  /**
+   * Filtered lists are cached per query so paging 50 000 rows does not refilter on every page. Least
+   * recently used goes first: a list being paged stays while other queries come and go.
+   */
   function cached<T>(key: string, compute: () => T[]): T[] {
     const k = `${generation}|${key}`;
     const hit = listCache.get(k);
-    if (hit) return hit as T[];
+    if (hit) {
+      listCache.delete(k);
+      listCache.set(k, hit);
+      return hit as T[];
+    }
     const value = compute();
     listCache.set(k, value);
     if (listCache.size > 32) listCache.delete(listCache.keys().next().value as string);
@@ -1214,13 +1232,10 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     }
     const roleIds = topLevelEquals(tree, 'roleDefinitionId').map((r) => r.toLowerCase());
     const expand = policyExpansion(call);
-    const items = cached(`policies|${raw}`, () =>
-      allRolePolicies().filter(
-        (p) =>
-          p.scopeId.toLowerCase() === scopeId.toLowerCase() &&
-          (type === 'group' ? p.scopeType === 'Group' : p.scopeType === 'DirectoryRole') &&
-          (roleIds.length === 0 || roleIds.includes(p.roleDefinitionId.toLowerCase())),
-      ),
+    const items = (rolePoliciesByScope().get(scopeId.toLowerCase()) ?? []).filter(
+      (p) =>
+        (type === 'group' ? p.scopeType === 'Group' : p.scopeType === 'DirectoryRole') &&
+        (roleIds.length === 0 || roleIds.includes(p.roleDefinitionId.toLowerCase())),
     );
     return page(
       call,
@@ -1235,10 +1250,20 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
    * Every policy of the tenant (its own and the defaults of each role and group), made once per
    * generation of the tenant: a per-group query would otherwise build every group's defaults again.
    */
-  let policiesMemo: { generation: number; policies: SimRolePolicy[] } | undefined;
-  function allRolePolicies(): SimRolePolicy[] {
-    if (policiesMemo?.generation !== generation) policiesMemo = { generation, policies: effectiveRolePolicies(tenant) };
-    return policiesMemo.policies;
+  let policiesMemo: { generation: number; byScope: Map<string, SimRolePolicy[]> } | undefined;
+  /** Keyed by lower-cased scopeId, in the tenant's order: a group's query reads its own few, not every group's. */
+  function rolePoliciesByScope(): Map<string, SimRolePolicy[]> {
+    if (policiesMemo?.generation !== generation) {
+      const byScope = new Map<string, SimRolePolicy[]>();
+      for (const p of effectiveRolePolicies(tenant)) {
+        const k = p.scopeId.toLowerCase();
+        const list = byScope.get(k);
+        if (list) list.push(p);
+        else byScope.set(k, [p]);
+      }
+      policiesMemo = { generation, byScope };
+    }
+    return policiesMemo.byScope;
   }
 
   /** `$expand=policy` or `policy($expand=rules)`; nothing else is expandable here. */
