@@ -547,8 +547,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     const requestId = randomUUID();
     // Built and serialized before the latency, and the latency counts from the request's arrival: a
     // real server's latency includes its own work, so ours must not add it on top.
-    const text =
-      result.hang || result.reset ? undefined : serialize(finaliseBody(result, clientRequestId, requestId));
+    const text = result.hang || result.reset ? undefined : serialize(finaliseBody(result, clientRequestId, requestId));
     if (opts.latencyMs) {
       const left = opts.latencyMs - (performance.now() - arrived);
       if (left > 0) await sleep(left);

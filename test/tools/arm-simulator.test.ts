@@ -378,6 +378,42 @@ describe('the ARM simulator and client', () => {
     }
   });
 
+  it("counts the latency from the request's arrival: the simulator's own work is inside it, not added after", async () => {
+    let work = 0;
+    const slow = await startArmSimulator({
+      estate,
+      tls: testTls(),
+      pageSize: 50,
+      latencyMs: 400,
+      // Read once by the instances list: here it stands for the work on the request.
+      now: () => {
+        const until = Date.now() + work;
+        while (Date.now() < until);
+        return NOW;
+      },
+    });
+    const url = `${slow.url}/subscriptions/${sub()}/providers/Microsoft.Authorization/roleAssignmentScheduleInstances?api-version=2020-10-01`;
+    const { token } = await credential.getToken(`${slow.url}/.default`);
+    const timed = async () => {
+      const t0 = performance.now();
+      const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+      await res.text();
+      expect(res.status).toBe(200);
+      return performance.now() - t0;
+    };
+    try {
+      await timed(); // the connection and TLS
+      expect(await timed()).toBeGreaterThanOrEqual(395);
+      work = 300;
+      const busy = await timed();
+      expect(busy).toBeGreaterThanOrEqual(395);
+      // 700 ms when the latency was waited after the work.
+      expect(busy).toBeLessThan(650);
+    } finally {
+      await slow.stop();
+    }
+  });
+
   it('keeps at most maxConcurrent requests in flight across scopes', async () => {
     const slow = await startArmSimulator({ estate, tls: testTls(), pageSize: 50, latencyMs: 30 });
     const c = new ArmClient({

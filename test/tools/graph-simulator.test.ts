@@ -550,6 +550,46 @@ describe('faults', () => {
   });
 });
 
+describe('latency', () => {
+  test("counts from the request's arrival: the simulator's own work is inside it, not added after", async () => {
+    let work = 0;
+    const slow = await startGraphSimulator({
+      tenant,
+      tls: testTls(),
+      pageSize: PAGE,
+      now: () => NOW,
+      latencyMs: 400,
+      // Read once as each request arrives (before it is dispatched): here it stands for the work on it.
+      wallMs: () => {
+        const until = Date.now() + work;
+        while (Date.now() < until);
+        return Date.now();
+      },
+    });
+    const bearer = fakeAccessToken({ aud: 'https://graph.microsoft.com' }).token;
+    const timed = async () => {
+      const t0 = performance.now();
+      const res = await fetch(`${slow.url}/v1.0/roleManagement/directory/roleDefinitions`, {
+        headers: { authorization: `Bearer ${bearer}` },
+      });
+      await res.text();
+      expect(res.status).toBe(200);
+      return performance.now() - t0;
+    };
+    try {
+      await timed(); // the connection and TLS
+      expect(await timed()).toBeGreaterThanOrEqual(395);
+      work = 300;
+      const busy = await timed();
+      expect(busy).toBeGreaterThanOrEqual(395);
+      // 700 ms when the latency was slept after the work.
+      expect(busy).toBeLessThan(650);
+    } finally {
+      await slow.stop();
+    }
+  });
+});
+
 describe('$batch', () => {
   const post = (body: unknown) =>
     raw('/$batch', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
