@@ -177,6 +177,8 @@ interface Result {
   status: number;
   headers: Record<string, string>;
   body?: unknown;
+  /** The body already serialized (a page of rendered items): what JSON.stringify(body) would give. */
+  text?: string;
   reset?: boolean;
   /** An injected hang: no answer at all, or headers and part of the body. */
   hang?: 'answer' | 'body';
@@ -492,6 +494,8 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
   const auditHits = new Map<string, number[]>();
   const instance = randomUUID();
   const listCache = new Map<string, unknown[]>();
+  /** Each item's JSON by how it was rendered (see page()); a new tenant starts a new one. */
+  let renderedJson = new WeakMap<object, Map<string, string>>();
   let origin = '';
 
   const server = https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, (req, res) => {
@@ -547,7 +551,10 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     const requestId = randomUUID();
     // Built and serialized before the latency, and the latency counts from the request's arrival: a
     // real server's latency includes its own work, so ours must not add it on top.
-    const text = result.hang || result.reset ? undefined : serialize(finaliseBody(result, clientRequestId, requestId));
+    const text =
+      result.hang || result.reset
+        ? undefined
+        : (result.text ?? serialize(finaliseBody(result, clientRequestId, requestId)));
     if (opts.latencyMs) {
       const left = opts.latencyMs - (performance.now() - arrived);
       if (left > 0) await sleep(left);
@@ -785,12 +792,19 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     return `${origin}${call.path}?${qs}`;
   }
 
-  function page<T>(
+  /**
+   * One page of `items`. With `rendering` (what else than the item its rendering depends on: $select,
+   * $expand), each item's JSON is kept until the tenant changes, and a page asked again (the next run
+   * of a bench, a retry) is joined from them instead of being rendered and serialized again. The text
+   * is what JSON.stringify gives of the same body. Not for $batch sub-requests, whose bodies are nested.
+   */
+  function page<T extends object>(
     call: Call,
     items: readonly T[],
     size: number,
     render: (item: T) => unknown,
     context: string,
+    rendering?: string,
   ): Result {
     const offset = decodeSkipToken(call);
     const body: Record<string, unknown> = { '@odata.context': `${origin}/v1.0/$metadata#${context}` };
@@ -800,8 +814,24 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       body['@odata.nextLink'] = nextLink(call, offset);
       return { status: 200, headers: {}, body };
     }
-    body.value = items.slice(offset, offset + size).map(render);
-    if (offset + size < items.length) body['@odata.nextLink'] = nextLink(call, offset + size);
+    const slice = items.slice(offset, offset + size);
+    const next = offset + size < items.length ? nextLink(call, offset + size) : undefined;
+    if (rendering !== undefined && !call.batched) {
+      const key = `${context}|${rendering}`;
+      const json = slice.map((item) => {
+        let byRendering = renderedJson.get(item);
+        if (!byRendering) renderedJson.set(item, (byRendering = new Map()));
+        let text = byRendering.get(key);
+        if (text === undefined) byRendering.set(key, (text = JSON.stringify(render(item))));
+        return text;
+      });
+      const text =
+        `{"@odata.context":${JSON.stringify(body['@odata.context'])},"value":[${json.join(',')}]` +
+        (next === undefined ? '}' : `,"@odata.nextLink":${JSON.stringify(next)}}`);
+      return { status: 200, headers: {}, text };
+    }
+    body.value = slice.map(render);
+    if (next !== undefined) body['@odata.nextLink'] = next;
     return { status: 200, headers: {}, body };
   }
 
@@ -1032,6 +1062,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       top,
       (s) => renderRoleSchedule(s, kind, select, expand),
       `roleManagement/directory/${resource}`,
+      JSON.stringify([select, [...expand]]),
     );
   }
 
@@ -1350,6 +1381,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       top,
       (r) => pick(r as unknown as Record<string, unknown>, select),
       'auditLogs/directoryAudits',
+      JSON.stringify(select ?? null),
     );
   }
 
@@ -1612,6 +1644,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       idx = buildIndexes(t);
       generation++;
       listCache.clear();
+      renderedJson = new WeakMap();
     },
     setNow(fn: () => Date) {
       now = fn;

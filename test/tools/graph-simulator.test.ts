@@ -164,6 +164,27 @@ describe('PIM lists', () => {
     expect(sp?.principal.appId).toEqual(expect.any(String));
   });
 
+  test('a page asked again is the same, and after setTenant shows the tenant changed in place', async () => {
+    const q = '/roleManagement/directory/roleEligibilitySchedules?$expand=principal&$select=id,principalId';
+    const first = (await raw(q)).body!;
+    expect((await raw(q)).body).toEqual(first);
+    const row = (first.value as Record<string, any>[]).find(
+      (s) => s.principal?.['@odata.type'] === '#microsoft.graph.user',
+    );
+    const user = tenant.users.find((u) => u.id === row?.principalId)!;
+    const name = user.displayName;
+    try {
+      user.displayName = 'Renamed Rita';
+      graph.setTenant(tenant);
+      const after = (await raw(q)).body!;
+      expect((after.value as Record<string, any>[]).find((s) => s.id === row?.id)?.principal.displayName).toBe(
+        'Renamed Rita',
+      );
+    } finally {
+      user.displayName = name;
+    }
+  });
+
   test('PIM lists: 25 a page by default, $top 1..999 accepted, 0 and 1000 rejected', async () => {
     const small = await startGraphSimulator({ tenant, tls: testTls(), now: () => NOW });
     try {
