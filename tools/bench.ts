@@ -16,8 +16,12 @@
  *     lists page by page (nextLink), then one `$batch` round per page of the longest group list,
  *     alongside the audit log paged sequentially within its rate limit. It counts Graph only:
  *     process start, sorting and Blob writes are the product's overhead against it.
- * The "measured" lower bound times the same chains with what one request really takes here (a bare
- * client times the simulator first). `--repeat N` runs the job N times and reports the median run.
+ * The simulated latency of a request counts from its arrival to its answer (the simulators wait only
+ * what is left of it once the page is built and serialized, as a real server's latency includes its
+ * own work), so on these shared cores the simulators add no time of their own on top of it unless a
+ * request's work outlasts the latency. The "measured" lower bound times the same chains with what
+ * one request really takes here (a bare client times the simulator first). `--repeat N` runs the job
+ * N times and reports the median run.
  * And the cold start: the time to require the Functions entry modules in a fresh process.
  * PIM_BENCH_NODE_ARGS adds node options to the product's process (e.g. `--max-old-space-size=160`).
  *
@@ -278,8 +282,8 @@ function wallBound(shape: Shape, ms: { page: number; batch: number; audit: numbe
 }
 
 /**
- * What one request really takes here (the simulated latency plus the simulator's own work, TLS and
- * the loopback), measured by a bare client in a fresh process: a schedules page with its principals,
+ * What one request really takes here (the simulated latency, which includes the simulator's own
+ * work unless that outlasts it, plus TLS and the loopback), measured by a bare client in a fresh process: a schedules page with its principals,
  * a page of 1,000 audit events, a `$batch` of 20 group lists. The "measured" lower bound uses these.
  */
 const CALIBRATE = `
