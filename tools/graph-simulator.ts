@@ -494,8 +494,11 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
   const auditHits = new Map<string, number[]>();
   const instance = randomUUID();
   const listCache = new Map<string, unknown[]>();
-  /** Each item's JSON by how it was rendered (see page()); a new tenant starts a new one. */
-  let renderedJson = new WeakMap<object, Map<string, string>>();
+  /**
+   * Each item's JSON by how it was rendered (see page()); a new tenant starts anew. Plain maps, not a
+   * WeakMap: the tenant holds the items anyway, and ephemerons by the 100 000 slow every full GC.
+   */
+  const renderedJson = new Map<string, Map<object, string>>();
   let origin = '';
 
   const server = https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, (req, res) => {
@@ -818,11 +821,12 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
     const next = offset + size < items.length ? nextLink(call, offset + size) : undefined;
     if (rendering !== undefined && !call.batched) {
       const key = `${context}|${rendering}`;
+      let byItem = renderedJson.get(key);
+      if (!byItem) renderedJson.set(key, (byItem = new Map()));
+      const kept = byItem;
       const json = slice.map((item) => {
-        let byRendering = renderedJson.get(item);
-        if (!byRendering) renderedJson.set(item, (byRendering = new Map()));
-        let text = byRendering.get(key);
-        if (text === undefined) byRendering.set(key, (text = JSON.stringify(render(item))));
+        let text = kept.get(item);
+        if (text === undefined) kept.set(item, (text = JSON.stringify(render(item))));
         return text;
       });
       const text =
@@ -1644,7 +1648,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       idx = buildIndexes(t);
       generation++;
       listCache.clear();
-      renderedJson = new WeakMap();
+      renderedJson.clear();
     },
     setNow(fn: () => Date) {
       now = fn;
