@@ -494,11 +494,8 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
   const auditHits = new Map<string, number[]>();
   const instance = randomUUID();
   const listCache = new Map<string, unknown[]>();
-  /**
-   * Each item's JSON by how it was rendered (see page()); a new tenant starts anew. Plain maps, not a
-   * WeakMap: the tenant holds the items anyway, and ephemerons by the 100 000 slow every full GC.
-   */
-  const renderedJson = new Map<string, Map<object, string>>();
+  /** Pages kept as sent, by path and query (see page()); a new tenant starts anew. */
+  const keptPages = new Map<string, string>();
   let origin = '';
 
   const server = https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, (req, res) => {
@@ -796,18 +793,18 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
   }
 
   /**
-   * One page of `items`. With `rendering` (what else than the item its rendering depends on: $select,
-   * $expand), each item's JSON is kept until the tenant changes, and a page asked again (the next run
-   * of a bench, a retry) is joined from them instead of being rendered and serialized again. The text
-   * is what JSON.stringify gives of the same body. Not for $batch sub-requests, whose bodies are nested.
+   * One page of `items`. With `keep`, the page's text is kept until the tenant changes, by its path
+   * and query (the skiptoken holds the offset): a page asked again (the bench's next run of the job,
+   * its calibration, a retry) is sent again without rendering and serializing 999 rows once more. It
+   * is the same JSON.stringify of the same body. Not for $batch sub-requests, whose bodies are nested.
    */
-  function page<T extends object>(
+  function page<T>(
     call: Call,
     items: readonly T[],
     size: number,
     render: (item: T) => unknown,
     context: string,
-    rendering?: string,
+    keep = false,
   ): Result {
     const offset = decodeSkipToken(call);
     const body: Record<string, unknown> = { '@odata.context': `${origin}/v1.0/$metadata#${context}` };
@@ -817,26 +814,15 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       body['@odata.nextLink'] = nextLink(call, offset);
       return { status: 200, headers: {}, body };
     }
-    const slice = items.slice(offset, offset + size);
-    const next = offset + size < items.length ? nextLink(call, offset + size) : undefined;
-    if (rendering !== undefined && !call.batched) {
-      const key = `${context}|${rendering}`;
-      let byItem = renderedJson.get(key);
-      if (!byItem) renderedJson.set(key, (byItem = new Map()));
-      const kept = byItem;
-      const json = slice.map((item) => {
-        let text = kept.get(item);
-        if (text === undefined) kept.set(item, (text = JSON.stringify(render(item))));
-        return text;
-      });
-      const text =
-        `{"@odata.context":${JSON.stringify(body['@odata.context'])},"value":[${json.join(',')}]` +
-        (next === undefined ? '}' : `,"@odata.nextLink":${JSON.stringify(next)}}`);
-      return { status: 200, headers: {}, text };
-    }
-    body.value = slice.map(render);
-    if (next !== undefined) body['@odata.nextLink'] = next;
-    return { status: 200, headers: {}, body };
+    const key = keep && !call.batched ? `${call.path}?${call.rawQuery}` : undefined;
+    const kept = key === undefined ? undefined : keptPages.get(key);
+    if (kept !== undefined) return { status: 200, headers: {}, text: kept };
+    body.value = items.slice(offset, offset + size).map(render);
+    if (offset + size < items.length) body['@odata.nextLink'] = nextLink(call, offset + size);
+    if (key === undefined) return { status: 200, headers: {}, body };
+    const text = JSON.stringify(body);
+    keptPages.set(key, text);
+    return { status: 200, headers: {}, text };
   }
 
   /**
@@ -1066,7 +1052,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       top,
       (s) => renderRoleSchedule(s, kind, select, expand),
       `roleManagement/directory/${resource}`,
-      JSON.stringify([select, [...expand]]),
+      true,
     );
   }
 
@@ -1385,7 +1371,6 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       top,
       (r) => pick(r as unknown as Record<string, unknown>, select),
       'auditLogs/directoryAudits',
-      JSON.stringify(select ?? null),
     );
   }
 
@@ -1648,7 +1633,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       idx = buildIndexes(t);
       generation++;
       listCache.clear();
-      renderedJson.clear();
+      keptPages.clear();
     },
     setNow(fn: () => Date) {
       now = fn;
