@@ -11,7 +11,7 @@
  */
 import { harvestSince, type Harvest } from './harvest';
 import { azureDigestManifest, azureDigestOf, startAzureReading, writeAzureAssignments } from './azure';
-import { AssignmentChangeTracker, GlobalAdministratorCount, LIST_LIMIT } from '../pim/changes';
+import { AssignmentChangeTracker, GlobalAdministratorCount, LIST_LIMIT, type AssignmentChanges } from '../pim/changes';
 import type { AssignmentRow, UnusedEligibilityRow } from '../pim/model';
 import { RoleSettingsInputs } from '../pim/roleSettings';
 import { readRoleNames } from '../pim/roleNames';
@@ -332,45 +332,55 @@ async function writeDay(
           now,
           afterDays: settings.unusedAfterDays,
         });
-    let unusedShown: UnusedEligibilityRow[] = [];
+    // The unused list's file is written while the snapshot state is stored below: neither waits
+    // for the other. The digest's first few are taken on the way.
+    const unusedShown: UnusedEligibilityRow[] = [];
+    const unusedWritten = awaitedLater(
+      (async () => {
+        try {
+          const shown = (batch: UnusedEligibilityRow[]) => {
+            if (unusedShown.length < LIST_LIMIT) unusedShown.push(...batch.slice(0, LIST_LIMIT - unusedShown.length));
+          };
+          return await writeUnusedCsv(
+            store,
+            container,
+            `${folder}unused-eligibilities.csv`,
+            tapped(unused.rows.sortedBatches(), shown),
+            snapshot.scopeName,
+          );
+        } finally {
+          await unused.dispose();
+        }
+      })(),
+    );
+
+    let changes: AssignmentChanges;
     try {
-      files.push(
-        await writeUnusedCsv(
-          store,
-          container,
-          `${folder}unused-eligibilities.csv`,
-          unused.rows.sortedBatches(),
-          snapshot.scopeName,
-        ),
+      // The last day that became final: a day whose run stopped before its manifest sent no digest.
+      // A failed read of the role settings fails the run before the snapshot state and the reminders.
+      await roleSettingsRead;
+      const previous = await state.previousSnapshotBatches(day, (d) => history.isDayFinal(d));
+      // The diff with the previous snapshot is worked out on the pass that stores today's: the
+      // schedules are merged from their sorted runs once, not twice.
+      const changeTracker = new AssignmentChangeTracker(previous, {
+        now,
+        expiryWindowDays: settings.expiryWindowDays,
+        excludedPrincipalIds: settings.excludedPrincipalIds,
+      });
+      await state.saveSnapshot(
+        day,
+        tapped(snapshot.schedules.sortedBatches(), (batch) => changeTracker.observe(batch)),
+        previous?.day,
       );
-      for await (const batch of unused.rows.sortedBatches(LIST_LIMIT)) {
-        unusedShown = batch;
-        break;
-      }
-    } finally {
-      await unused.dispose();
+      changes = await changeTracker.result();
+    } catch (error) {
+      await settled(unusedWritten);
+      throw error;
     }
+    files.push(await unusedWritten);
     log.info(
       `Wrote ${folder}unused-eligibilities.csv (${unused.count} row(s)${unused.complete ? '' : `; complete from ${unused.completeFrom}`})`,
     );
-
-    // The last day that became final: a day whose run stopped before its manifest sent no digest.
-    // A failed read of the role settings fails the run before the snapshot state and the reminders.
-    await roleSettingsRead;
-    const previous = await state.previousSnapshotBatches(day, (d) => history.isDayFinal(d));
-    // The diff with the previous snapshot is worked out on the pass that stores today's: the
-    // schedules are merged from their sorted runs once, not twice.
-    const changeTracker = new AssignmentChangeTracker(previous, {
-      now,
-      expiryWindowDays: settings.expiryWindowDays,
-      excludedPrincipalIds: settings.excludedPrincipalIds,
-    });
-    await state.saveSnapshot(
-      day,
-      tapped(snapshot.schedules.sortedBatches(), (batch) => changeTracker.observe(batch)),
-      previous?.day,
-    );
-    const changes = await changeTracker.result();
     const reminders = await sendExpiryReminders(ctx, state, day, reminderCandidates?.items ?? [], snapshot.scopeName);
     const roleSettings = await dailyRoleSettings(ctx, day, folder, roleSettingsRead, roleSettingsInputs, (d) =>
       history.isDayFinal(d),
