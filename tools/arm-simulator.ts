@@ -112,6 +112,8 @@ export interface ArmSimulatorOptions {
   /** The simulated clock (requests older than 30 days before it are gone). */
   now?: () => Date;
   latencyMs?: number;
+  /** Waits what is left of the latency (default a timer): a test records what was asked of it. */
+  latencyWait?: (ms: number) => Promise<void>;
 }
 
 export interface ArmRequestLog {
@@ -638,7 +640,8 @@ export async function startArmSimulator(options: ArmSimulatorOptions): Promise<A
         // The latency counts from the request's arrival, the listing and serializing above included,
         // as a real server's does.
         const left = options.latencyMs ? options.latencyMs - (performance.now() - arrived) : 0;
-        if (left > 0) setTimeout(write, left);
+        if (left > 0)
+          void (options.latencyWait ?? ((ms) => new Promise<void>((r) => setTimeout(r, ms))))(left).then(write);
         else write();
       };
       if (hangLeft > 0 && (!hangPattern || hangPattern.test(url.pathname + url.search))) {

@@ -114,8 +114,11 @@ export class HistoryStore {
   /** Every harvested activation whose time falls in `month` (YYYY-MM), in batches; an audit id may come more than once. */
   async *activationsOfMonth(month: string, exceptRunDay?: string): AsyncGenerator<ActivationRow[]> {
     const except = exceptRunDay && `${ACTIVATIONS}${month}/${exceptRunDay}.jsonl`;
-    for await (const name of this.store.list(this.container, `${ACTIVATIONS}${month}/`))
-      if (name !== except) yield* this.readActivations(name);
+    for await (const name of this.store.list(this.container, `${ACTIVATIONS}${month}/`)) {
+      // Left out, but the month has files: an empty batch says so (keptActivations then reads no archive instead).
+      if (name === except) yield [];
+      else yield* this.readActivations(name);
+    }
   }
 
   /** Rows kept by earlier versions lack the trail's fields: read as role activations. */

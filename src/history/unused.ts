@@ -187,14 +187,13 @@ export async function startUnusedEligibilities(
     return {
       collecting: true,
       observe,
-      finish: () => ({
-        rows,
-        count: rows.size,
-        afterDays,
-        complete: true,
-        historySince,
-        dispose: () => rows.dispose(),
-      }),
+      finish: () => {
+        // The last uses are needed no longer than the eligible rows' pass: not for the rest of the run.
+        lastRole.clear();
+        lastGroup.clear();
+        groupsByRole.clear();
+        return { rows, count: rows.size, afterDays, complete: true, historySince, dispose: () => rows.dispose() };
+      },
       dispose: () => rows.dispose(),
     };
   } catch (error) {

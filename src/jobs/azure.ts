@@ -13,7 +13,7 @@ import {
   takeAzureSnapshot,
   type AzureSnapshot,
 } from '../pim/azure';
-import { AssignmentChangeTracker, LIST_LIMIT } from '../pim/changes';
+import { AssignmentChangeTracker, LIST_LIMIT, type AssignmentChanges } from '../pim/changes';
 import type { AzureDigest } from '../report/azure-digest';
 import { AZURE_ACTIVATION_TABLE, compareAzureActivations, type AzureActivationRow } from '../pim/azure-activations';
 import type { AssignmentRow, ScopeNamer } from '../pim/model';
@@ -121,7 +121,7 @@ export async function writeAzureAssignments(
   };
 }
 
-const AZURE_SNAPSHOTS = 'state/azure-snapshots/';
+const AZURE_SNAPSHOTS = { current: 'state/azure-schedules/', legacy: 'state/azure-snapshots/' };
 
 /**
  * What the digest says of Azure: today's schedules against the last final day's Azure snapshot.
@@ -153,12 +153,17 @@ export async function azureDigestOf(
     excludedPrincipalIds: ctx.settings.excludedPrincipalIds,
   });
   const observe = (batch: AssignmentRow[]) => tracker.observe(batch.map(findingScope));
-  if (whole) await state.saveSnapshot(day, tapped(snapshot.schedules.sortedBatches(), observe), previous?.day);
-  else {
-    for await (const batch of snapshot.schedules.sortedBatches()) await observe(batch);
-    ctx.log.warn('Azure was not read whole: today is not kept as the baseline of the next Azure comparison');
+  let changes: AssignmentChanges;
+  try {
+    if (whole) await state.saveSnapshot(day, tapped(snapshot.schedules.sortedBatches(), observe), previous?.day);
+    else {
+      for await (const batch of snapshot.schedules.sortedBatches()) await observe(batch);
+      ctx.log.warn('Azure was not read whole: today is not kept as the baseline of the next Azure comparison');
+    }
+    changes = await tracker.result();
+  } finally {
+    await tracker.close();
   }
-  const changes = await tracker.result();
   return {
     changes,
     scopeName: snapshot.scopeName,

@@ -47,6 +47,7 @@ import {
   unusedEligibilities,
   unusedMayBeComplete,
   type UnusedTracker,
+  type Watermark,
 } from '../history';
 
 export interface DailyOptions {
@@ -88,7 +89,8 @@ async function daily(ctx: JobContext, options: DailyOptions): Promise<DailyResul
 
   // A first run (no watermark yet) leaves earlier months to the monthly timer: it archives every
   // complete month the harvest covers, and a first daily run stays a daily run's cost.
-  const firstRun = (await history.watermark()) === undefined;
+  const watermark = await history.watermark();
+  const firstRun = watermark === undefined;
   let result: DailyResult;
   const manifestText = await store.readText(container, `${folder}manifest.json`);
   if (manifestText) {
@@ -96,7 +98,7 @@ async function daily(ctx: JobContext, options: DailyOptions): Promise<DailyResul
     log.info(`${folder} is complete already (manifest.json exists); nothing is rewritten`);
     result = { folder, wrote: false, subject: manifest.digest?.subject };
   } else {
-    result = await writeDay(ctx, state, history, day, folder);
+    result = await writeDay(ctx, state, history, day, folder, watermark);
   }
 
   let emailFailure: { error: unknown } | undefined;
@@ -138,10 +140,13 @@ async function writeAssignmentFiles(
   const { settings, store, log } = ctx;
   const globalAdministrators = new GlobalAdministratorCount();
   const roleSettingsInputs = new RoleSettingsInputs(settings.excludedPrincipalIds);
+  // A file that fails stops the other: neither may still read the sorters once the caller disposes of them.
+  const failed = new AbortController();
+  const stop = AbortSignal.any([signal, failed.signal]);
   // Batches of a thousand rows: one await per batch on the way to the CSV, not one per row.
   const observed = async function* (batches: AsyncIterable<AssignmentRow[]>, tracker?: UnusedTracker) {
     for await (const batch of batches) {
-      signal.throwIfAborted();
+      stop.throwIfAborted();
       for (const row of batch) {
         globalAdministrators.observe(row);
         roleSettingsInputs.observe(row);
@@ -150,27 +155,35 @@ async function writeAssignmentFiles(
       yield batch;
     }
   };
-  signal.throwIfAborted();
+  stop.throwIfAborted();
   // Both at once: while one waits on its upload the other merges its runs (one thread, fewer idle gaps).
-  const files = await Promise.all(
+  const written = await Promise.allSettled(
     (
       [
         ['eligible-assignments.csv', snapshot.eligible],
         ['active-assignments.csv', snapshot.active],
       ] as const
     ).map(async ([name, rows]) => {
-      const tracker = rows === snapshot.eligible && unused ? await unused : undefined;
-      const file = await writeAssignmentsCsv(
-        store,
-        settings.reportsContainer,
-        `${folder}${name}`,
-        observed(rows.sortedBatches(), tracker),
-        snapshot.scopeName,
-      );
-      log.info(`Wrote ${folder}${name} (${file.rows} row(s))`);
-      return file;
+      try {
+        const tracker = rows === snapshot.eligible && unused ? await unused : undefined;
+        const file = await writeAssignmentsCsv(
+          store,
+          settings.reportsContainer,
+          `${folder}${name}`,
+          observed(rows.sortedBatches(), tracker),
+          snapshot.scopeName,
+        );
+        log.info(`Wrote ${folder}${name} (${file.rows} row(s))`);
+        return file;
+      } catch (error) {
+        failed.abort(error);
+        throw error;
+      }
     }),
   );
+  const failure = written.find((w): w is PromiseRejectedResult => w.status === 'rejected');
+  if (failure) throw failure.reason;
+  const files = written.map((w) => (w as PromiseFulfilledResult<ManifestFile>).value);
   return { files, globalAdministrators, roleSettingsInputs };
 }
 
@@ -180,6 +193,8 @@ async function writeDay(
   history: HistoryStore,
   day: string,
   folder: string,
+  /** The watermark before this run's harvest. */
+  watermarkBefore: Watermark | undefined,
 ): Promise<DailyResult> {
   const { settings, graph, store, log, now } = ctx;
   const started = new Date();
@@ -219,7 +234,6 @@ async function writeDay(
   // The unused eligibilities on the same pass as eligible-assignments.csv, when the history may
   // already cover UNUSED_AFTER_DAYS: its kept uses are read while the snapshot pages, this run's
   // harvest is added as activations.csv is written, and the pass waits for both.
-  const watermarkBefore = await history.watermark();
   const lastUses = unusedMayBeComplete(watermarkBefore, now, settings.unusedAfterDays) ? new LastUses() : undefined;
   const historySince = watermarkBefore?.coverageStartUtc ?? '';
   const keptUsesRead =
@@ -300,6 +314,7 @@ async function writeDay(
       (tracker) => tracker.dispose(),
       () => undefined,
     );
+    await settled(keptUsesRead); // still reading the kept history, when the harvest failed first
     throw error;
   }
   const snapshot = await snapshotTaken.catch(async (error: unknown) => {
@@ -310,6 +325,7 @@ async function writeDay(
       (tracker) => tracker.dispose(),
       () => undefined,
     );
+    await settled(keptUsesRead); // still reading the kept history, when the harvest failed first
     throw error;
   });
   try {
@@ -367,12 +383,16 @@ async function writeDay(
         expiryWindowDays: settings.expiryWindowDays,
         excludedPrincipalIds: settings.excludedPrincipalIds,
       });
-      await state.saveSnapshot(
-        day,
-        tapped(snapshot.schedules.sortedBatches(), (batch) => changeTracker.observe(batch)),
-        previous?.day,
-      );
-      changes = await changeTracker.result();
+      try {
+        await state.saveSnapshot(
+          day,
+          tapped(snapshot.schedules.sortedBatches(), (batch) => changeTracker.observe(batch)),
+          previous?.day,
+        );
+        changes = await changeTracker.result();
+      } finally {
+        await changeTracker.close();
+      }
     } catch (error) {
       await settled(unusedWritten);
       throw error;
@@ -516,6 +536,7 @@ async function writeDay(
       snapshot.dispose(),
       azureReading?.then((r) => r.snapshot?.dispose()),
       settled(roleSettingsRead),
+      settled(keptUsesRead),
     ]);
   }
 }

@@ -197,7 +197,7 @@ async function roleSettingsRows(ctx: JobContext): Promise<Rows> {
   };
 }
 
-/** The roles each group holds in the newest snapshot of a final day (state/snapshots/). */
+/** The roles each group holds in the newest snapshot of a final day (state/schedules/, or state/snapshots/ from earlier versions). */
 async function latestGroupRoles(ctx: JobContext): Promise<GroupRoles> {
   const history = new HistoryStore(ctx.store, ctx.settings.reportsContainer);
   const latest = await new StateStore(ctx.store, ctx.settings.reportsContainer).previousSnapshot(

@@ -131,8 +131,8 @@ export async function harvestSince(
     const groupRoles: GroupRoles = await (options.groupRoles ?? Promise.resolve(new Map())).catch(() => new Map());
     const reported = () => withGroupRoles(withActivatedScopes(activations.sortedBatches(), scopes), groupRoles);
     // The digest's newest few, and the ids of the last overlap for the next run's watermark: seen on
-    // the way of the last month's file, whose pass reads every row (ofMonth stops only past its
-    // month), not on a pass of their own; read again should that pass ever stop short.
+    // the way of the last month's file, whose pass reads every row (ofMonth in src/history/calendar.ts
+    // stops only past its month, and rows without a time sort first), not on a pass of their own.
     const keepFrom = window ? window.to.getTime() - overlapMs : Infinity;
     const grantsGlobalAdministrator = (groupId: string) =>
       (groupRoles.get(groupId.toLowerCase()) ?? []).some(
@@ -166,7 +166,7 @@ export async function harvestSince(
       };
       return { told, observe };
     };
-    let { told, observe } = observation();
+    const { told, observe } = observation();
     // Keep the rows before moving the watermark: a crash in between re-reads, and de-duplicates.
     // One pass over the sorted rows per month file (a harvest spans two or three months at most).
     const inOrder = [...months].sort();
@@ -175,10 +175,8 @@ export async function harvestSince(
       const rows = month === readsAll ? tapped(reported(), observe) : reported();
       await history.saveActivationsOfRunDay(day, month, ofMonth(rows, month));
     }
-    if (told.rows !== activations.size) {
-      ({ told, observe } = observation());
-      for await (const batch of reported()) observe(batch);
-    }
+    if (told.rows !== activations.size)
+      throw new Error(`internal: the last month's file saw ${told.rows} of ${activations.size} activation(s)`);
     const { harvested, latest, groupActivations, globalAdministratorActivations } = told;
     if (window)
       await history.saveWatermark(

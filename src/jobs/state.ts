@@ -3,7 +3,8 @@
  *
  *   state/activations-watermark.json           the activation history (src/history/store.ts)
  *   state/activations/YYYY-MM/<run day>.jsonl
- *   state/snapshots/<day>.jsonl                one line per schedule, for the next digest's diff (last 7 kept)
+ *   state/schedules/<day>.jsonl                one line per schedule, for the next digest's diff (last 7 kept;
+ *                                              state/snapshots/ holds those of versions before value lines)
  *                                              (a header line, then each schedule's values: SCHEDULES below)
  *   state/role-settings/<day>.json             the day's role settings, for the next digest's changes (jobs/roleSettings.ts)
  *   state/outbox/<day>.json                    a digest waiting to be emailed (deleted once sent)
@@ -22,7 +23,18 @@ import { reminderKey, type ReminderRecord } from '../pim/reminders';
 import { valueLineBatches, valueLinesBody, type ValueLinesHeader } from '../util/jsonl';
 import { JSON_CONTENT_TYPE } from './files';
 
-const SNAPSHOTS = 'state/snapshots/';
+/**
+ * Where the daily snapshots are kept: this version's files (value lines) in `current`, files of
+ * versions before the value lines (keyed JSON lines) in `legacy`, still read as a baseline. A
+ * folder of its own for the new format keeps an earlier build, should a deployment be rolled back,
+ * from reading a file it cannot: it sees only its own folder, and compares with its own last file.
+ */
+export interface SnapshotFolders {
+  current: string;
+  legacy: string;
+}
+
+const SNAPSHOTS: SnapshotFolders = { current: 'state/schedules/', legacy: 'state/snapshots/' };
 const OUTBOX = 'state/outbox/';
 const SENT = 'state/email/';
 const REMINDERS_DONE = 'state/reminders/done.json';
@@ -85,7 +97,7 @@ export class StateStore {
     private readonly store: BlobStore,
     private readonly container: string,
     /** Where the digest's daily snapshots are kept; Azure resources keep theirs apart (src/jobs/azure.ts). */
-    private readonly snapshots: string = SNAPSHOTS,
+    private readonly snapshots: SnapshotFolders = SNAPSHOTS,
   ) {}
 
   private async readTracked(name: string): Promise<string | undefined> {
@@ -122,34 +134,50 @@ export class StateStore {
     day: string,
     isFinal: (day: string) => Promise<boolean> = async () => true,
   ): Promise<{ day: string; schedules: AsyncIterable<AssignmentRow[]> } | undefined> {
-    const days: string[] = [];
-    for await (const name of this.store.list(this.container, this.snapshots)) {
-      const d = name.slice(this.snapshots.length, -'.jsonl'.length);
-      if (d < day) days.push(d);
-    }
-    for (const latest of days.sort().reverse()) {
+    const byDay = await this.storedSnapshots();
+    for (const latest of [...byDay.keys()]
+      .filter((d) => d < day)
+      .sort()
+      .reverse()) {
       if (!(await isFinal(latest))) continue;
-      const name = `${this.snapshots}${latest}.jsonl`;
+      const name = byDay.get(latest)!;
       const stream = await this.store.readStream(this.container, name);
       return stream ? { day: latest, schedules: valueLineBatches<AssignmentRow>(stream, SCHEDULES, name) } : undefined;
     }
     return undefined;
   }
 
+  /** Each stored snapshot's blob by its day; a day in both folders is this version's file. */
+  private async storedSnapshots(): Promise<Map<string, string>> {
+    const byDay = new Map<string, string>();
+    for (const folder of [this.snapshots.legacy, this.snapshots.current]) {
+      for await (const name of this.store.list(this.container, folder)) {
+        if (name.endsWith('.jsonl')) byDay.set(name.slice(folder.length, -'.jsonl'.length), name);
+      }
+    }
+    return byDay;
+  }
+
   /**
-   * Streams the schedules (in the order given) to `state/snapshots/<day>.jsonl`, then prunes all
+   * Streams the schedules (in the order given) to `state/schedules/<day>.jsonl`, then prunes all
    * but the newest few, never `baseline` (the last final day's, which the next diff may still need).
    */
   async saveSnapshot(day: string, batches: AsyncIterable<AssignmentRow[]>, baseline?: string): Promise<void> {
-    await this.store.writeStream(this.container, `${this.snapshots}${day}.jsonl`, valueLinesBody(SCHEDULES, batches), {
-      contentType: JSONL,
-    });
-    // Only the newest matters for the next diff; a few more are kept for a person investigating.
-    const names: string[] = [];
-    for await (const name of this.store.list(this.container, this.snapshots)) names.push(name);
-    const keep = baseline ? `${this.snapshots}${baseline}.jsonl` : undefined;
-    for (const old of names.sort().slice(0, -KEPT_SNAPSHOTS))
-      if (old !== keep) await this.store.delete(this.container, old);
+    const saved = `${this.snapshots.current}${day}.jsonl`;
+    await this.store.writeStream(this.container, saved, valueLinesBody(SCHEDULES, batches), { contentType: JSONL });
+    // Only the newest matters for the next diff; a few more days are kept for a person investigating,
+    // in either folder (an earlier version's files go as the days pass).
+    const keep = new Set([saved]);
+    const names: Array<[string, string]> = [];
+    for (const folder of [this.snapshots.legacy, this.snapshots.current]) {
+      for await (const name of this.store.list(this.container, folder)) {
+        names.push([name.slice(folder.length), name]);
+        if (baseline !== undefined && name === `${folder}${baseline}.jsonl`) keep.add(name);
+      }
+    }
+    const days = [...new Set(names.map(([file]) => file))].sort().slice(-KEPT_SNAPSHOTS);
+    for (const [file, name] of names)
+      if (!days.includes(file) && !keep.has(name)) await this.store.delete(this.container, name);
   }
 
   async outbox(): Promise<OutboxEntry[]> {

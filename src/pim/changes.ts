@@ -165,6 +165,12 @@ export class AssignmentChangeTracker {
     }
   }
 
+  /** Stops reading the previous snapshot (closing its download) when the diff ends early; harmless once read to the end. */
+  async close(): Promise<void> {
+    this.oldDone = true;
+    await this.before?.return?.();
+  }
+
   /** The diff, once every schedule of today has been observed: what is left of the previous snapshot was removed. */
   async result(): Promise<AssignmentChanges> {
     const result = this.changes;

@@ -274,7 +274,11 @@ describe('PIM for Azure resources in the daily run', () => {
   it('compares with an Azure snapshot stored as keyed JSON lines (before the value lines)', async () => {
     const { estate, env } = await setUp('azure-old-snapshot');
     expect((await world.cli(['daily', '--now', NOW.toISOString()], env)).code).toBe(0);
-    const { header, rows } = await rewriteAsKeyedLines(world, 'state/azure-snapshots/2026-11-24.jsonl');
+    const { header, rows } = await rewriteAsKeyedLines(
+      world,
+      'state/azure-schedules/2026-11-24.jsonl',
+      'state/azure-snapshots/2026-11-24.jsonl',
+    );
     expect(header).toMatchObject({ format: 'pim-reporter-schedules', version: 2 });
     expect(rows).toBeGreaterThan(5);
     const next = new Date(NOW.getTime() + 86_400_000);
@@ -296,7 +300,7 @@ describe('PIM for Azure resources in the daily run', () => {
       removed: 1,
       baseline: { kind: 'previous', day: '2026-11-24' },
     });
-    const stored = (await world.read(world.reports, 'state/azure-snapshots/2026-11-25.jsonl'))!.split('\n');
+    const stored = (await world.read(world.reports, 'state/azure-schedules/2026-11-25.jsonl'))!.split('\n');
     expect(JSON.parse(stored[0])).toEqual(header);
     expect(stored).toHaveLength(rows + 2);
   });

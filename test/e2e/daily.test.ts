@@ -241,7 +241,11 @@ describe('the daily digest', () => {
     expect((await runDay(now)).code).toBe(0);
 
     // Today's snapshot rewritten as the app wrote it before: one keyed object a line, no header.
-    const { header, rows } = await rewriteAsKeyedLines(world, 'state/snapshots/2026-11-24.jsonl');
+    const { header, rows } = await rewriteAsKeyedLines(
+      world,
+      'state/schedules/2026-11-24.jsonl',
+      'state/snapshots/2026-11-24.jsonl',
+    );
     expect(header).toMatchObject({ format: 'pim-reporter-schedules', version: 2 });
     expect(rows).toBeGreaterThan(50);
     expect((await world.read(world.reports, 'state/snapshots/2026-11-24.jsonl'))!.split('\n')[0]).toContain(
@@ -262,7 +266,7 @@ describe('the daily digest', () => {
     expect(text).toContain('Newcomer Nadia');
     expect(text).toContain(tenant.users.find((u) => u.id === removed.principalId)!.displayName);
 
-    const stored = (await world.read(world.reports, 'state/snapshots/2026-11-25.jsonl'))!.split('\n');
+    const stored = (await world.read(world.reports, 'state/schedules/2026-11-25.jsonl'))!.split('\n');
     expect(JSON.parse(stored[0])).toEqual(header);
     expect(stored.length).toBe(rows + 2); // one added, one removed; the header; the last line's break
     expect(JSON.parse(stored[1])).toBeInstanceOf(Array);

@@ -4,7 +4,7 @@
  * approves, and outside the next run's overlap), checked against the oracle (test/support/expected.ts).
  */
 import { generateTenant, groupEligibility, permanent, pimSchedule } from '../../tools/tenant/generate';
-import { groupActivationEvents, type AuditContext } from '../../tools/tenant/audit';
+import { activationEvents, groupActivationEvents, type AuditContext } from '../../tools/tenant/audit';
 import { GLOBAL_ADMINISTRATOR, type SimTenant } from '../../tools/tenant/model';
 import { Rng } from '../../tools/tenant/random';
 import { CISA_PRIVILEGED_ROLES } from '../../src/pim/roles';
@@ -223,6 +223,34 @@ describe('the activation trail', () => {
         }),
       );
     }
+    // One eligibility whose only use is 12 hours before the second run: after the first run's
+    // harvest, so only the second run's own harvest (not the kept history) knows of it.
+    const historySince = new Date(r0.getTime() - 30 * DAY);
+    const privilegedRoleIds = new Set(Object.keys(CISA_PRIVILEGED_ROLES));
+    const idleDirect = expectedUnused(tenant, { now: end, afterDays: 20, historySince, privilegedRoleIds }).find(
+      (r) => r['Via Group Id'] === '' && tenant.users.some((u) => u.id === r['Principal Id']),
+    )!;
+    expect(idleDirect).toBeDefined();
+    const lateUser = tenant.users.find((u) => u.id === idleDirect['Principal Id'])!;
+    const lateRole = tenant.roleDefinitions.find((r) => r.id === idleDirect['Role Id'])!;
+    const lateAt = new Date(end.getTime() - 12 * HOUR);
+    tenant.directoryAudits.push(
+      ...activationEvents(ctx, {
+        principal: {
+          id: lateUser.id,
+          displayName: lateUser.displayName,
+          userPrincipalName: lateUser.userPrincipalName,
+          kind: 'User',
+        },
+        role: { id: lateRole.id, displayName: lateRole.displayName, isBuiltIn: true },
+        directoryScopeId: idleDirect['Scope Id'],
+        requestedAt: new Date(lateAt.getTime() - 60_000),
+        start: lateAt,
+        end: new Date(lateAt.getTime() + 2 * HOUR),
+        justification: 'Late change',
+        requestId: rng.guid(),
+      }),
+    );
     tenant.directoryAudits.sort((a, b) =>
       a.activityDateTime < b.activityDateTime ? -1 : a.activityDateTime > b.activityDateTime ? 1 : 0,
     );
@@ -231,7 +259,6 @@ describe('the activation trail', () => {
     // First run: the history starts 30 days back (what Graph holds), shorter than 90 days.
     world.graph.setNow(() => r0);
     expect((await world.cli(['daily', '--now', r0.toISOString()], { UNUSED_AFTER_DAYS: '90' })).code).toBe(0);
-    const historySince = new Date(r0.getTime() - 30 * DAY);
     expect(await world.csv(world.reports, `${dayPath(r0)}unused-eligibilities.csv`)).toEqual([
       [
         'Role Name',
@@ -270,6 +297,10 @@ describe('the activation trail', () => {
     const sorted = (list: Record<string, string>[]) =>
       [...list].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
     expect(sorted(rows)).toEqual(sorted(expected));
+    // Used 12 hours ago, as only this run's harvest saw.
+    expect(
+      rows.some((r) => r['Principal Id'] === idleDirect['Principal Id'] && r['Role Id'] === idleDirect['Role Id']),
+    ).toBe(false);
     // Not trivially all or nothing: some eligibilities were used (directly, or through a group), some never since the history began.
     const heldLongEnough = expectedUnused(tenant, {
       now: end,

@@ -161,7 +161,7 @@ describe('Graph faults', () => {
     expect(failed.stderr).toContain(
       'error: Graph 500 InternalServerError on /policies/roleManagementPolicyAssignments',
     );
-    expect(await world.read(world.reports, `state/snapshots/${DAY}.jsonl`)).toBeUndefined();
+    expect(await world.read(world.reports, `state/schedules/${DAY}.jsonl`)).toBeUndefined();
     expect(await finalDays(world)).toEqual([]);
     expect(world.email.sent).toEqual([]);
     expect((await daily()).code).toBe(0);

@@ -1,14 +1,16 @@
-/** Stored snapshots (state/snapshots/, state/azure-snapshots/) rewritten as earlier versions of the app wrote them. */
+/** Stored snapshots (state/schedules/, state/azure-schedules/) moved back to where, and how, earlier versions of the app wrote them. */
 import type { World } from './world';
 
 /**
- * Rewrites the value-lines snapshot `name` as keyed JSON lines (one object a line, no header), the
- * format written before the header existed, and returns the header it had and its number of rows.
+ * Rewrites the value-lines snapshot `name` as keyed JSON lines (one object a line, no header) at
+ * `legacy`, the format and folder of the versions before the header, deletes `name`, and returns
+ * the header it had and its number of rows.
  * Done by hand here, not with the product's reader, so a reader bug cannot hide in both.
  */
 export async function rewriteAsKeyedLines(
   world: World,
   name: string,
+  legacy: string,
 ): Promise<{ header: { format: string; version: number; keys: string[] }; rows: number }> {
   const stored = await world.read(world.reports, name);
   if (stored === undefined) throw new Error(`${name} does not exist`);
@@ -20,6 +22,8 @@ export async function rewriteAsKeyedLines(
       return `${JSON.stringify(Object.fromEntries(header.keys.map((k, i) => [k, values[i]])))}\n`;
     })
     .join('');
-  await world.blobs.getContainerClient(world.reports).getBlockBlobClient(name).upload(keyed, Buffer.byteLength(keyed));
+  const container = world.blobs.getContainerClient(world.reports);
+  await container.getBlockBlobClient(legacy).upload(keyed, Buffer.byteLength(keyed));
+  await container.getBlockBlobClient(name).delete();
   return { header, rows: lines.length };
 }

@@ -380,11 +380,16 @@ describe('the ARM simulator and client', () => {
 
   it("counts the latency from the request's arrival: the simulator's own work is inside it, not added after", async () => {
     let work = 0;
+    const latencyWaits: number[] = [];
     const slow = await startArmSimulator({
       estate,
       tls: testTls(),
       pageSize: 50,
       latencyMs: 400,
+      latencyWait: (ms) => {
+        latencyWaits.push(ms);
+        return new Promise((resolve) => setTimeout(resolve, ms));
+      },
       // Read once by the instances list: here it stands for the work on the request.
       now: () => {
         const until = Date.now() + work;
@@ -407,8 +412,11 @@ describe('the ARM simulator and client', () => {
       work = 300;
       const busy = await timed();
       expect(busy).toBeGreaterThanOrEqual(395);
-      // 700 ms when the latency was waited after the work.
-      expect(busy).toBeLessThan(650);
+      // What was left of the latency after the 300 ms of work: about 100 ms (400 when it was waited after the work).
+      const [idle, afterWork] = latencyWaits.slice(-2);
+      expect(idle).toBeGreaterThan(350);
+      expect(afterWork).toBeGreaterThan(0);
+      expect(afterWork).toBeLessThan(110);
     } finally {
       await slow.stop();
     }

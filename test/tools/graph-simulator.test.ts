@@ -574,12 +574,17 @@ describe('faults', () => {
 describe('latency', () => {
   test("counts from the request's arrival: the simulator's own work is inside it, not added after", async () => {
     let work = 0;
+    const latencyWaits: number[] = [];
     const slow = await startGraphSimulator({
       tenant,
       tls: testTls(),
       pageSize: PAGE,
       now: () => NOW,
       latencyMs: 400,
+      latencyWait: (ms) => {
+        latencyWaits.push(ms);
+        return new Promise((resolve) => setTimeout(resolve, ms));
+      },
       // Read once as each request arrives (before it is dispatched): here it stands for the work on it.
       wallMs: () => {
         const until = Date.now() + work;
@@ -603,8 +608,11 @@ describe('latency', () => {
       work = 300;
       const busy = await timed();
       expect(busy).toBeGreaterThanOrEqual(395);
-      // 700 ms when the latency was slept after the work.
-      expect(busy).toBeLessThan(650);
+      // What was left of the latency after the 300 ms of work: about 100 ms (400 when it was waited after the work).
+      const [idle, afterWork] = latencyWaits.slice(-2);
+      expect(idle).toBeGreaterThan(350);
+      expect(afterWork).toBeGreaterThan(0);
+      expect(afterWork).toBeLessThan(110);
     } finally {
       await slow.stop();
     }
