@@ -46,9 +46,9 @@ const KEPT_SNAPSHOTS = 7;
  * A snapshot file: a header naming the keys, then one array of values per schedule, in that order
  * (the keys are about 40% of a keyed JSON line: fewer bytes, less CPU to write and read). The keys
  * are the assignment table's values (src/pim/model.ts); Azure's snapshots hold the same row type
- * (its table, AZURE_ASSIGNMENT_TABLE in src/pim/azure.ts, only adds a derived column). A file is read by its own header's keys, so a key added later reads as absent
- * from older files, as it did from keyed JSON; files written before the header are keyed JSON
- * lines, still read as such.
+ * (its table, AZURE_ASSIGNMENT_TABLE in src/pim/azure.ts, only adds a derived column). A file is
+ * read by its own header's keys, so a key added later reads as absent from older files, as it did
+ * from keyed JSON; files written before the header are keyed JSON lines, still read as such.
  */
 export const SCHEDULES: ValueLinesHeader = {
   format: 'pim-reporter-schedules',
