@@ -107,7 +107,7 @@ export interface GraphSimulatorOptions {
   auditRateLimit?: { requests: number; perMs: number };
   /** Delay added to every response (benchmarks). */
   latencyMs?: number;
-  /** Waits what is left of the latency (default a timer): a test records what was asked of it. */
+  /** Waits what is left of the latency, zero or less when the work outlasted it (default a timer): a test records it. */
   latencyWait?: (ms: number) => Promise<void>;
   /** The simulator's clock, for audit retention. Default: the real clock. */
   now?: () => Date;
@@ -559,7 +559,8 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
         : (result.text ?? serialize(finaliseBody(result, clientRequestId, requestId)));
     if (opts.latencyMs) {
       const left = opts.latencyMs - (performance.now() - arrived);
-      if (left > 0) await (opts.latencyWait ?? sleep)(left);
+      if (opts.latencyWait) await opts.latencyWait(left);
+      else if (left > 0) await sleep(left);
     }
     if (result.hang) {
       // Never answered: the socket stays open until the client aborts or stop() closes it.

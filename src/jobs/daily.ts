@@ -166,6 +166,7 @@ async function writeAssignmentFiles(
     ).map(async ([name, rows]) => {
       try {
         const tracker = rows === snapshot.eligible && unused ? await unused : undefined;
+        stop.throwIfAborted(); // the other file failed while this one waited for the unused list
         const file = await writeAssignmentsCsv(
           store,
           settings.reportsContainer,

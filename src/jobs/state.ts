@@ -17,6 +17,7 @@
  * Every write is a whole-blob replace of something derived again on a re-run, so a run killed at
  * any point leaves state the next run completes without losing or doubling anything.
  */
+import type { Readable } from 'node:stream';
 import type { BlobStore } from '../io/blob';
 import { ASSIGNMENT_TABLE, type AssignmentRow } from '../pim/model';
 import { reminderKey, type ReminderRecord } from '../pim/reminders';
@@ -142,7 +143,9 @@ export class StateStore {
       if (!(await isFinal(latest))) continue;
       const name = byDay.get(latest)!;
       const stream = await this.store.readStream(this.container, name);
-      return stream ? { day: latest, schedules: valueLineBatches<AssignmentRow>(stream, SCHEDULES, name) } : undefined;
+      return stream
+        ? { day: latest, schedules: closedOnReturn(valueLineBatches<AssignmentRow>(stream, SCHEDULES, name), stream) }
+        : undefined;
     }
     return undefined;
   }
@@ -253,4 +256,20 @@ export class StateStore {
 
 async function* rowsOf<T>(batches: AsyncIterable<T[]>): AsyncGenerator<T> {
   for await (const batch of batches) yield* batch;
+}
+
+/**
+ * `batches`, with the download destroyed when its reader stops early, even before reading anything:
+ * `return()` on a generator that never started does not run its body, so its own clean-up would not.
+ */
+function closedOnReturn<T>(batches: AsyncGenerator<T>, stream: NodeJS.ReadableStream): AsyncIterable<T> {
+  return {
+    [Symbol.asyncIterator]: () => ({
+      next: () => batches.next(),
+      return: async (value?: unknown) => {
+        (stream as Readable).destroy();
+        return batches.return(value as never);
+      },
+    }),
+  };
 }
