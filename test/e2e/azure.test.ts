@@ -119,6 +119,32 @@ describe('PIM for Azure resources in the daily run', () => {
     return { tenant, estate, env };
   }
 
+  /**
+   * The next day, one eligibility replaced by a Contributor one (`name`) for another principal: the
+   * Azure digest then counts 1 new and 1 removed against the first day's snapshot.
+   */
+  async function nextDayWithOneSwapped(estate: ArmEstate, env: Record<string, string>, name: string) {
+    const next = new Date(NOW.getTime() + 86_400_000);
+    world.graph.setNow(() => next);
+    const removed = estate.eligibility.splice(0, 1)[0];
+    estate.eligibility.push({
+      ...removed,
+      name,
+      principal: estate.eligibility[1].principal,
+      roleName: 'Contributor',
+      roleId: 'b24988ac-6180-42a0-ab88-20f7382dd24c',
+    });
+    expect((await world.cli(['daily', '--now', next.toISOString()], env)).code).toBe(0);
+    const manifest = JSON.parse((await world.read(world.reports, 'daily/2026/11/25/manifest.json'))!) as {
+      digest: { azure: Record<string, unknown> };
+    };
+    expect(manifest.digest.azure).toMatchObject({
+      new: 1,
+      removed: 1,
+      baseline: { kind: 'previous', day: '2026-11-24' },
+    });
+  }
+
   it('lists every Azure schedule once at its own scope, groups expanded, in both files', async () => {
     const { tenant, estate, env } = await setUp('azure-e2e');
     arm.throttle(3, 0, /roleAssignmentSchedules$/i);
@@ -247,25 +273,7 @@ describe('PIM for Azure resources in the daily run', () => {
   it('reports new and removed Azure assignments against the Azure snapshot of the day before', async () => {
     const { estate, env } = await setUp('azure-days');
     expect((await world.cli(['daily', '--now', NOW.toISOString()], env)).code).toBe(0);
-    const next = new Date(NOW.getTime() + 86_400_000);
-    world.graph.setNow(() => next);
-    const removed = estate.eligibility.splice(0, 1)[0];
-    estate.eligibility.push({
-      ...removed,
-      name: '0f0e0d0c-0b0a-4909-8807-060504030201',
-      principal: estate.eligibility[1].principal,
-      roleName: 'Contributor',
-      roleId: 'b24988ac-6180-42a0-ab88-20f7382dd24c',
-    });
-    expect((await world.cli(['daily', '--now', next.toISOString()], env)).code).toBe(0);
-    const manifest = JSON.parse((await world.read(world.reports, 'daily/2026/11/25/manifest.json'))!) as {
-      digest: { azure: Record<string, unknown> };
-    };
-    expect(manifest.digest.azure).toMatchObject({
-      new: 1,
-      removed: 1,
-      baseline: { kind: 'previous', day: '2026-11-24' },
-    });
+    await nextDayWithOneSwapped(estate, env, '0f0e0d0c-0b0a-4909-8807-060504030201');
     const digest = (await world.read(world.reports, 'daily/2026/11/25/digest.txt'))!;
     expect(digest).toContain('Azure resources: new assignments (1)');
     expect(digest).toContain('Azure resources: removed assignments (1)');
@@ -281,25 +289,7 @@ describe('PIM for Azure resources in the daily run', () => {
     );
     expect(header).toMatchObject({ format: 'pim-reporter-schedules', version: 2 });
     expect(rows).toBeGreaterThan(5);
-    const next = new Date(NOW.getTime() + 86_400_000);
-    world.graph.setNow(() => next);
-    const removed = estate.eligibility.splice(0, 1)[0];
-    estate.eligibility.push({
-      ...removed,
-      name: '0f0e0d0c-0b0a-4909-8807-060504030202',
-      principal: estate.eligibility[1].principal,
-      roleName: 'Contributor',
-      roleId: 'b24988ac-6180-42a0-ab88-20f7382dd24c',
-    });
-    expect((await world.cli(['daily', '--now', next.toISOString()], env)).code).toBe(0);
-    const manifest = JSON.parse((await world.read(world.reports, 'daily/2026/11/25/manifest.json'))!) as {
-      digest: { azure: Record<string, unknown> };
-    };
-    expect(manifest.digest.azure).toMatchObject({
-      new: 1,
-      removed: 1,
-      baseline: { kind: 'previous', day: '2026-11-24' },
-    });
+    await nextDayWithOneSwapped(estate, env, '0f0e0d0c-0b0a-4909-8807-060504030202');
     const stored = (await world.read(world.reports, 'state/azure-schedules/2026-11-25.jsonl'))!.split('\n');
     expect(JSON.parse(stored[0])).toEqual(header);
     expect(stored).toHaveLength(rows + 2);

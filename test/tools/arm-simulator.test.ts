@@ -3,6 +3,7 @@
  * requests, both subscription path forms), and the ARM client pages, honours Retry-After and caps
  * requests in flight.
  */
+import { latencyProbe, PROBE_LATENCY_MS } from '../support/latency';
 import { ArmClient, ArmRequestError } from '../../src/arm/client';
 import { resolveAzureScopes } from '../../src/pim/azure';
 import { streamLog } from '../../src/log';
@@ -379,21 +380,16 @@ describe('the ARM simulator and client', () => {
   });
 
   it("counts the latency from the request's arrival: the simulator's own work is inside it, not added after", async () => {
-    let work = 0;
-    const latencyWaits: number[] = [];
+    const probe = latencyProbe();
     const slow = await startArmSimulator({
       estate,
       tls: testTls(),
       pageSize: 50,
-      latencyMs: 400,
-      latencyWait: (ms) => {
-        latencyWaits.push(ms);
-        return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
-      },
+      latencyMs: PROBE_LATENCY_MS,
+      latencyWait: probe.wait,
       // Read once by the instances list: here it stands for the work on the request.
       now: () => {
-        const until = Date.now() + work;
-        while (Date.now() < until);
+        probe.busy();
         return NOW;
       },
     });
@@ -407,15 +403,7 @@ describe('the ARM simulator and client', () => {
       return performance.now() - t0;
     };
     try {
-      await timed(); // the connection and TLS
-      expect(await timed()).toBeGreaterThanOrEqual(395);
-      work = 300;
-      const busy = await timed();
-      expect(busy).toBeGreaterThanOrEqual(395);
-      // What was left of the latency after the 300 ms of work: about 100 ms (400 when it was waited after the work).
-      const [idle, afterWork] = latencyWaits.slice(-2);
-      expect(idle).toBeGreaterThan(350);
-      expect(afterWork).toBeLessThan(110);
+      await probe.expectWorkInsideLatency(timed);
     } finally {
       await slow.stop();
     }

@@ -3,6 +3,7 @@
  * @microsoft/microsoft-graph-client + TokenCredentialAuthenticationProvider + a real ManagedIdentityCredential
  * fed by the managed-identity simulator.
  */
+import { latencyProbe, PROBE_LATENCY_MS } from '../support/latency';
 import { ManagedIdentityCredential } from '@azure/identity';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -573,22 +574,17 @@ describe('faults', () => {
 
 describe('latency', () => {
   test("counts from the request's arrival: the simulator's own work is inside it, not added after", async () => {
-    let work = 0;
-    const latencyWaits: number[] = [];
+    const probe = latencyProbe();
     const slow = await startGraphSimulator({
       tenant,
       tls: testTls(),
       pageSize: PAGE,
       now: () => NOW,
-      latencyMs: 400,
-      latencyWait: (ms) => {
-        latencyWaits.push(ms);
-        return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
-      },
+      latencyMs: PROBE_LATENCY_MS,
+      latencyWait: probe.wait,
       // Read once as each request arrives (before it is dispatched): here it stands for the work on it.
       wallMs: () => {
-        const until = Date.now() + work;
-        while (Date.now() < until);
+        probe.busy();
         return Date.now();
       },
     });
@@ -603,15 +599,7 @@ describe('latency', () => {
       return performance.now() - t0;
     };
     try {
-      await timed(); // the connection and TLS
-      expect(await timed()).toBeGreaterThanOrEqual(395);
-      work = 300;
-      const busy = await timed();
-      expect(busy).toBeGreaterThanOrEqual(395);
-      // What was left of the latency after the 300 ms of work: about 100 ms (400 when it was waited after the work).
-      const [idle, afterWork] = latencyWaits.slice(-2);
-      expect(idle).toBeGreaterThan(350);
-      expect(afterWork).toBeLessThan(110);
+      await probe.expectWorkInsideLatency(timed);
     } finally {
       await slow.stop();
     }
