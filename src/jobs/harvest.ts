@@ -138,35 +138,28 @@ export async function harvestSince(
       (groupRoles.get(groupId.toLowerCase()) ?? []).some(
         (r) => r.roleId.toLowerCase() === GLOBAL_ADMINISTRATOR_ROLE_ID,
       );
-    const observation = () => {
-      const told = {
-        rows: 0,
-        harvested: {} as Record<string, string>,
-        latest: [] as ActivationRow[],
-        groupActivations: { count: 0, items: [] as ActivationRow[] },
-        globalAdministratorActivations: { direct: 0, throughGroups: 0 },
-      };
-      const observe = (batch: ActivationRow[]) => {
-        told.rows += batch.length;
-        for (const row of batch) {
-          if (Date.parse(row.activated) >= keepFrom) told.harvested[row.auditId] = row.activated;
-          if (row.activationType === 'Group') {
-            told.groupActivations.count++;
-            told.groupActivations.items.push(row);
-            if (row.groupAccess !== 'Owner' && grantsGlobalAdministrator(row.groupId))
-              told.globalAdministratorActivations.throughGroups++;
-          } else if (row.roleId.toLowerCase() === GLOBAL_ADMINISTRATOR_ROLE_ID) {
-            told.globalAdministratorActivations.direct++;
-          }
+    let observed = 0;
+    const harvested: Record<string, string> = {};
+    const latest: ActivationRow[] = [];
+    const groupActivations = { count: 0, items: [] as ActivationRow[] };
+    const globalAdministratorActivations = { direct: 0, throughGroups: 0 };
+    const observe = (batch: ActivationRow[]) => {
+      observed += batch.length;
+      for (const row of batch) {
+        if (Date.parse(row.activated) >= keepFrom) harvested[row.auditId] = row.activated;
+        if (row.activationType === 'Group') {
+          groupActivations.count++;
+          groupActivations.items.push(row);
+          if (row.groupAccess !== 'Owner' && grantsGlobalAdministrator(row.groupId))
+            globalAdministratorActivations.throughGroups++;
+        } else if (row.roleId.toLowerCase() === GLOBAL_ADMINISTRATOR_ROLE_ID) {
+          globalAdministratorActivations.direct++;
         }
-        const items = told.groupActivations.items;
-        items.splice(0, Math.max(0, items.length - LIST_LIMIT));
-        told.latest.push(...batch.slice(-LIST_LIMIT));
-        told.latest.splice(0, Math.max(0, told.latest.length - LIST_LIMIT));
-      };
-      return { told, observe };
+      }
+      groupActivations.items.splice(0, Math.max(0, groupActivations.items.length - LIST_LIMIT));
+      latest.push(...batch.slice(-LIST_LIMIT));
+      latest.splice(0, Math.max(0, latest.length - LIST_LIMIT));
     };
-    const { told, observe } = observation();
     // Keep the rows before moving the watermark: a crash in between re-reads, and de-duplicates.
     // One pass over the sorted rows per month file (a harvest spans two or three months at most).
     const inOrder = [...months].sort();
@@ -175,9 +168,8 @@ export async function harvestSince(
       const rows = month === readsAll ? tapped(reported(), observe) : reported();
       await history.saveActivationsOfRunDay(day, month, ofMonth(rows, month));
     }
-    if (told.rows !== activations.size)
-      throw new Error(`internal: the last month's file saw ${told.rows} of ${activations.size} activation(s)`);
-    const { harvested, latest, groupActivations, globalAdministratorActivations } = told;
+    if (observed !== activations.size)
+      throw new Error(`internal: the last month's file saw ${observed} of ${activations.size} activation(s)`);
     if (window)
       await history.saveWatermark(
         advancedWatermark(watermark, window, overlapMs, harvested, gaps, day, approvals.unclaimed(now)),
