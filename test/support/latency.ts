@@ -19,8 +19,18 @@ export function latencyProbe() {
       waits.push(ms);
       return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
     },
-    /** Idle, then with 300 ms of work: about 100 ms is left to wait (400 when it was waited after the work). */
-    async expectWorkInsideLatency(timed: () => Promise<number>): Promise<void> {
+    /**
+     * GETs `url` with the bearer `token`, idle and then with 300 ms of work: about 100 ms is left to
+     * wait (400 when it was waited after the work), and each answer takes at least the latency.
+     */
+    async expectWorkInsideLatency(url: string, token: string): Promise<void> {
+      const timed = async () => {
+        const t0 = performance.now();
+        const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+        await res.text();
+        expect(res.status).toBe(200);
+        return performance.now() - t0;
+      };
       await timed(); // the connection and TLS
       expect(await timed()).toBeGreaterThanOrEqual(PROBE_LATENCY_MS - 5);
       work = 300;
