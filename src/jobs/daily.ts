@@ -273,6 +273,15 @@ async function writeDay(
   const assignmentsWritten = awaitedLater(
     snapshotTaken.then((taken) => writeAssignmentFiles(ctx, folder, taken, harvestFailed.signal, unusedReady)),
   );
+  // The snapshot state, and on the same pass the diff with the last final day's, as soon as the
+  // snapshot is taken and the role settings are read: on a first run while the harvest still waits
+  // on the audit log's rate limit. A run that fails later leaves a state no diff reads: only a day
+  // made final by its manifest is ever a baseline (StateStore.previousSnapshotBatches).
+  const stateSaved = awaitedLater(
+    snapshotTaken.then((taken) =>
+      storeSnapshotState(ctx, state, history, day, taken, roleSettingsRead, harvestFailed.signal),
+    ),
+  );
   let harvest: Harvest;
   try {
     // Scope Id from the Activated schedule of the same request, when the snapshot still has it (a
@@ -305,6 +314,7 @@ async function writeDay(
     activationsFailed(error);
     harvestFailed.abort(error);
     await settled(assignmentsWritten); // it reads the snapshot's sorters
+    await settled(stateSaved); // so does this
     await snapshotTaken.then(
       (taken) => taken.dispose(),
       () => undefined,
@@ -322,6 +332,7 @@ async function writeDay(
     await azureReading?.then((r) => r.snapshot?.dispose());
     await settled(roleSettingsRead);
     await settled(assignmentsWritten);
+    await settled(stateSaved);
     await unusedReady?.then(
       (tracker) => tracker.dispose(),
       () => undefined,
@@ -373,27 +384,7 @@ async function writeDay(
 
     let changes: AssignmentChanges;
     try {
-      // The last day that became final: a day whose run stopped before its manifest sent no digest.
-      // A failed read of the role settings fails the run before the snapshot state and the reminders.
-      await roleSettingsRead;
-      const previous = await state.previousSnapshotBatches(day, (d) => history.isDayFinal(d));
-      // The diff with the previous snapshot is worked out on the pass that stores today's: the
-      // schedules are merged from their sorted runs once, not twice.
-      const changeTracker = new AssignmentChangeTracker(previous, {
-        now,
-        expiryWindowDays: settings.expiryWindowDays,
-        excludedPrincipalIds: settings.excludedPrincipalIds,
-      });
-      try {
-        await state.saveSnapshot(
-          day,
-          tapped(snapshot.schedules.sortedBatches(), (batch) => changeTracker.observe(batch)),
-          previous?.day,
-        );
-        changes = await changeTracker.result();
-      } finally {
-        await changeTracker.close();
-      }
+      changes = await stateSaved;
     } catch (error) {
       await settled(unusedWritten);
       throw error;
@@ -529,6 +520,7 @@ async function writeDay(
     log.info(`Wrote ${folder}manifest.json (${graph.stats.requests} Graph request(s))`);
     return { folder, wrote: true, subject: digest.subject };
   } finally {
+    await settled(stateSaved); // it reads the snapshot's sorters, disposed of below
     await Promise.all([
       unusedReady?.then(
         (t) => t.dispose(),
@@ -539,6 +531,50 @@ async function writeDay(
       settled(roleSettingsRead),
       settled(keptUsesRead),
     ]);
+  }
+}
+
+/**
+ * Stores today's snapshot state and works out the diff with the last final day's on the same pass:
+ * the schedules are merged from their sorted runs once, not twice. A failed read of the role
+ * settings fails the run before the state is stored.
+ */
+async function storeSnapshotState(
+  ctx: JobContext,
+  state: StateStore,
+  history: HistoryStore,
+  day: string,
+  snapshot: Snapshot,
+  roleSettingsRead: Promise<unknown>,
+  signal: AbortSignal,
+): Promise<AssignmentChanges> {
+  const { settings, now } = ctx;
+  await roleSettingsRead;
+  signal.throwIfAborted();
+  // The last day that became final: a day whose run stopped before its manifest sent no digest.
+  const previous = await state.previousSnapshotBatches(day, (d) => history.isDayFinal(d));
+  const changeTracker = new AssignmentChangeTracker(previous, {
+    now,
+    expiryWindowDays: settings.expiryWindowDays,
+    excludedPrincipalIds: settings.excludedPrincipalIds,
+  });
+  try {
+    await state.saveSnapshot(
+      day,
+      tapped(abortable(snapshot.schedules.sortedBatches(), signal), (batch) => changeTracker.observe(batch)),
+      previous?.day,
+    );
+    return await changeTracker.result();
+  } finally {
+    await changeTracker.close();
+  }
+}
+
+/** The batches until `signal` aborts (the harvest failed): the upload then fails and commits nothing. */
+async function* abortable<T>(batches: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
+  for await (const batch of batches) {
+    signal.throwIfAborted();
+    yield batch;
   }
 }
 
