@@ -143,7 +143,7 @@ async function writeAssignmentFiles(
   // A file that fails stops the other: neither may still read the sorters once the caller disposes of them.
   const failed = new AbortController();
   const stop = AbortSignal.any([signal, failed.signal]);
-  // Batches of a thousand rows: one await per batch on the way to the CSV, not one per row.
+  // Batches of rows (ExternalSorter.sortedBatches): one await per batch on the way to the CSV, not one per row.
   const observed = async function* (batches: AsyncIterable<AssignmentRow[]>, tracker?: UnusedTracker) {
     for await (const batch of batches) {
       stop.throwIfAborted();

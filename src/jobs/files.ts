@@ -74,7 +74,7 @@ export async function writeAssignmentsCsv(
   scopeName: ScopeNamer,
   onlyIfAbsent = false,
 ): Promise<ManifestFile> {
-  // Batches (ExternalSorter.sortedBatches): one await per thousand rows, not one per row.
+  // Batches (ExternalSorter.sortedBatches): one await per batch of rows, not one per row.
   const { stream, facts } = assignmentsCsv(batches, scopeName);
   await store.writeStream(container, name, stream, { contentType: CSV_CONTENT_TYPE, onlyIfAbsent });
   return { name: baseName(name), ...facts() };
