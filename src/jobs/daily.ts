@@ -4,10 +4,12 @@
  *
  * A day whose manifest exists is final: a re-run rewrites nothing and only retries an email that
  * has not gone out. Order of writes: the harvested activations and the watermark, and meanwhile the
- * day's assignment files once the snapshot is taken; then the day's other files and the snapshot
- * state, then the manifest that marks the day final, then the email, then the pack of the month
- * just ended once it is sealed (pack.ts). A day's files are not final before its manifest, so their
- * order among themselves does not matter; a failed harvest stops the assignment files.
+ * day's assignment files and the snapshot state once the snapshot is taken (the state once the role
+ * settings are read too); then the day's other files, then the manifest that marks the day final,
+ * then the email, then the pack of the month just ended once it is sealed (pack.ts). A day's files
+ * are not final before its manifest, so their order among themselves does not matter, and a day's
+ * snapshot state is a baseline only once its manifest exists; a failed harvest stops the
+ * assignment files and the state.
  */
 import { harvestSince, type Harvest } from './harvest';
 import { azureDigestManifest, azureDigestOf, startAzureReading, writeAzureAssignments } from './azure';
