@@ -27,6 +27,7 @@ import { expectedActivations } from '../support/expected';
 import type { World } from '../support/world';
 
 const START = '2026-09-01';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const logs = new LogBook();
 
 describe('Blob Storage faults', () => {
@@ -55,10 +56,32 @@ describe('Blob Storage faults', () => {
     expect(logs.leaks()).toEqual([]);
   });
 
-  async function run(args: string[]) {
-    const result = await world.cli(args, { REPORTS_STORAGE_CONNECTION_STRING: proxy.connectionString });
+  async function run(args: string[], env: Record<string, string> = {}) {
+    const result = await world.cli(args, { REPORTS_STORAGE_CONNECTION_STRING: proxy.connectionString, ...env });
     logs.add(result.stderr, result.stdout);
     return result;
+  }
+
+  /** The unhandled rejections while `during` runs (none may be left behind by a failed run). */
+  async function unhandledDuring<T>(during: () => Promise<T>): Promise<{ result: T; unhandled: unknown[] }> {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const result = await during();
+      // Time for what a run left behind to fail (a pass still reading, a write still going).
+      await sleep(300);
+      return { result, unhandled };
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  }
+
+  /** A promise and the function that resolves it. */
+  function gate(): { opened: Promise<void>; open: () => void } {
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    return { opened, open };
   }
 
   it('storage down: the run fails naming Blob Storage, reads nothing from Graph; the re-run completes', async () => {
@@ -161,6 +184,51 @@ describe('Blob Storage faults', () => {
     // Every final day's digest went out, once.
     expect((await finalDays(world)).filter((d) => emails.get(d) !== 1)).toEqual([]);
   }, 120_000);
+
+  it('an assignment file refused stops the other: the eligible pass, waiting for the unused list, writes nothing', async () => {
+    // UNUSED_AFTER_DAYS 1: from the second day the history covers the window, so the eligible file's
+    // pass waits for the unused list, which waits for this run's activations.csv.
+    const unusedWindow = { UNUSED_AFTER_DAYS: '1' };
+    expect((await run(['daily', '--now', at(START)], unusedWindow)).code).toBe(0);
+    const day = addDays(START, 1);
+    clock.set(at(day));
+    feed.add(at(START), at(day), 3);
+    const folder = folderOf(day);
+    // The order made certain: active-assignments.csv is refused, and only some time after its answer
+    // has gone out does activations.csv (and so the unused list the eligible pass waits for) go through.
+    const refused = gate();
+    proxy.onWrite = (w) => {
+      if (w.blob === `${folder}active-assignments.csv`) {
+        setTimeout(refused.open, 250);
+        return { status: 403 };
+      }
+      return w.blob === `${folder}activations.csv` ? { until: refused.opened } : 'pass';
+    };
+    const base = proxy.writes.length;
+    const { result: failed, unhandled } = await unhandledDuring(() => run(['daily', '--now', at(day)], unusedWindow));
+    const writes = proxy.writes.slice(base);
+    proxy.clear();
+    expect(failed.code).toBe(1);
+    const errors = failed.stderr.split('\n').filter((l) => / error: /.test(l));
+    expect(errors).toEqual([
+      expect.stringMatching(
+        new RegExp(`Blob Storage at .*: writing .*${folder}active-assignments\\.csv failed \\(HTTP 403`),
+      ),
+    ]);
+    expect(failed.stderr).not.toContain('ENOENT');
+    expect(unhandled).toEqual([]);
+    // The eligible pass stopped before its upload: not a single request for its file, nothing final.
+    expect(writes.filter((w) => w.blob.endsWith('eligible-assignments.csv'))).toEqual([]);
+    expect(writes.filter((w) => w.blob === `${folder}activations.csv`).length).toBeGreaterThan(0); // the harvest went on
+    expect(await world.list(world.reports, folder)).toEqual([`${folder}activations.csv`]);
+    // Nothing still going after the run returned.
+    expect(writes.filter((w) => !w.answered)).toEqual([]);
+    expect(proxy.writes.length).toBe(base + writes.length);
+
+    // The re-run completes the day.
+    expect((await run(['daily', '--now', at(day)], unusedWindow)).code).toBe(0);
+    expect(await manifestProblems(world, world.reports, folder)).toEqual([]);
+  });
 
   /**
    * Runs the daily job for `day` with the second write of its outbox entry refused (the one that

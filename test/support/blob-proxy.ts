@@ -7,13 +7,18 @@
  *   { status: 500 | 403 | … }  answer with a Storage-style XML error, Azurite never sees it
  *   'reset'                    drop the connection before answering
  *   'hold'                     never answer (the test kills the process that sent it)
+ *   { until: promise }         forward to Azurite once `promise` settles (orders a run's requests)
  *
+ * Reads (GET, HEAD) are recorded apart, in `reads`, so they do not shift the writes' numbers;
+ * `onRead` may hold one back the same way ({ until: promise }). Each request's `answered` is set once
+ * its answer has gone out (or its connection closed): what was still in flight when a run returned.
  * `down('refuse')` stops listening (connection refused), `down(false)` listens again on the same port.
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type WriteAction = 'pass' | 'reset' | 'hold' | { status: number; code?: string };
+export type WriteAction = 'pass' | 'reset' | 'hold' | { status: number; code?: string } | { until: Promise<unknown> };
+export type ReadAction = 'pass' | { until: Promise<unknown> };
 
 export interface BlobWrite {
   /** 1 for the first write through this proxy. */
@@ -23,15 +28,32 @@ export interface BlobWrite {
   url: string;
   /** The blob name (path after the container), decoded; '' for container operations. */
   blob: string;
+  /** The container ('' for the account's own operations). */
+  container: string;
   action: WriteAction;
+  /** False until the answer has gone out (or the connection closed). */
+  answered?: boolean;
+}
+
+export interface BlobRead {
+  method: string;
+  url: string;
+  /** The blob name, decoded; '' for container operations (a listing: its `prefix` is in `url`). */
+  blob: string;
+  container: string;
+  action: ReadAction;
+  answered?: boolean;
 }
 
 export interface BlobProxy {
   /** A connection string like Azurite's, with BlobEndpoint pointing at the proxy. */
   readonly connectionString: string;
   readonly writes: BlobWrite[];
+  readonly reads: BlobRead[];
   /** Decides each write's fate (default: pass). */
   onWrite: (write: Omit<BlobWrite, 'action'>) => WriteAction;
+  /** Decides each read's (default: pass). */
+  onRead: (read: Omit<BlobRead, 'action' | 'answered'>) => ReadAction;
   /** Fails writes from the `n`th on (counted from now) with `action`, until `clear()`. */
   failFrom(n: number, action: WriteAction): void;
   /** Fails only the `n`th write from now. */
@@ -56,19 +78,29 @@ export async function startBlobProxy(
   const upstream = new URL(endpoint);
   const account = upstream.pathname.replace(/^\/+|\/+$/g, '');
   const writes: BlobWrite[] = [];
+  const reads: BlobRead[] = [];
   const held = new Set<http.ServerResponse>();
   const sockets = new Set<import('node:net').Socket>();
 
   const server = http.createServer((req, res) => {
     const method = (req.method ?? 'GET').toUpperCase();
     const url = req.url ?? '/';
-    let action: WriteAction = 'pass';
+    let action: WriteAction | ReadAction = 'pass';
+    const path = decodeURIComponent(url.split('?')[0]);
+    const segments = path.split('/').filter(Boolean); // account, container, blob...
+    const where = { method, url, blob: segments.slice(2).join('/'), container: segments[1] ?? '' };
+    let record: BlobWrite | BlobRead | undefined;
     if (method === 'PUT' || method === 'DELETE') {
-      const path = decodeURIComponent(url.split('?')[0]);
-      const segments = path.split('/').filter(Boolean); // account, container, blob...
-      const write = { n: writes.length + 1, method, url, blob: segments.slice(2).join('/') };
+      const write = { n: writes.length + 1, ...where };
       action = proxy.onWrite(write);
-      writes.push({ ...write, action });
+      writes.push((record = { ...write, action, answered: false }));
+    } else if (method === 'GET' || method === 'HEAD') {
+      action = proxy.onRead(where);
+      reads.push((record = { ...where, action, answered: false }));
+    }
+    if (record) {
+      const seen = record;
+      res.once('close', () => (seen.answered = true));
     }
     if (action === 'reset') {
       req.socket.destroy();
@@ -77,6 +109,13 @@ export async function startBlobProxy(
     if (action === 'hold') {
       held.add(res);
       req.resume();
+      return;
+    }
+    if (typeof action === 'object' && 'until' in action) {
+      // Forwarded once the promise settles; the body waits in the request meanwhile.
+      req.pause();
+      const forwardLater = () => forward(req, res, method, url);
+      action.until.then(forwardLater, forwardLater);
       return;
     }
     if (typeof action === 'object') {
@@ -94,7 +133,10 @@ export async function startBlobProxy(
       });
       return;
     }
-    const forward = http.request(
+    forward(req, res, method, url);
+  });
+  const forward = (req: http.IncomingMessage, res: http.ServerResponse, method: string, url: string) => {
+    const upstreamRequest = http.request(
       {
         host: upstream.hostname,
         port: upstream.port,
@@ -107,9 +149,9 @@ export async function startBlobProxy(
         answer.pipe(res);
       },
     );
-    forward.on('error', () => res.destroy());
-    req.pipe(forward);
-  });
+    upstreamRequest.on('error', () => res.destroy());
+    req.pipe(upstreamRequest);
+  };
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -137,7 +179,9 @@ export async function startBlobProxy(
   const proxy: BlobProxy = {
     connectionString: upstreamConnectionString.replace(/BlobEndpoint=[^;]+/, `BlobEndpoint=${proxyEndpoint}`),
     writes,
+    reads,
     onWrite: () => 'pass',
+    onRead: () => 'pass',
     failFrom(n, action) {
       const from = writes.length + n;
       proxy.onWrite = (w) => (w.n >= from ? action : 'pass');
@@ -148,6 +192,7 @@ export async function startBlobProxy(
     },
     clear() {
       proxy.onWrite = () => 'pass';
+      proxy.onRead = () => 'pass';
       for (const res of held) res.destroy();
       held.clear();
     },
