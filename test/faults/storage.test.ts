@@ -230,6 +230,52 @@ describe('Blob Storage faults', () => {
     expect(await manifestProblems(world, world.reports, folder)).toEqual([]);
   });
 
+  it.each([
+    ['the harvest', /directoryAudits/, 'on /auditLogs/directoryAudits'],
+    ['the snapshot', /roleEligibilitySchedules/, 'on /roleManagement/directory/roleEligibilitySchedules'],
+  ])(
+    '%s failing while the kept history is still read: the run fails with that error, and returns only once the read is over',
+    async (_what, path, named) => {
+      const unusedWindow = { UNUSED_AFTER_DAYS: '1' }; // the kept history is read from the second day
+      expect((await run(['daily', '--now', at(START)], unusedWindow)).code).toBe(0);
+      const day = addDays(START, 1);
+      clock.set(at(day));
+      feed.add(at(START), at(day), 3);
+      world.graph.inject({ path, status: 500, times: 1 });
+      // The kept history (the first day's harvest) is held back until the failure has been answered.
+      const kept = `state/activations/${START.slice(0, 7)}/${START}.jsonl`;
+      const release = gate();
+      proxy.onRead = (r) => (r.blob === kept ? { until: release.opened } : 'pass');
+      const reads = proxy.reads.length;
+      const { result, unhandled } = await unhandledDuring(async () => {
+        let returned = false;
+        const running = run(['daily', '--now', at(day)], unusedWindow).finally(() => (returned = true));
+        const failedAnswered = () => world.graph.requests.some((r) => path.test(r.path) && r.status === 500);
+        const keptAsked = () => proxy.reads.slice(reads).some((r) => r.blob === kept);
+        for (let waited = 0; !(failedAnswered() && keptAsked()); waited += 20) {
+          if (waited > 20_000) throw new Error('the failure or the kept history read never came');
+          await sleep(20);
+        }
+        // Time enough for a run that does not wait for the read to return meanwhile.
+        for (let waited = 0; !returned && waited < 1500; waited += 20) await sleep(20);
+        const returnedWhileReading = returned;
+        release.open();
+        const failed = await running;
+        const keptReads = proxy.reads.slice(reads).filter((r) => r.blob === kept);
+        return { failed, returnedWhileReading, unanswered: keptReads.filter((r) => !r.answered).length };
+      });
+      proxy.clear();
+      expect(result.failed.code).toBe(1);
+      const errors = result.failed.stderr.split('\n').filter((l) => / error: /.test(l));
+      expect(errors).toEqual([expect.stringContaining(`error: Graph 500 InternalServerError ${named}`)]);
+      expect(result.returnedWhileReading).toBe(false);
+      expect(result.unanswered).toBe(0);
+      expect(unhandled).toEqual([]);
+      expect(await world.read(world.reports, `${folderOf(day)}manifest.json`)).toBeUndefined();
+      expect((await run(['daily', '--now', at(day)], unusedWindow)).code).toBe(0);
+    },
+  );
+
   /**
    * Runs the daily job for `day` with the second write of its outbox entry refused (the one that
    * stores the ACS operation id before the send): the day is final, its digest queued and unsent.
