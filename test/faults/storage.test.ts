@@ -5,8 +5,10 @@
  * pack) is completed by the re-run or by the next day's run, each activation lands in exactly one
  * final daily file, and no day gets two emails.
  */
+import type { Readable } from 'node:stream';
 import type { TokenCredential } from '@azure/identity';
 import { BlobStorageError, BlobStore } from '../../src/io/blob';
+import { StateStore } from '../../src/jobs/state';
 import { startBlobProxy, type BlobProxy } from '../support/blob-proxy';
 import {
   ActivationFeed,
@@ -275,6 +277,62 @@ describe('Blob Storage faults', () => {
       expect((await run(['daily', '--now', at(day)], unusedWindow)).code).toBe(0);
     },
   );
+
+  it("the previous snapshot's download is destroyed when its reader stops before reading anything", async () => {
+    expect((await run(['daily', '--now', at(START)])).code).toBe(0);
+    const noToken: TokenCredential = { getToken: async () => null };
+    const store = BlobStore.fromSettings(
+      { kind: 'connectionString', connectionString: world.env.REPORTS_STORAGE_CONNECTION_STRING },
+      noToken,
+      { maxTries: 1 },
+    );
+    // Every download the state store opens, as the Storage SDK hands it over.
+    const opened: Readable[] = [];
+    const readStream = store.readStream.bind(store);
+    store.readStream = async (container, name) => {
+      const stream = await readStream(container, name);
+      if (stream) opened.push(stream as Readable);
+      return stream;
+    };
+    const previous = await new StateStore(store, world.reports).previousSnapshotBatches(addDays(START, 1));
+    expect(previous?.day).toBe(START);
+    expect(opened.length).toBe(1);
+    expect(opened[0].destroyed).toBe(false);
+    // A diff that ends before its first row (AssignmentChangeTracker.close): return() before any next().
+    const reader = previous!.schedules[Symbol.asyncIterator]();
+    expect(await reader.return!()).toEqual({ done: true, value: undefined });
+    expect(opened[0].destroyed).toBe(true);
+  });
+
+  it("a re-run's kept history reads no archive for a month whose only file is the run day's own", async () => {
+    const unusedWindow = { UNUSED_AFTER_DAYS: '1' }; // the kept history is read from the second day
+    const [first, day] = ['2026-09-30', '2026-10-01'];
+    clock.set(at(first));
+    expect((await run(['daily', '--now', at(first)], unusedWindow)).code).toBe(0);
+    clock.set(at(day));
+    feed.add(at(first), at(day, 0), 2);
+    feed.add(at(day, 1), at(day, 5), 2); // October's activations: only this day's harvest has them
+    // The first attempt harvests (state/activations/2026-10/2026-10-01.jsonl) and stops before its manifest.
+    proxy.onWrite = (w) => (w.blob === `${folderOf(day)}manifest.json` ? { status: 403 } : 'pass');
+    expect((await run(['daily', '--now', at(day)], unusedWindow)).code).toBe(1);
+    proxy.clear();
+    expect(await world.list(world.reports, 'state/activations/2026-10/')).toEqual([
+      `state/activations/2026-10/${day}.jsonl`,
+    ]);
+    // The re-run leaves that file out of the kept history (its harvest adds those rows itself); the
+    // month has a file, so no archive (there is none of October's yet) is asked for it either.
+    const reads = proxy.reads.length;
+    expect((await run(['daily', '--now', at(day)], unusedWindow)).code).toBe(0);
+    expect(
+      proxy.reads
+        .slice(reads)
+        .filter((r) => r.container === world.archive && r.blob.includes('2026-10'))
+        .map((r) => r.blob),
+    ).toEqual([]);
+    // The kept history was read all the same (September's file of the first day).
+    expect(proxy.reads.slice(reads).some((r) => r.blob === `state/activations/2026-09/${first}.jsonl`)).toBe(true);
+    expect(await manifestProblems(world, world.reports, folderOf(day))).toEqual([]);
+  });
 
   /**
    * Runs the daily job for `day` with the second write of its outbox entry refused (the one that
