@@ -276,6 +276,52 @@ describe('the daily digest', () => {
     expect(JSON.parse(stored[1])).toBeInstanceOf(Array);
   });
 
+  it('keeps the newest seven days of snapshots across both folders, and the baseline whatever its age', async () => {
+    const first = at('2026-11-10T06:00:00Z');
+    const dayOf = (n: number) => new Date(first.getTime() + n * DAY).toISOString().slice(0, 10);
+    const tenant = generateTenant({ seed: 'snapshot-pruning', now: first, users: 20, eligible: 20, active: 10 });
+    world = await startWorld(tenant, { email: 'none' });
+    expect((await runDay(first)).code).toBe(0);
+    // The first day's snapshot as an earlier version kept it (state/snapshots/): the baseline of
+    // every later run until another day is final. Days 1 to 7 ran and stopped before their manifest:
+    // their snapshots stay, in the folder of the version that ran (days 1-4 earlier, 5-7 this one;
+    // day 7 ran under both).
+    await rewriteAsKeyedLines(world, `state/schedules/${dayOf(0)}.jsonl`, `state/snapshots/${dayOf(0)}.jsonl`);
+    const container = world.blobs.getContainerClient(world.reports);
+    const kept = (await world.read(world.reports, `state/snapshots/${dayOf(0)}.jsonl`))!;
+    for (const [folder, days] of [
+      ['state/snapshots/', [1, 2, 3, 4, 7]],
+      ['state/schedules/', [5, 6, 7]],
+    ] as const) {
+      for (const n of days) await container.getBlockBlobClient(`${folder}${dayOf(n)}.jsonl`).upload(kept, kept.length);
+    }
+    const stored = async () =>
+      [
+        ...(await world.list(world.reports, 'state/snapshots/')),
+        ...(await world.list(world.reports, 'state/schedules/')),
+      ]
+        .map((name) => name.replace(/^state\/(\w+)\/(.*)\.jsonl$/, '$1 $2'))
+        .sort();
+
+    // Day 8: the newest seven days (2 to 8) in either folder, and day 0, the baseline.
+    expect((await runDay(new Date(first.getTime() + 8 * DAY))).code).toBe(0);
+    const day8 = JSON.parse(
+      (await world.read(world.reports, `${dayPath(new Date(first.getTime() + 8 * DAY))}manifest.json`))!,
+    );
+    expect(day8.digest.baseline).toEqual({ kind: 'previous', day: dayOf(0) });
+    expect(await stored()).toEqual(
+      [
+        ...[0, 2, 3, 4, 7].map((n) => `snapshots ${dayOf(n)}`),
+        ...[5, 6, 7, 8].map((n) => `schedules ${dayOf(n)}`),
+      ].sort(),
+    );
+    // Day 9: day 8 is the baseline now; day 0 goes, and day 2 with it.
+    expect((await runDay(new Date(first.getTime() + 9 * DAY))).code).toBe(0);
+    expect(await stored()).toEqual(
+      [...[3, 4, 7].map((n) => `snapshots ${dayOf(n)}`), ...[5, 6, 7, 8, 9].map((n) => `schedules ${dayOf(n)}`)].sort(),
+    );
+  });
+
   it('sends one email a day: a re-run sends none, --force-email sends again', async () => {
     const now = at('2026-11-24T06:00:00Z');
     world = await startWorld(generateTenant({ seed: 'once', now, users: 20, eligible: 20, active: 10 }));
