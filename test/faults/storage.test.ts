@@ -207,7 +207,10 @@ describe('Blob Storage faults', () => {
       return w.blob === `${folder}activations.csv` ? { until: refused.opened } : 'pass';
     };
     const base = proxy.writes.length;
-    const { result: failed, unhandled } = await unhandledDuring(() => run(['daily', '--now', at(day)], unusedWindow));
+    let writesAtReturn = 0;
+    const { result: failed, unhandled } = await unhandledDuring(() =>
+      run(['daily', '--now', at(day)], unusedWindow).finally(() => (writesAtReturn = proxy.writes.length)),
+    );
     const writes = proxy.writes.slice(base);
     proxy.clear();
     expect(failed.code).toBe(1);
@@ -225,11 +228,57 @@ describe('Blob Storage faults', () => {
     expect(await world.list(world.reports, folder)).toEqual([`${folder}activations.csv`]);
     // Nothing still going after the run returned.
     expect(writes.filter((w) => !w.answered)).toEqual([]);
-    expect(proxy.writes.length).toBe(base + writes.length);
+    expect(proxy.writes.length).toBe(writesAtReturn);
 
     // The re-run completes the day.
     expect((await run(['daily', '--now', at(day)], unusedWindow)).code).toBe(0);
     expect(await manifestProblems(world, world.reports, folder)).toEqual([]);
+  });
+
+  it('an assignment file refused: the run returns only once the other file is done with, and fails with the refusal', async () => {
+    expect((await run(['daily', '--now', at(START)])).code).toBe(0);
+    const day = addDays(START, 1);
+    clock.set(at(day));
+    feed.add(at(START), at(day), 3);
+    const folder = folderOf(day);
+    // eligible-assignments.csv is refused; active-assignments.csv's upload is held until the run has
+    // returned (or, when the run waits for it, as it must, for two seconds).
+    const returned = gate();
+    const activeReleased = Promise.race([returned.opened, sleep(2000)]);
+    proxy.onWrite = (w) =>
+      w.blob === `${folder}eligible-assignments.csv`
+        ? { status: 403 }
+        : w.blob === `${folder}active-assignments.csv`
+          ? { until: activeReleased }
+          : 'pass';
+    const base = proxy.writes.length;
+    let inFlightAtReturn: string[] = [];
+    let writesAtReturn = 0;
+    const { result: failed, unhandled } = await unhandledDuring(async () => {
+      const result = await run(['daily', '--now', at(day)]);
+      inFlightAtReturn = proxy.writes
+        .slice(base)
+        .filter((w) => !w.answered)
+        .map((w) => w.blob);
+      writesAtReturn = proxy.writes.length;
+      returned.open();
+      return result;
+    });
+    const writes = proxy.writes.slice(base);
+    proxy.clear();
+    expect(writes.some((w) => w.blob === `${folder}active-assignments.csv`)).toBe(true); // it was held
+    expect(inFlightAtReturn).toEqual([]);
+    expect(failed.code).toBe(1);
+    const errors = failed.stderr.split('\n').filter((l) => / error: /.test(l));
+    expect(errors).toEqual([
+      expect.stringMatching(
+        new RegExp(`Blob Storage at .*: writing .*${folder}eligible-assignments\\.csv failed \\(HTTP 403`),
+      ),
+    ]);
+    expect(failed.stderr).not.toContain('ENOENT');
+    expect(unhandled).toEqual([]);
+    expect(await world.read(world.reports, `${folder}manifest.json`)).toBeUndefined();
+    expect(proxy.writes.length).toBe(writesAtReturn); // nothing after the run returned
   });
 
   it.each([
