@@ -127,7 +127,13 @@ export class StateStore {
     isFinal: (day: string) => Promise<boolean> = async () => true,
   ): Promise<{ day: string; schedules: AsyncIterable<AssignmentRow> } | undefined> {
     const previous = await this.previousSnapshotBatches(day, isFinal);
-    return previous && { day: previous.day, schedules: rowsOf(previous.schedules) };
+    if (!previous) return undefined;
+    const batches = previous.schedules[Symbol.asyncIterator]();
+    // The rows' generator, returned before it starts, would never reach the batches' return() itself.
+    return {
+      day: previous.day,
+      schedules: closedOnReturn(rowsOf({ [Symbol.asyncIterator]: () => batches }), () => batches.return?.()),
+    };
   }
 
   /** As `previousSnapshot`, its schedules in batches (one await per batch rather than per row). */
@@ -144,7 +150,12 @@ export class StateStore {
       const name = byDay.get(latest)!;
       const stream = await this.store.readStream(this.container, name);
       return stream
-        ? { day: latest, schedules: closedOnReturn(valueLineBatches<AssignmentRow>(stream, SCHEDULES, name), stream) }
+        ? {
+            day: latest,
+            schedules: closedOnReturn(valueLineBatches<AssignmentRow>(stream, SCHEDULES, name), () =>
+              (stream as Readable).destroy(),
+            ),
+          }
         : undefined;
     }
     return undefined;
@@ -259,16 +270,17 @@ async function* rowsOf<T>(batches: AsyncIterable<T[]>): AsyncGenerator<T> {
 }
 
 /**
- * `batches`, with the download destroyed when its reader stops early, even before reading anything:
- * `return()` on a generator that never started does not run its body, so its own clean-up would not.
+ * `items`, with `close` (the download destroyed) when its reader stops early, even before reading
+ * anything: `return()` on a generator that never started does not run its body, so its own clean-up
+ * would not.
  */
-function closedOnReturn<T>(batches: AsyncGenerator<T>, stream: NodeJS.ReadableStream): AsyncIterable<T> {
+function closedOnReturn<T>(items: AsyncGenerator<T>, close: () => unknown): AsyncIterable<T> {
   return {
     [Symbol.asyncIterator]: () => ({
-      next: () => batches.next(),
+      next: () => items.next(),
       return: async (value?: unknown) => {
-        (stream as Readable).destroy();
-        return batches.return(value as never);
+        await close();
+        return items.return(value as never);
       },
     }),
   };

@@ -351,6 +351,11 @@ describe('Blob Storage faults', () => {
     const reader = previous!.schedules[Symbol.asyncIterator]();
     expect(await reader.return!()).toEqual({ done: true, value: undefined });
     expect(opened[0].destroyed).toBe(true);
+    // The same of its schedules one by one (the export's groups).
+    const rows = await new StateStore(store, world.reports).previousSnapshot(addDays(START, 1));
+    expect([rows?.day, opened.length, opened[1].destroyed]).toEqual([START, 2, false]);
+    expect(await rows!.schedules[Symbol.asyncIterator]().return!()).toEqual({ done: true, value: undefined });
+    expect(opened[1].destroyed).toBe(true);
   });
 
   it("a re-run's kept history reads no archive for a month whose only file is the run day's own", async () => {
