@@ -327,7 +327,7 @@ async function writeDay(
       (tracker) => tracker.dispose(),
       () => undefined,
     );
-    await settled(keptUsesRead); // still reading the kept history, when the harvest failed first
+    await settled(keptUsesRead); // unusedReady waits for it only once the activations are written
     throw error;
   }
   const snapshot = await snapshotTaken.catch(async (error: unknown) => {
@@ -339,7 +339,9 @@ async function writeDay(
       (tracker) => tracker.dispose(),
       () => undefined,
     );
-    await settled(keptUsesRead); // still reading the kept history, when the harvest failed first
+    // Already over when unusedReady is (it waits for the kept history); kept so that no way out
+    // depends on that.
+    await settled(keptUsesRead);
     throw error;
   });
   try {
