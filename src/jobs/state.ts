@@ -185,6 +185,8 @@ export class StateStore {
     const names: Array<[string, string]> = [];
     for (const folder of [this.snapshots.legacy, this.snapshots.current]) {
       for await (const name of this.store.list(this.container, folder)) {
+        // Only the days' files, as storedSnapshots reads them: anything else there is neither a day nor ours to delete.
+        if (!name.endsWith('.jsonl')) continue;
         names.push([name.slice(folder.length), name]);
         if (baseline !== undefined && name === `${folder}${baseline}.jsonl`) keep.add(name);
       }

@@ -295,6 +295,8 @@ describe('the daily digest', () => {
     ] as const) {
       for (const n of days) await container.getBlockBlobClient(`${folder}${dayOf(n)}.jsonl`).upload(kept, kept.length);
     }
+    // A blob that is not a day's file (someone's note) is neither counted as a day nor deleted.
+    await container.getBlockBlobClient('state/schedules/notes.txt').upload('kept by hand', 12);
     const stored = async () =>
       [
         ...(await world.list(world.reports, 'state/snapshots/')),
@@ -313,12 +315,17 @@ describe('the daily digest', () => {
       [
         ...[0, 2, 3, 4, 7].map((n) => `snapshots ${dayOf(n)}`),
         ...[5, 6, 7, 8].map((n) => `schedules ${dayOf(n)}`),
+        'state/schedules/notes.txt',
       ].sort(),
     );
     // Day 9: day 8 is the baseline now; day 0 goes, and day 2 with it.
     expect((await runDay(new Date(first.getTime() + 9 * DAY))).code).toBe(0);
     expect(await stored()).toEqual(
-      [...[3, 4, 7].map((n) => `snapshots ${dayOf(n)}`), ...[5, 6, 7, 8, 9].map((n) => `schedules ${dayOf(n)}`)].sort(),
+      [
+        ...[3, 4, 7].map((n) => `snapshots ${dayOf(n)}`),
+        ...[5, 6, 7, 8, 9].map((n) => `schedules ${dayOf(n)}`),
+        'state/schedules/notes.txt',
+      ].sort(),
     );
   });
 
