@@ -325,6 +325,8 @@ export function loadSchedules(env: Env = process.env): Schedules {
   };
 }
 
+const MAX_EMAIL_RECIPIENTS = 50;
+
 function loadEmail(env: Env): EmailSettings {
   const endpoint = present(env, 'ACS_ENDPOINT');
   const connection = present(env, 'ACS_CONNECTION_STRING');
@@ -368,6 +370,14 @@ function loadEmail(env: Env): EmailSettings {
     .map((s) => s.trim())
     .filter((s) => s !== '');
   if (recipients.length === 0) throw new SettingsError('EMAIL_RECIPIENTS', 'lists no address');
+  // ACS refuses an email to more than 50 recipients (to, cc and bcc together), as tools/acs-simulator.ts
+  // does: https://learn.microsoft.com/azure/communication-services/concepts/service-limits#email
+  if (recipients.length > MAX_EMAIL_RECIPIENTS) {
+    throw new SettingsError(
+      'EMAIL_RECIPIENTS',
+      `lists ${recipients.length} addresses; ACS sends one email to at most ${MAX_EMAIL_RECIPIENTS} recipients (use a distribution list)`,
+    );
+  }
   for (const r of recipients) {
     if (!EMAIL.test(r)) throw new SettingsError('EMAIL_RECIPIENTS', `contains an invalid address: "${r}"`);
   }

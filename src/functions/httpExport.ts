@@ -28,6 +28,9 @@ export async function httpExport(request: HttpRequest, context: InvocationContex
     return { status: 200, body: result.body, headers: { ...invocation, ...exportHeaders(result) } };
   } catch (error) {
     release?.();
+    // A parameter only the job can judge (an Azure dataset while PIM for Azure resources is off): 400, as any other.
+    if (error instanceof ExportParameterError)
+      return exportFailure(400, 'BadParameter', error.message, context, error.parameter);
     // The caller gets Graph's code and a short reason; details (and any stack) go to the redacted log only.
     invocationLog(context).error(error instanceof Error ? (error.stack ?? error.message) : String(error));
     if (error instanceof GraphCredentialError) {

@@ -67,3 +67,31 @@ describe('a clock behind the watermark', () => {
     expect(problems).toEqual({ missing: [], doubled: [], extra: [], different: [] });
   });
 });
+
+describe('a --now that names no moment of the calendar', () => {
+  let world: World;
+  afterAll(async () => {
+    await world?.stop();
+  });
+
+  it('a backfill of a day that does not exist (29 February of a common year, 31 November, 24:00) stops with usage, writing and reading nothing', async () => {
+    world = await startWorld(
+      generateTenant({ seed: 'clock-typo', now: new Date(at(DAY)), users: 5, groups: 1, eligible: 3, active: 2 }),
+      { now: () => new Date(at(DAY)) },
+    );
+    // Date.parse rolls these over to another day (2025-03-01, 2026-12-01, 2026-11-21): a typo in a
+    // backfill would write and make final the report of a day nobody asked for, and move the watermark.
+    for (const now of ['2025-02-29T06:00:00Z', '2026-11-31T06:00:00Z', '2026-11-20T24:00:00Z']) {
+      const before = world.graph.requests.length;
+      const run = await world.cli(['daily', '--now', now]);
+      const said = run.stderr.split('\n').filter((l) => /Daily run|error/.test(l));
+      expect({ now, code: run.code, said }).toEqual({ now, code: 2, said: [expect.stringContaining('--now must be')] });
+      expect(run.stderr).toContain(`--now must be an ISO time with a zone, such as 2026-11-24T06:00:00Z, got "${now}"`);
+      expect(world.graph.requests.length).toBe(before);
+    }
+    expect(await world.list(world.reports)).toEqual([]);
+    // A real leap day is a day like any other.
+    const leap = await world.cli(['export', '--dataset', 'activations', '--now', '2028-02-29T06:00:00Z', '--out', '-']);
+    expect(leap.stderr).not.toContain('--now must be');
+  });
+});

@@ -101,6 +101,12 @@ describe('loadSettings', () => {
     fails(env as Record<string, string>, setting, text);
   });
 
+  it('EMAIL_RECIPIENTS: more addresses than ACS takes in one email (50) stop the run before any call, not its email every day', () => {
+    const addresses = (n: number) => Array.from({ length: n }, (_, i) => `admin${i}@contoso.com`).join(',');
+    expect(loadSettings({ ...email, EMAIL_RECIPIENTS: addresses(50) }).email?.recipients).toHaveLength(50);
+    fails({ ...email, EMAIL_RECIPIENTS: addresses(51) }, 'EMAIL_RECIPIENTS', /51 addresses.*at most 50/);
+  });
+
   it('never echoes a connection string in an error or in the description', () => {
     const secret = 'AccountKey=c2VjcmV0LWtleS12YWx1ZQ==';
     const error = fails(
