@@ -396,7 +396,9 @@ interface Manifest {
 async function processCpuMs(pid: number): Promise<number> {
   try {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command (which may hold spaces) in brackets: utime and stime are the 12th and 13th.
+    // Fields after the command (which may hold spaces) in brackets: utime and stime are the 12th and
+    // 13th, in clock ticks, 100 a second on Linux (`getconf CLK_TCK`;
+    // https://man7.org/linux/man-pages/man5/proc_pid_stat.5.html).
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
   } catch {
@@ -1016,7 +1018,7 @@ async function main(): Promise<void> {
         `CPU time       ${(median.cpuMs.total / 1000).toFixed(2)} s (user ${(median.cpuMs.user / 1000).toFixed(2)}, system ${(median.cpuMs.system / 1000).toFixed(2)})`,
       );
       say(
-        `               meanwhile simulators ${(median.othersCpuMs.simulators / 1000).toFixed(2)} s, Azurite ${(median.othersCpuMs.azurite / 1000).toFixed(2)} s (of ${((cpus().length * wallMs) / 1000).toFixed(1)} s on ${cpus().length} cores)`,
+        `               meanwhile the bench's process (simulators) ${(median.othersCpuMs.simulators / 1000).toFixed(2)} s, Azurite ${(median.othersCpuMs.azurite / 1000).toFixed(2)} s (of ${((cpus().length * wallMs) / 1000).toFixed(1)} s on ${cpus().length} cores)`,
       );
       say(
         `Graph requests ${requests}   lower bound ${bound.requests.total}   ratio ${(requests / bound.requests.total).toFixed(3)}`,

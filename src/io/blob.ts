@@ -6,6 +6,7 @@ import { BlobServiceClient, RestError } from '@azure/storage-blob';
 import type { ContainerClient, StoragePipelineOptions, StorageRetryOptions } from '@azure/storage-blob';
 import type { TokenCredential } from '@azure/identity';
 import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import type { StorageSettings } from '../settings';
 import { settled } from '../util/promises';
 
@@ -201,6 +202,11 @@ export class BlobStore {
         abortSignal,
       });
     } catch (error) {
+      // The SDK stops reading the body and rejects without ending it: end it here, and wait until it
+      // has, so that what feeds it (a sorter's merge) lets go of its run files before the caller
+      // disposes of them.
+      body.destroy();
+      await finished(body).catch(() => undefined);
       throw this.abortReason(abortSignal) ?? this.writeFailure(error, options, container, name);
     }
   }

@@ -9,7 +9,7 @@
  * then the email, then the pack of the month just ended once it is sealed (pack.ts). A day's files
  * are not final before its manifest, so their order among themselves does not matter, and a day's
  * snapshot state is a baseline only once its manifest exists; a failed harvest stops the
- * assignment files and the state.
+ * assignment files and the state, and a failed assignment file the state.
  */
 import { harvestSince, type Harvest } from './harvest';
 import { azureDigestManifest, azureDigestOf, startAzureReading, writeAzureAssignments } from './azure';
@@ -279,9 +279,20 @@ async function writeDay(
   // snapshot is taken and the role settings are read: on a first run while the harvest still waits
   // on the audit log's rate limit. A run that fails later leaves a state no diff reads: only a day
   // made final by its manifest is ever a baseline (StateStore.previousSnapshotBatches).
+  // A failed harvest or assignment file stops it: the run fails then, and need not wait for the state.
+  const filesFailed = new AbortController();
+  assignmentsWritten.catch((error: unknown) => filesFailed.abort(error));
   const stateSaved = awaitedLater(
     snapshotTaken.then((taken) =>
-      storeSnapshotState(ctx, state, history, day, taken, roleSettingsRead, harvestFailed.signal),
+      storeSnapshotState(
+        ctx,
+        state,
+        history,
+        day,
+        taken,
+        roleSettingsRead,
+        AbortSignal.any([harvestFailed.signal, filesFailed.signal]),
+      ),
     ),
   );
   let harvest: Harvest;
@@ -574,7 +585,7 @@ async function storeSnapshotState(
   }
 }
 
-/** The batches until `signal` aborts (the harvest failed): the upload then fails and commits nothing. */
+/** The batches until `signal` aborts (the harvest or a file failed): the upload then fails and commits nothing. */
 async function* abortable<T>(batches: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
   for await (const batch of batches) {
     signal.throwIfAborted();

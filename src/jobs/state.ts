@@ -42,6 +42,8 @@ const REMINDERS_DONE = 'state/reminders/done.json';
 const REMINDER_OUTBOX = 'state/reminders/outbox/';
 const JSONL = 'application/x-ndjson; charset=utf-8';
 const KEPT_SNAPSHOTS = 7;
+/** A day's snapshot file in its folder, `2026-12-02.jsonl`: the only names read, counted or pruned there. */
+const DAY_FILE = /^\d{4}-\d{2}-\d{2}\.jsonl$/;
 
 /**
  * A snapshot file: a header naming the keys, then one array of values per schedule, in that order
@@ -124,7 +126,7 @@ export class StateStore {
    */
   async previousSnapshot(
     day: string,
-    isFinal: (day: string) => Promise<boolean> = async () => true,
+    isFinal: (day: string) => Promise<boolean>,
   ): Promise<{ day: string; schedules: AsyncIterable<AssignmentRow> } | undefined> {
     const previous = await this.previousSnapshotBatches(day, isFinal);
     if (!previous) return undefined;
@@ -139,7 +141,7 @@ export class StateStore {
   /** As `previousSnapshot`, its schedules in batches (one await per batch rather than per row). */
   async previousSnapshotBatches(
     day: string,
-    isFinal: (day: string) => Promise<boolean> = async () => true,
+    isFinal: (day: string) => Promise<boolean>,
   ): Promise<{ day: string; schedules: AsyncIterable<AssignmentRow[]> } | undefined> {
     const byDay = await this.storedSnapshots();
     for (const latest of [...byDay.keys()]
@@ -166,7 +168,8 @@ export class StateStore {
     const byDay = new Map<string, string>();
     for (const folder of [this.snapshots.legacy, this.snapshots.current]) {
       for await (const name of this.store.list(this.container, folder)) {
-        if (name.endsWith('.jsonl')) byDay.set(name.slice(folder.length, -'.jsonl'.length), name);
+        const file = name.slice(folder.length);
+        if (DAY_FILE.test(file)) byDay.set(file.slice(0, -'.jsonl'.length), name);
       }
     }
     return byDay;
@@ -186,7 +189,7 @@ export class StateStore {
     for (const folder of [this.snapshots.legacy, this.snapshots.current]) {
       for await (const name of this.store.list(this.container, folder)) {
         // Only the days' files, as storedSnapshots reads them: anything else there is neither a day nor ours to delete.
-        if (!name.endsWith('.jsonl')) continue;
+        if (!DAY_FILE.test(name.slice(folder.length))) continue;
         names.push([name.slice(folder.length), name]);
         if (baseline !== undefined && name === `${folder}${baseline}.jsonl`) keep.add(name);
       }

@@ -266,6 +266,7 @@ class Cursor<T> {
       this.parsed = nl + 1;
       if (nl === start) continue;
       const data = JSON.parse(text.slice(start, nl)) as unknown[];
+      if (data.length === 0) continue; // never written (a line holds 1 to LINE_ITEMS items), but no item either
       const decode = this.codec?.decode;
       this.items = decode ? data.map((d) => decode(d)) : (data as T[]);
       this.index = 0;

@@ -295,8 +295,9 @@ describe('the daily digest', () => {
     ] as const) {
       for (const n of days) await container.getBlockBlobClient(`${folder}${dayOf(n)}.jsonl`).upload(kept, kept.length);
     }
-    // A blob that is not a day's file (someone's note) is neither counted as a day nor deleted.
+    // Blobs that are not a day's file (someone's notes) are neither counted as days nor deleted.
     await container.getBlockBlobClient('state/schedules/notes.txt').upload('kept by hand', 12);
+    await container.getBlockBlobClient('state/schedules/notes.jsonl').upload('kept by hand', 12);
     const stored = async () =>
       [
         ...(await world.list(world.reports, 'state/snapshots/')),
@@ -315,6 +316,7 @@ describe('the daily digest', () => {
       [
         ...[0, 2, 3, 4, 7].map((n) => `snapshots ${dayOf(n)}`),
         ...[5, 6, 7, 8].map((n) => `schedules ${dayOf(n)}`),
+        'schedules notes',
         'state/schedules/notes.txt',
       ].sort(),
     );
@@ -324,6 +326,7 @@ describe('the daily digest', () => {
       [
         ...[3, 4, 7].map((n) => `snapshots ${dayOf(n)}`),
         ...[5, 6, 7, 8, 9].map((n) => `schedules ${dayOf(n)}`),
+        'schedules notes',
         'state/schedules/notes.txt',
       ].sort(),
     );

@@ -5,7 +5,7 @@
  * pack) is completed by the re-run or by the next day's run, each activation lands in exactly one
  * final daily file, and no day gets two emails.
  */
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { TokenCredential } from '@azure/identity';
 import { BlobStorageError, BlobStore } from '../../src/io/blob';
 import { StateStore } from '../../src/jobs/state';
@@ -119,6 +119,36 @@ describe('Blob Storage faults', () => {
     expect((error as Error).message).toMatch(
       /writing reports-\w+\/refused\.txt failed \(HTTP 403 AuthorizationPermissionMismatch\)/,
     );
+  });
+
+  it('a refused upload ends the stream it was reading, so that what feeds it stops and lets go', async () => {
+    const noToken: TokenCredential = { getToken: async () => null };
+    const store = BlobStore.fromSettings(
+      { kind: 'connectionString', connectionString: proxy.connectionString },
+      noToken,
+      { maxTries: 1 },
+    );
+    await store.writeText(world.reports, 'probe.txt', 'probe', { contentType: 'text/plain' }); // the container exists
+    proxy.onWrite = (w) => (w.blob === 'refused.csv' ? { status: 403 } : 'pass');
+    // A source that never ends by itself (as a sorter's merge reads its run files until it is done).
+    let finishedFeeding = false;
+    const body = Readable.from(
+      (async function* () {
+        try {
+          for (;;) yield Buffer.alloc(256 * 1024, 0x61);
+        } finally {
+          finishedFeeding = true;
+        }
+      })(),
+    );
+    const error = await store.writeStream(world.reports, 'refused.csv', body, { contentType: 'text/csv' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    proxy.clear();
+    expect(error).toBeInstanceOf(BlobStorageError);
+    expect(body.destroyed).toBe(true);
+    expect(finishedFeeding).toBe(true); // by the time the write failed, not later
   });
 
   it('a transient 500 or reset on a write is retried by the storage client; the run succeeds', async () => {
@@ -281,6 +311,36 @@ describe('Blob Storage faults', () => {
     expect(proxy.writes.length).toBe(writesAtReturn); // nothing after the run returned
   });
 
+  it("an assignment file refused stops the snapshot state's pass: the day's state is never written", async () => {
+    expect((await run(['daily', '--now', at(START)])).code).toBe(0);
+    const day = addDays(START, 1);
+    clock.set(at(day));
+    feed.add(at(START), at(day), 3);
+    const folder = folderOf(day);
+    // The state's pass reads the first day's snapshot (its baseline) only once the refusal of
+    // eligible-assignments.csv has been answered, and a moment more: by then it must know to stop.
+    const refused = gate();
+    proxy.onWrite = (w) => {
+      if (w.blob !== `${folder}eligible-assignments.csv`) return 'pass';
+      setTimeout(refused.open, 250);
+      return { status: 403 };
+    };
+    const baseline = `state/schedules/${START}.jsonl`;
+    proxy.onRead = (r) => (r.blob === baseline ? { until: refused.opened } : 'pass');
+    const base = proxy.writes.length;
+    const failed = await run(['daily', '--now', at(day)]);
+    const writes = proxy.writes.slice(base);
+    proxy.clear();
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(new RegExp(`writing .*${folder}eligible-assignments\\.csv failed \\(HTTP 403`));
+    expect(writes.filter((w) => w.blob === `state/schedules/${day}.jsonl`)).toEqual([]);
+    expect(await world.read(world.reports, `state/schedules/${day}.jsonl`)).toBeUndefined();
+    expect(await world.read(world.reports, `${folder}manifest.json`)).toBeUndefined();
+    // The re-run completes the day, its state included.
+    expect((await run(['daily', '--now', at(day)])).code).toBe(0);
+    expect(await world.read(world.reports, `state/schedules/${day}.jsonl`)).toBeDefined();
+  });
+
   it.each([
     ['the harvest', /directoryAudits/, 'on /auditLogs/directoryAudits'],
     ['the snapshot', /roleEligibilitySchedules/, 'on /roleManagement/directory/roleEligibilitySchedules'],
@@ -343,7 +403,10 @@ describe('Blob Storage faults', () => {
       if (stream) opened.push(stream as Readable);
       return stream;
     };
-    const previous = await new StateStore(store, world.reports).previousSnapshotBatches(addDays(START, 1));
+    const previous = await new StateStore(store, world.reports).previousSnapshotBatches(
+      addDays(START, 1),
+      async () => true,
+    );
     expect(previous?.day).toBe(START);
     expect(opened.length).toBe(1);
     expect(opened[0].destroyed).toBe(false);
@@ -352,7 +415,7 @@ describe('Blob Storage faults', () => {
     expect(await reader.return!()).toEqual({ done: true, value: undefined });
     expect(opened[0].destroyed).toBe(true);
     // The same of its schedules one by one (the export's groups).
-    const rows = await new StateStore(store, world.reports).previousSnapshot(addDays(START, 1));
+    const rows = await new StateStore(store, world.reports).previousSnapshot(addDays(START, 1), async () => true);
     expect([rows?.day, opened.length, opened[1].destroyed]).toEqual([START, 2, false]);
     expect(await rows!.schedules[Symbol.asyncIterator]().return!()).toEqual({ done: true, value: undefined });
     expect(opened[1].destroyed).toBe(true);
