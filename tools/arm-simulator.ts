@@ -224,8 +224,12 @@ export async function startArmSimulator(options: ArmSimulatorOptions): Promise<A
     if (!a) ancestorSets.set(scope, (a = new Set(ancestors(scope))));
     return a;
   };
+  // Rebuilt only when a name is missing and the names have changed: counting them on every row of
+  // every list made the simulator's work grow as rows times resources.
   let resourceIndex: { size: number; names: Map<string, string> } | undefined;
   const resourceName = (c: string) => {
+    const hit = resourceIndex?.names.get(c);
+    if (hit !== undefined) return hit;
     const keys = Object.keys(estate.resourceNames);
     if (!resourceIndex || resourceIndex.size !== keys.length) {
       resourceIndex = {
@@ -235,6 +239,45 @@ export async function startArmSimulator(options: ArmSimulatorOptions): Promise<A
     }
     return resourceIndex.names.get(c);
   };
+
+  /**
+   * The rows of a list by canonical scope (positions in the list), and the scopes below each scope
+   * that hold rows: a list at a scope looks up its own, its ancestors' and its descendants' rows
+   * instead of testing every row of the estate (2,000 lists of a 500-subscription estate). Rebuilt
+   * when the list changed (tests add and remove rows); rows come out in the list's own order.
+   */
+  interface ScopeIndex<R> {
+    snapshot: R[];
+    byScope: Map<string, number[]>;
+    below: Map<string, Set<string>>;
+  }
+  const indexes = new Map<unknown[], ScopeIndex<unknown>>();
+  function visibleRows<R extends { scope: string }>(rows: R[], listScope: string, filter: Filter): R[] {
+    let index = indexes.get(rows) as ScopeIndex<R> | undefined;
+    if (!index || index.snapshot.length !== rows.length || rows.some((r, i) => r !== index!.snapshot[i])) {
+      const byScope = new Map<string, number[]>();
+      const below = new Map<string, Set<string>>();
+      rows.forEach((r, i) => {
+        const scope = canon(r.scope);
+        let at = byScope.get(scope);
+        if (!at) byScope.set(scope, (at = []));
+        at.push(i);
+        for (const a of ancestorSet(scope)) {
+          let under = below.get(a);
+          if (!under) below.set(a, (under = new Set()));
+          under.add(scope);
+        }
+      });
+      index = { snapshot: [...rows], byScope, below };
+      indexes.set(rows, index as ScopeIndex<unknown>);
+    }
+    // Which rows a list at a scope returns: at or above it with atScope(); at, above and below otherwise.
+    const scopes = [listScope, ...ancestorSet(listScope)];
+    if (filter.kind !== 'atScope') scopes.push(...(index.below.get(listScope) ?? []));
+    const positions: number[] = [];
+    for (const scope of scopes) for (const i of index.byScope.get(scope) ?? []) positions.push(i);
+    return positions.sort((a, b) => a - b).map((i) => rows[i]);
+  }
 
   function scopeDisplay(scope: string): { displayName: string; type: string } {
     const c = canon(scope);
@@ -281,14 +324,6 @@ export async function startArmSimulator(options: ArmSimulatorOptions): Promise<A
       'UnsupportedQuery',
       `The filter '${t}' is not supported. Supported filters are either 'atScope()' or 'principalId eq '{value}' or assignedTo('{value}')'.`,
     );
-  }
-
-  /** Which rows a list at `scope` returns: at or above with atScope(); at, above and below otherwise. */
-  function visible(rowScope: string, listScope: string, filter: Filter): boolean {
-    const row = canon(rowScope);
-    const atOrAbove = row === listScope || ancestorSet(listScope).has(row);
-    if (filter.kind === 'atScope') return atOrAbove;
-    return atOrAbove || ancestorSet(row).has(listScope);
   }
 
   function principalOf(p: ArmPrincipal) {
@@ -422,11 +457,17 @@ export async function startArmSimulator(options: ArmSimulatorOptions): Promise<A
     };
   }
 
-  function page<T>(items: T[], url: URL, origin: string): { value: T[]; nextLink?: string } {
+  /** One page of `items`, each rendered by `render` (only the page's: a list is asked for page by page). */
+  function page<S, T = S>(
+    items: S[],
+    url: URL,
+    origin: string,
+    render: (item: S) => T = (item) => item as unknown as T,
+  ): { value: T[]; nextLink?: string } {
     const skip = Number(url.searchParams.get('$skiptoken') ?? '0');
     if (!Number.isInteger(skip) || skip < 0)
       throw new ArmError(400, 'InvalidSkipToken', 'The skip token is not valid.');
-    const value = items.slice(skip, skip + pageSize);
+    const value = items.slice(skip, skip + pageSize).map(render);
     if (skip + pageSize >= items.length) return { value };
     const next = new URL(url.pathname, origin);
     for (const [k, v] of url.searchParams) if (k !== '$skiptoken') next.searchParams.set(k, v);
@@ -570,42 +611,30 @@ export async function startArmSimulator(options: ArmSimulatorOptions): Promise<A
             : filter.kind !== 'asApprover';
       if (kind === 'roleassignmentschedulerequests') {
         const cutoff = now().getTime() - REQUEST_RETENTION_DAYS * 86_400_000;
-        const rows = estate.requests.filter(
-          (r) => Date.parse(r.createdOn) >= cutoff && byFilter(r.principal) && visible(r.scope, listScope, filter),
+        const rows = visibleRows(estate.requests, listScope, filter).filter(
+          (r) => Date.parse(r.createdOn) >= cutoff && byFilter(r.principal),
         );
         return {
           status: 200,
-          body: page(
-            rows.map((r) => requestJson(r, requestedScope)),
-            url,
-            origin,
-          ),
+          body: page(rows, url, origin, (r) => requestJson(r, requestedScope)),
         };
       }
       if (kind === 'roleassignmentscheduleinstances') {
         const at = now().getTime();
-        const rows = estate.assignments.filter(
-          (r) => inForce(r, at) && byFilter(r.principal) && visible(r.scope, listScope, filter),
+        const rows = visibleRows(estate.assignments, listScope, filter).filter(
+          (r) => inForce(r, at) && byFilter(r.principal),
         );
         return {
           status: 200,
-          body: page(
-            rows.map((r) => instanceJson(r, listScope, requestedScope)),
-            url,
-            origin,
-          ),
+          body: page(rows, url, origin, (r) => instanceJson(r, listScope, requestedScope)),
         };
       }
       const source = kind === 'roleeligibilityschedules' ? estate.eligibility : estate.assignments;
-      const rows = source.filter((r) => byFilter(r.principal) && visible(r.scope, listScope, filter));
+      const rows = visibleRows(source, listScope, filter).filter((r) => byFilter(r.principal));
       const kindName = kind === 'roleeligibilityschedules' ? 'eligibility' : 'assignment';
       return {
         status: 200,
-        body: page(
-          rows.map((r) => scheduleJson(kindName, r, listScope, requestedScope)),
-          url,
-          origin,
-        ),
+        body: page(rows, url, origin, (r) => scheduleJson(kindName, r, listScope, requestedScope)),
       };
     }
     throw new ArmError(404, 'InvalidResourceType', `The resource type could not be found for '${path}'.`);
