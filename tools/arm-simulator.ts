@@ -121,6 +121,8 @@ export interface ArmRequestLog {
   path: string;
   query: Record<string, string>;
   status: number;
+  /** epoch ms when the request arrived */
+  at: number;
 }
 
 export interface ArmSimulator {
@@ -646,6 +648,7 @@ export async function startArmSimulator(options: ArmSimulatorOptions): Promise<A
     { cert: options.tls.cert, key: options.tls.key },
     (req: IncomingMessage, res: ServerResponse) => {
       const arrived = performance.now();
+      const at = Date.now();
       inFlight++;
       peakInFlight = Math.max(peakInFlight, inFlight);
       res.once('close', () => inFlight--);
@@ -656,6 +659,7 @@ export async function startArmSimulator(options: ArmSimulatorOptions): Promise<A
           path: url.pathname,
           query: Object.fromEntries(url.searchParams),
           status,
+          at,
         });
         const text = JSON.stringify(body);
         const write = () => {
@@ -680,6 +684,7 @@ export async function startArmSimulator(options: ArmSimulatorOptions): Promise<A
           path: url.pathname,
           query: Object.fromEntries(url.searchParams),
           status: 0,
+          at,
         });
         return;
       }

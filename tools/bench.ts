@@ -416,6 +416,8 @@ interface RunFigures {
     chainRequests: number;
     scopes: number;
     incomplete: boolean;
+    firstMs: number | null;
+    lastMs: number | null;
   };
   jobMs: number;
   peakRssMb: number;
@@ -928,7 +930,10 @@ async function main(): Promise<void> {
             reportedByProduct: manifest.graph,
           },
           files: manifest.files.map((f) => ({ name: f.name, rows: f.rows, bytes: f.bytes })),
-          arm: arm && estate ? armFigures(arm.requests.slice(firstArmRequest), estate, manifest) : undefined,
+          arm:
+            arm && estate
+              ? armFigures(arm.requests.slice(firstArmRequest), estate, manifest, child.startedAt)
+              : undefined,
           unused: {
             rows: unusedRows,
             complete: manifest.digest?.unusedComplete ?? false,
@@ -1038,7 +1043,7 @@ async function main(): Promise<void> {
           `With Azure     Graph requests bound ${requestBound} (${azureGroups} Azure groups), wall bound ${(wallBoundMs / 1000).toFixed(2)} s`,
         );
         say(
-          `ARM requests   ${median.arm.requests}   lower bound ${median.arm.lowerBound}   (${median.arm.throttled} throttled, ${median.arm.scopes} scopes)`,
+          `ARM requests   ${median.arm.requests}   lower bound ${median.arm.lowerBound}   (${median.arm.throttled} throttled, ${median.arm.scopes} scopes)${median.arm.firstMs === null ? '' : `, ${(median.arm.firstMs / 1000).toFixed(2)} s .. ${(median.arm.lastMs! / 1000).toFixed(2)} s`}`,
         );
       }
       say(
@@ -1075,9 +1080,10 @@ async function main(): Promise<void> {
 
 /** What the product asked of ARM, against the fewest requests: one page per list per scope (each holds under 100 rows), plus the subscriptions and descendants pages. */
 function armFigures(
-  records: Array<{ path: string; status: number }>,
+  records: Array<{ path: string; status: number; at: number }>,
   estate: { subscriptions: unknown[]; managementGroups: unknown[] },
   manifest: Manifest,
+  startedAt: number,
 ) {
   const scopes = estate.subscriptions.length + estate.managementGroups.length;
   const listPages = (n: number) => Math.max(1, Math.ceil(n / 100));
@@ -1097,6 +1103,9 @@ function armFigures(
     chainRequests,
     scopes,
     incomplete: azure?.incomplete ?? true,
+    /** When the first and the last ARM request arrived, ms after the product's start. */
+    firstMs: records.length > 0 ? Math.min(...records.map((r) => r.at)) - startedAt : null,
+    lastMs: records.length > 0 ? Math.max(...records.map((r) => r.at)) - startedAt : null,
   };
 }
 
