@@ -87,8 +87,8 @@ export class ExternalSorter<T> {
    * The same order in arrays of up to `size` items: a consumer that awaits once per batch instead of
    * once per item (CSV writing, a snapshot upload) saves most of the per-row cost of an async loop.
    * A quarter of a thousand: a batch's rows are alive until its consumer is done with them, and
-   * batches of a thousand, several passes at once, were what the young generation's collections
-   * copied most (`npm run bench`: 8.8 s against 9.1 s on a first run, docs/performance.md).
+   * the fewer rows are alive, the less the young generation's collections copy (docs/performance.md,
+   * "The latest figures").
    */
   async *sortedBatches(size = 250): AsyncGenerator<T[]> {
     await this.writing;
