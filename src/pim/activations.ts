@@ -257,6 +257,8 @@ async function* auditRecords(
   let from = start.from;
   let restarts = 0;
   for (;;) {
+    // Nothing left to ask: Graph's floor is at or past the window's end (see below).
+    if (from >= window.to) return;
     try {
       const pages = graph.pages<DirectoryAudit>(DIRECTORY_AUDITS, {
         $filter: `loggedByService eq 'PIM' and activityDisplayName eq '${activity}' and activityDateTime ge ${odataTime(from)} and activityDateTime lt ${odataTime(window.to, 'ceil')}`,
@@ -279,17 +281,19 @@ async function* auditRecords(
       }
       // Graph refuses a lower bound older than what it keeps, and names its floor: read from there,
       // and record what lies before it as a gap (never silently skipped).
+      // A floor at or past the window's end (a backfill older than what Graph keeps): the whole
+      // window, or what is left of it, is the gap.
       const floor = retentionFloor(error);
-      if (floor && floor > from && floor < window.to && restarts < 5) {
+      if (floor && floor > from && restarts < 5) {
         restarts++;
         if (floor > start.from) {
           const gap = {
             fromUtc: (gapFrom === 'read' ? from : start.from).toISOString(),
-            toUtc: floor.toISOString(),
+            toUtc: (floor < window.to ? floor : window.to).toISOString(),
             reason: `Graph's audit log now starts at ${floor.toISOString()} (retention)`,
           };
           log.warn(
-            `Graph keeps audit events from ${gap.toUtc} only; activations from ${gap.fromUtc} to ${gap.toUtc} are lost to this app`,
+            `Graph keeps audit events from ${floor.toISOString()} only; activations from ${gap.fromUtc} to ${gap.toUtc} are lost to this app`,
           );
           onGap(gap);
           start.from = floor;
@@ -306,12 +310,14 @@ async function* auditRecords(
  * The floor in Graph's refusal of an audit query older than retention, as quoted in
  * https://github.com/microsoftgraph/msgraph-beta-sdk-dotnet/issues/626: `(Parameter 'Minimum allowed
  * time for activityDateTime is 2/5/2023 12:00:00 AM')`. The time is M/D/YYYY h:mm:ss AM/PM with no
- * zone; read as UTC (the audit log's times are UTC). Undefined for any other error.
+ * zone; read as UTC (the audit log's times are UTC). Any space before AM/PM: .NET on ICU 72 and
+ * later writes U+202F there (https://github.com/dotnet/runtime/issues/102220). Undefined for any
+ * other error.
  */
 export function retentionFloor(error: unknown): Date | undefined {
   if (!(error instanceof GraphRequestError) || error.status !== 400) return undefined;
   const m =
-    /Minimum allowed time for activityDateTime is (\d{1,2})\/(\d{1,2})\/(\d{4}) (\d{1,2}):(\d{2}):(\d{2}) ?([AP]M)/i.exec(
+    /Minimum allowed time for activityDateTime is (\d{1,2})\/(\d{1,2})\/(\d{4})\s(\d{1,2}):(\d{2}):(\d{2})\s?([AP]M)/i.exec(
       error.message,
     );
   if (!m) return undefined;

@@ -3,6 +3,8 @@
  * with --now in the past): the run says so, harvests nothing and keeps the watermark where it was,
  * so the next run with a right clock neither re-reports nor skips anything.
  */
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import { generateTenant } from '../../tools/tenant/generate';
 import { ActivationFeed, addDays, at, Clock, DAY_MS, dailyFilesProblems, LogBook } from '../support/faults';
 import { startWorld, type World } from '../support/world';
@@ -93,5 +95,30 @@ describe('a --now that names no moment of the calendar', () => {
     // A real leap day is a day like any other.
     const leap = await world.cli(['export', '--dataset', 'activations', '--now', '2028-02-29T06:00:00Z', '--out', '-']);
     expect(leap.stderr).not.toContain('--now must be');
+  });
+});
+
+describe("a machine whose clock is not in UTC (a laptop's CLI run)", () => {
+  it('reads a Graph time written without a zone as UTC, as Graph means it', () => {
+    // The built module in a process of its own: a zone set inside a test's process does not reach Date.parse.
+    const model = path.resolve(__dirname, '../../dist/src/pim/model.js');
+    const script = `const { isoTime } = require(${JSON.stringify(model)});
+      process.stdout.write(JSON.stringify([
+        isoTime('2024-12-16T16:32:15.8441686'),
+        isoTime('2024-12-16T16:32'),
+        isoTime('2024-12-16T16:32:15+02:00'),
+        new Date(2024, 11, 16).getTimezoneOffset(),
+      ]));`;
+    const out = JSON.parse(
+      execFileSync(process.execPath, ['-e', script], {
+        env: { PATH: process.env.PATH, TZ: 'America/New_York' },
+      }).toString(),
+    ) as [string, string, string, number];
+    expect(out[3]).toBe(300); // the zone took: UTC-5 in December
+    expect(out.slice(0, 3)).toEqual([
+      '2024-12-16T16:32:15.844Z',
+      '2024-12-16T16:32:00.000Z',
+      '2024-12-16T14:32:15.000Z',
+    ]);
   });
 });

@@ -145,6 +145,30 @@ describe('Graph as public captures show it', () => {
     );
   });
 
+  it('audit retention: a first run backfilled past what Graph keeps records its whole window as a gap and writes every file', async () => {
+    const tenant = tenantOf('retention-whole-window');
+    await start(tenant);
+    // Graph's clock is 40 days after the run's --now: the run's whole window lies before Graph's floor.
+    clock.set(new Date(Date.parse(NOW) + 40 * DAY_MS));
+    const run = await daily(NOW);
+    expect(run.code).toBe(0);
+    await everyFileWritten();
+    const manifest = await manifestOf();
+    const gaps = (manifest.activations as { gaps: Array<{ fromUtc: string; toUtc: string }> }).gaps;
+    expect(gaps).toEqual([
+      expect.objectContaining({
+        fromUtc: new Date(Date.parse(NOW) - 30 * DAY_MS).toISOString(),
+        toUtc: NOW.replace('Z', '.000Z'),
+      }),
+    ]);
+    expect(await digestTop()).toMatch(/could not be harvested/);
+    expect(records(await world.csv(world.reports, `${folderOf(DAY)}activations.csv`))).toEqual([]);
+    // Refused once for each of the two queries at most, and nothing asked of the empty rest.
+    const audits = world.graph.requests.filter((r) => r.path.endsWith('/directoryAudits'));
+    expect(audits.every((r) => r.status === 400)).toBe(true);
+    expect(audits.length).toBeLessThanOrEqual(2);
+  });
+
   it('who activated: the User target, not the group named first; Scope Id from the Activated schedule of the request', async () => {
     const tenant = tenantOf('group-target-first');
     const viaGroup = tenant.assignmentSchedules.find(

@@ -36,6 +36,10 @@ describe('Graph response shapes (test/fixtures)', () => {
       '',
     );
     expect(retentionFloor(pm)?.toISOString()).toBe('2026-11-20T13:05:09.000Z');
+    // .NET on ICU 72 and later writes the en-US time with a narrow no-break space (U+202F) before
+    // AM/PM (https://github.com/dotnet/runtime/issues/102220): a backend that moves to it still gives its floor.
+    const narrow = new GraphRequestError(error.message.replace(' AM', '\u202fAM'), 400, 'BadRequest', '');
+    expect(retentionFloor(narrow)?.toISOString()).toBe('2023-02-05T00:00:00.000Z');
     expect(
       retentionFloor(new GraphRequestError(error.message.replace('2/5/2023', '2/31/2023'), 400, 'BadRequest', '')),
     ).toBeUndefined();
