@@ -79,6 +79,39 @@ describe('Blob Storage faults', () => {
     }
   }
 
+  /** A BlobStore of the product's through the proxy, without retries, its container made. */
+  async function storeThroughTheProxy(): Promise<BlobStore> {
+    const noToken: TokenCredential = { getToken: async () => null };
+    const store = BlobStore.fromSettings(
+      { kind: 'connectionString', connectionString: proxy.connectionString },
+      noToken,
+      { maxTries: 1 },
+    );
+    await store.writeText(world.reports, 'probe.txt', 'probe', { contentType: 'text/plain' }); // the container exists
+    return store;
+  }
+
+  /** The first day run and final, then the clock on the next day with three activations since: that day and its folder. */
+  async function afterAFirstDay(env: Record<string, string> = {}): Promise<{ day: string; folder: string }> {
+    expect((await run(['daily', '--now', at(START)], env)).code).toBe(0);
+    const day = addDays(START, 1);
+    clock.set(at(day));
+    feed.add(at(START), at(day), 3);
+    return { day, folder: folderOf(day) };
+  }
+
+  /** A run that failed on Storage's 403 for `blob` alone: one error line, no missing run file, nothing unhandled. */
+  function expectRefusedOnly(failed: { code: number | null; stderr: string }, unhandled: unknown[], blob: string) {
+    expect(failed.code).toBe(1);
+    const errors = failed.stderr.split('\n').filter((l) => / error: /.test(l));
+    const name = blob.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    expect(errors).toEqual([
+      expect.stringMatching(new RegExp(`Blob Storage at .*: writing .*${name} failed \\(HTTP 403`)),
+    ]);
+    expect(failed.stderr).not.toContain('ENOENT');
+    expect(unhandled).toEqual([]);
+  }
+
   /** A promise and the function that resolves it. */
   function gate(): { opened: Promise<void>; open: () => void } {
     let open!: () => void;
@@ -101,13 +134,7 @@ describe('Blob Storage faults', () => {
   });
 
   it("a refused write is a BlobStorageError with Storage's HTTP status and error code", async () => {
-    const noToken: TokenCredential = { getToken: async () => null };
-    const store = BlobStore.fromSettings(
-      { kind: 'connectionString', connectionString: proxy.connectionString },
-      noToken,
-      { maxTries: 1 },
-    );
-    await store.writeText(world.reports, 'probe.txt', 'probe', { contentType: 'text/plain' }); // the container exists
+    const store = await storeThroughTheProxy();
     proxy.onWrite = () => ({ status: 403, code: 'AuthorizationPermissionMismatch' });
     const error = await store.writeText(world.reports, 'refused.txt', 'x', { contentType: 'text/plain' }).then(
       () => undefined,
@@ -122,13 +149,7 @@ describe('Blob Storage faults', () => {
   });
 
   it('a refused upload ends the stream it was reading, so that what feeds it stops and lets go', async () => {
-    const noToken: TokenCredential = { getToken: async () => null };
-    const store = BlobStore.fromSettings(
-      { kind: 'connectionString', connectionString: proxy.connectionString },
-      noToken,
-      { maxTries: 1 },
-    );
-    await store.writeText(world.reports, 'probe.txt', 'probe', { contentType: 'text/plain' }); // the container exists
+    const store = await storeThroughTheProxy();
     proxy.onWrite = (w) => (w.blob === 'refused.csv' ? { status: 403 } : 'pass');
     // A source that never ends by itself (as a sorter's merge reads its run files until it is done).
     let finishedFeeding = false;
@@ -152,10 +173,7 @@ describe('Blob Storage faults', () => {
   });
 
   it('a transient 500 or reset on a write is retried by the storage client; the run succeeds', async () => {
-    expect((await run(['daily', '--now', at(START)])).code).toBe(0); // a day before, as a deployment has
-    const day = addDays(START, 1);
-    clock.set(at(day));
-    feed.add(at(START), at(day), 3);
+    const { day } = await afterAFirstDay(); // a day before, as a deployment has
     let n = 0;
     const base = proxy.writes.length;
     proxy.onWrite = (w) => {
@@ -221,11 +239,7 @@ describe('Blob Storage faults', () => {
     // UNUSED_AFTER_DAYS 1: from the second day the history covers the window, so the eligible file's
     // pass waits for the unused list, which waits for this run's activations.csv.
     const unusedWindow = { UNUSED_AFTER_DAYS: '1' };
-    expect((await run(['daily', '--now', at(START)], unusedWindow)).code).toBe(0);
-    const day = addDays(START, 1);
-    clock.set(at(day));
-    feed.add(at(START), at(day), 3);
-    const folder = folderOf(day);
+    const { day, folder } = await afterAFirstDay(unusedWindow);
     // The order made certain: active-assignments.csv is refused, and only some time after its answer
     // has gone out does activations.csv (and so the unused list the eligible pass waits for) go through.
     const refused = gate();
@@ -243,15 +257,7 @@ describe('Blob Storage faults', () => {
     );
     const writes = proxy.writes.slice(base);
     proxy.clear();
-    expect(failed.code).toBe(1);
-    const errors = failed.stderr.split('\n').filter((l) => / error: /.test(l));
-    expect(errors).toEqual([
-      expect.stringMatching(
-        new RegExp(`Blob Storage at .*: writing .*${folder}active-assignments\\.csv failed \\(HTTP 403`),
-      ),
-    ]);
-    expect(failed.stderr).not.toContain('ENOENT');
-    expect(unhandled).toEqual([]);
+    expectRefusedOnly(failed, unhandled, `${folder}active-assignments.csv`);
     // The eligible pass stopped before its upload: not a single request for its file, nothing final.
     expect(writes.filter((w) => w.blob.endsWith('eligible-assignments.csv'))).toEqual([]);
     expect(writes.filter((w) => w.blob === `${folder}activations.csv`).length).toBeGreaterThan(0); // the harvest went on
@@ -266,11 +272,7 @@ describe('Blob Storage faults', () => {
   });
 
   it('an assignment file refused: the run returns only once the other file is done with, and fails with the refusal', async () => {
-    expect((await run(['daily', '--now', at(START)])).code).toBe(0);
-    const day = addDays(START, 1);
-    clock.set(at(day));
-    feed.add(at(START), at(day), 3);
-    const folder = folderOf(day);
+    const { day, folder } = await afterAFirstDay();
     // eligible-assignments.csv is refused; active-assignments.csv's upload is held until the run has
     // returned (or, when the run waits for it, as it must, for two seconds).
     const returned = gate();
@@ -298,25 +300,13 @@ describe('Blob Storage faults', () => {
     proxy.clear();
     expect(writes.some((w) => w.blob === `${folder}active-assignments.csv`)).toBe(true); // it was held
     expect(inFlightAtReturn).toEqual([]);
-    expect(failed.code).toBe(1);
-    const errors = failed.stderr.split('\n').filter((l) => / error: /.test(l));
-    expect(errors).toEqual([
-      expect.stringMatching(
-        new RegExp(`Blob Storage at .*: writing .*${folder}eligible-assignments\\.csv failed \\(HTTP 403`),
-      ),
-    ]);
-    expect(failed.stderr).not.toContain('ENOENT');
-    expect(unhandled).toEqual([]);
+    expectRefusedOnly(failed, unhandled, `${folder}eligible-assignments.csv`);
     expect(await world.read(world.reports, `${folder}manifest.json`)).toBeUndefined();
     expect(proxy.writes.length).toBe(writesAtReturn); // nothing after the run returned
   });
 
   it("an assignment file refused stops the snapshot state's pass: the day's state is never written", async () => {
-    expect((await run(['daily', '--now', at(START)])).code).toBe(0);
-    const day = addDays(START, 1);
-    clock.set(at(day));
-    feed.add(at(START), at(day), 3);
-    const folder = folderOf(day);
+    const { day, folder } = await afterAFirstDay();
     // The state's pass reads the first day's snapshot (its baseline) only once the refusal of
     // eligible-assignments.csv has been answered, and a moment more: by then it must know to stop.
     const refused = gate();
@@ -348,10 +338,7 @@ describe('Blob Storage faults', () => {
     '%s failing while the kept history is still read: the run fails with that error, and returns only once the read is over',
     async (_what, path, named) => {
       const unusedWindow = { UNUSED_AFTER_DAYS: '1' }; // the kept history is read from the second day
-      expect((await run(['daily', '--now', at(START)], unusedWindow)).code).toBe(0);
-      const day = addDays(START, 1);
-      clock.set(at(day));
-      feed.add(at(START), at(day), 3);
+      const { day } = await afterAFirstDay(unusedWindow);
       world.graph.inject({ path, status: 500, times: 1 });
       // The kept history (the first day's harvest) is held back until the failure has been answered.
       const kept = `state/activations/${START.slice(0, 7)}/${START}.jsonl`;
