@@ -245,7 +245,8 @@ export async function startArmSimulator(options: ArmSimulatorOptions): Promise<A
   /**
    * The rows of a list by canonical scope (positions in the list), and the scopes below each scope
    * that hold rows: a list at a scope looks up its own, its ancestors' and its descendants' rows
-   * instead of testing every row of the estate (2,000 lists of a 500-subscription estate). Rebuilt
+   * instead of testing every row of the estate against it (2,000 lists of a 500-subscription
+   * estate; what is left per list is checking that the rows are still the same objects). Rebuilt
    * when the list changed (tests add and remove rows); rows come out in the list's own order.
    */
   interface ScopeIndex<R> {
@@ -253,7 +254,7 @@ export async function startArmSimulator(options: ArmSimulatorOptions): Promise<A
     byScope: Map<string, number[]>;
     below: Map<string, Set<string>>;
   }
-  const indexes = new Map<unknown[], ScopeIndex<unknown>>();
+  const indexes = new WeakMap<unknown[], ScopeIndex<unknown>>();
   function visibleRows<R extends { scope: string }>(rows: R[], listScope: string, filter: Filter): R[] {
     let index = indexes.get(rows) as ScopeIndex<R> | undefined;
     if (!index || index.snapshot.length !== rows.length || rows.some((r, i) => r !== index!.snapshot[i])) {

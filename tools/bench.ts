@@ -24,10 +24,12 @@
  * N times and reports the median run.
  * And the cold start: the time to require the Functions entry modules in a fresh process.
  * PIM_BENCH_NODE_ARGS adds node options to the product's process (e.g. `--max-old-space-size=160`).
- * This process (the simulators, which hold the whole tenant) runs with a young generation of 64 MB
- * (`npm run bench` passes `--max-semi-space-size=64`): with the default, its collections copied the
- * pages it had just rendered and took 8.4 s of CPU beside a run at twice the size, on the cores the
- * product needs (4.4 s with it). The product's own process keeps Node's defaults.
+ * This process (the simulators, which hold the whole tenant) runs with semi-spaces of 64 MB
+ * (`npm run bench` passes `--max-semi-space-size=64`; the young generation is three of them:
+ * https://nodejs.org/api/cli.html#--max-semi-space-sizesize-in-mib): with the default, its
+ * collections copied the pages it had just rendered, and the simulators took 7.5 s of CPU beside a
+ * run at twice the size, on the cores the product needs (4.4 s with it; docs/performance.md). The
+ * product's own process keeps Node's defaults.
  *
  * Stored history (`--history-days N`, default 90; 0: off, a first run on an empty store): before the
  * measured run, the product's own daily job runs against the same simulated tenant at `now - 1 day`,

@@ -38,7 +38,7 @@ export function activationsWindow(
     }
     from = retentionStart;
   }
-  return { window: { from, to: now }, gaps, clockBehind: false };
+  return { window: { from, to: now, unharvestedFrom: through }, gaps, clockBehind: false };
 }
 
 /** Where the watermark's `recent` ids start to be complete. */

@@ -175,6 +175,12 @@ export interface HarvestWindow {
   from: Date;
   /** Exclusive end (rounded up to the second in the query; the caller de-duplicates). */
   to: Date;
+  /**
+   * Where the time no earlier run harvested begins (the last run's end; the window starts earlier
+   * by the overlap it re-reads): time Graph no longer keeps before it was lost, and recorded as
+   * such, by an earlier run. The window's start when absent.
+   */
+  unharvestedFrom?: Date;
 }
 
 /**
@@ -287,15 +293,22 @@ async function* auditRecords(
       if (floor && floor > from && restarts < 5) {
         restarts++;
         if (floor > start.from) {
-          const gap = {
-            fromUtc: (gapFrom === 'read' ? from : start.from).toISOString(),
-            toUtc: (floor < window.to ? floor : window.to).toISOString(),
-            reason: `Graph's audit log now starts at ${floor.toISOString()} (retention)`,
-          };
-          log.warn(
-            `Graph keeps audit events from ${floor.toISOString()} only; activations from ${gap.fromUtc} to ${gap.toUtc} are lost to this app`,
+          const lostFrom = Math.max(
+            (gapFrom === 'read' ? from : start.from).getTime(),
+            (window.unharvestedFrom ?? window.from).getTime(),
           );
-          onGap(gap);
+          const lostTo = Math.min(floor.getTime(), window.to.getTime());
+          if (lostFrom < lostTo) {
+            const gap = {
+              fromUtc: new Date(lostFrom).toISOString(),
+              toUtc: new Date(lostTo).toISOString(),
+              reason: `Graph's audit log now starts at ${floor.toISOString()} (retention)`,
+            };
+            log.warn(
+              `Graph keeps audit events from ${floor.toISOString()} only; activations from ${gap.fromUtc} to ${gap.toUtc} are lost to this app`,
+            );
+            onGap(gap);
+          }
           start.from = floor;
         }
         from = floor;

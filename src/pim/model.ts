@@ -345,10 +345,10 @@ export function principalOf(id: string, object: DirectoryObject | null | undefin
 
 const CANONICAL_TIME = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3,7}Z$/;
 
-/** An ISO time with up to 7 fractional digits (Graph mixes precisions), normalised; null if unreadable. */
 /** A date and time with no zone designator: `2024-12-16T16:32:15.844`. */
 const ZONELESS_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/;
 
+/** An ISO time with up to 7 fractional digits (Graph mixes precisions), normalised; null if unreadable. */
 export function isoTime(value: string | null | undefined): string | null {
   if (!value) return null;
   // Fast path (most values): already UTC with 3 to 7 fractional digits; cut to milliseconds.

@@ -86,9 +86,9 @@ export class ExternalSorter<T> {
   /**
    * The same order in arrays of up to `size` items: a consumer that awaits once per batch instead of
    * once per item (CSV writing, a snapshot upload) saves most of the per-row cost of an async loop.
-   * A quarter of a thousand: a batch's rows are alive until its consumer is done with them, and
-   * the fewer rows are alive, the less the young generation's collections copy (docs/performance.md,
-   * "The latest figures").
+   * A quarter of a thousand: a batch's rows are alive until its consumer is done with them, and the
+   * fewer rows are alive, the less the young generation's collections copy (no wall time gained that
+   * the bench could tell from its noise: docs/performance.md).
    */
   async *sortedBatches(size = 250): AsyncGenerator<T[]> {
     await this.writing;

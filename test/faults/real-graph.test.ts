@@ -169,6 +169,21 @@ describe('Graph as public captures show it', () => {
     expect(audits.length).toBeLessThanOrEqual(2);
   });
 
+  it('audit retention: a second backfilled day past what Graph keeps records only its own new time as a gap, not the overlap again', async () => {
+    const tenant = tenantOf('retention-series');
+    await start(tenant);
+    clock.set(new Date(Date.parse(NOW) + 40 * DAY_MS));
+    expect((await daily(NOW)).code).toBe(0);
+    const next = new Date(Date.parse(NOW) + DAY_MS).toISOString();
+    expect((await daily(next)).code).toBe(0);
+    const nextDay = next.slice(0, 10);
+    await everyFileWritten(nextDay);
+    const gaps = ((await manifestOf(nextDay)).activations as { gaps: Array<{ fromUtc: string; toUtc: string }> }).gaps;
+    // The first day's gap ended at its run (NOW); the second begins there, not at its window's start
+    // (the overlap re-read before NOW, already recorded as lost by the first day).
+    expect(gaps).toEqual([expect.objectContaining({ fromUtc: NOW.replace('Z', '.000Z'), toUtc: next })]);
+  });
+
   it('who activated: the User target, not the group named first; Scope Id from the Activated schedule of the request', async () => {
     const tenant = tenantOf('group-target-first');
     const viaGroup = tenant.assignmentSchedules.find(
