@@ -16,6 +16,7 @@ import { streamLog } from './log';
 import { createServices, type Timing } from './services';
 import { describeSettings, loadSettings, SettingsError } from './settings';
 import { limitHeapGrowth } from './util/heap';
+import { utcMoment } from './util/time';
 
 const USAGE = `Usage: pim-reporter <command> [options]
 
@@ -53,20 +54,11 @@ function parseNow(value: string | undefined): Date {
   if (value === undefined) return new Date();
   // A time without Z or an offset would be read as the machine's local time: refuse the ambiguity.
   const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.exec(value);
-  const ms = m ? Date.parse(value) : NaN;
-  // Date.parse rolls a day or hour that does not exist over to another (2025-02-29 is 1 March,
-  // T24:00 the next day): a backfill would write, and make final, a day nobody asked for.
+  // Date.parse rolls a day or hour that does not exist over to another: a backfill would write, and
+  // make final, a day nobody asked for.
   const [year, month, day, hour, minute, second] = (m?.slice(1, 7) ?? []).map((v) => Number(v ?? 0));
-  const fields = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
-  const exists =
-    m !== null &&
-    fields.getUTCFullYear() === year &&
-    fields.getUTCMonth() === month - 1 &&
-    fields.getUTCDate() === day &&
-    fields.getUTCHours() === hour &&
-    fields.getUTCMinutes() === minute &&
-    fields.getUTCSeconds() === second;
-  if (Number.isNaN(ms) || !exists)
+  const ms = m && utcMoment(year, month, day, hour, minute, second) ? Date.parse(value) : NaN;
+  if (Number.isNaN(ms))
     throw new UsageError(`--now must be an ISO time with a zone, such as 2026-11-24T06:00:00Z, got "${value}"`);
   return new Date(ms);
 }

@@ -28,6 +28,7 @@ import {
 import { jsonArrayStream } from '../report/json';
 import { ExternalSorter } from '../util/sorter';
 import { map } from '../util/streams';
+import { utcMoment } from '../util/time';
 import type { JobContext } from './context';
 import { CSV_CONTENT_TYPE, JSON_CONTENT_TYPE, utcDay } from './files';
 import {
@@ -67,11 +68,8 @@ export class ExportParameterError extends Error {
 }
 
 function parseDay(parameter: string, value: string): string {
-  if (
-    !/^\d{4}-\d{2}-\d{2}$/.test(value) ||
-    Number.isNaN(Date.parse(`${value}T00:00:00Z`)) ||
-    new Date(`${value}T00:00:00Z`).toISOString().slice(0, 10) !== value
-  ) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
+  if (!m || !utcMoment(Number(m[1]), Number(m[2]), Number(m[3]))) {
     throw new ExportParameterError(parameter, `must be a date written YYYY-MM-DD, got "${value}"`);
   }
   return value;

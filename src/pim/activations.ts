@@ -6,6 +6,7 @@ import type { GraphClient } from '../graph/client';
 import { GraphRequestError } from '../graph/client';
 import type { Log } from '../log';
 import { isoTime, type ActivationRow, type ActivationType, type GroupAccess, type HarvestGap } from './model';
+import { utcMoment } from '../util/time';
 
 export const ACTIVATION_ACTIVITY = 'Add member to role completed (PIM activation)';
 /** The approver's decision on an activation request that needed approval (same RoleAssignmentRequestId). */
@@ -335,10 +336,9 @@ export function retentionFloor(error: unknown): Date | undefined {
     );
   if (!m) return undefined;
   const [month, day, year, hour12, minute, second] = m.slice(1, 7).map(Number);
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour12 < 1 || hour12 > 12) return undefined;
+  if (hour12 < 1 || hour12 > 12) return undefined;
   const hour = (hour12 % 12) + (m[7].toUpperCase() === 'PM' ? 12 : 0);
-  const at = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
-  return at.getUTCDate() === day ? at : undefined;
+  return utcMoment(year, month, day, hour, minute, second);
 }
 
 function isInvalidSkipToken(error: unknown): boolean {
