@@ -166,13 +166,21 @@ export class StateStore {
   /** Each stored snapshot's blob by its day; a day in both folders is this version's file. */
   private async storedSnapshots(): Promise<Map<string, string>> {
     const byDay = new Map<string, string>();
+    for await (const { day, name } of this.snapshotFiles()) byDay.set(day, name);
+    return byDay;
+  }
+
+  /**
+   * Every day's snapshot blob, the earlier version's folder first, then this version's: only the
+   * days' files (`DAY_FILE`), whatever else someone left there.
+   */
+  private async *snapshotFiles(): AsyncGenerator<{ day: string; name: string }> {
     for (const folder of [this.snapshots.legacy, this.snapshots.current]) {
       for await (const name of this.store.list(this.container, folder)) {
         const file = name.slice(folder.length);
-        if (DAY_FILE.test(file)) byDay.set(file.slice(0, -'.jsonl'.length), name);
+        if (DAY_FILE.test(file)) yield { day: file.slice(0, -'.jsonl'.length), name };
       }
     }
-    return byDay;
   }
 
   /**
@@ -184,19 +192,12 @@ export class StateStore {
     await this.store.writeStream(this.container, saved, valueLinesBody(SCHEDULES, batches), { contentType: JSONL });
     // Only the newest matters for the next diff; a few more days are kept for a person investigating,
     // in either folder (an earlier version's files go as the days pass).
-    const keep = new Set([saved]);
-    const names: Array<[string, string]> = [];
-    for (const folder of [this.snapshots.legacy, this.snapshots.current]) {
-      for await (const name of this.store.list(this.container, folder)) {
-        // Only the days' files, as storedSnapshots reads them: anything else there is neither a day nor ours to delete.
-        if (!DAY_FILE.test(name.slice(folder.length))) continue;
-        names.push([name.slice(folder.length), name]);
-        if (baseline !== undefined && name === `${folder}${baseline}.jsonl`) keep.add(name);
-      }
-    }
-    const days = [...new Set(names.map(([file]) => file))].sort().slice(-KEPT_SNAPSHOTS);
-    for (const [file, name] of names)
-      if (!days.includes(file) && !keep.has(name)) await this.store.delete(this.container, name);
+    const files: Array<{ day: string; name: string }> = [];
+    for await (const file of this.snapshotFiles()) files.push(file);
+    const kept = new Set([...new Set(files.map((f) => f.day))].sort().slice(-KEPT_SNAPSHOTS));
+    if (baseline !== undefined) kept.add(baseline);
+    for (const { day: d, name } of files)
+      if (!kept.has(d) && name !== saved) await this.store.delete(this.container, name);
   }
 
   async outbox(): Promise<OutboxEntry[]> {
