@@ -39,7 +39,7 @@ import { EmailError } from '../io/email';
 import { withRunLock, type RunLockOptions } from './lock';
 import { archiveSealedMonth } from './pack';
 import { awaitedLater, settled } from '../util/promises';
-import { tapped } from '../util/streams';
+import { abortable, tapped } from '../util/streams';
 import { dailyRoleSettings, startRoleSettings } from './roleSettings';
 import {
   HistoryStore,
@@ -147,8 +147,7 @@ async function writeAssignmentFiles(
   const stop = AbortSignal.any([signal, failed.signal]);
   // Batches of rows (ExternalSorter.sortedBatches): one await per batch on the way to the CSV, not one per row.
   const observed = async function* (batches: AsyncIterable<AssignmentRow[]>, tracker?: UnusedTracker) {
-    for await (const batch of batches) {
-      stop.throwIfAborted();
+    for await (const batch of abortable(batches, stop)) {
       for (const row of batch) {
         globalAdministrators.observe(row);
         roleSettingsInputs.observe(row);
@@ -582,14 +581,6 @@ async function storeSnapshotState(
     return await changeTracker.result();
   } finally {
     await changeTracker.close();
-  }
-}
-
-/** The batches until `signal` aborts (the harvest or a file failed): the upload then fails and commits nothing. */
-async function* abortable<T>(batches: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
-  for await (const batch of batches) {
-    signal.throwIfAborted();
-    yield batch;
   }
 }
 

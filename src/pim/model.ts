@@ -354,7 +354,9 @@ export function isoTime(value: string | null | undefined): string | null {
   // Fast path (most values): already UTC with 3 to 7 fractional digits; cut to milliseconds.
   if (CANONICAL_TIME.test(value)) return value.length === 24 ? value : `${value.slice(0, 23)}Z`;
   const trimmed = value.replace(/(\.\d{3})\d+/, '$1');
-  // Graph's times are UTC; one written without a zone is too (Date.parse would take it as local time).
+  // Graph's times are UTC ("always in UTC time", as each resource's docs say of its DateTimeOffset
+  // properties: https://learn.microsoft.com/graph/api/resources/directoryaudit); one written without
+  // a zone is too (Date.parse would take it as the machine's local time).
   const ms = Date.parse(ZONELESS_TIME.test(trimmed) ? `${trimmed}Z` : trimmed);
   return Number.isNaN(ms) ? null : new Date(ms).toISOString();
 }

@@ -71,3 +71,11 @@ export async function* tapped<T>(
     yield batch;
   }
 }
+
+/** Each item of `items` until `signal` aborts: the reader then fails with the abort's reason (an upload commits nothing). */
+export async function* abortable<T>(items: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
+  for await (const item of items) {
+    signal.throwIfAborted();
+    yield item;
+  }
+}
