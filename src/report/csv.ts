@@ -66,14 +66,26 @@ function runsAsFormula(cell: string): boolean {
   return FORMULA_START_TRIMMED.test(cell.normalize('NFKC').trimStart());
 }
 
+/**
+ * True when `cell` runs as a formula, or would once the `'` marks at its start were taken off: a
+ * value that itself starts `'=` gets a mark too, so reading back takes off exactly the one added
+ * and `'=x` is not read back as `=x`.
+ */
+function takesMark(cell: string): boolean {
+  if (cell.charCodeAt(0) !== 0x27) return runsAsFormula(cell);
+  let i = 1;
+  while (cell.charCodeAt(i) === 0x27) i++;
+  return i < cell.length && runsAsFormula(cell.slice(i));
+}
+
 /** A leading `'` keeps a typed-in `=cmd|...` from running as a formula; the value itself is kept as it is. */
 export function neutralise(cell: string): string {
-  return cell !== '' && runsAsFormula(cell) ? `'${cell}` : cell;
+  return cell !== '' && takesMark(cell) ? `'${cell}` : cell;
 }
 
 /** Undoes `neutralise`, for values read back from our own CSVs. */
 export function unneutralise(cell: string): string {
-  return cell.charCodeAt(0) === 0x27 && runsAsFormula(cell.slice(1)) ? cell.slice(1) : cell;
+  return cell.charCodeAt(0) === 0x27 && takesMark(cell.slice(1)) ? cell.slice(1) : cell;
 }
 
 /** What a written file was: for the manifest. */

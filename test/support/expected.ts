@@ -130,9 +130,11 @@ function scheduleWindow(info: SimScheduleInfo): Window {
 // Cells
 // ---------------------------------------------------------------------------------------------------------
 
-/** A leading `'` on cells a spreadsheet would run as a formula, also once NFKC-folded and trimmed (docs/faults.md). */
+/** A leading `'` on cells a spreadsheet would run as a formula, also once NFKC-folded and trimmed, or behind `'` marks (docs/faults.md). */
 export function neutralise(cell: string): string {
-  return /^[=+\-@\t\r]/.test(cell) || /^[=+\-@]/.test(cell.normalize('NFKC').trimStart()) ? `'${cell}` : cell;
+  // Behind any `'` already there: a value that starts `'=` gets a mark of its own (docs/files.md).
+  const rest = cell.replace(/^'+/, '');
+  return /^[=+\-@\t\r]/.test(rest) || /^[=+\-@]/.test(rest.normalize('NFKC').trimStart()) ? `'${cell}` : cell;
 }
 
 interface Lookups {
