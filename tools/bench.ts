@@ -231,7 +231,8 @@ function lowerBound(tenant: SimTenant, now: Date, o: BenchOptions): LowerBound {
       .map((s) => s.principalId),
   );
   const requests = {
-    roleDefinitions: pages(tenant.roleDefinitions.length, PIM_TOP),
+    // Asked without $top, which live tenants refuse on this list (src/pim/roleNames.ts): the server's pages.
+    roleDefinitions: pages(tenant.roleDefinitions.length, o.pageSize),
     roleManagementPolicyAssignments: 1,
     roleSettingsGroupBatches: Math.ceil(privilegedGroups.size / BATCH_LIMIT),
     roleEligibilitySchedules: pages(tenant.eligibilitySchedules.length, PIM_TOP),

@@ -68,6 +68,15 @@ export type GraphFault =
   | { path?: FaultPath; kind: 'invalidSkipToken'; times?: number }
   | { path?: FaultPath; kind: 'emptyPage'; times?: number }
   /**
+   * A page that is not JSON, as a proxy or a gateway answers (status 200 by default, or 502): Graph's
+   * batch has answered HTML (https://github.com/microsoftgraph/msgraph-sdk-dotnet/issues/2661), and
+   * 502 is an answer Graph gives (https://github.com/microsoftgraph/microsoft-graph-docs/issues/6039).
+   * Not for the items of a `$batch`: it is the whole answer that comes from the gateway.
+   */
+  | { path?: FaultPath; kind: 'html'; status?: 200 | 502; times?: number }
+  /** A 200 JSON answer without its `value` list (a sub-request of a `$batch` too). */
+  | { path?: FaultPath; kind: 'noValue'; times?: number }
+  /**
    * The connection is accepted and the request read, but no answer comes (`afterHeaders`: the status
    * and part of the body come, the rest never does) until the client gives up or the simulator stops.
    * Recorded with status 0 (200 with `afterHeaders`). Not for the items of a `$batch`, which Graph
@@ -80,8 +89,9 @@ export interface GraphSimulatorOptions {
   tls: { cert: string; key: string };
   /**
    * Server page size of the PIM lists (and roleDefinitions) when no `$top` is sent. Default 25: no page
-   * size is documented, so the simulator serves small pages and accepts `$top` 1..999, as public tools
-   * send it (README, "What we know of Graph").
+   * size is documented, so the simulator serves small pages and accepts `$top` 1..999 on the PIM
+   * lists, as public tools send it; roleDefinitions refuses `$top` as live tenants do (README, "What
+   * we know of Graph").
    */
   pageSize?: number;
   /**
@@ -711,7 +721,7 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       if (!faultMatches(f, call)) continue;
       if ('kind' in f) {
         // A sub-request can neither drop the connection nor hang on its own.
-        if ((f.kind === 'reset' || f.kind === 'hang') && call.batched) continue;
+        if ((f.kind === 'reset' || f.kind === 'hang' || f.kind === 'html') && call.batched) continue;
         if (f.kind === 'invalidSkipToken' && option(call, '$skiptoken') === undefined) continue;
         if (f.kind === 'emptyPage') {
           // Consumed by the pager, and only when it actually has items left to hold back.
@@ -722,6 +732,14 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       consume(i);
       if ('kind' in f) {
         if (f.kind === 'reset') return { status: 200, headers: {}, reset: true };
+        if (f.kind === 'html')
+          return {
+            status: f.status ?? 200,
+            headers: { 'content-type': 'text/html; charset=utf-8' },
+            text: "<!DOCTYPE html><html><head><title>Service unavailable</title></head><body><h2>Our services aren't available right now</h2></body></html>",
+          };
+        if (f.kind === 'noValue')
+          return { status: 200, headers: {}, body: { '@odata.context': `${origin}/v1.0/$metadata` } };
         if (f.kind === 'hang')
           return f.afterHeaders
             ? { status: 200, headers: {}, hang: 'body' }
@@ -975,7 +993,18 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       ['$select', '$filter', '$expand', '$top', '$skiptoken'],
       '/roleManagement/directory/roleDefinitions',
     );
-    const top = Math.min(parseTop(call, PIM_MAX_TOP) ?? pageSize, maxPageSize);
+    // Live tenants refuse `$top` here, in these words (public code of another Entra tool records
+    // them; README, "What we know of Graph"): the list comes in the server's pages only.
+    const raw = option(call, '$top');
+    if (raw !== undefined) {
+      throw bad(
+        /^\d+$/.test(raw) && Number(raw) < 20
+          ? 'This resource requires a minimum page size of 20.'
+          : 'Invalid/unsupported query request',
+        'Request_UnsupportedQuery',
+      );
+    }
+    const top = Math.min(pageSize, maxPageSize);
     const select = selectOf(call, 'microsoft.graph.unifiedRoleDefinition', ROLE_DEFINITION_PROPS);
     const expand = option(call, '$expand');
     if (expand !== undefined && expand.trim() !== 'inheritsPermissionsFrom') {
@@ -1386,8 +1415,10 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       const h = f.getUTCHours();
       const pad = (n: number) => String(n).padStart(2, '0');
       const text = `${f.getUTCMonth() + 1}/${f.getUTCDate()}/${f.getUTCFullYear()} ${h % 12 === 0 ? 12 : h % 12}:${pad(f.getUTCMinutes())}:${pad(f.getUTCSeconds())} ${h < 12 ? 'AM' : 'PM'}`;
+      // The code is Graph's generic one, as public code quoting real answers records it.
       throw bad(
         `Specified argument was out of the range of valid values. (Parameter 'Minimum allowed time for activityDateTime is ${text}')`,
+        'UnknownError',
       );
     }
   }

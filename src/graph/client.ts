@@ -49,6 +49,8 @@ export const DEFAULT_GRAPH_REQUEST_TIMEOUT_MS = 100_000;
 
 /** The code of a request that got no answer in time, after its retries (status 0). */
 export const GRAPH_TIMEOUT_CODE = 'GraphTimeout';
+/** The code of a request answered 2xx with a body that is not JSON, after its retries (status 0). */
+export const GRAPH_NOT_JSON_CODE = 'GraphNotJson';
 
 export interface GraphStats {
   /** HTTP requests sent, retries included. */
@@ -87,7 +89,7 @@ export class GraphThrottledError extends GraphRequestError {
   }
 }
 
-/** Still unavailable (503, 504, a network fault, no answer in time) once the retries are spent. */
+/** Still unavailable (502, 503, 504, a network fault, no answer in time, an answer that is not JSON) once the retries are spent. */
 export class GraphUnavailableError extends GraphRequestError {
   constructor(message: string, status: number, code: string, path: string) {
     super(message, status, code || 'GraphUnavailable', path);
@@ -145,7 +147,15 @@ interface BatchResponse {
 /** Graph's JSON batching takes at most 20 requests: https://learn.microsoft.com/graph/json-batching */
 export const BATCH_LIMIT = 20;
 
-const RETRYABLE_STATUS = new Set([429, 503, 504]);
+/**
+ * The statuses the SDK's own RetryHandler retries (RETRY_STATUS_CODES in
+ * @microsoft/microsoft-graph-client's lib/src/middleware), and 502: a gateway's failure, which
+ * Graph does answer (https://learn.microsoft.com/microsoft-cloud/dev/dev-proxy/technical-reference/graphrandomerrorplugin
+ * lists 429, 500, 502, 503, 504 and 507 as the errors Graph gives). Every request here reads
+ * (a `$batch` holds GETs only), so asking again is safe; a 500 is not asked again: it is as likely
+ * our own query as a passing fault.
+ */
+const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
 const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
 
 interface Page<T> {
@@ -172,12 +182,20 @@ export function isUnreadableList(status: number, message: string): boolean {
 }
 
 /**
- * A 400 that names `$top` or the page size: Graph does not document `$top` on the PIM lists
+ * A 400 that names `$top` or the page size, or that calls the query unsupported: Graph does not
+ * document `$top` on the PIM lists
  * (https://learn.microsoft.com/en-us/graph/api/rbacapplication-list-roleeligibilityschedules), so
- * an endpoint may refuse it; the list is asked again without it.
+ * an endpoint may refuse it; the list is asked again without it. `roleDefinitions` does refuse it,
+ * as public code of another Entra tool records from live tenants: `Request_UnsupportedQuery`,
+ * "This resource requires a minimum page size of 20." under 20 and "Invalid/unsupported query
+ * request" from 20 up (README, "What we know of Graph"). Asked only of a first page that carried
+ * `$top`: if the query is refused for another reason, the second answer says so.
  */
-export function refusesPageSize(status: number, message: string): boolean {
-  return status === 400 && /\$top|\btop\b|page ?size/i.test(message);
+export function refusesPageSize(status: number, message: string, code = ''): boolean {
+  return (
+    status === 400 &&
+    (/\$top|\btop\b|page ?size|unsupported query/i.test(message) || code === 'Request_UnsupportedQuery')
+  );
 }
 
 export class GraphClient {
@@ -189,8 +207,8 @@ export class GraphClient {
   private readonly retry: RetryPolicy;
 
   constructor(private readonly options: GraphClientOptions) {
-    // The statuses the SDK's own RetryHandler retries, and its longest wait (RETRY_STATUS_CODES,
-    // MAX_DELAY in @microsoft/microsoft-graph-client's lib/src/middleware).
+    // RETRYABLE_STATUS, and the SDK's own RetryHandler's longest wait (MAX_DELAY in
+    // @microsoft/microsoft-graph-client's lib/src/middleware).
     this.retry = new RetryPolicy(this.stats, {
       retryable: RETRYABLE_STATUS,
       maxRetries: options.maxRetries ?? 6,
@@ -261,11 +279,12 @@ export class GraphClient {
         page = await fetchPage(this.url(path, query));
       }
       first = false;
+      if (!Array.isArray(page?.value)) throw notAList(path);
       const next = page['@odata.nextLink'];
       // Read ahead: the next page is asked for before this one is handed over, so the caller's work
       // overlaps the round trip. Still one request at a time per list (the audit log's limit).
       pending = next ? fetchPage(next) : undefined;
-      yield page.value ?? [];
+      yield page.value;
     }
   }
 
@@ -373,13 +392,24 @@ export class GraphClient {
       const response = byId.get(String(i));
       const status = response?.status ?? 0;
       const error = response?.body?.error;
-      if (status === 200) {
+      if (status === 200 && !Array.isArray(response!.body?.value)) {
+        // An item answered 200 without a list (a body that is not JSON): asked again like a network
+        // fault, never read as an empty list.
+        const delay = this.retry.delay(item.attempts, 'network');
+        if (delay === undefined) throw notAList(item.url);
+        if (delay > wait) [wait, waitFor] = [delay, endpointKey(this.root + item.url)];
+        result.again.push({ ...item, attempts: item.attempts + 1 });
+      } else if (status === 200) {
         const next = response!.body?.['@odata.nextLink'];
         result.pages.push({
-          page: { key: item.key, items: (response!.body?.value ?? []) as T[] },
+          page: { key: item.key, items: response!.body!.value as T[] },
           next: next ? { key: item.key, url: this.relative(next), attempts: 0 } : undefined,
         });
-      } else if (item.list && refusesPageSize(status, error?.message ?? '') && item.list.query?.$top !== undefined) {
+      } else if (
+        item.list &&
+        refusesPageSize(status, error?.message ?? '', error?.code) &&
+        item.list.query?.$top !== undefined
+      ) {
         // The first page of a list asked with `$top`: ask again without it, and never again this run.
         this.noTop.add(endpointKey(this.root + item.list.path));
         this.options.log.warn(
@@ -432,7 +462,8 @@ export class GraphClient {
 
   /** True (and remembered) when `error` is Graph refusing `$top` on `path`. */
   private refusedTop(path: string, error: unknown): boolean {
-    if (!(error instanceof GraphRequestError) || !refusesPageSize(error.status, error.message)) return false;
+    if (!(error instanceof GraphRequestError) || !refusesPageSize(error.status, error.message, error.code))
+      return false;
     const key = endpointKey(this.root + path);
     this.noTop.add(key);
     this.options.log.warn(`Graph refused $top on ${key}; asking without it for the rest of the run`);
@@ -453,8 +484,9 @@ function toGraphRequestError(error: unknown, path: string): Error {
   if (error instanceof GraphRequestError) return error;
   // A request unanswered in time, after its retries: the SDK wraps the middleware's error as a
   // GraphError whose code is the error's name.
-  if ((error instanceof GraphError ? error.code : (error as Error | undefined)?.name) === GRAPH_TIMEOUT_CODE)
-    return new GraphUnavailableError((error as Error).message, 0, GRAPH_TIMEOUT_CODE, path);
+  const name = error instanceof GraphError ? error.code : (error as Error | undefined)?.name;
+  if (name === GRAPH_TIMEOUT_CODE || name === GRAPH_NOT_JSON_CODE)
+    return new GraphUnavailableError((error as Error).message, 0, name, path);
   // The SDK wraps a credential's failure in a GraphError with status -1 and the error's name as code.
   if (error instanceof GraphError && CREDENTIAL_ERRORS.has(error.code ?? ''))
     return credentialFailure(error.code!, error.message, path);
@@ -499,8 +531,23 @@ function credentialFailure(name: string, message: string, path: string): GraphRe
 /** The error for an answer the retry policy retries, once its retries are spent; undefined for any other. */
 function retriesSpent(message: string, status: number, code: string, path: string): GraphRequestError | undefined {
   if (status === 429) return new GraphThrottledError(message, code, path);
-  if (status === 0 || status === 503 || status === 504) return new GraphUnavailableError(message, status, code, path);
+  if (status === 0 || status === 502 || status === 503 || status === 504)
+    return new GraphUnavailableError(message, status, code, path);
   return undefined;
+}
+
+/**
+ * A list's page answered 200 without its `value` list. Read as an empty page it would end the list
+ * short, and the report would lose rows without a word (https://learn.microsoft.com/graph/paging:
+ * a page's items are its `value`).
+ */
+function notAList(path: string): GraphUnavailableError {
+  return new GraphUnavailableError(
+    `Graph answered ${endpointKey(path)} with a page that holds no "value" list; the list cannot be read to its end`,
+    200,
+    'NotAList',
+    path,
+  );
 }
 
 /** `/groups/0b1c.../transitiveMembers` -> `/groups/{id}/transitiveMembers`, for counting. */
@@ -564,15 +611,25 @@ class RetryAndCount implements Middleware {
         // Read the body here: a connection reset mid-page surfaces now and is retried below.
         const body = await response.arrayBuffer();
         delay = this.policy.delay(attempt, response.status, response.headers.get('retry-after'));
-        if (delay === undefined) {
+        const type = response.headers.get('content-type') ?? '';
+        if (delay === undefined && response.ok && !NULL_BODY_STATUS.has(response.status) && !/json/i.test(type)) {
+          // A success that is not JSON (a proxy's or a gateway's page) holds no page: the SDK would
+          // hand it on as text, and a list would end there, short. Asked again like a network fault.
+          const what = `${response.status} with ${type || 'no content type'}, not JSON`;
+          delay = this.policy.delay(attempt, 'network');
+          if (delay === undefined)
+            throw Object.assign(new Error(`Graph answered ${method} ${key} ${what} (${attempt + 1} attempts)`), {
+              name: GRAPH_NOT_JSON_CODE,
+            });
+          failure = `answered ${what}`;
+        } else if (delay === undefined) {
           context.response = new Response(NULL_BODY_STATUS.has(response.status) ? null : body, {
             status: response.status,
             statusText: response.statusText,
             headers: response.headers,
           });
           return;
-        }
-        failure = `${response.status}`;
+        } else failure = `${response.status}`;
       } catch (error) {
         if (deadline.aborted && !options.signal?.aborted) {
           delay = this.policy.delay(attempt, 'network');

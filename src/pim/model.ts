@@ -328,6 +328,13 @@ export function sameEnum(a: string | null | undefined, b: string): boolean {
   return (a ?? '').toLowerCase() === b.toLowerCase();
 }
 
+/**
+ * A service principal and the types that inherit from it: an agent's identity and its blueprint's
+ * principal (https://learn.microsoft.com/graph/api/resources/agentidentity, "Inherits from
+ * servicePrincipal"; https://learn.microsoft.com/graph/api/resources/agentidentityblueprintprincipal).
+ */
+const SERVICE_PRINCIPAL_TYPES = new Set(['serviceprincipal', 'agentidentity', 'agentidentityblueprintprincipal']);
+
 export function principalOf(id: string, object: DirectoryObject | null | undefined): Principal {
   if (!object) return { id, type: '', displayName: '', name: '' };
   const odataType = (object['@odata.type'] ?? '').toLowerCase();
@@ -335,7 +342,7 @@ export function principalOf(id: string, object: DirectoryObject | null | undefin
     ? 'User'
     : odataType.endsWith('.group')
       ? 'Group'
-      : odataType.endsWith('.serviceprincipal')
+      : SERVICE_PRINCIPAL_TYPES.has(odataType.slice(odataType.lastIndexOf('.') + 1))
         ? 'ServicePrincipal'
         : '';
   const name =

@@ -511,7 +511,7 @@ export class GroupExpander {
       list.status === 404
         ? `the group no longer exists (404 ${list.code}); its ${what} are not listed`
         : list.status === 403
-          ? `Graph denied reading its ${what} (403 ${list.code})${kind === 'members' ? ': a group with hidden membership needs Member.Read.Hidden (see the README)' : ''}`
+          ? `Graph denied reading its ${what} (403 ${list.code})${kind === 'members' ? ': a group with hidden membership needs Member.Read.Hidden, and every group needs GroupMember.Read.All (see the README)' : ''}`
           : `Graph answered ${list.status} ${list.code} (${list.message}); its ${what} are not listed`;
     this.unreadable.push({ ...base, list: kind === 'members' ? 'transitiveMembers' : 'pimForGroups', reason });
   }

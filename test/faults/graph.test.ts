@@ -139,6 +139,51 @@ describe('Graph faults', () => {
     await expectTheDayAsTheOracleSaysIt();
   });
 
+  it("502 (a gateway's failure), also inside $batch, and a page that is not JSON: asked again, nothing lost", async () => {
+    await start('gateway-faults');
+    world.graph.inject({ path: /roleEligibilitySchedules/, status: 502, times: 1 });
+    world.graph.inject({ path: /transitiveMembers/, status: 502, times: 1 }); // an item of a $batch
+    // A gateway's HTML page, with 200 and with 502: read as a page, it would end the list short.
+    world.graph.inject({ path: /roleAssignmentSchedules.*skiptoken/i, kind: 'html', times: 1 });
+    world.graph.inject({ path: /directoryAudits/, kind: 'html', status: 502, times: 1 });
+    const run = await daily();
+    expect(run.code).toBe(0);
+    expect(waitsOn(/roleEligibilitySchedules/)).toEqual([1000]);
+    expect(waitsOn(/transitiveMembers/)).toEqual([1000]);
+    expect(run.stderr).toMatch(
+      /Graph answered 200 with text\/html; charset=utf-8, not JSON on \/roleManagement\/directory\/roleAssignmentSchedules; retrying/,
+    );
+    expect(waitsOn(/directoryAudits/)).toEqual([1000]);
+    await expectTheDayAsTheOracleSaysIt();
+  });
+
+  it('a list page without its value list (also inside $batch) fails the run by name; nothing is final; the next run completes', async () => {
+    await start('no-value');
+    world.graph.inject({ path: /roleEligibilitySchedules.*skiptoken/i, kind: 'noValue', times: 1 });
+    const failed = await daily();
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain(
+      'error: Graph answered /roleManagement/directory/roleEligibilitySchedules with a page that holds no "value" list',
+    );
+    expect(await finalDays(world)).toEqual([]);
+    // Inside a $batch the item is asked again, like a network fault.
+    world.graph.inject({ path: /transitiveMembers/, kind: 'noValue', times: 1 });
+    expect((await daily()).code).toBe(0);
+    expect(waitsOn(/transitiveMembers/)).toEqual([1000]);
+    await expectTheDayAsTheOracleSaysIt();
+  });
+
+  it('HTML pages past the retry budget fail the run, naming what Graph answered', async () => {
+    await start('html-storm');
+    world.graph.inject({ path: /roleAssignmentSchedules/, kind: 'html', times: 7 });
+    const failed = await daily();
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(
+      /error: Graph answered GET \/roleManagement\/directory\/roleAssignmentSchedules 200 with text\/html; charset=utf-8, not JSON \(7 attempts\)/,
+    );
+    expect(await finalDays(world)).toEqual([]);
+  });
+
   it("an audit log that fails stops the run before the day's assignment files are written (the snapshot still being read)", async () => {
     await start('audit-fails-early', { requestTimeoutMs: REQUEST_TIMEOUT_MS });
     // The snapshot is held up (two abandoned attempts) while the audit log fails at once.

@@ -78,7 +78,7 @@ describe('Graph as public captures show it', () => {
     await start(tenant);
     expect((await daily()).code).toBe(0);
     const lists = world.graph.requests.filter((r) =>
-      /roleEligibilitySchedules|roleAssignmentSchedules|roleDefinitions|transitiveMembers|privilegedAccess|directoryAudits/.test(
+      /roleEligibilitySchedules|roleAssignmentSchedules|transitiveMembers|privilegedAccess|directoryAudits/.test(
         r.path,
       ),
     );
@@ -92,6 +92,49 @@ describe('Graph as public captures show it', () => {
     expect(records(await world.csv(world.reports, `${folderOf(DAY)}eligible-assignments.csv`))).toEqual(
       expected.eligible,
     );
+  });
+
+  it('roleDefinitions, which live tenants refuse $top on, is asked without it and read to its last page', async () => {
+    const tenant = tenantOf('role-definitions-paged');
+    // Pages of 5: the 22 role definitions come in 5 pages, the PIM lists (asked $top=999) in one.
+    await start(tenant, { pageSize: 5 });
+    expect((await daily()).code).toBe(0);
+    const definitions = world.graph.requests.filter((r) => r.path.endsWith('/roleDefinitions'));
+    expect(definitions).toHaveLength(Math.ceil(tenant.roleDefinitions.length / 5));
+    for (const r of definitions) expect([r.status, r.query.$top]).toEqual([200, undefined]);
+    const expected = expectedAssignmentRows(world.graph.tenant, { privilegedRoleIds });
+    expect(records(await world.csv(world.reports, `${folderOf(DAY)}eligible-assignments.csv`))).toEqual(
+      expected.eligible,
+    );
+  });
+
+  it("a 400 Request_UnsupportedQuery on a list asked with $top (roleDefinitions' words): asked again without it", async () => {
+    const tenant = tenantOf('top-unsupported', { groups: 12 });
+    await start(tenant);
+    // The two answers live tenants give roleDefinitions for $top (README, "What we know of Graph").
+    world.graph.inject({
+      path: /roleAssignmentSchedules\?.*\$top/,
+      status: 400,
+      body: { error: { code: 'Request_UnsupportedQuery', message: 'Invalid/unsupported query request' } },
+    });
+    world.graph.inject({
+      path: /transitiveMembers\?.*\$top/,
+      status: 400,
+      body: {
+        error: { code: 'Request_UnsupportedQuery', message: 'This resource requires a minimum page size of 20.' },
+      },
+    });
+    const run = await daily();
+    expect(run.code).toBe(0);
+    expect(run.stderr).toMatch(/refused \$top on \/roleManagement\/directory\/roleAssignmentSchedules/);
+    const assignments = world.graph.requests.filter((r) => r.path.endsWith('/roleAssignmentSchedules'));
+    expect(assignments[0].status).toBe(400);
+    expect(assignments.slice(1).every((r) => r.query.$top === undefined && r.status === 200)).toBe(true);
+    const expected = expectedAssignmentRows(world.graph.tenant, { privilegedRoleIds });
+    expect(records(await world.csv(world.reports, `${folderOf(DAY)}eligible-assignments.csv`))).toEqual(
+      expected.eligible,
+    );
+    expect(records(await world.csv(world.reports, `${folderOf(DAY)}active-assignments.csv`))).toEqual(expected.active);
   });
 
   it('a 400 naming $top: the list is asked again without it, and never with it again in the run', async () => {

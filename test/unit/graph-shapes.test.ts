@@ -45,7 +45,27 @@ describe('Graph response shapes (test/fixtures)', () => {
     ).toBeUndefined();
     expect(retentionFloor(new GraphRequestError(error.message, 403, 'Forbidden', ''))).toBeUndefined();
     // Not a page-size refusal: the list must not be repeated without $top for it.
-    expect(refusesPageSize(400, error.message)).toBe(false);
+    expect(refusesPageSize(400, error.message, error.code)).toBe(false);
+  });
+
+  it("roleDefinitions' refusals of $top, as live tenants answer them, are page-size refusals; other 400s are not", () => {
+    expect(refusesPageSize(400, 'This resource requires a minimum page size of 20.', 'Request_UnsupportedQuery')).toBe(
+      true,
+    );
+    expect(refusesPageSize(400, 'Invalid/unsupported query request', 'Request_UnsupportedQuery')).toBe(true);
+    expect(refusesPageSize(400, 'Invalid/unsupported query request')).toBe(true);
+    expect(refusesPageSize(400, 'Invalid filter clause', 'BadRequest')).toBe(false);
+    expect(refusesPageSize(403, 'Invalid/unsupported query request', 'Request_UnsupportedQuery')).toBe(false);
+  });
+
+  it("an agent's identity and its blueprint's principal are service principals (they inherit from it)", () => {
+    for (const type of ['#microsoft.graph.agentIdentity', '#microsoft.graph.agentIdentityBlueprintPrincipal'])
+      expect(
+        principalOf('a1', { id: 'a1', '@odata.type': type, displayName: 'Agent', appId: 'app-1' } as never),
+      ).toEqual({ id: 'a1', type: 'ServicePrincipal', displayName: 'Agent', name: 'app-1' });
+    expect(
+      principalOf('d1', { id: 'd1', '@odata.type': '#microsoft.graph.device', displayName: 'PC' } as never).type,
+    ).toBe('');
   });
 
   it('403 hidden membership, 404 deleted group and the national-cloud 400 are one list unreadable, not a failed run', () => {
