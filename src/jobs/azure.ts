@@ -161,6 +161,10 @@ export async function azureDigestOf(
       ctx.log.warn('Azure was not read whole: today is not kept as the baseline of the next Azure comparison');
     }
     changes = await tracker.result();
+    if (tracker.uncomparedRoutes > 0)
+      ctx.log.info(
+        `Azure: ${tracker.uncomparedRoutes} PIM-for-Groups eligibility route(s) into roles not compared with ${previous!.day}, stored before they were kept; compared from the next day on`,
+      );
   } finally {
     await tracker.close();
   }

@@ -578,7 +578,12 @@ async function storeSnapshotState(
       tapped(abortable(snapshot.schedules.sortedBatches(), signal), (batch) => changeTracker.observe(batch)),
       previous?.day,
     );
-    return await changeTracker.result();
+    const changes = await changeTracker.result();
+    if (changeTracker.uncomparedRoutes > 0)
+      ctx.log.info(
+        `${changeTracker.uncomparedRoutes} PIM-for-Groups eligibility route(s) into roles not compared with ${previous!.day}, whose snapshot was stored before they were kept: none is reported new today; from the next day on they are compared`,
+      );
+    return changes;
   } finally {
     await changeTracker.close();
   }

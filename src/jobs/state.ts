@@ -20,6 +20,7 @@
 import type { Readable } from 'node:stream';
 import type { BlobStore } from '../io/blob';
 import { ASSIGNMENT_TABLE, type AssignmentRow } from '../pim/model';
+import { GROUP_ELIGIBILITY_ROUTES, type PreviousSchedules } from '../pim/changes';
 import { reminderKey, type ReminderRecord } from '../pim/reminders';
 import { valueLineBatches, valueLinesBody, type ValueLinesHeader } from '../util/jsonl';
 import { JSON_CONTENT_TYPE } from './files';
@@ -57,6 +58,9 @@ export const SCHEDULES: ValueLinesHeader = {
   format: 'pim-reporter-schedules',
   version: 2,
   keys: ASSIGNMENT_TABLE.keys,
+  // PIM-for-Groups eligibilities' routes into roles (groupEligibilityRoute in src/pim/model.ts):
+  // a file written before them is no baseline for them, or every one would be new on the day after.
+  holds: [GROUP_ELIGIBILITY_ROUTES],
 };
 
 export interface OutboxEntry {
@@ -142,7 +146,7 @@ export class StateStore {
   async previousSnapshotBatches(
     day: string,
     isFinal: (day: string) => Promise<boolean>,
-  ): Promise<{ day: string; schedules: AsyncIterable<AssignmentRow[]> } | undefined> {
+  ): Promise<(Omit<PreviousSchedules, 'schedules'> & { schedules: AsyncIterable<AssignmentRow[]> }) | undefined> {
     const byDay = await this.storedSnapshots();
     for (const latest of [...byDay.keys()]
       .filter((d) => d < day)
@@ -151,12 +155,15 @@ export class StateStore {
       if (!(await isFinal(latest))) continue;
       const name = byDay.get(latest)!;
       const stream = await this.store.readStream(this.container, name);
+      let holds: readonly string[] = [];
       return stream
         ? {
             day: latest,
-            schedules: closedOnReturn(valueLineBatches<AssignmentRow>(stream, SCHEDULES, name), () =>
-              (stream as Readable).destroy(),
+            schedules: closedOnReturn(
+              valueLineBatches<AssignmentRow>(stream, SCHEDULES, name, undefined, (h) => (holds = h)),
+              () => (stream as Readable).destroy(),
             ),
+            holds: () => holds,
           }
         : undefined;
     }

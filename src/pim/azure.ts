@@ -33,7 +33,7 @@ import {
   type ScopeNamer,
 } from './model';
 import { azureScopeType, MG_PATH, normaliseArmPath, roleGuid } from './arm-paths';
-import { GroupExpander, type IncompleteList } from './snapshot';
+import { GroupExpander, type IncompleteList, type MemberRows } from './snapshot';
 import { azureActivationOf, type ArmScheduleRequest, type AzureActivationRow } from './azure-activations';
 
 export { azureScopeType, normaliseArmPath, roleGuid, type AzureScopeType } from './arm-paths';
@@ -394,7 +394,7 @@ export async function takeAzureSnapshot(
     counts.scopes = scopes.length;
     log.info(`Azure: reading ${scopes.length} scope(s)`);
 
-    const groups = new GroupExpander(graph, { eligible, active }, log);
+    const groups = new GroupExpander(graph, { eligible, active, schedules }, log);
     const seen = new Set<string>();
     const derived: AssignmentRow[] = [];
     const within = withinScopes(scopes);
@@ -435,7 +435,7 @@ export async function takeAzureSnapshot(
         )) {
           if (groups.failed) return;
           const rows: AssignmentRow[] = [];
-          const members = { eligible: [] as AssignmentRow[], active: [] as AssignmentRow[] };
+          const members: MemberRows = { eligible: [], active: [], routes: [] };
           for (const schedule of page) {
             const key = `${state}:${normaliseArmPath(schedule.id)}`;
             if (seen.has(key)) continue;
@@ -463,6 +463,7 @@ export async function takeAzureSnapshot(
             schedules.addAll(rows),
             eligible.addAll(members.eligible),
             active.addAll(members.active),
+            schedules.addAll(members.routes),
           ]);
         }
       } catch (error) {

@@ -4,7 +4,7 @@
  * findings. Activated (just-in-time) schedules are activations, not assignments: excluded here.
  */
 import { GLOBAL_ADMINISTRATOR_ROLE_ID } from './roles';
-import { compareSchedules, sameEnum, type AssignmentRow } from './model';
+import { compareSchedules, isGroupEligibilityRoute, sameEnum, type AssignmentRow } from './model';
 import { batchesOf } from '../util/streams';
 
 /** Rows kept (and shown) per list in the email; counts stay exact, the CSVs have every row. */
@@ -65,10 +65,19 @@ export async function assignmentChanges(
   return tracker.result();
 }
 
+/** What a stored snapshot that compares PIM-for-Groups eligibilities' routes names in its `holds`. */
+export const GROUP_ELIGIBILITY_ROUTES = 'pimForGroupsEligibilityRoutes';
+
 /** The previous day's stored snapshot: its day, and its schedules in the same order as today's, in batches. */
 export interface PreviousSchedules {
   day: string;
   schedules: AsyncIterable<readonly AssignmentRow[]>;
+  /**
+   * What the snapshot's file holds beyond its rows' keys, known once its first batch is read (none
+   * before). A snapshot whose file does not hold GROUP_ELIGIBILITY_ROUTES was written before they
+   * were kept: today's routes are not new against it (they count as expiring and permanent still).
+   */
+  holds?: () => readonly string[];
 }
 
 /**
@@ -85,6 +94,10 @@ export class AssignmentChangeTracker {
   private oldBatch: readonly AssignmentRow[] = [];
   private oldAt = 0;
   private oldDone: boolean;
+  /** Known once the previous snapshot's first batch is read: whether it has the routes to compare with. */
+  private routesCompared?: boolean;
+  /** Today's routes not compared, for want of them in the previous snapshot. */
+  uncomparedRoutes = 0;
 
   constructor(
     private readonly previous: PreviousSchedules | undefined,
@@ -133,11 +146,13 @@ export class AssignmentChangeTracker {
       // The previous row at hand without an await; one only when its batch is used up.
       let old = this.peekOld() ?? (this.oldDone ? undefined : await this.old());
       while (old && compareSchedules(old, row) < 0) {
-        if (!isActivated(old)) push(result.removed, old);
+        if (this.wasAssignment(old)) push(result.removed, old);
         this.oldAt++;
         old = this.peekOld() ?? (this.oldDone ? undefined : await this.old());
       }
-      if (this.previous) {
+      if (this.previous && isGroupEligibilityRoute(row) && !this.comparesRoutes()) {
+        this.uncomparedRoutes++;
+      } else if (this.previous) {
         if (old && compareSchedules(old, row) === 0) this.oldAt++;
         else push(result.added, row);
       } else if (row.created && Date.parse(row.created) >= now - DAY_MS) {
@@ -165,6 +180,16 @@ export class AssignmentChangeTracker {
     }
   }
 
+  /** A previous row that counts as removed once gone: not an activation, nor a route it cannot compare. */
+  private wasAssignment(old: AssignmentRow): boolean {
+    return !isActivated(old) && (this.comparesRoutes() || !isGroupEligibilityRoute(old));
+  }
+
+  private comparesRoutes(): boolean {
+    this.routesCompared ??= (this.previous?.holds?.() ?? [GROUP_ELIGIBILITY_ROUTES]).includes(GROUP_ELIGIBILITY_ROUTES);
+    return this.routesCompared;
+  }
+
   /** Stops reading the previous snapshot (closing its download) when the diff ends early; harmless once read to the end. */
   async close(): Promise<void> {
     this.oldDone = true;
@@ -175,7 +200,7 @@ export class AssignmentChangeTracker {
   async result(): Promise<AssignmentChanges> {
     const result = this.changes;
     for (let old = await this.old(); old; this.oldAt++, old = await this.old()) {
-      if (!isActivated(old)) push(result.removed, old);
+      if (this.wasAssignment(old)) push(result.removed, old);
     }
     sortExpiring(result.expiring.items).splice(LIST_LIMIT);
     return result;

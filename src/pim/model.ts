@@ -308,6 +308,7 @@ export interface GroupEligibilitySchedule {
   id: string;
   groupId: string;
   principalId: string;
+  createdDateTime?: string | null;
   accessId?: string | null;
   memberType?: string | null;
   scheduleInfo?: ScheduleInfo | null;
@@ -489,6 +490,28 @@ export function memberRow(groupRow: AssignmentRow, member: Principal): Assignmen
     viaGroup: groupRow.principalDisplayName,
     viaGroupId: groupRow.principalId,
   };
+}
+
+/**
+ * The digest's schedule for a PIM-for-Groups eligibility into a group that holds the role (not a
+ * row of the CSVs, which keep the group's schedule): a route into the role of its own, created,
+ * ending and removed on its own, which the group's schedule alone would never show as new. Its id
+ * joins the eligibility's and the group's schedule's, one per role the group holds, the same every
+ * day (`isGroupEligibilityRoute`).
+ */
+export function groupEligibilityRoute(groupRow: AssignmentRow, eligibility: GroupEligibilitySchedule): AssignmentRow {
+  return {
+    ...groupEligibleRow(groupRow, eligibility),
+    scheduleId: `${eligibility.id}${ROUTE_JOIN}${groupRow.scheduleId}`,
+    created: isoTime(eligibility.createdDateTime),
+  };
+}
+
+/** Graph's schedule ids are GUIDs, or GUIDs and words joined by `_` (test/fixtures/pimGroups-eligibilitySchedules-list.json): never a space. */
+const ROUTE_JOIN = ' via ';
+
+export function isGroupEligibilityRoute(row: AssignmentRow): boolean {
+  return row.scheduleId.includes(ROUTE_JOIN);
 }
 
 /**

@@ -19,6 +19,7 @@ import {
   compareSchedules,
   directRow,
   groupEligibleRow,
+  groupEligibilityRoute,
   memberRow,
   principalOf,
   sameEnum,
@@ -146,7 +147,7 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
     const roleNamesReady = awaitedLater(options.roleNames ?? readRoleNames(graph));
 
     // Groups that hold roles are expanded while the schedules are still being paged.
-    const groups = new GroupExpander(graph, { eligible, active }, log, options.observe);
+    const groups = new GroupExpander(graph, { eligible, active, schedules }, log, options.observe);
     const scopeIds = new Set<string>();
     const problems = { deletedPrincipals: 0, unknownRoles: new Set<string>() };
     /** Schedules Graph derived from a group (memberType not Direct): kept unless the expansion gives the same row. */
@@ -169,7 +170,7 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
         // The other list or a group expansion failed: the snapshot fails, stop here.
         if (stopped || groups.failed) break;
         const rows: AssignmentRow[] = [];
-        const members = { eligible: [] as AssignmentRow[], active: [] as AssignmentRow[] };
+        const members: MemberRows = { eligible: [], active: [], routes: [] };
         for (const schedule of page.value) {
           const roleKey = (schedule.roleDefinitionId ?? '').toLowerCase();
           const roleName = roleNames.get(roleKey);
@@ -205,6 +206,7 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
           schedules.addAll(rows),
           eligible.addAll(members.eligible),
           active.addAll(members.active),
+          schedules.addAll(members.routes),
         ]);
         if (count - logged >= PROGRESS_EVERY) {
           logged = count;
@@ -339,7 +341,13 @@ function scopeNamer(scopeNames: ReadonlyMap<string, string>): ScopeNamer {
   };
 }
 
-type Sinks = { eligible: ExternalSorter<AssignmentRow>; active: ExternalSorter<AssignmentRow> };
+type Sinks = {
+  eligible: ExternalSorter<AssignmentRow>;
+  active: ExternalSorter<AssignmentRow>;
+  /** The digest's schedules: a PIM-for-Groups eligibility's route into each role its group holds. */
+  schedules: ExternalSorter<AssignmentRow>;
+};
+export type MemberRows = { eligible: AssignmentRow[]; active: AssignmentRow[]; routes: AssignmentRow[] };
 
 /**
  * Each group that holds a role, expanded once however many roles it holds: its transitive members
@@ -374,11 +382,15 @@ export class GroupExpander {
     this.expansion = awaitedLater(this.expand());
   }
 
-  /** A PIM-for-Groups eligible row, shown to the observer with the member Graph expanded. */
-  private eligibleRow(row: AssignmentRow, eligibility: GroupEligibilitySchedule): AssignmentRow {
+  /**
+   * A PIM-for-Groups eligible row, shown to the observer with the member Graph expanded, and its
+   * route for the digest (none through a group's activation, which is an activation, not an assignment).
+   */
+  private eligibleRow(row: AssignmentRow, eligibility: GroupEligibilitySchedule, out: MemberRows): void {
     const eligible = groupEligibleRow(row, eligibility);
     this.observe?.(eligible, eligibility.principal, 'groupEligibility');
-    return eligible;
+    out.eligible.push(eligible);
+    if (!sameEnum(row.assignmentType, 'Activated')) out.routes.push(groupEligibilityRoute(row, eligibility));
   }
 
   get size(): number {
@@ -390,7 +402,7 @@ export class GroupExpander {
   }
 
   /** A row of a group: its member rows (for members listed so far) go to `out`, the rest follow when listed. */
-  add(row: AssignmentRow, out: { eligible: AssignmentRow[]; active: AssignmentRow[] }): void {
+  add(row: AssignmentRow, out: MemberRows): void {
     const groupId = row.principalId;
     let held = this.rows.get(groupId);
     if (!held) {
@@ -416,7 +428,7 @@ export class GroupExpander {
     held.push(row);
     for (const member of this.members.get(groupId)!)
       (row.state === 'Eligible' ? out.eligible : out.active).push(memberRow(row, member));
-    for (const eligibility of this.eligibleMembers.get(groupId)!) out.eligible.push(this.eligibleRow(row, eligibility));
+    for (const eligibility of this.eligibleMembers.get(groupId)!) this.eligibleRow(row, eligibility, out);
   }
 
   /** Every group seen so far expanded; rejects with the first failure. */
@@ -519,14 +531,13 @@ export class GroupExpander {
   private async onPage(key: string, items: Array<DirectoryObject & GroupEligibilitySchedule>): Promise<void> {
     const [kind, groupId] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
     const rows = this.rows.get(groupId)!;
-    const eligibleRows: AssignmentRow[] = [];
-    const activeRows: AssignmentRow[] = [];
+    const out: MemberRows = { eligible: [], active: [], routes: [] };
     if (kind === 'members') {
       const known = this.members.get(groupId)!;
       for (const object of items) {
         const member = principalOf(object.id, object);
         known.push(member);
-        for (const row of rows) (row.state === 'Eligible' ? eligibleRows : activeRows).push(memberRow(row, member));
+        for (const row of rows) (row.state === 'Eligible' ? out.eligible : out.active).push(memberRow(row, member));
       }
     } else {
       const known = this.eligibleMembers.get(groupId)!;
@@ -534,10 +545,14 @@ export class GroupExpander {
         // Owners can manage the group, but only eligible *members* can activate into its roles.
         if (!sameEnum(eligibility.accessId, 'member')) continue;
         known.push(eligibility);
-        for (const row of rows) eligibleRows.push(this.eligibleRow(row, eligibility));
+        for (const row of rows) this.eligibleRow(row, eligibility, out);
       }
     }
-    await Promise.all([this.sinks.eligible.addAll(eligibleRows), this.sinks.active.addAll(activeRows)]);
+    await Promise.all([
+      this.sinks.eligible.addAll(out.eligible),
+      this.sinks.active.addAll(out.active),
+      this.sinks.schedules.addAll(out.routes),
+    ]);
   }
 }
 

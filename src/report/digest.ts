@@ -5,6 +5,7 @@
  */
 import { LIST_LIMIT, type AssignmentChanges, type Counted, type ExpiringAssignment } from '../pim/changes';
 import type { ActivationRow, AssignmentRow, HarvestGap, ScopeNamer, UnusedEligibilityRow } from '../pim/model';
+import { isGroupEligibilityRoute } from '../pim/model';
 import type { RoleSettingChange, RoleSettingsFinding, RoleSettingsReport } from '../pim/roleSettings';
 import { csvTime } from '../util/table';
 import type { ReminderSummary } from '../pim/reminders';
@@ -70,7 +71,11 @@ export function plainText(value: string): string {
 const who = (r: { principalDisplayName: string; principalName: string; principalId: string }) =>
   r.principalDisplayName || r.principalName || r.principalId || '(unknown)';
 const kind = (r: AssignmentRow) =>
-  r.state === 'Eligible' ? 'Eligible' : `Active${r.assignmentType ? ` (${r.assignmentType})` : ''}`;
+  isGroupEligibilityRoute(r)
+    ? `Eligible through ${r.viaGroup || r.viaGroupId} (PIM for Groups)`
+    : r.state === 'Eligible'
+      ? 'Eligible'
+      : `Active${r.assignmentType ? ` (${r.assignmentType})` : ''}`;
 const ends = (r: AssignmentRow) => (r.end ? csvTime(r.end) : 'never');
 
 /** What was activated: the role, or the group and the roles it grants. */

@@ -100,6 +100,11 @@ export interface ValueLinesHeader {
   format: string;
   version: number;
   keys: readonly string[];
+  /**
+   * What the file's rows include beyond an earlier writer's, named: a reader tells an older file
+   * (which names none) from one that had nothing of the kind. Readers that do not know the field ignore it.
+   */
+  holds?: readonly string[];
 }
 
 /**
@@ -111,7 +116,9 @@ export function valueLinesBody<T extends object>(header: ValueLinesHeader, batch
   const keys = header.keys;
   return jsonLinesBody(
     (async function* () {
-      yield [{ format: header.format, version: header.version, keys }];
+      yield [
+        { format: header.format, version: header.version, keys, ...(header.holds ? { holds: header.holds } : {}) },
+      ];
       for await (const batch of batches) {
         const lines: unknown[][] = new Array(batch.length);
         for (let r = 0; r < batch.length; r++) {
@@ -131,13 +138,15 @@ export function valueLinesBody<T extends object>(header: ValueLinesHeader, batch
  * own keys (a key the file lacks is absent from its objects, as it would be from keyed JSON); a
  * file without one is read as keyed JSON lines, as files were written before value lines.
  * `version` is the one version of `format` this reader knows; another is refused, not guessed at.
- * `source` names the file in errors.
+ * `source` names the file in errors. `onHeader` is told the header's `holds` (none for keyed JSON
+ * lines) before the first batch.
  */
 export async function* valueLineBatches<T>(
   stream: NodeJS.ReadableStream,
   expected: { format: string; version: number },
   source: string,
   size = 1_000,
+  onHeader?: (holds: readonly string[]) => void,
 ): AsyncGenerator<T[]> {
   /** undefined until the first line is read; null for keyed JSON lines. */
   let keys: readonly string[] | null | undefined;
@@ -147,6 +156,8 @@ export async function* valueLineBatches<T>(
     let from = 0;
     if (keys === undefined) {
       keys = headerKeys(lines[0], expected, source);
+      const holds = keys ? (lines[0] as ValueLinesHeader).holds : undefined;
+      onHeader?.(Array.isArray(holds) ? holds.filter((h): h is string => typeof h === 'string') : []);
       if (keys) {
         from = 1;
         shape = Object.fromEntries(keys.map((k) => [k, undefined]));

@@ -243,6 +243,91 @@ describe('the daily digest', () => {
     expect(world.email.sent).toHaveLength(2);
   });
 
+  it('a PIM-for-Groups eligibility into a group that holds a role is new, then removed, as a route of its own; against a snapshot stored before routes, not new', async () => {
+    const now = at('2026-11-24T06:00:00Z');
+    const tenant = generateTenant({ seed: 'group-routes', now, users: 60, groups: 6, eligible: 90, active: 40 });
+    world = await startWorld(tenant, { email: 'none' });
+    expect((await runDay(now)).code).toBe(0);
+
+    // The group with most roles of its own (not activated), and a user not yet eligible for it.
+    const held = (groupId: string) =>
+      [...tenant.eligibilitySchedules, ...tenant.assignmentSchedules].filter(
+        (x) => x.principalId === groupId && x.memberType === 'Direct' && x.assignmentType !== 'Activated',
+      ).length;
+    const group = [...tenant.groups].sort((a, b) => held(b.id) - held(a.id))[0];
+    expect(held(group.id)).toBeGreaterThan(0);
+    const routeTo = (userId: string, id: string) => ({
+      id: `${group.id}_member_${id}`,
+      groupId: group.id,
+      principalId: userId,
+      accessId: 'member' as const,
+      memberType: 'direct' as const,
+      status: 'Provisioned',
+      createdDateTime: new Date(now.getTime() + 3600000).toISOString(),
+      createdUsing: null,
+      modifiedDateTime: null,
+      scheduleInfo: {
+        startDateTime: new Date(now.getTime() + 3600000).toISOString(),
+        recurrence: null,
+        expiration: { type: 'noExpiration' as const, endDateTime: null, duration: null },
+      },
+    });
+    const outsiders = tenant.users.filter(
+      (u) => !tenant.groupEligibilitySchedules.some((g) => g.groupId === group.id && g.principalId === u.id),
+    );
+    const [diego, emma] = [outsiders[0], outsiders[1]];
+    diego.displayName = 'Routed Diego';
+    emma.displayName = 'Routed Emma';
+
+    // Day 2: Diego made a permanent eligible member of the group.
+    const next = new Date(now.getTime() + DAY);
+    tenant.groupEligibilitySchedules.push(routeTo(diego.id, 'diego'));
+    world.graph.setTenant(tenant);
+    expect((await runDay(next)).code).toBe(0);
+    const day2 = JSON.parse((await world.read(world.reports, `${dayPath(next)}manifest.json`))!);
+    expect(day2.digest).toMatchObject({ new: held(group.id), removed: 0 });
+    const text2 = (await world.read(world.reports, `${dayPath(next)}digest.txt`))!;
+    const newSection = text2.slice(text2.indexOf('New assignments'), text2.indexOf('Removed assignments'));
+    expect(newSection).toContain(`Routed Diego | `);
+    expect(newSection).toContain(`Eligible through ${group.displayName} (PIM for Groups)`);
+
+    // Day 3: Diego's eligibility gone again.
+    const third = new Date(next.getTime() + DAY);
+    tenant.groupEligibilitySchedules = tenant.groupEligibilitySchedules.filter(
+      (g) => g.principalId !== diego.id || g.groupId !== group.id,
+    );
+    world.graph.setTenant(tenant);
+    expect((await runDay(third)).code).toBe(0);
+    const day3 = JSON.parse((await world.read(world.reports, `${dayPath(third)}manifest.json`))!);
+    expect(day3.digest).toMatchObject({ new: 0, removed: held(group.id) });
+    const text3 = (await world.read(world.reports, `${dayPath(third)}digest.txt`))!;
+    expect(text3.slice(text3.indexOf('Removed assignments'))).toContain('Routed Diego | ');
+
+    // Day 4 against day 3's snapshot as a build before the routes stored it (no `holds` in its header,
+    // no routes among its rows): Emma's new route is not reported, nor are the old routes removed.
+    const name = `state/schedules/${third.toISOString().slice(0, 10)}.jsonl`;
+    const [first, ...lines] = (await world.read(world.reports, name))!.split('\n').filter((l) => l !== '');
+    const header = JSON.parse(first) as { keys: string[]; holds?: string[] };
+    expect(header.holds).toEqual(['pimForGroupsEligibilityRoutes']);
+    const id = header.keys.indexOf('scheduleId');
+    const older = [
+      JSON.stringify({ ...header, holds: undefined }),
+      ...lines.filter((l) => !(JSON.parse(l) as string[])[id].includes(' via ')),
+    ].join('\n');
+    await world.blobs
+      .getContainerClient(world.reports)
+      .getBlockBlobClient(name)
+      .upload(older, Buffer.byteLength(older));
+    const fourth = new Date(third.getTime() + DAY);
+    tenant.groupEligibilitySchedules.push(routeTo(emma.id, 'emma'));
+    world.graph.setTenant(tenant);
+    const run4 = await runDay(fourth);
+    expect(run4.code).toBe(0);
+    expect(run4.stderr).toMatch(/PIM-for-Groups eligibility route\(s\) into roles not compared with 2026-11-26/);
+    const day4 = JSON.parse((await world.read(world.reports, `${dayPath(fourth)}manifest.json`))!);
+    expect(day4.digest).toMatchObject({ new: 0, removed: 0 });
+  });
+
   it('compares with a snapshot stored as keyed JSON lines (before the value lines), and stores the next in value lines', async () => {
     const now = at('2026-11-24T06:00:00Z');
     const tenant = generateTenant({ seed: 'old-snapshot', now, users: 40, groups: 4, eligible: 60, active: 30 });
@@ -419,17 +504,33 @@ function expectedCounts(tenant: SimTenant, now: Date): { new: number; expiring: 
     (s) =>
       (s.memberType ?? 'Direct').toLowerCase() === 'direct' && (s.assignmentType ?? '').toLowerCase() !== 'activated',
   );
-  for (const s of schedules) {
-    if (s.createdDateTime && Date.parse(s.createdDateTime) >= now.getTime() - DAY) added++;
-    const exp = s.scheduleInfo.expiration;
-    const start = s.scheduleInfo.startDateTime ? Date.parse(s.scheduleInfo.startDateTime) : NaN;
-    let end: number | undefined;
-    if (exp.type === 'afterDateTime' && exp.endDateTime) end = Date.parse(exp.endDateTime);
-    else if (exp.type === 'afterDuration' && exp.duration) end = start + durationMs(exp.duration);
+  const count = (created: string | null, end: number | undefined) => {
+    if (created && Date.parse(created) >= now.getTime() - DAY) added++;
     if (end === undefined) permanent++;
     else if (end >= now.getTime() && end <= horizon) expiring++;
+  };
+  const groupIds = new Set(tenant.groups.map((g) => g.id.toLowerCase()));
+  for (const s of schedules) {
+    const end = endOf(s.scheduleInfo);
+    count(s.createdDateTime, end);
+    if (!groupIds.has(s.principalId.toLowerCase())) continue;
+    // Each PIM-for-Groups eligible member's route into the role the group holds: its own schedule,
+    // created when the eligibility was, ending with whichever of the two ends first.
+    for (const g of tenant.groupEligibilitySchedules) {
+      if (g.groupId.toLowerCase() !== s.principalId.toLowerCase() || g.accessId !== 'member') continue;
+      const own = endOf(g.scheduleInfo);
+      count(g.createdDateTime, end === undefined ? own : own === undefined ? end : Math.min(end, own));
+    }
   }
   return { new: added, expiring, permanent };
+}
+
+function endOf(info: SimTenant['eligibilitySchedules'][number]['scheduleInfo']): number | undefined {
+  const exp = info.expiration;
+  const start = info.startDateTime ? Date.parse(info.startDateTime) : NaN;
+  if (exp.type === 'afterDateTime' && exp.endDateTime) return Date.parse(exp.endDateTime);
+  if (exp.type === 'afterDuration' && exp.duration) return start + durationMs(exp.duration);
+  return undefined;
 }
 
 function durationMs(d: string): number {
