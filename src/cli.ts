@@ -26,9 +26,10 @@ Commands:
   monthly  [--month YYYY-MM] [--now <ISO time>]
            the compliance pack of a month (default: every complete month not yet archived)
   export   --dataset <eligible|active|activations|role-settings|unused|azure-eligible|azure-active|azure-activations> [--from YYYY-MM-DD] [--to YYYY-MM-DD]
-           [--format csv|json] [--out <file>|-] [--save]
-           one dataset to a file or stdout (activations: default the last 30 days)
-  verify   --month YYYY-MM
+           [--format csv|json] [--out <file>|-] [--save] [--now <ISO time>]
+           one dataset to a file or stdout; --from/--to only for activations and azure-activations
+           (default the last 30 days), the others are read as of now
+  verify   --month YYYY-MM [--now <ISO time>]
            recompute each archived file's SHA-256 against the month's manifest
 Settings come from the environment (see README). Exit status 0 on success.`;
 
