@@ -16,7 +16,7 @@ import { streamLog } from './log';
 import { createServices, type Timing } from './services';
 import { describeSettings, loadSettings, SettingsError } from './settings';
 import { limitHeapGrowth } from './util/heap';
-import { utcMoment } from './util/time';
+import { noSuchMoment } from './util/time';
 
 const USAGE = `Usage: pim-reporter <command> [options]
 
@@ -26,9 +26,10 @@ Commands:
   monthly  [--month YYYY-MM] [--now <ISO time>]
            the compliance pack of a month (default: every complete month not yet archived)
   export   --dataset <eligible|active|activations|role-settings|unused|azure-eligible|azure-active|azure-activations> [--from YYYY-MM-DD] [--to YYYY-MM-DD]
-           [--format csv|json] [--out <file>|-] [--save]
-           one dataset to a file or stdout (activations: default the last 30 days)
-  verify   --month YYYY-MM
+           [--format csv|json] [--out <file>|-] [--save] [--now <ISO time>]
+           one dataset to a file or stdout; --from/--to only for activations and azure-activations
+           (default the last 30 days), the others are read as of now
+  verify   --month YYYY-MM [--now <ISO time>]
            recompute each archived file's SHA-256 against the month's manifest
 Settings come from the environment (see README). Exit status 0 on success.`;
 
@@ -54,10 +55,14 @@ function parseNow(value: string | undefined): Date {
   if (value === undefined) return new Date();
   // A time without Z or an offset would be read as the machine's local time: refuse the ambiguity.
   const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.exec(value);
+  if (!m) throw new UsageError(`--now must be an ISO time with a zone, such as 2026-11-24T06:00:00Z, got "${value}"`);
   // Date.parse rolls a day or hour that does not exist over to another: a backfill would write, and
   // make final, a day nobody asked for.
-  const [year, month, day, hour, minute, second] = (m?.slice(1, 7) ?? []).map((v) => Number(v ?? 0));
-  const ms = m && utcMoment(year, month, day, hour, minute, second) ? Date.parse(value) : NaN;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map((v) => Number(v ?? 0));
+  const problem = noSuchMoment(year, month, day, hour, minute, second);
+  if (problem) throw new UsageError(`--now is "${value}", but ${problem}`);
+  const ms = Date.parse(value);
+  // An offset beyond the clock's (+25:00) is no zone at all.
   if (Number.isNaN(ms))
     throw new UsageError(`--now must be an ISO time with a zone, such as 2026-11-24T06:00:00Z, got "${value}"`);
   return new Date(ms);
@@ -162,12 +167,20 @@ function parseCommand(command: string, args: string[]): { values: OptionValues }
   } as const;
   const spec = options[command as keyof typeof options];
   if (!spec) throw new UsageError(`unknown command "${command}"`);
+  let parsed;
   try {
-    const { values } = parseArgs({ args, options: spec, strict: true, allowPositionals: false });
-    return { values: values as OptionValues };
+    parsed = parseArgs({ args, options: spec, strict: true, allowPositionals: false, tokens: true });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+  // parseArgs keeps the last of a repeated option: `--now A --now B` would run, write and email B.
+  const seen = new Set<string>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option') continue;
+    if (seen.has(token.name)) throw new UsageError(`--${token.name} is given more than once`);
+    seen.add(token.name);
+  }
+  return { values: parsed.values as OptionValues };
 }
 
 if (require.main === module) {

@@ -3,7 +3,8 @@
  * file, stdout, an HTTP response). Knows nothing of HTTP: parameters arrive as plain strings and a
  * bad one is an ExportParameterError naming it, raised before anything is called or written.
  *
- * `eligible`, `active` and `role-settings` are read live from Graph. `activations` for a period: what Graph still
+ * `eligible`, `active`, `role-settings` and `unused` are read live from Graph (and `azure-eligible`, `azure-active`
+ * from ARM): `from` and `to` are refused for them. `activations` for a period: what Graph still
  * holds (30 days) comes from Graph, older days from the app's own harvest and the monthly archive,
  * merged by audit id; a period nothing covers is reported, never papered over.
  */
@@ -28,7 +29,7 @@ import {
 import { jsonArrayStream } from '../report/json';
 import { ExternalSorter } from '../util/sorter';
 import { map } from '../util/streams';
-import { utcMoment } from '../util/time';
+import { noSuchMoment } from '../util/time';
 import type { JobContext } from './context';
 import { CSV_CONTENT_TYPE, JSON_CONTENT_TYPE, utcDay } from './files';
 import {
@@ -67,11 +68,14 @@ export class ExportParameterError extends Error {
   }
 }
 
+/** The datasets of a period (`from`..`to`); every other one is read as of now. */
+const PERIOD_DATASETS: readonly Dataset[] = ['activations', 'azure-activations'];
+
 function parseDay(parameter: string, value: string): string {
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
-  if (!m || !utcMoment(Number(m[1]), Number(m[2]), Number(m[3]))) {
-    throw new ExportParameterError(parameter, `must be a date written YYYY-MM-DD, got "${value}"`);
-  }
+  if (!m) throw new ExportParameterError(parameter, `must be a date written YYYY-MM-DD, got "${value}"`);
+  const problem = noSuchMoment(Number(m[1]), Number(m[2]), Number(m[3]));
+  if (problem) throw new ExportParameterError(parameter, `is "${value}", but ${problem}`);
   return value;
 }
 
@@ -82,6 +86,14 @@ export function parseExportRequest(params: Record<string, string | undefined>, n
   if (!(DATASETS as readonly string[]).includes(dataset)) {
     throw new ExportParameterError('dataset', `must be one of ${DATASETS.join(', ')}, got "${dataset}"`);
   }
+  // A period asked of a dataset that has none would be ignored, and the rows taken for that period's.
+  if (!PERIOD_DATASETS.includes(dataset as Dataset))
+    for (const parameter of ['from', 'to'])
+      if (params[parameter] !== undefined)
+        throw new ExportParameterError(
+          parameter,
+          `does not apply to ${dataset}, which is read as of now; a period applies to ${PERIOD_DATASETS.join(' and ')} only`,
+        );
   const format = params.format ?? 'csv';
   if (format !== 'csv' && format !== 'json')
     throw new ExportParameterError('format', `must be csv or json, got "${format}"`);

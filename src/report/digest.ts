@@ -189,10 +189,12 @@ const arrow = (before: string, after: string) => `${before || '(blank)'} → ${a
 function roleSettingsSections(report: RoleSettingsReport | undefined): { html: string; text: string }[] {
   if (!report) return [];
   const all = (items: RoleSettingsFinding[]) => ({ count: items.length, items: items.slice(0, LIST_LIMIT) });
+  // The settings findings name their policy's role; MS.AAD.7.5 lines are assignments made outside PIM, not settings.
+  const withFindings = new Set(report.findings.filter((f) => f.policy !== 'MS.AAD.7.5').map((f) => f.role)).size;
   const sections = [
     section({
       title: 'Role settings',
-      intro: `Findings in the PIM settings of ${report.roles} role(s) and group(s) (CISA MS.AAD.7.5 to 7.9; an alert counts only with an additional recipient). Every setting is in role-settings.csv.`,
+      intro: `${report.roles} PIM ${report.roles === 1 ? 'policy' : 'policies'} of roles and groups read; findings in the settings of ${withFindings} of them (CISA MS.AAD.7.6 to 7.9, and activation without MFA; an alert counts only with an additional recipient). MS.AAD.7.5 lines are active assignments made outside PIM. Every setting is in role-settings.csv.`,
       columns: ['Policy', 'Role', 'Finding'],
       cells: (f: RoleSettingsFinding) => [f.policy, f.role, f.text],
       list: all(report.findings),

@@ -189,6 +189,51 @@ describe('the HTTP export', () => {
     expect(await world.list(world.reports)).toEqual(blobsBefore);
   });
 
+  it.each([
+    [
+      '?dataset=activations&from=2026-02-30',
+      'from',
+      'from is "2026-02-30", but 2026-02-30 is not a day of the calendar',
+    ],
+    ['?dataset=activations&to=2026-11-31', 'to', 'to is "2026-11-31", but 2026-11-31 is not a day of the calendar'],
+    ['?dataset=activations&from=2026-2-3', 'from', 'from must be a date written YYYY-MM-DD, got "2026-2-3"'],
+  ])('answers 400 saying why the date of %s is refused', async (query, parameter, message) => {
+    const response = await call(query, 'inv-date');
+    expect({ status: response.status, body: response.jsonBody }).toEqual({
+      status: 400,
+      body: { error: { code: 'BadParameter', parameter, message }, invocationId: 'inv-date' },
+    });
+  });
+
+  it.each([
+    ['eligible', 'from'],
+    ['active', 'to'],
+    ['unused', 'from'],
+    ['role-settings', 'to'],
+    ['azure-eligible', 'from'],
+    ['azure-active', 'to'],
+  ])(
+    'answers 400 BadParameter to %s with %s: a dataset read as of now has no period, nothing is read or written',
+    async (dataset, parameter) => {
+      const requestsBefore = world.graph.requests.length;
+      const blobsBefore = await world.list(world.reports);
+      const response = await call(`?dataset=${dataset}&${parameter}=2026-11-01&save=true`, 'inv-live');
+      expect({ status: response.status, body: response.jsonBody }).toEqual({
+        status: 400,
+        body: {
+          error: {
+            code: 'BadParameter',
+            parameter,
+            message: `${parameter} does not apply to ${dataset}, which is read as of now; a period applies to activations and azure-activations only`,
+          },
+          invocationId: 'inv-live',
+        },
+      });
+      expect(world.graph.requests.length).toBe(requestsBefore);
+      expect(await world.list(world.reports)).toEqual(blobsBefore);
+    },
+  );
+
   it("answers 502 with Graph's code on a Graph failure, never a stack trace", async () => {
     world.graph.inject({
       path: /roleEligibilitySchedules/,

@@ -72,30 +72,93 @@ describe('a clock behind the watermark', () => {
 
 describe('a --now that names no moment of the calendar', () => {
   let world: World;
+  beforeAll(async () => {
+    world = await startWorld(
+      generateTenant({ seed: 'clock-typo', now: new Date(at(DAY)), users: 5, groups: 1, eligible: 3, active: 2 }),
+      { now: () => new Date(at(DAY)) },
+    );
+  });
   afterAll(async () => {
     await world?.stop();
   });
 
   it('a backfill of a day that does not exist (29 February of a common year, 31 November, 24:00) stops with usage, writing and reading nothing', async () => {
-    world = await startWorld(
-      generateTenant({ seed: 'clock-typo', now: new Date(at(DAY)), users: 5, groups: 1, eligible: 3, active: 2 }),
-      { now: () => new Date(at(DAY)) },
-    );
     // Date.parse rolls these over to another day (2025-03-01, 2026-12-01, 2026-11-21): a typo in a
     // backfill would write and make final the report of a day nobody asked for, and move the watermark.
-    for (const now of ['2025-02-29T06:00:00Z', '2026-11-31T06:00:00Z', '2026-11-20T24:00:00Z']) {
+    for (const [now, problem] of [
+      ['2025-02-29T06:00:00Z', '2025-02-29 is not a day of the calendar'],
+      ['2026-11-31T06:00:00Z', '2026-11-31 is not a day of the calendar'],
+      ['2026-11-20T24:00:00Z', '24:00:00 is not a time of the day'],
+    ]) {
       const before = world.graph.requests.length;
       const run = await world.cli(['daily', '--now', now]);
       const said = run.stderr.split('\n').filter((l) => /Daily run|error/.test(l));
-      expect({ now, code: run.code, said }).toEqual({ now, code: 2, said: [expect.stringContaining('--now must be')] });
-      expect(run.stderr).toContain(`--now must be an ISO time with a zone, such as 2026-11-24T06:00:00Z, got "${now}"`);
+      expect({ now, code: run.code, said }).toEqual({ now, code: 2, said: [expect.stringContaining('--now is')] });
+      // The format is right: the message says the day (or the time) does not exist, not that the format is wrong.
+      expect(run.stderr).toContain(`error: --now is "${now}", but ${problem}\n`);
+      expect(run.stderr).not.toContain('must be an ISO time');
       expect(world.graph.requests.length).toBe(before);
+    }
+    // A wrong format is still told as one.
+    for (const now of ['2026-11-20T06:00:00', '2026-11-20 06:00Z', '2026-11-20T06:00:00+25:00']) {
+      const run = await world.cli(['daily', '--now', now]);
+      expect({ now, code: run.code }).toEqual({ now, code: 2 });
+      expect(run.stderr).toContain(`--now must be an ISO time with a zone, such as 2026-11-24T06:00:00Z, got "${now}"`);
     }
     expect(await world.list(world.reports)).toEqual([]);
     // A real leap day is a day like any other.
     const leap = await world.cli(['export', '--dataset', 'activations', '--now', '2028-02-29T06:00:00Z', '--out', '-']);
+    expect(leap.stderr).not.toContain('--now is');
     expect(leap.stderr).not.toContain('--now must be');
   });
+
+  it('an export day that does not exist is told so; a wrong format is told as one', async () => {
+    const before = world.graph.requests.length;
+    const nonexistent = await world.cli(['export', '--dataset', 'activations', '--from', '2026-11-31']);
+    expect(nonexistent.code).toBe(2);
+    expect(nonexistent.stderr).toContain('error: from is "2026-11-31", but 2026-11-31 is not a day of the calendar\n');
+    const format = await world.cli(['export', '--dataset', 'activations', '--to', '2026-11-3']);
+    expect(format.code).toBe(2);
+    expect(format.stderr).toContain('error: to must be a date written YYYY-MM-DD, got "2026-11-3"\n');
+    expect(world.graph.requests.length).toBe(before);
+  });
+
+  it.each([
+    ['--now', ['daily', '--now', '2026-11-24T06:00:00Z', '--now', '2026-11-25T06:00:00Z']],
+    ['--force-email', ['daily', '--force-email', '--now', '2026-11-24T06:00:00Z', '--force-email']],
+    ['--month', ['monthly', '--month', '2026-10', '--month=2026-09']],
+    ['--dataset', ['export', '--dataset', 'eligible', '--dataset', 'active']],
+    ['--month', ['verify', '--month', '2026-10', '--month', '2026-10']],
+  ])('%s given twice (%j) is bad usage naming the option: nothing read, written or sent', async (name, args) => {
+    const before = world.graph.requests.length;
+    const sent = world.email.sent.length;
+    const run = await world.cli(args as string[]);
+    expect({ code: run.code, said: run.stderr.split('\n').filter((l) => /error/.test(l)) }).toEqual({
+      code: 2,
+      said: [expect.stringContaining(`error: ${name} is given more than once`)],
+    });
+    expect(world.graph.requests.length).toBe(before);
+    expect(world.email.sent.length).toBe(sent);
+    expect(await world.list(world.reports)).toEqual([]);
+    expect(await world.list(world.archive)).toEqual([]);
+  });
+
+  it.each(['eligible', 'active', 'unused', 'role-settings', 'azure-eligible', 'azure-active'])(
+    'export --dataset %s refuses --from and --to: the dataset is read as of now, not for a period',
+    async (dataset) => {
+      const before = world.graph.requests.length;
+      for (const parameter of ['from', 'to']) {
+        const run = await world.cli(['export', '--dataset', dataset, `--${parameter}`, '2026-11-01']);
+        expect({ parameter, code: run.code, stdout: run.stdout }).toEqual({ parameter, code: 2, stdout: '' });
+        expect(run.stderr).toContain(
+          `error: ${parameter} does not apply to ${dataset}, which is read as of now; a period applies to activations and azure-activations only\n`,
+        );
+        expect(run.stderr).not.toContain('Exported');
+      }
+      expect(world.graph.requests.length).toBe(before);
+      expect(await world.list(world.reports)).toEqual([]);
+    },
+  );
 });
 
 describe("a machine whose clock is not in UTC (a laptop's CLI run)", () => {

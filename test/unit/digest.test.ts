@@ -240,3 +240,51 @@ describe('digest plain text', () => {
     expect(digest.text).toContain('Eve Admin');
   });
 });
+
+describe('digest role settings', () => {
+  it('says how many policies were read and in how many of them the settings have findings', async () => {
+    const changes = await assignmentChanges(
+      stream([]),
+      { day: '2026-11-23', schedules: stream([]) },
+      { now, expiryWindowDays: 14, excludedPrincipalIds: new Set() },
+    );
+    const alert = 'activation sends no alert (no additional recipient)';
+    const digest = renderDigest({
+      day: '2026-11-24',
+      changes,
+      activations: { count: 0, items: [] },
+      globalAdministrators: { count: 2, names: ['Ann', 'Bob'], isFinding: false },
+      expiryWindowDays: 14,
+      gaps: [],
+      folder: 'daily/2026/11/24/',
+      roleSettings: {
+        roles: 23,
+        changes: null,
+        // Six lines about three policies; the MS.AAD.7.5 lines are assignments, not settings of a policy.
+        findings: [
+          {
+            policy: 'MS.AAD.7.5',
+            role: 'Security Administrator',
+            text: 'active assignment of Eve (p-e) made outside PIM',
+          },
+          {
+            policy: 'MS.AAD.7.5',
+            role: '',
+            text: 'and 4 more assignment(s) made outside PIM in active-assignments.csv',
+          },
+          { policy: 'MS.AAD.7.6', role: 'Global Administrator', text: 'activation does not require approval' },
+          { policy: 'MS.AAD.7.8', role: 'Global Administrator', text: alert },
+          { policy: 'MS.AAD.7.9', role: 'Exchange Administrator', text: alert },
+          { policy: 'MS.AAD.7.9', role: 'Ops (PIM for Groups membership)', text: alert },
+        ],
+      },
+    });
+    const section = digest.text.split('\n\n').find((s) => s.startsWith('Role settings ('))!;
+    expect(section.split('\n').slice(0, 3)).toEqual([
+      'Role settings (6)',
+      '-----------------',
+      '23 PIM policies of roles and groups read; findings in the settings of 3 of them (CISA MS.AAD.7.6 to 7.9, and activation without MFA; an alert counts only with an additional recipient). MS.AAD.7.5 lines are active assignments made outside PIM. Every setting is in role-settings.csv.',
+    ]);
+    expect(digest.html).toContain('23 PIM policies of roles and groups read; findings in the settings of 3 of them');
+  });
+});
