@@ -140,14 +140,16 @@ function textTable<T>(t: Table<T>): string {
   const lines = [`${t.title} (${t.list.count})`, '-'.repeat(t.title.length + 4)];
   if (t.intro) lines.push(t.intro);
   if (t.list.count === 0) lines.push(t.empty);
+  // The columns' names once, and every cell in its place (a blank one as `-`): without them a scope
+  // and a group, a ticket and an approver, read alike.
+  else lines.push(`  ${t.columns.join(' | ')}`);
   for (const item of t.list.items.slice(0, LIST_LIMIT)) {
     const mark = t.highlight?.(item) ? '! ' : '- ';
     lines.push(
       mark +
         t
           .cells(item)
-          .filter((v) => v !== '')
-          .map(plainText)
+          .map((v) => (v === '' ? '-' : plainText(v)))
           .join(' | '),
     );
   }

@@ -239,6 +239,44 @@ describe('digest plain text', () => {
     expect(digest.text).toContain('Ann Lee');
     expect(digest.text).toContain('Eve Admin');
   });
+
+  it('names the columns once per list and keeps every cell in its place, a blank one as -', async () => {
+    const changes = await assignmentChanges(
+      // A role Graph no longer names (no name, no id): its cell is blank.
+      stream([
+        row('s1', {
+          principalDisplayName: 'Patti Fernandez',
+          end: null,
+          scopeId: '/administrativeUnits/au-1',
+          roleName: '',
+          roleId: '',
+        }),
+      ]),
+      { day: '2026-11-23', schedules: stream([]) },
+      { now, expiryWindowDays: 14, excludedPrincipalIds: new Set() },
+    );
+    const digest = renderDigest({
+      day: '2026-11-24',
+      changes,
+      activations: { count: 0, items: [] },
+      globalAdministrators: { count: 2, names: ['A', 'B'], isFinding: false },
+      expiryWindowDays: 14,
+      gaps: [],
+      folder: 'daily/2026/11/24/',
+      scopeName: () => 'Paris Office',
+    });
+    const added = digest.text
+      .split('\n\n')
+      .find((s) => s.startsWith('New assignments ('))!
+      .split('\n');
+    expect(added).toContain('  Who | Role | Kind | Scope | Ends (UTC)');
+    const line = added.find((l) => l.startsWith('- Patti Fernandez'))!;
+    expect(line.split(' | ')).toHaveLength(5);
+    expect(line).toBe('- Patti Fernandez | - | Active (Assigned) | Paris Office | never');
+    // An empty list says so, without a line of column names.
+    const removed = digest.text.split('\n\n').find((s) => s.startsWith('Removed assignments ('))!;
+    expect(removed).not.toContain('Who |');
+  });
 });
 
 describe('digest role settings', () => {
