@@ -993,8 +993,8 @@ export async function startGraphSimulator(opts: GraphSimulatorOptions): Promise<
       ['$select', '$filter', '$expand', '$top', '$skiptoken'],
       '/roleManagement/directory/roleDefinitions',
     );
-    // Live tenants refuse `$top` here, in these words (public code of another Entra tool records
-    // them; README, "What we know of Graph"): the list comes in the server's pages only.
+    // Live tenants refuse `$top` here, in these words, as public code we cannot link to records them
+    // (README, "What we know of Graph", and what it could not verify): the server's pages only.
     const raw = option(call, '$top');
     if (raw !== undefined) {
       throw bad(

@@ -185,11 +185,12 @@ export function isUnreadableList(status: number, message: string): boolean {
  * A 400 that names `$top` or the page size, or that calls the query unsupported: Graph does not
  * document `$top` on the PIM lists
  * (https://learn.microsoft.com/en-us/graph/api/rbacapplication-list-roleeligibilityschedules), so
- * an endpoint may refuse it; the list is asked again without it. `roleDefinitions` does refuse it,
- * as public code of another Entra tool records from live tenants: `Request_UnsupportedQuery`,
- * "This resource requires a minimum page size of 20." under 20 and "Invalid/unsupported query
- * request" from 20 up (README, "What we know of Graph"). Asked only of a first page that carried
- * `$top`: if the query is refused for another reason, the second answer says so.
+ * an endpoint may refuse it; the list is asked again without it. `roleDefinitions` refuses it in
+ * these words, as public code we cannot link to records from live tenants (README, "What we know
+ * of Graph", and what it could not verify): `Request_UnsupportedQuery`, "This resource requires a
+ * minimum page size of 20." under 20 and "Invalid/unsupported query request" from 20 up. Asked
+ * only of a first page whose URL carried `$top`: if the query is refused for another reason, the
+ * second answer says so.
  */
 export function refusesPageSize(status: number, message: string, code = ''): boolean {
   return (
@@ -267,7 +268,8 @@ export class GraphClient {
       // Surfaced when awaited below; a consumer that stops early must not leave an unhandled rejection.
       return awaitedLater(this.call<Page<T>>(path, () => this.client.api(link).get()));
     };
-    let pending: Promise<Page<T>> | undefined = fetchPage(this.url(path, query));
+    const firstUrl = this.url(path, query);
+    let pending: Promise<Page<T>> | undefined = fetchPage(firstUrl);
     let first = true;
     while (pending) {
       let page: Page<T>;
@@ -275,7 +277,7 @@ export class GraphClient {
         page = await pending;
       } catch (error) {
         // Only the first page carries our `$top`; a refusal of it is retried once without it.
-        if (!first || query?.$top === undefined || !this.refusedTop(path, error)) throw error;
+        if (!first || !carriesTop(firstUrl) || !this.refusedTop(path, error)) throw error;
         page = await fetchPage(this.url(path, query));
       }
       first = false;
@@ -405,11 +407,7 @@ export class GraphClient {
           page: { key: item.key, items: response!.body!.value as T[] },
           next: next ? { key: item.key, url: this.relative(next), attempts: 0 } : undefined,
         });
-      } else if (
-        item.list &&
-        refusesPageSize(status, error?.message ?? '', error?.code) &&
-        item.list.query?.$top !== undefined
-      ) {
+      } else if (item.list && refusesPageSize(status, error?.message ?? '', error?.code) && carriesTop(item.url)) {
         // The first page of a list asked with `$top`: ask again without it, and never again this run.
         this.noTop.add(endpointKey(this.root + item.list.path));
         this.options.log.warn(
@@ -536,6 +534,11 @@ function retriesSpent(message: string, status: number, code: string, path: strin
   return undefined;
 }
 
+/** True when a URL asks `$top` (percent-encoded or not): only such a request can be refused for it. */
+function carriesTop(url: string): boolean {
+  return /[?&](\$|%24)top=/i.test(url);
+}
+
 /**
  * A list's page answered 200 without its `value` list. Read as an empty page it would end the list
  * short, and the report would lose rows without a word (https://learn.microsoft.com/graph/paging:
@@ -631,6 +634,8 @@ class RetryAndCount implements Middleware {
           return;
         } else failure = `${response.status}`;
       } catch (error) {
+        // Our own verdict on a success that is not JSON, once its retries are spent: not a network fault.
+        if ((error as Error | undefined)?.name === GRAPH_NOT_JSON_CODE) throw error;
         if (deadline.aborted && !options.signal?.aborted) {
           delay = this.policy.delay(attempt, 'network');
           if (delay === undefined)

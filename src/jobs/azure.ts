@@ -5,7 +5,7 @@
  * the digest and manifest say what could not (`incomplete`).
  */
 import type { BlobStore } from '../io/blob';
-import type { IncompleteList } from '../pim/snapshot';
+import { routesUnreadFor, type IncompleteList } from '../pim/snapshot';
 import {
   AZURE_ASSIGNMENT_TABLE,
   azureIncomplete,
@@ -134,7 +134,7 @@ export async function azureDigestOf(
   ctx: JobContext,
   day: string,
   snapshot: AzureSnapshot,
-  whole: boolean,
+  readWhole: boolean,
   activations: AzureActivationRow[],
 ): Promise<AzureDigest> {
   const container = ctx.settings.reportsContainer;
@@ -147,15 +147,20 @@ export async function azureDigestOf(
       : row;
   };
   // The diff on the pass that stores today's snapshot: the schedules are merged once, not twice.
+  const unread = routesUnreadFor(snapshot.incomplete);
   const tracker = new AssignmentChangeTracker(previous, {
     now: ctx.now,
     expiryWindowDays: ctx.settings.expiryWindowDays,
     excludedPrincipalIds: ctx.settings.excludedPrincipalIds,
+    routesUnreadFor: unread,
   });
   const observe = (batch: AssignmentRow[]) => tracker.observe(batch.map(findingScope));
   let changes: AssignmentChanges;
   try {
-    if (whole) await state.saveSnapshot(day, tapped(snapshot.schedules.sortedBatches(), observe), previous?.day);
+    if (readWhole)
+      await state.saveSnapshot(day, tapped(snapshot.schedules.sortedBatches(), observe), previous?.day, {
+        routesUnreadFor: unread,
+      });
     else {
       for await (const batch of snapshot.schedules.sortedBatches()) await observe(batch);
       ctx.log.warn('Azure was not read whole: today is not kept as the baseline of the next Azure comparison');
@@ -163,7 +168,7 @@ export async function azureDigestOf(
     changes = await tracker.result();
     if (tracker.uncomparedRoutes > 0)
       ctx.log.info(
-        `Azure: ${tracker.uncomparedRoutes} PIM-for-Groups eligibility route(s) into roles not compared with ${previous!.day}, stored before they were kept; compared from the next day on`,
+        `Azure: ${tracker.uncomparedRoutes} PIM-for-Groups eligibility route(s) into roles not compared with ${previous!.day} (stored before routes were kept, or their group's PIM-for-Groups list unread that day or today)`,
       );
   } finally {
     await tracker.close();

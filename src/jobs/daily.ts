@@ -17,7 +17,7 @@ import { AssignmentChangeTracker, GlobalAdministratorCount, LIST_LIMIT, type Ass
 import type { AssignmentRow, UnusedEligibilityRow } from '../pim/model';
 import { RoleSettingsInputs } from '../pim/roleSettings';
 import { readRoleNames } from '../pim/roleNames';
-import { takeSnapshot, type Snapshot } from '../pim/snapshot';
+import { routesUnreadFor, takeSnapshot, type Snapshot } from '../pim/snapshot';
 import { ReminderCandidates } from '../pim/reminders';
 import { sendExpiryReminders } from './reminders';
 import { renderDigest } from '../report/digest';
@@ -567,21 +567,24 @@ async function storeSnapshotState(
   signal.throwIfAborted();
   // The last day that became final: a day whose run stopped before its manifest sent no digest.
   const previous = await state.previousSnapshotBatches(day, (d) => history.isDayFinal(d));
+  const unread = routesUnreadFor(snapshot.incomplete);
   const changeTracker = new AssignmentChangeTracker(previous, {
     now,
     expiryWindowDays: settings.expiryWindowDays,
     excludedPrincipalIds: settings.excludedPrincipalIds,
+    routesUnreadFor: unread,
   });
   try {
     await state.saveSnapshot(
       day,
       tapped(abortable(snapshot.schedules.sortedBatches(), signal), (batch) => changeTracker.observe(batch)),
       previous?.day,
+      { routesUnreadFor: unread },
     );
     const changes = await changeTracker.result();
     if (changeTracker.uncomparedRoutes > 0)
       ctx.log.info(
-        `${changeTracker.uncomparedRoutes} PIM-for-Groups eligibility route(s) into roles not compared with ${previous!.day}, whose snapshot was stored before they were kept: none is reported new today; from the next day on they are compared`,
+        `${changeTracker.uncomparedRoutes} PIM-for-Groups eligibility route(s) into roles not compared with ${previous!.day}: that snapshot was stored before routes were kept, or their group's PIM-for-Groups list was not read that day or today; none of them is reported new or removed`,
       );
     return changes;
   } finally {

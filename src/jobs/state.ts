@@ -20,7 +20,7 @@
 import type { Readable } from 'node:stream';
 import type { BlobStore } from '../io/blob';
 import { ASSIGNMENT_TABLE, type AssignmentRow } from '../pim/model';
-import { GROUP_ELIGIBILITY_ROUTES, type PreviousSchedules } from '../pim/changes';
+import { GROUP_ELIGIBILITY_ROUTES, ROUTES_UNREAD_FOR, type PreviousSchedules } from '../pim/changes';
 import { reminderKey, type ReminderRecord } from '../pim/reminders';
 import { valueLineBatches, valueLinesBody, type ValueLinesHeader } from '../util/jsonl';
 import { JSON_CONTENT_TYPE } from './files';
@@ -155,15 +155,19 @@ export class StateStore {
       if (!(await isFinal(latest))) continue;
       const name = byDay.get(latest)!;
       const stream = await this.store.readStream(this.container, name);
-      let holds: readonly string[] = [];
+      let header: { holds: readonly string[]; notes: Readonly<Record<string, readonly string[]>> } = {
+        holds: [],
+        notes: {},
+      };
       return stream
         ? {
             day: latest,
             schedules: closedOnReturn(
-              valueLineBatches<AssignmentRow>(stream, SCHEDULES, name, undefined, (h) => (holds = h)),
+              valueLineBatches<AssignmentRow>(stream, SCHEDULES, name, undefined, (h) => (header = h)),
               () => (stream as Readable).destroy(),
             ),
-            holds: () => holds,
+            holds: () => header.holds,
+            routesUnreadFor: () => new Set(header.notes[ROUTES_UNREAD_FOR] ?? []),
           }
         : undefined;
     }
@@ -194,9 +198,21 @@ export class StateStore {
    * Streams the schedules (in the order given) to `state/schedules/<day>.jsonl`, then prunes all
    * but the newest few, never `baseline` (the last final day's, which the next diff may still need).
    */
-  async saveSnapshot(day: string, batches: AsyncIterable<AssignmentRow[]>, baseline?: string): Promise<void> {
+  /**
+   * `routesUnreadFor`: the groups (lower-case ids; `''` for all) whose PIM-for-Groups list could not
+   * be read today, so that the file holds none of their routes: the next day does not compare
+   * theirs with it (src/pim/changes.ts).
+   */
+  async saveSnapshot(
+    day: string,
+    batches: AsyncIterable<AssignmentRow[]>,
+    baseline?: string,
+    options: { routesUnreadFor?: ReadonlySet<string> } = {},
+  ): Promise<void> {
     const saved = `${this.snapshots.current}${day}.jsonl`;
-    await this.store.writeStream(this.container, saved, valueLinesBody(SCHEDULES, batches), { contentType: JSONL });
+    const unread = [...(options.routesUnreadFor ?? [])].sort();
+    const header = unread.length > 0 ? { ...SCHEDULES, notes: { [ROUTES_UNREAD_FOR]: unread } } : SCHEDULES;
+    await this.store.writeStream(this.container, saved, valueLinesBody(header, batches), { contentType: JSONL });
     // Only the newest matters for the next diff; a few more days are kept for a person investigating,
     // in either folder (an earlier version's files go as the days pass).
     const files: Array<{ day: string; name: string }> = [];

@@ -46,6 +46,12 @@ export interface ChangeOptions {
   now: Date;
   expiryWindowDays: number;
   excludedPrincipalIds: ReadonlySet<string>;
+  /**
+   * Groups (lower-case ids; `''` for all) whose PIM-for-Groups list could not be read today
+   * (`routesUnreadFor` in ./snapshot.ts): their routes are not all there, so none of theirs is
+   * compared, neither new nor removed.
+   */
+  routesUnreadFor?: ReadonlySet<string>;
 }
 
 /**
@@ -67,6 +73,8 @@ export async function assignmentChanges(
 
 /** What a stored snapshot that compares PIM-for-Groups eligibilities' routes names in its `holds`. */
 export const GROUP_ELIGIBILITY_ROUTES = 'pimForGroupsEligibilityRoutes';
+/** The note of a stored snapshot naming the groups whose routes it could not hold that day. */
+export const ROUTES_UNREAD_FOR = 'routesUnreadFor';
 
 /** The previous day's stored snapshot: its day, and its schedules in the same order as today's, in batches. */
 export interface PreviousSchedules {
@@ -78,6 +86,8 @@ export interface PreviousSchedules {
    * were kept: today's routes are not new against it (they count as expiring and permanent still).
    */
   holds?: () => readonly string[];
+  /** The groups (lower-case ids; `''` for all) whose routes that day's snapshot could not hold: not compared. */
+  routesUnreadFor?: () => ReadonlySet<string>;
 }
 
 /**
@@ -94,9 +104,9 @@ export class AssignmentChangeTracker {
   private oldBatch: readonly AssignmentRow[] = [];
   private oldAt = 0;
   private oldDone: boolean;
-  /** Known once the previous snapshot's first batch is read: whether it has the routes to compare with. */
-  private routesCompared?: boolean;
-  /** Today's routes not compared, for want of them in the previous snapshot. */
+  /** Known once the previous snapshot's first batch is read: whether it has routes to compare with, and whose it lacks. */
+  private routesCompared?: { any: boolean; unreadBefore: ReadonlySet<string> };
+  /** Today's routes not compared: the previous snapshot has none to compare with, or today's are not whole. */
   uncomparedRoutes = 0;
 
   constructor(
@@ -150,7 +160,7 @@ export class AssignmentChangeTracker {
         this.oldAt++;
         old = this.peekOld() ?? (this.oldDone ? undefined : await this.old());
       }
-      if (this.previous && isGroupEligibilityRoute(row) && !this.comparesRoutes()) {
+      if (this.previous && isGroupEligibilityRoute(row) && !this.comparesRoutesOf(row)) {
         this.uncomparedRoutes++;
       } else if (this.previous) {
         if (old && compareSchedules(old, row) === 0) this.oldAt++;
@@ -182,12 +192,23 @@ export class AssignmentChangeTracker {
 
   /** A previous row that counts as removed once gone: not an activation, nor a route it cannot compare. */
   private wasAssignment(old: AssignmentRow): boolean {
-    return !isActivated(old) && (this.comparesRoutes() || !isGroupEligibilityRoute(old));
+    return !isActivated(old) && (!isGroupEligibilityRoute(old) || this.comparesRoutesOf(old));
   }
 
-  private comparesRoutes(): boolean {
-    this.routesCompared ??= (this.previous?.holds?.() ?? [GROUP_ELIGIBILITY_ROUTES]).includes(GROUP_ELIGIBILITY_ROUTES);
-    return this.routesCompared;
+  /**
+   * A route is compared when the previous snapshot holds routes and both days read its group's
+   * PIM-for-Groups list: otherwise its being there or not says nothing of the day's change.
+   */
+  private comparesRoutesOf(route: AssignmentRow): boolean {
+    this.routesCompared ??= {
+      any: (this.previous?.holds?.() ?? [GROUP_ELIGIBILITY_ROUTES]).includes(GROUP_ELIGIBILITY_ROUTES),
+      unreadBefore: this.previous?.routesUnreadFor?.() ?? new Set(),
+    };
+    const group = route.viaGroupId.toLowerCase();
+    const unread = (set: ReadonlySet<string> | undefined) => !!set && (set.has('') || set.has(group));
+    return (
+      this.routesCompared.any && !unread(this.options.routesUnreadFor) && !unread(this.routesCompared.unreadBefore)
+    );
   }
 
   /** Stops reading the previous snapshot (closing its download) when the diff ends early; harmless once read to the end. */

@@ -428,7 +428,7 @@ export function compareAssignmentRows(a: AssignmentRow, b: AssignmentRow): numbe
   );
 }
 
-/** One schedule per row (no expansion), by state then schedule id: the stored snapshot's order, which the digest's diff walks. */
+/** One schedule (or route) per row, no expansion of members, by state then schedule id: the stored snapshot's order, which the digest's diff walks. */
 export function compareSchedules(a: AssignmentRow, b: AssignmentRow): number {
   return a.state < b.state
     ? -1
@@ -507,11 +507,12 @@ export function groupEligibilityRoute(groupRow: AssignmentRow, eligibility: Grou
   };
 }
 
-/** Graph's schedule ids are GUIDs, or GUIDs and words joined by `_` (test/fixtures/pimGroups-eligibilitySchedules-list.json): never a space. */
+/** Graph's schedule ids are GUIDs, or GUIDs and words joined by `_` (test/fixtures/pimGroups-eligibilitySchedules-list.json): no space in them. */
 const ROUTE_JOIN = ' via ';
 
+/** A route (`groupEligibilityRoute`): a member row through a group, whose id joins two schedules' ids. */
 export function isGroupEligibilityRoute(row: AssignmentRow): boolean {
-  return row.scheduleId.includes(ROUTE_JOIN);
+  return row.memberType === 'Group' && row.viaGroupId !== '' && row.scheduleId.includes(ROUTE_JOIN);
 }
 
 /**

@@ -69,7 +69,11 @@ export interface Snapshot {
   eligible: ExternalSorter<AssignmentRow>;
   /** Rows of active-assignments.csv, in the order of docs/files.md. */
   active: ExternalSorter<AssignmentRow>;
-  /** One row per schedule (its own principal, no expansion), by state then schedule id: what the digest counts. */
+  /**
+   * One row per schedule (its own principal, no expansion of members), and one per PIM-for-Groups
+   * eligibility's route into a role its group holds (groupEligibilityRoute in ./model.ts), by state
+   * then schedule id: what the digest counts.
+   */
   schedules: ExternalSorter<AssignmentRow>;
   scopeName: ScopeNamer;
   counts: { eligibleSchedules: number; activeSchedules: number; groupsExpanded: number };
@@ -357,6 +361,15 @@ export type MemberRows = { eligible: AssignmentRow[]; active: AssignmentRow[]; r
  * type and names) to give rows of the group that arrive later their member rows; each pair of
  * group row and member gives one row, whichever of the two arrives first.
  */
+/**
+ * The groups (lower-case ids; `''` for all, when PIM for Groups itself could not be read) whose
+ * PIM-for-Groups list was not read today: their routes into roles are not there, and
+ * src/pim/changes.ts must not read that as routes removed, nor their return as new.
+ */
+export function routesUnreadFor(incomplete: readonly IncompleteList[]): Set<string> {
+  return new Set(incomplete.filter((item) => item.list === 'pimForGroups').map((item) => item.groupId.toLowerCase()));
+}
+
 export class GroupExpander {
   /** Rows of each group that holds a role, to give its members the same schedule. */
   private readonly rows = new Map<string, AssignmentRow[]>();
@@ -388,9 +401,11 @@ export class GroupExpander {
    */
   private eligibleRow(row: AssignmentRow, eligibility: GroupEligibilitySchedule, out: MemberRows): void {
     const eligible = groupEligibleRow(row, eligibility);
-    this.observe?.(eligible, eligibility.principal, 'groupEligibility');
     out.eligible.push(eligible);
-    if (!sameEnum(row.assignmentType, 'Activated')) out.routes.push(groupEligibilityRoute(row, eligibility));
+    // Through the group's activation, the row ends with it: no reminder, no route (docs/reminders.md).
+    if (sameEnum(row.assignmentType, 'Activated')) return;
+    this.observe?.(eligible, eligibility.principal, 'groupEligibility');
+    out.routes.push(groupEligibilityRoute(row, eligibility));
   }
 
   get size(): number {

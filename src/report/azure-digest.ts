@@ -9,6 +9,7 @@ import type { AssignmentRow, ScopeNamer } from '../pim/model';
 import { azureScopeType } from '../pim/azure';
 import type { AzureActivationRow } from '../pim/azure-activations';
 import { csvTime } from '../util/table';
+import { kind, who } from './cells';
 
 /** One Azure activation as the digest lists it. */
 export type AzureDigestActivation = Omit<
@@ -36,11 +37,6 @@ export interface DigestTable<T> {
 }
 
 export type SectionRenderer = <T>(t: DigestTable<T>) => { html: string; text: string };
-
-const who = (r: { principalDisplayName: string; principalName: string; principalId: string }) =>
-  r.principalDisplayName || r.principalName || r.principalId || '(unknown)';
-const kind = (r: AssignmentRow) =>
-  r.state === 'Eligible' ? 'Eligible' : `Active${r.assignmentType ? ` (${r.assignmentType})` : ''}`;
 
 export function azureDigestSections(
   a: AzureDigest,

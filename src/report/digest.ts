@@ -5,11 +5,11 @@
  */
 import { LIST_LIMIT, type AssignmentChanges, type Counted, type ExpiringAssignment } from '../pim/changes';
 import type { ActivationRow, AssignmentRow, HarvestGap, ScopeNamer, UnusedEligibilityRow } from '../pim/model';
-import { isGroupEligibilityRoute } from '../pim/model';
 import type { RoleSettingChange, RoleSettingsFinding, RoleSettingsReport } from '../pim/roleSettings';
 import { csvTime } from '../util/table';
 import type { ReminderSummary } from '../pim/reminders';
 import { azureDigestSections, type AzureDigest } from './azure-digest';
+import { kind, who } from './cells';
 
 export interface DigestContent {
   day: string;
@@ -68,14 +68,6 @@ export function plainText(value: string): string {
   return value.replace(/[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu, ' ');
 }
 
-const who = (r: { principalDisplayName: string; principalName: string; principalId: string }) =>
-  r.principalDisplayName || r.principalName || r.principalId || '(unknown)';
-const kind = (r: AssignmentRow) =>
-  isGroupEligibilityRoute(r)
-    ? `Eligible through ${r.viaGroup || r.viaGroupId} (PIM for Groups)`
-    : r.state === 'Eligible'
-      ? 'Eligible'
-      : `Active${r.assignmentType ? ` (${r.assignmentType})` : ''}`;
 const ends = (r: AssignmentRow) => (r.end ? csvTime(r.end) : 'never');
 
 /** What was activated: the role, or the group and the roles it grants. */

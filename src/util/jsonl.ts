@@ -105,6 +105,8 @@ export interface ValueLinesHeader {
    * (which names none) from one that had nothing of the kind. Readers that do not know the field ignore it.
    */
   holds?: readonly string[];
+  /** What else the writer says of its rows, for readers that know the key (a domain's own words). */
+  notes?: Readonly<Record<string, readonly string[]>>;
 }
 
 /**
@@ -117,7 +119,13 @@ export function valueLinesBody<T extends object>(header: ValueLinesHeader, batch
   return jsonLinesBody(
     (async function* () {
       yield [
-        { format: header.format, version: header.version, keys, ...(header.holds ? { holds: header.holds } : {}) },
+        {
+          format: header.format,
+          version: header.version,
+          keys,
+          ...(header.holds ? { holds: header.holds } : {}),
+          ...(header.notes ? { notes: header.notes } : {}),
+        },
       ];
       for await (const batch of batches) {
         const lines: unknown[][] = new Array(batch.length);
@@ -138,15 +146,15 @@ export function valueLinesBody<T extends object>(header: ValueLinesHeader, batch
  * own keys (a key the file lacks is absent from its objects, as it would be from keyed JSON); a
  * file without one is read as keyed JSON lines, as files were written before value lines.
  * `version` is the one version of `format` this reader knows; another is refused, not guessed at.
- * `source` names the file in errors. `onHeader` is told the header's `holds` (none for keyed JSON
- * lines) before the first batch.
+ * `source` names the file in errors. `onHeader` is told the header (`holds` and `notes` empty for
+ * keyed JSON lines) before the first batch.
  */
 export async function* valueLineBatches<T>(
   stream: NodeJS.ReadableStream,
   expected: { format: string; version: number },
   source: string,
   size = 1_000,
-  onHeader?: (holds: readonly string[]) => void,
+  onHeader?: (header: { holds: readonly string[]; notes: Readonly<Record<string, readonly string[]>> }) => void,
 ): AsyncGenerator<T[]> {
   /** undefined until the first line is read; null for keyed JSON lines. */
   let keys: readonly string[] | null | undefined;
@@ -156,8 +164,8 @@ export async function* valueLineBatches<T>(
     let from = 0;
     if (keys === undefined) {
       keys = headerKeys(lines[0], expected, source);
-      const holds = keys ? (lines[0] as ValueLinesHeader).holds : undefined;
-      onHeader?.(Array.isArray(holds) ? holds.filter((h): h is string => typeof h === 'string') : []);
+      const header = keys ? (lines[0] as ValueLinesHeader) : undefined;
+      onHeader?.({ holds: strings(header?.holds), notes: stringLists(header?.notes) });
       if (keys) {
         from = 1;
         shape = Object.fromEntries(keys.map((k) => [k, undefined]));
@@ -188,6 +196,14 @@ export async function* valueLineBatches<T>(
     }
     if (rows.length > 0) yield rows;
   }
+}
+
+const strings = (value: unknown): string[] =>
+  Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+
+function stringLists(value: unknown): Record<string, string[]> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return {};
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, strings(v)]));
 }
 
 /** The keys of a value-lines header, or null when `first` is not one (a keyed JSON line). */

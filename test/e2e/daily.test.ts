@@ -291,8 +291,29 @@ describe('the daily digest', () => {
     expect(newSection).toContain(`Routed Diego | `);
     expect(newSection).toContain(`Eligible through ${group.displayName} (PIM for Groups)`);
 
+    // Unread: the group's PIM-for-Groups list answers 403 one day, while Frank becomes eligible. Its
+    // routes are then neither removed that day nor new the day after (nothing is known of them).
+    const frank = outsiders[2];
+    frank.displayName = 'Routed Frank';
+    const unreadDay = new Date(next.getTime() + DAY);
+    tenant.groupEligibilitySchedules.push(routeTo(frank.id, 'frank'));
+    world.graph.setTenant(tenant);
+    world.graph.inject({ path: new RegExp(`privilegedAccess/group/eligibilitySchedules.*${group.id}`), status: 403 });
+    const unreadRun = await runDay(unreadDay);
+    expect(unreadRun.code).toBe(0);
+    const unreadManifest = JSON.parse((await world.read(world.reports, `${dayPath(unreadDay)}manifest.json`))!);
+    expect(unreadManifest.incomplete).toEqual([expect.objectContaining({ list: 'pimForGroups', groupId: group.id })]);
+    expect(unreadManifest.digest).toMatchObject({ new: 0, removed: 0 });
+    const afterUnread = new Date(unreadDay.getTime() + DAY);
+    const afterRun = await runDay(afterUnread);
+    expect(afterRun.code).toBe(0);
+    expect(afterRun.stderr).toMatch(/route\(s\) into roles not compared with 2026-11-26/);
+    const afterManifest = JSON.parse((await world.read(world.reports, `${dayPath(afterUnread)}manifest.json`))!);
+    expect(afterManifest.digest).toMatchObject({ new: 0, removed: 0 });
+    expect(afterManifest.incomplete).toEqual([]);
+
     // Day 3: Diego's eligibility gone again.
-    const third = new Date(next.getTime() + DAY);
+    const third = new Date(afterUnread.getTime() + DAY);
     tenant.groupEligibilitySchedules = tenant.groupEligibilitySchedules.filter(
       (g) => g.principalId !== diego.id || g.groupId !== group.id,
     );
@@ -323,7 +344,7 @@ describe('the daily digest', () => {
     world.graph.setTenant(tenant);
     const run4 = await runDay(fourth);
     expect(run4.code).toBe(0);
-    expect(run4.stderr).toMatch(/PIM-for-Groups eligibility route\(s\) into roles not compared with 2026-11-26/);
+    expect(run4.stderr).toMatch(/PIM-for-Groups eligibility route\(s\) into roles not compared with 2026-11-28/);
     const day4 = JSON.parse((await world.read(world.reports, `${dayPath(fourth)}manifest.json`))!);
     expect(day4.digest).toMatchObject({ new: 0, removed: 0 });
   });

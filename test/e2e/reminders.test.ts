@@ -170,6 +170,17 @@ describe('expiry reminders', () => {
         scheduleInfo: permanent(ago),
       }),
     );
+    // The group's activation of the role (hours): an activation, not an assignment, for its PIM-for-Groups members too.
+    tenant.assignmentSchedules.push(
+      pimSchedule({
+        id: rng.guid(),
+        principalId: holder.id,
+        roleDefinitionId: role.id,
+        directoryScopeId: '/',
+        assignmentType: 'Activated',
+        scheduleInfo: until(ago, iso(start + 2 * DAY)),
+      }),
+    );
     const pfgUser = withMail.find(
       (u) =>
         !holder.members.includes(u.id) &&
