@@ -76,7 +76,16 @@ export interface Snapshot {
    */
   schedules: ExternalSorter<AssignmentRow>;
   scopeName: ScopeNamer;
-  counts: { eligibleSchedules: number; activeSchedules: number; groupsExpanded: number };
+  counts: {
+    eligibleSchedules: number;
+    activeSchedules: number;
+    groupsExpanded: number;
+    /**
+     * Schedules Graph lists with a `status` other than `Provisioned`, by status (only when there are
+     * any): listed as held, as Graph lists them, and said in the manifest and the log.
+     */
+    otherStatuses?: Record<string, number>;
+  };
   /** Lists that could not be read (each group's own row stays): the digest and manifest say so. */
   incomplete: IncompleteList[];
   /** Directory scope of each Activated schedule, by the request that created it (lower case): the scope of its activation. */
@@ -153,7 +162,11 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
     // Groups that hold roles are expanded while the schedules are still being paged.
     const groups = new GroupExpander(graph, { eligible, active, schedules }, log, options.observe);
     const scopeIds = new Set<string>();
-    const problems = { deletedPrincipals: 0, unknownRoles: new Set<string>() };
+    const problems = {
+      deletedPrincipals: 0,
+      unknownRoles: new Set<string>(),
+      otherStatuses: new Map<string, number>(),
+    };
     /** Schedules Graph derived from a group (memberType not Direct): kept unless the expansion gives the same row. */
     const derived: AssignmentRow[] = [];
     const activatedScopes = new Map<string, string>();
@@ -179,6 +192,11 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
           const roleKey = (schedule.roleDefinitionId ?? '').toLowerCase();
           const roleName = roleNames.get(roleKey);
           if (roleName === undefined) problems.unknownRoles.add(schedule.roleDefinitionId);
+          // The docs name Revoked, PendingProvisioning and PendingApproval beside Provisioned
+          // (https://learn.microsoft.com/graph/api/resources/unifiedroleeligibilityschedule) but no
+          // capture shows one in these lists: such a schedule is listed, and said, not dropped on a guess.
+          if (schedule.status && !sameEnum(schedule.status, 'Provisioned'))
+            problems.otherStatuses.set(schedule.status, (problems.otherStatuses.get(schedule.status) ?? 0) + 1);
           // Null, absent, or an object with only an id: the principal is gone; the row stays, names blank.
           if (!schedule.principal || (!schedule.principal['@odata.type'] && !schedule.principal.displayName))
             problems.deletedPrincipals++;
@@ -238,6 +256,12 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
       throw error;
     }
     log.info(`Schedules: ${eligibleSchedules} eligible, ${activeSchedules} active`);
+    if (problems.otherStatuses.size > 0) {
+      const which = [...problems.otherStatuses].map(([status, n]) => `${status}: ${n}`).join(', ');
+      log.warn(
+        `${[...problems.otherStatuses.values()].reduce((a, b) => a + b, 0)} schedule(s) Graph lists with a status other than Provisioned (${which}): listed as held, as Graph lists them; check them in the admin center`,
+      );
+    }
     if (problems.deletedPrincipals > 0) {
       log.warn(
         `${problems.deletedPrincipals} schedule(s) name a principal that no longer exists; kept with blank names`,
@@ -291,7 +315,12 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
       active,
       schedules,
       scopeName: scopeNamer(scopeNames),
-      counts: { eligibleSchedules, activeSchedules, groupsExpanded },
+      counts: {
+        eligibleSchedules,
+        activeSchedules,
+        groupsExpanded,
+        ...(problems.otherStatuses.size > 0 ? { otherStatuses: Object.fromEntries(problems.otherStatuses) } : {}),
+      },
       incomplete,
       activatedScopes,
       groupRoles,

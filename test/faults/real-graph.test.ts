@@ -351,6 +351,24 @@ describe('Graph as public captures show it', () => {
     );
   });
 
+  it('a schedule Graph lists with a status other than Provisioned: listed as Graph gives it, and said in the log and manifest', async () => {
+    const tenant = tenantOf('other-status');
+    const [revoked, pending] = tenant.eligibilitySchedules.filter((s) => s.memberType === 'Direct');
+    revoked.status = 'Revoked';
+    pending.status = 'PendingProvisioning';
+    await start(tenant);
+    const run = await daily();
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain(
+      '2 schedule(s) Graph lists with a status other than Provisioned (Revoked: 1, PendingProvisioning: 1): listed as held',
+    );
+    expect((await manifestOf()).schedules).toMatchObject({ otherStatuses: { Revoked: 1, PendingProvisioning: 1 } });
+    const expected = expectedAssignmentRows(world.graph.tenant, { privilegedRoleIds });
+    expect(records(await world.csv(world.reports, `${folderOf(DAY)}eligible-assignments.csv`))).toEqual(
+      expected.eligible,
+    );
+  });
+
   it('deleted principals (null, left out, id only): rows stay with blank names', async () => {
     const tenant = tenantOf('deleted-principals');
     const gone = [
