@@ -15,6 +15,7 @@ import {
 } from '../pim/azure';
 import { AssignmentChangeTracker, LIST_LIMIT, type AssignmentChanges } from '../pim/changes';
 import type { AzureDigest } from '../report/azure-digest';
+import { routesNotComparedText } from '../report/digest';
 import { AZURE_ACTIVATION_TABLE, compareAzureActivations, type AzureActivationRow } from '../pim/azure-activations';
 import type { AssignmentRow, ScopeNamer } from '../pim/model';
 import { csvStreamOfBatches } from '../report/csv';
@@ -166,10 +167,8 @@ export async function azureDigestOf(
       ctx.log.warn('Azure was not read whole: today is not kept as the baseline of the next Azure comparison');
     }
     changes = await tracker.result();
-    if (tracker.uncomparedRoutes > 0)
-      ctx.log.info(
-        `Azure: ${tracker.uncomparedRoutes} PIM-for-Groups eligibility route(s) into roles not compared with ${previous!.day} (stored before routes were kept, or their group's PIM-for-Groups list unread that day or today)`,
-      );
+    if (changes.routesNotCompared)
+      ctx.log.warn(`Azure: ${routesNotComparedText(changes.routesNotCompared, previous!.day)}`);
   } finally {
     await tracker.close();
   }
@@ -190,6 +189,7 @@ export function azureDigestManifest(d: AzureDigest): Record<string, unknown> {
     expiring: c.expiring.count,
     permanentPrivilegedFindings: c.permanentPrivilegedFindings.count,
     baseline: c.baseline,
+    ...(c.routesNotCompared ? { routesNotCompared: c.routesNotCompared } : {}),
   };
 }
 

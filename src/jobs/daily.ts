@@ -20,7 +20,7 @@ import { readRoleNames } from '../pim/roleNames';
 import { routesUnreadFor, takeSnapshot, type Snapshot } from '../pim/snapshot';
 import { ReminderCandidates } from '../pim/reminders';
 import { sendExpiryReminders } from './reminders';
-import { renderDigest } from '../report/digest';
+import { renderDigest, routesNotComparedText } from '../report/digest';
 import { APP_VERSION } from '../version';
 import type { JobContext } from './context';
 import {
@@ -486,6 +486,7 @@ async function writeDay(
         expiring: changes.expiring.count,
         permanent: changes.permanent.count,
         permanentPrivilegedFindings: changes.permanentPrivilegedFindings.count,
+        ...(changes.routesNotCompared ? { routesNotCompared: changes.routesNotCompared } : {}),
         globalAdministrators: globalAdministrators.count,
         unusedEligibilities: unused.count,
         unusedComplete: unused.complete,
@@ -582,10 +583,7 @@ async function storeSnapshotState(
       { routesUnreadFor: unread },
     );
     const changes = await changeTracker.result();
-    if (changeTracker.uncomparedRoutes > 0)
-      ctx.log.info(
-        `${changeTracker.uncomparedRoutes} PIM-for-Groups eligibility route(s) into roles not compared with ${previous!.day}: that snapshot was stored before routes were kept, or their group's PIM-for-Groups list was not read that day or today; none of them is reported new or removed`,
-      );
+    if (changes.routesNotCompared) ctx.log.warn(`${routesNotComparedText(changes.routesNotCompared, previous!.day)}`);
     return changes;
   } finally {
     await changeTracker.close();

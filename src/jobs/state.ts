@@ -197,11 +197,9 @@ export class StateStore {
   /**
    * Streams the schedules (in the order given) to `state/schedules/<day>.jsonl`, then prunes all
    * but the newest few, never `baseline` (the last final day's, which the next diff may still need).
-   */
-  /**
    * `routesUnreadFor`: the groups (lower-case ids; `''` for all) whose PIM-for-Groups list could not
-   * be read today, so that the file holds none of their routes: the next day does not compare
-   * theirs with it (src/pim/changes.ts).
+   * be read today, so that the file does not hold all their routes: named in its header, so the
+   * next day does not compare theirs with it (src/pim/changes.ts).
    */
   async saveSnapshot(
     day: string,

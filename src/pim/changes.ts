@@ -24,6 +24,12 @@ export interface AssignmentChanges {
   permanent: Counted<AssignmentRow>;
   /** Permanent active assignments of highly privileged roles (CISA MS.AAD.7.4), exclusions honoured. */
   permanentPrivilegedFindings: Counted<AssignmentRow>;
+  /**
+   * PIM-for-Groups routes not compared with the baseline (it predates routes, or their group's list
+   * was not read that day or today): their being new or removed is not in the digest, which says so.
+   * Today's routes counted; the groups they go through (and those of the baseline's), by name.
+   */
+  routesNotCompared?: { count: number; groups: string[] };
 }
 
 export interface Counted<T> {
@@ -106,8 +112,9 @@ export class AssignmentChangeTracker {
   private oldDone: boolean;
   /** Known once the previous snapshot's first batch is read: whether it has routes to compare with, and whose it lacks. */
   private routesCompared?: { any: boolean; unreadBefore: ReadonlySet<string> };
-  /** Today's routes not compared: the previous snapshot has none to compare with, or today's are not whole. */
-  uncomparedRoutes = 0;
+  /** Today's routes not compared, and the groups of every route not compared (today's or the baseline's). */
+  private uncomparedRoutes = 0;
+  private readonly uncomparedGroups = new Set<string>();
 
   constructor(
     private readonly previous: PreviousSchedules | undefined,
@@ -162,6 +169,7 @@ export class AssignmentChangeTracker {
       }
       if (this.previous && isGroupEligibilityRoute(row) && !this.comparesRoutesOf(row)) {
         this.uncomparedRoutes++;
+        this.uncomparedGroups.add(row.viaGroup || row.viaGroupId);
       } else if (this.previous) {
         if (old && compareSchedules(old, row) === 0) this.oldAt++;
         else push(result.added, row);
@@ -192,7 +200,10 @@ export class AssignmentChangeTracker {
 
   /** A previous row that counts as removed once gone: not an activation, nor a route it cannot compare. */
   private wasAssignment(old: AssignmentRow): boolean {
-    return !isActivated(old) && (!isGroupEligibilityRoute(old) || this.comparesRoutesOf(old));
+    if (isActivated(old)) return false;
+    if (!isGroupEligibilityRoute(old) || this.comparesRoutesOf(old)) return true;
+    this.uncomparedGroups.add(old.viaGroup || old.viaGroupId);
+    return false;
   }
 
   /**
@@ -224,6 +235,8 @@ export class AssignmentChangeTracker {
       if (this.wasAssignment(old)) push(result.removed, old);
     }
     sortExpiring(result.expiring.items).splice(LIST_LIMIT);
+    if (this.uncomparedGroups.size > 0)
+      result.routesNotCompared = { count: this.uncomparedRoutes, groups: [...this.uncomparedGroups].sort() };
     return result;
   }
 }

@@ -383,14 +383,6 @@ type Sinks = {
 export type MemberRows = { eligible: AssignmentRow[]; active: AssignmentRow[]; routes: AssignmentRow[] };
 
 /**
- * Each group that holds a role, expanded once however many roles it holds: its transitive members
- * and its PIM-for-Groups eligible members, 20 lists to a `$batch`, several batches in flight. A
- * group's lists are asked for as soon as its first row is seen, while the schedules are still being
- * paged, so little is left to fetch when the last schedule page arrives. Its members are kept (id,
- * type and names) to give rows of the group that arrive later their member rows; each pair of
- * group row and member gives one row, whichever of the two arrives first.
- */
-/**
  * The groups (lower-case ids; `''` for all, when PIM for Groups itself could not be read) whose
  * PIM-for-Groups list was not read today: their routes into roles are not there, and
  * src/pim/changes.ts must not read that as routes removed, nor their return as new.
@@ -399,6 +391,14 @@ export function routesUnreadFor(incomplete: readonly IncompleteList[]): Set<stri
   return new Set(incomplete.filter((item) => item.list === 'pimForGroups').map((item) => item.groupId.toLowerCase()));
 }
 
+/**
+ * Each group that holds a role, expanded once however many roles it holds: its transitive members
+ * and its PIM-for-Groups eligible members, 20 lists to a `$batch`, several batches in flight. A
+ * group's lists are asked for as soon as its first row is seen, while the schedules are still being
+ * paged, so little is left to fetch when the last schedule page arrives. Its members are kept (id,
+ * type and names) to give rows of the group that arrive later their member rows; each pair of
+ * group row and member gives one row, whichever of the two arrives first.
+ */
 export class GroupExpander {
   /** Rows of each group that holds a role, to give its members the same schedule. */
   private readonly rows = new Map<string, AssignmentRow[]>();

@@ -220,6 +220,16 @@ function roleSettingsSections(report: RoleSettingsReport | undefined): { html: s
   return sections;
 }
 
+/**
+ * What the digest (and the log) says of routes not compared (AssignmentChanges.routesNotCompared):
+ * their additions and removals are not in this digest's lists, and where to look instead.
+ */
+export function routesNotComparedText(r: { count: number; groups: string[] }, baseline: string): string {
+  const groups =
+    r.groups.length > 5 ? `${r.groups.slice(0, 5).join(', ')} and ${r.groups.length - 5} more` : r.groups.join(', ');
+  return `Not compared: PIM-for-Groups eligibilities through ${groups} (${r.count} route(s) into roles today) were not compared with the snapshot of ${baseline}, which predates such routes or could not read that group's PIM-for-Groups list, or today's could not: none of them is listed as new or removed; the CSVs have today's.`;
+}
+
 export function renderDigest(c: DigestContent): RenderedDigest {
   const subject = digestSubject(c);
   const ch = c.changes;
@@ -365,6 +375,12 @@ export function renderDigest(c: DigestContent): RenderedDigest {
       (g) =>
         `Activations between ${csvTime(g.fromUtc)} and ${csvTime(g.toUtc)} UTC could not be harvested: ${g.reason}.`,
     ),
+    ...(ch.routesNotCompared && ch.baseline.kind === 'previous'
+      ? [routesNotComparedText(ch.routesNotCompared, ch.baseline.day)]
+      : []),
+    ...(c.azure?.changes.routesNotCompared && c.azure.changes.baseline.kind === 'previous'
+      ? [`Azure resources: ${routesNotComparedText(c.azure.changes.routesNotCompared, c.azure.changes.baseline.day)}`]
+      : []),
   ];
 
   const htmlParts = [

@@ -245,7 +245,7 @@ describe('the daily digest', () => {
 
   it('a PIM-for-Groups eligibility into a group that holds a role is new, then removed, as a route of its own; against a snapshot stored before routes, not new', async () => {
     const now = at('2026-11-24T06:00:00Z');
-    const tenant = generateTenant({ seed: 'group-routes', now, users: 60, groups: 6, eligible: 90, active: 40 });
+    const tenant = generateTenant({ seed: 'group-routes', now, users: 60, groups: 8, eligible: 160, active: 40 });
     world = await startWorld(tenant, { email: 'none' });
     expect((await runDay(now)).code).toBe(0);
 
@@ -254,11 +254,12 @@ describe('the daily digest', () => {
       [...tenant.eligibilitySchedules, ...tenant.assignmentSchedules].filter(
         (x) => x.principalId === groupId && x.memberType === 'Direct' && x.assignmentType !== 'Activated',
       ).length;
-    const group = [...tenant.groups].sort((a, b) => held(b.id) - held(a.id))[0];
+    const [group, other] = [...tenant.groups].sort((a, b) => held(b.id) - held(a.id));
     expect(held(group.id)).toBeGreaterThan(0);
-    const routeTo = (userId: string, id: string) => ({
-      id: `${group.id}_member_${id}`,
-      groupId: group.id,
+    expect(held(other.id)).toBeGreaterThan(0);
+    const routeTo = (userId: string, id: string, into = group) => ({
+      id: `${into.id}_member_${id}`,
+      groupId: into.id,
       principalId: userId,
       accessId: 'member' as const,
       memberType: 'direct' as const,
@@ -272,9 +273,7 @@ describe('the daily digest', () => {
         expiration: { type: 'noExpiration' as const, endDateTime: null, duration: null },
       },
     });
-    const outsiders = tenant.users.filter(
-      (u) => !tenant.groupEligibilitySchedules.some((g) => g.groupId === group.id && g.principalId === u.id),
-    );
+    const outsiders = tenant.users.filter((u) => !tenant.groupEligibilitySchedules.some((g) => g.principalId === u.id));
     const [diego, emma] = [outsiders[0], outsiders[1]];
     diego.displayName = 'Routed Diego';
     emma.displayName = 'Routed Emma';
@@ -292,24 +291,44 @@ describe('the daily digest', () => {
     expect(newSection).toContain(`Eligible through ${group.displayName} (PIM for Groups)`);
 
     // Unread: the group's PIM-for-Groups list answers 403 one day, while Frank becomes eligible. Its
-    // routes are then neither removed that day nor new the day after (nothing is known of them).
-    const frank = outsiders[2];
+    // routes are then neither removed that day nor new the day after (nothing is known of them), and
+    // both digests say so; the other group, read whole, gets Gina's route reported new that day.
+    const [frank, gina] = [outsiders[2], outsiders[3]];
     frank.displayName = 'Routed Frank';
+    gina.displayName = 'Routed Gina';
     const unreadDay = new Date(next.getTime() + DAY);
-    tenant.groupEligibilitySchedules.push(routeTo(frank.id, 'frank'));
+    tenant.groupEligibilitySchedules.push(routeTo(frank.id, 'frank'), routeTo(gina.id, 'gina', other));
     world.graph.setTenant(tenant);
     world.graph.inject({ path: new RegExp(`privilegedAccess/group/eligibilitySchedules.*${group.id}`), status: 403 });
     const unreadRun = await runDay(unreadDay);
     expect(unreadRun.code).toBe(0);
     const unreadManifest = JSON.parse((await world.read(world.reports, `${dayPath(unreadDay)}manifest.json`))!);
     expect(unreadManifest.incomplete).toEqual([expect.objectContaining({ list: 'pimForGroups', groupId: group.id })]);
-    expect(unreadManifest.digest).toMatchObject({ new: 0, removed: 0 });
+    expect(unreadManifest.digest).toMatchObject({
+      new: held(other.id),
+      removed: 0,
+      routesNotCompared: { count: 0, groups: [group.displayName] },
+    });
+    const unreadText = (await world.read(world.reports, `${dayPath(unreadDay)}digest.txt`))!;
+    expect(unreadText.slice(unreadText.indexOf('New assignments'))).toContain('Routed Gina | ');
+    expect(unreadText.slice(0, unreadText.indexOf('New assignments'))).toContain(
+      `Not compared: PIM-for-Groups eligibilities through ${group.displayName} (0 route(s) into roles today) were not compared with the snapshot of 2026-11-25`,
+    );
     const afterUnread = new Date(unreadDay.getTime() + DAY);
     const afterRun = await runDay(afterUnread);
     expect(afterRun.code).toBe(0);
-    expect(afterRun.stderr).toMatch(/route\(s\) into roles not compared with 2026-11-26/);
+    expect(afterRun.stderr).toContain(`Not compared: PIM-for-Groups eligibilities through ${group.displayName} (`);
     const afterManifest = JSON.parse((await world.read(world.reports, `${dayPath(afterUnread)}manifest.json`))!);
-    expect(afterManifest.digest).toMatchObject({ new: 0, removed: 0 });
+    expect(afterManifest.digest).toMatchObject({
+      new: 0,
+      removed: 0,
+      routesNotCompared: {
+        count:
+          held(group.id) *
+          tenant.groupEligibilitySchedules.filter((g) => g.groupId === group.id && g.accessId === 'member').length,
+        groups: [group.displayName],
+      },
+    });
     expect(afterManifest.incomplete).toEqual([]);
 
     // Day 3: Diego's eligibility gone again.
@@ -344,7 +363,7 @@ describe('the daily digest', () => {
     world.graph.setTenant(tenant);
     const run4 = await runDay(fourth);
     expect(run4.code).toBe(0);
-    expect(run4.stderr).toMatch(/PIM-for-Groups eligibility route\(s\) into roles not compared with 2026-11-28/);
+    expect(run4.stderr).toMatch(/Not compared: .* were not compared with the snapshot of 2026-11-28/);
     const day4 = JSON.parse((await world.read(world.reports, `${dayPath(fourth)}manifest.json`))!);
     expect(day4.digest).toMatchObject({ new: 0, removed: 0 });
   });

@@ -170,7 +170,7 @@ describe('expiry reminders', () => {
         scheduleInfo: permanent(ago),
       }),
     );
-    // The group's activation of the role (hours): an activation, not an assignment, for its PIM-for-Groups members too.
+    // The group's activation of the role, ending in two days: an activation, not an assignment, for its PIM-for-Groups members too.
     tenant.assignmentSchedules.push(
       pimSchedule({
         id: rng.guid(),

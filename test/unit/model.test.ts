@@ -3,7 +3,9 @@ import {
   compareAssignmentRows,
   directRow,
   earlierEnd,
+  groupEligibilityRoute,
   groupEligibleRow,
+  isGroupEligibilityRoute,
   isoTime,
   laterStart,
   memberRow,
@@ -138,6 +140,31 @@ describe('PIM model', () => {
     expect(laterStart(null, 'b')).toBe('b');
     expect(earlierEnd(null, null)).toBeNull();
     expect(earlierEnd('2024-01-01', '2023-01-01')).toBe('2023-01-01');
+  });
+
+  it("a PIM-for-Groups eligibility's route: its own id and creation, the group's window narrowed; only a member row through a group is one", () => {
+    const group = directRow('Active', schedule(), 'Global Administrator', privileged);
+    const eligibility = {
+      id: 'g1_member_x',
+      groupId: 'g1',
+      principalId: 'u2',
+      accessId: 'member',
+      createdDateTime: '2024-06-01T00:00:00Z',
+      scheduleInfo: { startDateTime: '2024-06-01T00:00:00Z', expiration: { type: 'noExpiration' } },
+    };
+    const route = groupEligibilityRoute(group, eligibility);
+    expect(route).toMatchObject({
+      scheduleId: 'g1_member_x via s1',
+      created: '2024-06-01T00:00:00.000Z',
+      state: 'Eligible',
+      memberType: 'Group',
+      viaGroupId: 'g1',
+      end: group.end,
+    });
+    expect(isGroupEligibilityRoute(route)).toBe(true);
+    // The CSV's rows are not routes, nor is a direct row whose id happens to hold the join.
+    expect(isGroupEligibilityRoute(groupEligibleRow(group, eligibility))).toBe(false);
+    expect(isGroupEligibilityRoute({ ...group, scheduleId: 'a via b' })).toBe(false);
   });
 
   it('sorts by role name, principal name, principal id (ordinal)', () => {
