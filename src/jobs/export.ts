@@ -3,8 +3,8 @@
  * file, stdout, an HTTP response). Knows nothing of HTTP: parameters arrive as plain strings and a
  * bad one is an ExportParameterError naming it, raised before anything is called or written.
  *
- * `eligible`, `active`, `role-settings` and `unused` are read live from Graph (and `azure-eligible`, `azure-active`
- * from ARM): `from` and `to` are refused for them. `activations` for a period: what Graph still
+ * `eligible`, `active`, `role-settings` and `unused` are as of now, read live from Graph (`unused` with the
+ * app's history), and `azure-eligible`, `azure-active` from ARM: `from` and `to` are refused for them. `activations` for a period: what Graph still
  * holds (30 days) comes from Graph, older days from the app's own harvest and the monthly archive,
  * merged by audit id; a period nothing covers is reported, never papered over.
  */

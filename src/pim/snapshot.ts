@@ -192,9 +192,10 @@ export async function takeSnapshot(graph: GraphClient, options: SnapshotOptions)
           const roleKey = (schedule.roleDefinitionId ?? '').toLowerCase();
           const roleName = roleNames.get(roleKey);
           if (roleName === undefined) problems.unknownRoles.add(schedule.roleDefinitionId);
-          // The docs name Revoked, PendingProvisioning and PendingApproval beside Provisioned
-          // (https://learn.microsoft.com/graph/api/resources/unifiedroleeligibilityschedule) but no
-          // capture shows one in these lists: such a schedule is listed, and said, not dropped on a guess.
+          // Schedules carry a status (https://learn.microsoft.com/graph/api/resources/unifiedroleeligibilityschedule;
+          // PIM for Groups' schedules list Revoked, PendingProvisioning, PendingApproval and more beside
+          // Provisioned: https://learn.microsoft.com/graph/api/resources/privilegedaccessschedule), but no
+          // capture shows one other than Provisioned in these lists: listed, and said, not dropped on a guess.
           if (schedule.status && !sameEnum(schedule.status, 'Provisioned'))
             problems.otherStatuses.set(schedule.status, (problems.otherStatuses.get(schedule.status) ?? 0) + 1);
           // Null, absent, or an object with only an id: the principal is gone; the row stays, names blank.

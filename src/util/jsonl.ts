@@ -118,15 +118,7 @@ export function valueLinesBody<T extends object>(header: ValueLinesHeader, batch
   const keys = header.keys;
   return jsonLinesBody(
     (async function* () {
-      yield [
-        {
-          format: header.format,
-          version: header.version,
-          keys,
-          ...(header.holds ? { holds: header.holds } : {}),
-          ...(header.notes ? { notes: header.notes } : {}),
-        },
-      ];
+      yield [header];
       for await (const batch of batches) {
         const lines: unknown[][] = new Array(batch.length);
         for (let r = 0; r < batch.length; r++) {
